@@ -1,0 +1,227 @@
+"""Scalars, histograms, text and raw tensors (the core ``add_*`` methods)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from anyboard._paths import safe_component
+from anyboard.adapters import Deferred, to_numpy
+from anyboard.io.events import event_bytes
+from anyboard.summary.histogram import histogram as _histogram
+from anyboard.summary.histogram import histogram_raw as _histogram_raw
+from anyboard.summary.scalar import scalar as _scalar
+from anyboard.summary.scalar import simple_value_bytes
+from anyboard.summary.tensor import tensor as _tensor
+from anyboard.summary.text import text as _text
+
+_MISSING: Any = object()
+_HIST_BINS = ("tensorflow", "default", "auto", "fd", "doane", "scott", "stone", "rice", "sturges", "sqrt")
+
+
+def _scalar_event(wall: float, step: int, tag: str, value: Any) -> bytes:
+    if type(value) is not float:
+        value = float(np.asarray(value.resolve()).reshape(()))
+    return event_bytes(wall, step, simple_value_bytes(tag, value))
+
+
+def _scalar_summary(tag: str, value: Any, display_name: str, description: str, new_style: bool) -> Any:
+    if type(value) is not float:
+        value = float(np.asarray(value.resolve()).reshape(()))
+    return _scalar(tag, value, display_name=display_name, description=description, new_style=new_style)
+
+
+def scalar_value(tag: str, value: Any) -> Any:
+    """``value`` as a Python float, or a :class:`Deferred` device scalar."""
+    if type(value) is float:
+        return value
+    if isinstance(value, bool | str | bytes) or value is None:
+        raise TypeError(f"tag {tag!r}: expected a real number for a scalar, got {type(value).__name__}: {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    array = to_numpy(value, tag=tag, defer=True)
+    if isinstance(array, Deferred):
+        return array
+    if array.size != 1 or array.dtype.kind not in "biuf":
+        raise ValueError(
+            f"tag {tag!r}: expected a single real number for a scalar, got an array of shape "
+            f"{array.shape} and dtype {array.dtype}"
+        )
+    return float(array.reshape(()))
+
+
+class CoreMethods:
+    """``add_scalar``, ``add_scalars``, ``add_histogram(_raw)``, ``add_text``, ``add_tensor``."""
+
+    def add_scalar(
+        self,
+        tag: str,
+        scalar_value: Any = _MISSING,
+        global_step: Any = None,
+        walltime: Any = None,
+        new_style: bool = False,
+        double_precision: bool = False,
+        *,
+        value: Any = _MISSING,
+        display_name: str = "",
+        summary_description: str = "",
+    ) -> None:
+        """Log one scalar.
+
+        Args:
+            tag: series name (``/`` groups charts).
+            scalar_value: a number, NumPy scalar, 1-element array or tensor
+                (``value=`` is MXBoard's spelling; a dict or ``(name, value)``
+                pairs there log several lines, as MXBoard did).
+            global_step: int step (default 0).
+            walltime: seconds since the epoch (default now).
+            new_style: write a rank-0 float32 tensor instead of ``simple_value``.
+            double_precision: accepted for torch compatibility; TensorBoard's
+                Rust loader drops float64 scalars, so float32 is written.
+            display_name, summary_description: shown by TensorBoard (forces the
+                tensor encoding, which carries metadata).
+
+        On disk: see :mod:`anyboard.summary.scalar`.
+        """
+        if tag not in self._tags_ok:
+            tag = self._tag(tag)
+        if scalar_value is _MISSING:
+            if value is _MISSING:
+                raise TypeError(f"tag {tag!r}: add_scalar needs a value (scalar_value= or value=)")
+            scalar_value = value
+        if type(scalar_value) is not float:
+            if isinstance(scalar_value, Mapping):
+                return self.add_scalars(tag, scalar_value, global_step, walltime)
+            if isinstance(scalar_value, list | tuple) and scalar_value and not isinstance(scalar_value[0], int | float):
+                pairs = [scalar_value] if isinstance(scalar_value[0], str) else scalar_value
+                return self.add_scalars(tag, dict(pairs), global_step, walltime)
+            scalar_value = _to_scalar(tag, scalar_value)
+        step = global_step if type(global_step) is int else self._step(tag, global_step)
+        wall = time.time() if walltime is None else self._walltime(tag, walltime)
+        if new_style or display_name or summary_description:
+            args = (tag, scalar_value, display_name, summary_description, new_style)
+            self._emit(tag, _scalar_summary, args, step, wall)
+            return None
+        self._main_put((_scalar_event, (wall, step, tag, scalar_value)))
+        return None
+
+    def add_scalars(
+        self, main_tag: str, tag_scalar_dict: Mapping[str, Any], global_step: Any = None, walltime: Any = None
+    ) -> None:
+        """Log several scalars as lines of one chart.
+
+        Each key goes to its own sub-run ``<logdir>/<main_tag>_<key>`` (``/`` in
+        ``main_tag`` becomes ``_``, as torch does; other unsafe characters are
+        %-escaped) under tag ``main_tag``. All sub-runs share this writer's
+        background thread.
+        """
+        main_tag = self._tag(main_tag)
+        if not isinstance(tag_scalar_dict, Mapping):
+            raise TypeError(f"tag {main_tag!r}: expected a dict of name -> scalar, got {type(tag_scalar_dict).__name__}")
+        step = self._step(main_tag, global_step)
+        wall = self._walltime(main_tag, walltime)
+        items = []
+        for key, value in tag_scalar_dict.items():
+            if not isinstance(key, str):
+                raise TypeError(f"tag {main_tag!r}: add_scalars keys must be str, got {type(key).__name__}: {key!r}")
+            items.append((safe_component(main_tag.replace("/", "_") + "_" + key), _to_scalar(f"{main_tag}/{key}", value)))
+        for run, value in items:
+            self._run_stream(run).put((_scalar_event, (wall, step, main_tag, value)))
+
+    def add_histogram(
+        self,
+        tag: str,
+        values: Any,
+        global_step: Any = None,
+        bins: Any = "tensorflow",
+        walltime: Any = None,
+        max_bins: int | None = None,
+    ) -> None:
+        """Log the distribution of ``values`` (any shape; flattened).
+
+        ``bins``: ``"tensorflow"`` (the peers' default layout), an int, a
+        sequence of edges, or a NumPy bin rule name. On disk and the rule for
+        NaN/Inf: see :mod:`anyboard.summary.histogram`.
+        """
+        tag = self._tag(tag)
+        if isinstance(bins, str):
+            if bins not in _HIST_BINS:
+                raise ValueError(f"tag {tag!r}: bins must be one of {_HIST_BINS}, an int or a sequence of edges, got {bins!r}")
+        elif isinstance(bins, int | np.integer):
+            if bins < 1:
+                raise ValueError(f"tag {tag!r}: bins must be >= 1, got {bins}")
+        else:
+            edges = np.asarray(bins, dtype=np.float64)
+            if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) < 0) or not np.isfinite(edges).all():
+                raise ValueError(f"tag {tag!r}: bins as edges must be a 1-D increasing finite sequence of >= 2 values")
+            bins = edges
+        if max_bins is not None and not (isinstance(max_bins, int | np.integer) and max_bins >= 1):
+            raise ValueError(f"tag {tag!r}: max_bins must be a positive int, got {max_bins!r}")
+        array = self._array(tag, values)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"tag {tag!r}: expected real numeric values for a histogram, got dtype {array.dtype}")
+        self._emit(tag, _histogram, (tag, array, bins, max_bins), global_step, walltime, nbytes=array.nbytes + 256)
+
+    def add_histogram_raw(
+        self,
+        tag: str,
+        min: float,  # noqa: A002 - the peers' argument names
+        max: float,  # noqa: A002
+        num: float,
+        sum: float,  # noqa: A002
+        sum_squares: float,
+        bucket_limits: Any,
+        bucket_counts: Any,
+        global_step: Any = None,
+        walltime: Any = None,
+    ) -> None:
+        """Log a histogram from precomputed statistics (legacy ``HistogramProto``).
+
+        ``bucket_counts[i]`` counts values in ``(bucket_limits[i-1], bucket_limits[i]]``.
+        """
+        tag = self._tag(tag)
+        stats = []
+        for name, v in (("min", min), ("max", max), ("num", num), ("sum", sum), ("sum_squares", sum_squares)):
+            try:
+                stats.append(float(to_numpy(v, tag=tag).reshape(())))
+            except (TypeError, ValueError):
+                raise TypeError(f"tag {tag!r}: {name} must be a number, got {type(v).__name__}") from None
+        limits = self._array(tag, bucket_limits)
+        counts = self._array(tag, bucket_counts)
+        summary = _histogram_raw(tag, *stats, limits, counts)  # validates on the caller
+        self._emit(tag, bytes, (summary.SerializeToString(),), global_step, walltime)
+
+    def add_text(self, tag: str, text_string: Any = _MISSING, global_step: Any = None, walltime: Any = None, *, text: Any = _MISSING) -> None:
+        """Log Markdown text (a str; or a 1-D/2-D list of str, shown as a table).
+
+        The tag is kept as given (the peers append ``/text_summary``). ``text=``
+        is MXBoard's spelling. On disk: see :mod:`anyboard.summary.text`.
+        """
+        tag = self._tag(tag)
+        if text_string is _MISSING:
+            if text is _MISSING:
+                raise TypeError(f"tag {tag!r}: add_text needs text_string (or text=)")
+            text_string = text
+        if isinstance(text_string, bytes):
+            text_string = text_string.decode("utf-8", "replace")
+        if not isinstance(text_string, str):
+            array = np.array(text_string, dtype=object)
+            if array.ndim not in (1, 2) or array.size == 0 or not all(isinstance(x, str) for x in array.flat):
+                raise TypeError(f"tag {tag!r}: expected a str, or a 1-D or 2-D list of str, got {type(text_string).__name__}")
+            text_string = array
+        self._emit(tag, _text, (tag, text_string), global_step, walltime, nbytes=256 + len(str(text_string)))
+
+    def add_tensor(self, tag: str, tensor: Any, global_step: Any = None, walltime: Any = None) -> None:
+        """Log a raw tensor (any shape; numeric, bool or str) under plugin ``tensor``."""
+        tag = self._tag(tag)
+        array = self._array(tag, tensor)
+        if array.dtype.kind not in "biufcUS" and not (array.dtype == object and all(isinstance(x, str | bytes) for x in array.flat)):
+            raise TypeError(f"tag {tag!r}: add_tensor expects a numeric, bool or string array, got dtype {array.dtype}")
+        self._emit(tag, _tensor, (tag, array), global_step, walltime, nbytes=array.nbytes + 256)
+
+
+def _to_scalar(tag: str, value: Any) -> Any:
+    return scalar_value(tag, value)

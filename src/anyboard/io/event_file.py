@@ -1,0 +1,72 @@
+"""Event files on local disk: unique, creation-ordered names and an append-only sink.
+
+File name: ``events.out.tfevents.<10-digit unix time>.<host>.<pid>.<counter><suffix>``.
+The counter is process-wide and zero-padded, so names from one process sort
+in creation order even within one second (TensorBoard orders a run's files by
+name), and time + host + pid + counter make them unique across writers and
+processes. Files are created with ``O_EXCL``: an existing file is never
+overwritten, a clash just takes the next counter value.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import time
+
+from anyboard._paths import safe_component
+
+_COUNTER = itertools.count()
+HOST = safe_component(socket.gethostname() or "localhost")
+
+
+def event_file_name(suffix: str = "", now: float | None = None) -> str:
+    """Return a fresh event-file name (not a path) for this process."""
+    stamp = int(time.time() if now is None else now)
+    return f"events.out.tfevents.{stamp:010d}.{HOST}.{os.getpid()}.{next(_COUNTER):06d}{suffix}"
+
+
+class LocalFile:
+    """An append-only event file whose writes are all-or-nothing.
+
+    A failed write (disk full, file too large) is rolled back with
+    ``ftruncate`` to the last complete batch, so the file never holds a torn
+    record followed by good ones; the caller keeps the batch and may retry.
+    """
+
+    def __init__(self, directory: str, suffix: str = "") -> None:
+        os.makedirs(directory, exist_ok=True)
+        while True:
+            path = os.path.join(directory, event_file_name(suffix))
+            try:
+                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
+                break
+            except FileExistsError:
+                continue
+        self.path = path
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        """Append ``data`` completely, or leave the file as it was and raise."""
+        view = memoryview(data)
+        written = 0
+        try:
+            while written < len(view):
+                written += os.write(self._fd, view[written:])
+        except BaseException:
+            try:
+                os.ftruncate(self._fd, self._size)
+                os.lseek(self._fd, self._size, os.SEEK_SET)
+            except OSError:
+                pass
+            raise
+        self._size += written
+
+    def flush(self) -> None:
+        """Check the file still exists (data written to a deleted file is lost)."""
+        if os.fstat(self._fd).st_nlink == 0:
+            raise FileNotFoundError(f"event file {self.path} was deleted while being written")
+
+    def close(self) -> None:
+        os.close(self._fd)

@@ -1,0 +1,357 @@
+"""``SummaryWriter``: the API users know from tensorboardX, torch and MXBoard.
+
+Every ``add_*`` method does the same three things on the caller's thread:
+check the arguments (a bad tag, shape or type raises ``ValueError`` or
+``TypeError`` at once, naming the tag), take an immutable snapshot of the
+data (a float, a copied array), and queue ``(encoder, args)``. Encoding to
+protobuf, PNG/WAV/GIF, framing and I/O happen on the writer's one background
+thread (:mod:`anyboard.io.background`).
+
+Method groups beyond the core (images, audio, hparams, ...) live in the
+``anyboard._methods`` modules and are mixed into :class:`SummaryWriter`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+import socket
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from anyboard._methods.core import CoreMethods
+from anyboard._methods.registry import method_groups
+from anyboard._paths import safe_component
+from anyboard.adapters import to_numpy
+from anyboard.errors import WriterClosedError
+from anyboard.io.background import BackgroundWriter, Stream
+from anyboard.io.event_file import LocalFile
+from anyboard.io.events import event_bytes, header_events
+from anyboard.proto.event_pb2 import Event
+from anyboard.proto.summary_pb2 import Summary
+
+log = logging.getLogger(__name__)
+
+
+def _summary_event(wall: float, step: int, builder: Callable[..., Summary], args: tuple[Any, ...]) -> bytes:
+    """Background-side encoder: build a ``Summary`` and wrap it in an ``Event``."""
+    summary = builder(*args)
+    return event_bytes(wall, step, summary if type(summary) is bytes else summary.SerializeToString())
+
+
+def _close_quietly(core: BackgroundWriter) -> None:
+    try:
+        core.close(timeout=60)
+    except Exception as exc:  # noqa: BLE001 - at exit or GC there is no caller to raise to
+        log.warning("anyboard: closing a writer left open failed: %s", exc)
+
+
+class _WriterBase:
+    """State and the emit API shared by all method groups."""
+
+    def __init__(
+        self,
+        logdir: str | os.PathLike[str] | None = None,
+        comment: str = "",
+        purge_step: int | None = None,
+        max_queue: int = 10,
+        flush_secs: float = 120,
+        filename_suffix: str | None = "",
+        write_to_disk: bool = True,
+        log_dir: str | os.PathLike[str] | None = None,
+        *,
+        max_pending_bytes: int = 256 << 20,
+        on_full: str = "block",
+        **kwargs: Any,
+    ) -> None:
+        unknown = set(kwargs) - {"verbose", "comet_config"}
+        if unknown:
+            raise TypeError(f"SummaryWriter got unexpected keyword arguments: {sorted(unknown)}")
+        if logdir is not None and log_dir is not None and os.fspath(logdir) != os.fspath(log_dir):
+            raise ValueError(f"got both logdir={logdir!r} and log_dir={log_dir!r}; pass one")
+        if not isinstance(comment, str):
+            raise TypeError(f"comment must be a str, got {type(comment).__name__}")
+        suffix = safe_component(filename_suffix or "", allow_empty=True)
+        logdir = logdir if logdir is not None else log_dir
+        if logdir is None:
+            stamp = datetime.now().strftime("%b%d_%H-%M-%S")
+            name = safe_component(f"{stamp}_{socket.gethostname()}{comment}")
+            logdir = os.path.join("runs", name)
+        self._logdir = os.fspath(logdir)
+        if purge_step is not None:
+            purge_step = self._step("purge_step", purge_step)
+        self._purge_step = purge_step
+        self._suffix = suffix
+        self._write_to_disk = bool(write_to_disk)
+        self._core = BackgroundWriter(
+            max_queue=max_queue, flush_secs=flush_secs, max_pending_bytes=max_pending_bytes, on_full=on_full
+        )
+        self._runs: dict[str, Stream] = {}
+        self._tags_ok: set[str] = set()
+        self._main = self._run_stream("")
+        self._main_put = self._main.put
+        self._finalizer = weakref.finalize(self, _close_quietly, self._core)
+
+    # -- runs and streams --------------------------------------------------
+    def _run_stream(self, run: str) -> Stream:
+        """The stream of sub-run ``run`` ('' for the main run), opened on first use.
+
+        ``run`` must already be a safe relative path (components made by
+        :func:`~anyboard._paths.safe_component`).
+        """
+        stream = self._runs.get(run)
+        if stream is None:
+            directory = os.path.join(self._logdir, run) if run else self._logdir
+            factory = functools.partial(LocalFile, directory, self._suffix) if self._write_to_disk else _NullFile
+            stream = self._core.stream(factory, header_events(purge_step=self._purge_step))
+            stream.open()
+            self._runs[run] = stream
+        return stream
+
+    # -- argument checks (shared by every method group) --------------------
+    def _tag(self, tag: Any) -> str:
+        if tag in self._tags_ok:
+            return tag  # type: ignore[no-any-return]
+        if not isinstance(tag, str):
+            raise TypeError(f"tag must be a str, got {type(tag).__name__}: {tag!r}")
+        try:
+            tag.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"tag {tag!r} is not valid Unicode text (it cannot be encoded as UTF-8)") from None
+        if len(self._tags_ok) < 100_000:
+            self._tags_ok.add(tag)
+        return tag
+
+    @staticmethod
+    def _step(tag: str, step: Any) -> int:
+        if step is None:
+            return 0
+        if type(step) is int:
+            return step
+        if isinstance(step, bool):
+            raise TypeError(f"tag {tag!r}: global_step must be an int, got bool")
+        try:
+            value = to_numpy(step, tag=tag)
+        except (TypeError, ValueError):
+            raise TypeError(f"tag {tag!r}: global_step must be an int, got {type(step).__name__}") from None
+        if value.size != 1 or value.dtype.kind not in "iuf":
+            raise TypeError(f"tag {tag!r}: global_step must be an int, got {type(step).__name__} {value!r}")
+        number = value.reshape(()).item()
+        if isinstance(number, float):
+            if not number.is_integer():
+                raise TypeError(f"tag {tag!r}: global_step must be an int, got non-integral {number!r}")
+            number = int(number)
+        if not -(1 << 63) <= number < (1 << 63):
+            raise ValueError(f"tag {tag!r}: global_step {number} does not fit in int64")
+        return int(number)
+
+    @staticmethod
+    def _walltime(tag: str, walltime: Any) -> float:
+        if walltime is None:
+            return time.time()
+        try:
+            wall = float(walltime)
+        except (TypeError, ValueError):
+            raise TypeError(f"tag {tag!r}: walltime must be a number of seconds, got {type(walltime).__name__}") from None
+        if not math.isfinite(wall):
+            raise ValueError(f"tag {tag!r}: walltime must be finite, got {wall}")
+        return wall
+
+    def _array(self, tag: str, x: Any, *, copy: bool = True) -> np.ndarray:
+        """``x`` as a NumPy array the caller can no longer change (a copy by default)."""
+        if isinstance(x, np.ndarray):
+            return x.copy() if copy else x
+        out = to_numpy(x, tag=tag)
+        return np.array(out, copy=True) if copy and np.shares_memory(out, out) else np.asarray(out)
+
+    # -- emitting ------------------------------------------------------------
+    def _emit(
+        self,
+        tag: str,
+        builder: Callable[..., Summary | bytes],
+        args: tuple[Any, ...],
+        global_step: Any = None,
+        walltime: Any = None,
+        *,
+        nbytes: int = 256,
+        run: str = "",
+    ) -> None:
+        """Queue ``builder(*args)`` (run on the background thread) as one event.
+
+        ``builder`` returns a ``Summary`` (or its serialized bytes); ``nbytes``
+        estimates the memory ``args`` hold; ``run`` is a safe sub-run path.
+        """
+        step = self._step(tag, global_step)
+        wall = self._walltime(tag, walltime)
+        stream = self._main if not run else self._run_stream(run)
+        stream.put((_summary_event, (wall, step, builder, args)), nbytes)
+
+    def _emit_event(self, event: Event | bytes, *, run: str = "", nbytes: int = 256) -> None:
+        """Queue a ready ``Event`` (wall time and step already set)."""
+        data = event if isinstance(event, bytes) else event.SerializeToString()
+        stream = self._main if not run else self._run_stream(run)
+        stream.put(data, nbytes + len(data))
+
+    # -- lifecycle -------------------------------------------------------------
+    def get_logdir(self) -> str:
+        """Return the directory this writer writes its main run to."""
+        return self._logdir
+
+    @property
+    def logdir(self) -> str:
+        return self._logdir
+
+    @property
+    def dropped(self) -> int:
+        """How many events ``on_full="drop"`` has dropped so far."""
+        return self._core.dropped
+
+    @property
+    def closed(self) -> bool:
+        return self._core.closed
+
+    def event_file_paths(self) -> dict[str, str | None]:
+        """Current event file of each run this writer owns ('' is the main run)."""
+        return {run: s.path for run, s in self._runs.items()}
+
+    def flush(self) -> None:
+        """Return once everything logged so far is in the event files.
+
+        Raises:
+            WriteError: writing failed in the background.
+            WriterClosedError: the writer is closed.
+        """
+        self._core.flush()
+
+    def close(self) -> None:
+        """Write everything pending and close all files. Calling it again does nothing."""
+        self._finalizer.detach()
+        self._core.close()
+
+    def __enter__(self) -> SummaryWriter:
+        return self  # type: ignore[return-value]
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<SummaryWriter logdir={self._logdir!r} {state}>"
+
+
+class _NullFile:
+    """Target for ``write_to_disk=False``: accepts and discards everything."""
+
+    path = None
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class FileWriter:
+    """The lower-level writer of one run, for users who build protos themselves."""
+
+    def __init__(self, writer: _WriterBase, run: str = "") -> None:
+        self._writer = writer
+        self._run = run
+
+    def get_logdir(self) -> str:
+        return os.path.join(self._writer.get_logdir(), self._run) if self._run else self._writer.get_logdir()
+
+    def add_event(self, event: Event, step: int | None = None, walltime: float | None = None) -> None:
+        """Write ``event``; ``step``/``walltime`` override its fields when given."""
+        if not isinstance(event, Event):
+            raise TypeError(f"add_event expects an anyboard.proto.event_pb2.Event, got {type(event).__name__}")
+        if step is not None or walltime is not None or not event.wall_time:
+            event = Event.FromString(event.SerializeToString())
+            if step is not None:
+                event.step = self._writer._step("event", step)
+            if walltime is not None or not event.wall_time:
+                event.wall_time = self._writer._walltime("event", walltime)
+        self._writer._emit_event(event, run=self._run)
+
+    def add_summary(self, summary: Summary | bytes, global_step: int | None = None, walltime: float | None = None) -> None:
+        """Write a ready ``Summary`` proto (or its serialized bytes) as one event."""
+        if isinstance(summary, Summary):
+            data = summary.SerializeToString()
+        elif isinstance(summary, bytes):
+            data = summary
+        else:
+            # Another library's Summary class (same wire format) is accepted too.
+            serialize = getattr(summary, "SerializeToString", None)
+            if serialize is None:
+                raise TypeError(f"add_summary expects a Summary proto, got {type(summary).__name__}")
+            data = serialize()
+        step = self._writer._step("summary", global_step)
+        wall = self._writer._walltime("summary", walltime)
+        self._writer._emit_event(event_bytes(wall, step, data), run=self._run)
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class SummaryWriter(*method_groups(), CoreMethods, _WriterBase):  # type: ignore[misc]
+    """Write TensorBoard event files from any framework.
+
+    Args:
+        logdir: directory of the main run (``log_dir`` is accepted too). Default
+            ``runs/<MonDD_HH-MM-SS>_<host><comment>``.
+        comment: appended to the default ``logdir`` name (ignored when a
+            ``logdir`` is given, as in the peers).
+        purge_step: drop values at steps ``>= purge_step`` written by an earlier
+            run in the same directory (works in both TensorBoard loaders, for
+            every sub-run this writer owns).
+        max_queue: pending events that wake the background thread to write
+            them; the caller never waits for the disk because of it.
+        flush_secs: flush the files this often (only when something is new).
+        filename_suffix: appended to every event-file name.
+        write_to_disk: ``False`` accepts every call and writes nothing.
+        max_pending_bytes: memory bound for queued data (default 256 MiB).
+        on_full: ``"block"`` (wait for the disk) or ``"drop"`` (count in
+            :attr:`dropped`, warn once) when ``max_pending_bytes`` is reached.
+
+    A writer is a context manager; :meth:`close` is idempotent; any call after
+    it raises :class:`~anyboard.errors.WriterClosedError`. Writers still open at
+    interpreter exit or garbage collection are flushed and closed.
+    """
+
+    @property
+    def file_writer(self) -> FileWriter:
+        """The main run's :class:`FileWriter` (tensorboardX's attribute)."""
+        if self.closed:
+            raise WriterClosedError("this writer is closed; create a new SummaryWriter to log again")
+        return FileWriter(self)
+
+    def _get_file_writer(self) -> FileWriter:
+        """torch's accessor for the main run's :class:`FileWriter`."""
+        return self.file_writer
+
+    def add_event(self, event: Event, step: int | None = None, walltime: float | None = None) -> None:
+        """Write a ready ``Event`` proto to the main run."""
+        self.file_writer.add_event(event, step, walltime)
+
+    def add_summary(self, summary: Summary | bytes, global_step: int | None = None, walltime: float | None = None) -> None:
+        """Write a ready ``Summary`` proto to the main run."""
+        self.file_writer.add_summary(summary, global_step, walltime)
+
+
+def _check_mapping(tag: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"tag {tag!r}: expected a dict of name -> scalar, got {type(value).__name__}")
+    return value
