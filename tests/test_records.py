@@ -1,0 +1,171 @@
+"""CRC-32C, tfrecord framing and the hand-rolled protobuf encoders.
+
+Needs no TensorBoard: runs in the protobuf-floor environment too
+(``scripts/protobuf_floor.sh``).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import numpy as np
+import pytest
+
+from anyboard.io.crc import crc32c, masked_crc32c
+from anyboard.io.events import FILE_VERSION, event_bytes, header_events, varint
+from anyboard.io.records import FOOTER_SIZE, HEADER_SIZE, frame, frame_many
+from anyboard.proto.event_pb2 import Event, SessionLog
+from anyboard.proto.summary_pb2 import Summary
+from anyboard.summary.scalar import simple_value_bytes
+
+# Research doc §1.1 test vectors (RFC 3720 and TensorBoard's tf_record.rs doc test).
+RECORD_HEX = "1800000000000000a37f4b22090000803899d6d7411a0d627261696e2e4576656e743a32124b36ab"
+
+
+def test_crc32c_known_vectors():
+    assert crc32c(bytes(32)) == 0x8A9136AA
+    assert crc32c(b"\xff" * 32) == 0x62A8AB43  # RFC 3720 B.4
+    assert crc32c(bytes(range(32))) == 0x46DD794E  # RFC 3720 B.4
+    assert crc32c(b"") == 0
+    assert masked_crc32c(b"\x1a\x11CRC test, one two") == 0x5794D08A
+    assert masked_crc32c(struct.pack("<Q", 24)) == 0x224B7FA3
+
+
+def test_masked_crc_is_the_documented_rotation_plus_delta():
+    for data in (b"", b"a", bytes(32), b"brain.Event:2" * 7, bytes(range(256))):
+        crc = crc32c(data)
+        assert masked_crc32c(data) == ((((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
+    # memoryview and bytearray inputs give the same answer as bytes
+    assert masked_crc32c(memoryview(b"abc")) == masked_crc32c(bytearray(b"abc")) == masked_crc32c(b"abc")
+
+
+def test_full_forty_byte_record_matches_tensorboard_vector():
+    event = Event(wall_time=1599759586.0, file_version="brain.Event:2")
+    data = event.SerializeToString()
+    record = frame(data)
+    assert len(record) == 40
+    assert record.hex() == RECORD_HEX
+    assert struct.unpack_from("<I", record, 36)[0] == 0xAB364B12
+    assert frame_many([data]) == record
+
+
+def _unframe(buf: bytes) -> list[bytes]:
+    out = []
+    pos = 0
+    while pos < len(buf):
+        (length,) = struct.unpack_from("<Q", buf, pos)
+        assert struct.unpack_from("<I", buf, pos + 8)[0] == masked_crc32c(buf[pos : pos + 8])
+        data = buf[pos + HEADER_SIZE : pos + HEADER_SIZE + length]
+        assert len(data) == length
+        assert struct.unpack_from("<I", buf, pos + HEADER_SIZE + length)[0] == masked_crc32c(data)
+        out.append(data)
+        pos += HEADER_SIZE + length + FOOTER_SIZE
+    assert pos == len(buf)
+    return out
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 17, 300])
+def test_frame_many_round_trips(n):
+    rng = np.random.default_rng(n)
+    payloads = [rng.bytes(int(rng.integers(0, 300))) for _ in range(n)]
+    payloads += [b"", b"x" * 20000] if n else []  # empty and > 16 KiB records
+    buf = frame_many(payloads)
+    assert _unframe(buf) == payloads
+    assert buf == b"".join(frame(p) for p in payloads)
+
+
+def test_frame_header_cache_does_not_mix_lengths():
+    # Same length twice (cached header) and many distinct lengths: every header is right.
+    for length in list(range(0, 200)) + [200, 3, 5000, 3, 1 << 20]:
+        data = b"\x07" * length
+        rec = frame(data)
+        assert rec[:8] == struct.pack("<Q", length)
+        assert _unframe(rec) == [data]
+
+
+TAGS = [
+    "loss",
+    "a",
+    "train/loss/with/many/slashes",
+    "x" * 100,  # the longest tag of the fast path
+    "y" * 101,  # the first tag of the protobuf path
+    "z" * 127,
+    "w" * 128,
+    "v" * 5000,
+    "Verlust/λ/損失/😀",
+    "é" * 60,  # 120 UTF-8 bytes, 60 characters
+    "tab\tand\nnewline",
+]
+VALUES = [0.0, -0.0, 1.0, -1.5, 1 / 3, 1e-45, 3.4028234663852886e38, 1e-300, math.inf, -math.inf, 123456.789]
+STEPS = [0, 1, 127, 128, 16383, 16384, 2**31, 2**53 + 1, 2**63 - 1, -1, -(2**63), -16384]
+
+
+@pytest.mark.parametrize("tag", TAGS)
+def test_simple_value_bytes_is_byte_identical_to_protobuf(tag):
+    for value in VALUES:
+        expected = Summary(value=[Summary.Value(tag=tag, simple_value=value)]).SerializeToString()
+        assert simple_value_bytes(tag, value) == expected, (tag, value)
+        # twice: the second call uses the cached prefix
+        assert simple_value_bytes(tag, value) == expected, (tag, value)
+
+
+def test_simple_value_bytes_float32_overflow_becomes_inf():
+    for value, inf in ((1e39, math.inf), (-1e39, -math.inf), (1e300, math.inf), (-1.7976931348623157e308, -math.inf)):
+        data = simple_value_bytes("big", value)
+        assert data == Summary(value=[Summary.Value(tag="big", simple_value=inf)]).SerializeToString()
+        assert Summary.FromString(data).value[0].simple_value == inf
+
+
+def test_simple_value_bytes_nan_parses_as_nan():
+    data = simple_value_bytes("nan", math.nan)
+    assert math.isnan(Summary.FromString(data).value[0].simple_value)
+
+
+def test_simple_value_bytes_empty_tag_parses_back():
+    # protobuf omits an empty proto3 string; writing it explicitly is equivalent on the wire
+    parsed = Summary.FromString(simple_value_bytes("", 2.5))
+    assert parsed.value[0].tag == "" and parsed.value[0].simple_value == 2.5
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_event_bytes_is_byte_identical_to_protobuf(step):
+    for wall in (1599759586.0, 1.5, -3.0, 1e10, 1700000000.123456):
+        for tag in ("loss", "v" * 5000, "損失"):
+            summary = Summary(value=[Summary.Value(tag=tag, simple_value=0.25)])
+            sb = summary.SerializeToString()
+            expected = Event(wall_time=wall, step=step, summary=summary).SerializeToString()
+            got = event_bytes(wall, step, sb)
+            assert got == expected, (wall, step, tag)
+            parsed = Event.FromString(got)
+            assert (parsed.wall_time, parsed.step, parsed.summary) == (wall, step, summary)
+
+
+def test_event_bytes_zero_wall_time_parses_back():
+    # protobuf omits wall_time=0.0; event_bytes writes it explicitly: same message on the wire
+    parsed = Event.FromString(event_bytes(0.0, 7, b""))
+    assert parsed.wall_time == 0.0 and parsed.step == 7 and parsed.HasField("summary")
+
+
+def test_event_bytes_with_large_summary_uses_multibyte_length():
+    summary = Summary(value=[Summary.Value(tag=f"t{i}", simple_value=i) for i in range(3000)])
+    sb = summary.SerializeToString()
+    assert len(sb) > 16384
+    assert event_bytes(12.0, 3, sb) == Event(wall_time=12.0, step=3, summary=summary).SerializeToString()
+
+
+def test_varint_matches_protobuf_int64():
+    for value in [v for v in STEPS if v] + [2**7 - 1, 2**14, 2**21, 2**35 + 7]:
+        wire = Event(step=value).SerializeToString()
+        assert wire == b"\x10" + varint(value)
+
+
+def test_header_events():
+    records = header_events(wall_time=1234.5)
+    assert len(records) == 1
+    first = Event.FromString(records[0])
+    assert first.file_version == FILE_VERSION == "brain.Event:2"
+    assert first.wall_time == 1234.5 and first.step == 0
+    purged = [Event.FromString(r) for r in header_events(wall_time=1.0, purge_step=5)]
+    assert purged[0].file_version == "brain.Event:2"
+    assert [(e.step, e.session_log.status) for e in purged[1:]] == [(5, SessionLog.START)] * 2
