@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The README's test command: builds the test environments and runs the whole suite.
+#
+#   .venv        main environment: NumPy 2.x, newest protobuf, torch 2.13.0 (CPU), tensorboard, ...
+#   .venv-mx     MXNet environment: numpy 1.23.5, mxnet 1.9.1, torch 2.13.0 (runs the mxnet-marked
+#                tests and the core suite again under NumPy 1.x)
+#   .venv-pbmin  lowest supported protobuf (4.21) running the core tests
+#   .venv-protoc the pinned proto generator (grpcio-tools 1.51.3) for the generated-code drift test
+#
+# Environments are reused when they exist (delete them to rebuild). Extra arguments go to pytest
+# in the main environment, e.g. `bash scripts/test.sh -k scalar`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "main environment (.venv)"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
+
+step "proto generator environment (.venv-protoc)"
+[ -x .venv-protoc/bin/python ] || "$PY" -m venv .venv-protoc
+.venv-protoc/bin/python -m pip install -q 'grpcio-tools==1.51.3'
+export ANYBOARD_PROTOC_PYTHON="$PWD/.venv-protoc/bin/python"
+
+step "MXNet environment (.venv-mx)"
+bash scripts/mxnet_env.sh .venv-mx
+
+step "lowest-protobuf environment (.venv-pbmin)"
+bash scripts/protobuf_floor.sh .venv-pbmin --build-only
+
+step "tests: main environment (NumPy 2.x)"
+.venv/bin/python -m pytest -m "not mxnet" "$@"
+
+step "tests: MXNet environment (NumPy 1.23.5, MXNet 1.9.1)"
+.venv-mx/bin/python -m pytest -p no:cacheprovider -m "mxnet or numpy1" tests
+
+step "tests: lowest protobuf"
+bash scripts/protobuf_floor.sh .venv-pbmin --test-only
