@@ -134,7 +134,9 @@ class _WriterBase:
         if step is None:
             return 0
         if type(step) is int:
-            return step
+            if -(1 << 63) <= step < (1 << 63):
+                return step
+            raise ValueError(f"tag {tag!r}: global_step {step} does not fit in int64")
         if isinstance(step, bool):
             raise TypeError(f"tag {tag!r}: global_step must be an int, got bool")
         try:
