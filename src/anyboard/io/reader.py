@@ -36,10 +36,19 @@ class RecordError(ValueError):
         self.reason = reason
 
 
+_CHUNK = 16 << 20
+
+
 def _read_exact(f: BinaryIO, n: int) -> bytes:
+    """Read up to ``n`` bytes (fewer only at end of file).
+
+    Reads in chunks of at most 16 MiB, so a corrupt length claiming more than
+    the file holds costs no more memory than the file's actual rest (one
+    ``read(n)`` would allocate all ``n`` bytes up front).
+    """
     chunks = []
     while n > 0:
-        chunk = f.read(n)
+        chunk = f.read(min(n, _CHUNK))
         if not chunk:
             break
         chunks.append(chunk)
@@ -65,7 +74,7 @@ def iter_records(path: str | os.PathLike[str], *, fileobj: BinaryIO | None = Non
             (length_crc,) = _CRC.unpack_from(header, 8)
             if masked_crc32c(header[:8]) != length_crc:
                 raise RecordError(name, offset, "length CRC mismatch")
-            body = _read_exact(f, length + FOOTER_SIZE) if length < (1 << 40) else b""
+            body = _read_exact(f, length + FOOTER_SIZE)
             if len(body) < length + FOOTER_SIZE:
                 return  # torn tail: the writer died mid-record
             data = body[:length]
