@@ -20,7 +20,6 @@ finite value is written as an empty ``[0, 3]`` histogram.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -44,28 +43,115 @@ def _tensorflow_edges() -> np.ndarray:
 
 
 TF_EDGES = _tensorflow_edges()
-_NPOS = (len(TF_EDGES) - 1) // 2  # 774 positive edges
-_INV_LOG_STEP = 1.0 / math.log(1.1)
+_NBUCKETS = len(TF_EDGES) - 1
+_CHUNK = 1 << 16  # elements per pass: the working set stays in L2, no fresh pages
+
+
+class _Layout:
+    """Exact ``searchsorted``-free binning of one float type into TF's buckets.
+
+    The top ``bits - shift`` bits of a float (sign, exponent and 4 mantissa
+    bits) name a *cell*: an interval of floats 1/16 of a binade wide. The
+    edges are 10 % apart, so a cell holds at most one edge (checked when the
+    table is built). For a value ``x`` in cell ``c``, the number of edges
+    ``<= x`` is ``base[c] + (x >= edge[c])`` (``edge[c]`` is ``+inf`` in a cell
+    without one), which is exactly what ``np.histogram`` computes by binary
+    search. Float32 values are compared with ``ceil32(edge)``: for a float32
+    ``x``, ``x >= e`` if and only if ``x >= ceil32(e)``.
+    """
+
+    def __init__(self, float_type: type[np.floating], uint_type: type[np.unsignedinteger], mantissa: int) -> None:
+        self.float_type = float_type
+        self.uint_type = uint_type
+        nbits = np.dtype(uint_type).itemsize * 8
+        self.shift = mantissa - 4
+        edges = TF_EDGES.astype(float_type)
+        low = edges.astype(np.float64) < TF_EDGES
+        edges[low] = np.nextafter(edges[low], float_type(np.inf))  # ceil(edge) in this type
+        self.edges = edges
+        ncell = 1 << (nbits - self.shift)
+        cells = np.arange(ncell, dtype=uint_type)
+        first = (cells << uint_type(self.shift)).view(float_type)
+        last = (cells << uint_type(self.shift) | uint_type((1 << self.shift) - 1)).view(float_type)
+        negative = cells >= ncell // 2
+        low_end = np.where(negative, last, first)
+        high_end = np.where(negative, first, last)
+        base = np.searchsorted(edges, low_end, "left")
+        inside = np.searchsorted(edges, high_end, "right") - base
+        finite = np.isfinite(low_end) & np.isfinite(high_end)
+        if inside[finite].max() > 1:  # pragma: no cover - a property of TF_EDGES, tested
+            raise RuntimeError("histogram layout: a cell holds two edges")
+        self.cell_edge = np.where(inside == 1, edges[np.minimum(base, len(edges) - 1)], np.inf).astype(float_type)
+        # key = 2 * cell + (x >= cell_edge) -> bucket (count of edges <= x) - 1;
+        # the last bucket is closed, so x == last edge stays in it.
+        bucket = np.empty(2 * ncell, np.intp)
+        bucket[0::2] = base - 1
+        bucket[1::2] = base - 1 + (inside == 1)
+        self.key_bucket = np.clip(bucket, 0, _NBUCKETS - 1)
+        self.nkeys = 2 * ncell
+
+    def counts(self, x: np.ndarray) -> np.ndarray:
+        """Bucket counts of ``x`` (1-D, this float type, finite, within TF_EDGES)."""
+        n = x.size
+        bits = x.view(self.uint_type)
+        size = min(n, _CHUNK)
+        key = np.empty(size, self.uint_type)
+        edge = np.empty(size, self.float_type)
+        ge = np.empty(size, np.bool_)
+        shift = self.uint_type(self.shift)
+        one = self.uint_type(1)
+        cell_edge = self.cell_edge
+        total = np.zeros(self.nkeys, np.intp)
+        for start in range(0, n, _CHUNK):
+            part = x[start : start + _CHUNK]
+            m = part.size
+            k, e, g = key[:m], edge[:m], ge[:m]
+            np.right_shift(bits[start : start + _CHUNK], shift, out=k)
+            np.take(cell_edge, k, out=e)
+            np.greater_equal(part, e, out=g)
+            np.left_shift(k, one, out=k)
+            np.bitwise_or(k, g, out=k)
+            total += np.bincount(k, minlength=self.nkeys)
+        return np.bincount(self.key_bucket, weights=total, minlength=_NBUCKETS).astype(np.int64)
+
+
+_LAYOUTS: dict[np.dtype[Any], _Layout] = {}
+
+
+def _layout(dtype: np.dtype[Any]) -> _Layout:
+    layout = _LAYOUTS.get(dtype)
+    if layout is None:
+        if dtype == np.float32:
+            layout = _Layout(np.float32, np.uint32, 23)
+        else:
+            layout = _Layout(np.float64, np.uint64, 52)
+        _LAYOUTS[dtype] = layout
+    return layout
 
 
 def _tf_bucket_counts(x: np.ndarray) -> np.ndarray:
-    """np.histogram(x, TF_EDGES)[0] for finite in-range ``x``, by arithmetic instead of search."""
-    if x.dtype != np.float32:
-        x = x.astype(np.float64, copy=False)
-    a = np.abs(x)
-    with np.errstate(divide="ignore"):
-        k = np.floor(np.log(a * x.dtype.type(1e12)) * x.dtype.type(_INV_LOG_STEP))
-    k = np.nan_to_num(k, nan=-1.0, neginf=-1.0, posinf=float(_NPOS))
-    k = np.maximum(k, -1.0).astype(np.int64)
-    b = np.where(x >= 0, _NPOS + 1 + k, _NPOS - 2 - k)
-    last = len(TF_EDGES) - 2
-    np.clip(b, 0, last, out=b)
-    # The log estimate can be one bucket off at an edge: compare exactly.
-    x64 = x.astype(np.float64, copy=False)
-    b -= x64 < TF_EDGES[b]
-    b += (x64 >= TF_EDGES[b + 1]) & (b < last)
-    b -= x64 < TF_EDGES[b]
-    return np.bincount(b, minlength=last + 1)
+    """``np.histogram(x.astype(float64), TF_EDGES)[0]`` for finite in-range ``x``, exactly.
+
+    ``x`` is 1-D float32 or float64 (other types are converted to float64).
+    """
+    if x.dtype != np.float32 and x.dtype != np.float64:
+        x = x.astype(np.float64)
+    x = np.ascontiguousarray(x)
+    if x.dtype.byteorder not in "=|":
+        x = x.astype(x.dtype.newbyteorder("="))
+    return _layout(x.dtype).counts(x)
+
+
+def _as_binnable(x: np.ndarray) -> np.ndarray:
+    """``x`` (1-D real) as float32 or float64, converting exactly."""
+    kind, size = x.dtype.kind, x.dtype.itemsize
+    if kind == "f":
+        if size == 4 or size == 8:
+            return x
+        return x.astype(np.float32) if size < 4 else x.astype(np.float64)
+    if kind == "b" or size <= 2:  # bool, int8/16, uint8/16: exact in float32
+        return x.astype(np.float32)
+    return x.astype(np.float64)  # as np.histogram's reference x.astype(float64) does
 
 
 def bucket_rows(values: np.ndarray, bins: Any = "tensorflow", max_bins: int | None = None, *, tag: str = "") -> np.ndarray:
@@ -73,29 +159,36 @@ def bucket_rows(values: np.ndarray, bins: Any = "tensorflow", max_bins: int | No
     x = np.asarray(values)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"tag {tag!r}: expected real numeric values for a histogram, got dtype {x.dtype}")
-    x = x.reshape(-1)
-    if x.dtype.kind in "biu":
-        x = x.astype(np.float64)
-    elif x.dtype.itemsize < 4:
-        x = x.astype(np.float32)
-    finite = x[np.isfinite(x)] if not np.isfinite(x).all() else x
-    if finite.size == 0:
+    x = _as_binnable(x.reshape(-1))
+    if x.size == 0:
         return np.zeros((0, 3))
     if isinstance(bins, str) and bins in ("tensorflow", "default"):
-        lo, hi = TF_EDGES[0], TF_EDGES[-1]
-        inside = finite[(finite >= lo) & (finite <= hi)] if (finite.min() < lo or finite.max() > hi) else finite
-        counts = _tf_bucket_counts(inside) if inside.size else np.zeros(len(TF_EDGES) - 1, np.int64)
+        lo, hi = float(TF_EDGES[0]), float(TF_EDGES[-1])
+        low, high = float(x.min()), float(x.max())  # NaN anywhere makes both NaN
+        if lo <= low and high <= hi:
+            finite = inside = x  # the common case: no copy, no mask
+        else:
+            finite = x[np.isfinite(x)]
+            if finite.size == 0:
+                return np.zeros((0, 3))
+            low, high = float(finite.min()), float(finite.max())
+            wide = finite.astype(np.float64, copy=False)
+            inside = finite[(wide >= lo) & (wide <= hi)] if (low < lo or high > hi) else finite
+        counts = _tf_bucket_counts(inside) if inside.size else np.zeros(_NBUCKETS, np.int64)
         nz = np.flatnonzero(counts)
         rows = []
-        if finite.size > inside.size and finite.min() < lo:
-            rows.append(np.array([[float(finite.min()), lo, float((finite < lo).sum())]]))
+        if low < lo:
+            rows.append(np.array([[low, lo, float((finite.astype(np.float64, copy=False) < lo).sum())]]))
         if nz.size:
             first, last = nz[0], nz[-1] + 1
             rows.append(np.stack([TF_EDGES[first:last], TF_EDGES[first + 1 : last + 1], counts[first:last]], axis=1))
-        if finite.size > inside.size and finite.max() > hi:
-            rows.append(np.array([[hi, float(finite.max()), float((finite > hi).sum())]]))
+        if high > hi:
+            rows.append(np.array([[hi, high, float((finite.astype(np.float64, copy=False) > hi).sum())]]))
         out = np.concatenate(rows).astype(np.float64)
     else:
+        finite = x[np.isfinite(x)] if not np.isfinite(x).all() else x
+        if finite.size == 0:
+            return np.zeros((0, 3))
         try:
             counts, edges = np.histogram(finite.astype(np.float64, copy=False), bins=bins)
         except (ValueError, TypeError) as exc:
