@@ -1,0 +1,181 @@
+"""``add_hparams``: one session of TensorBoard's HParams dashboard per call."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from anyboard._methods.core import scalar_value
+from anyboard._paths import safe_component
+from anyboard.adapters import Deferred, to_numpy
+from anyboard.summary import hparams as _hp
+
+_LABEL = "add_hparams"
+
+
+def hparam_value(key: str, value: Any) -> bool | float | str | None:
+    """``value`` as a bool, float or str for the dashboard, or ``None`` (skipped).
+
+    bool/``np.bool_`` -> bool; int, float and real NumPy or framework
+    scalars (any single-element array or tensor) -> float; str -> str;
+    ``None`` -> ``None``.
+
+    Raises:
+        TypeError: any other type (names ``key``).
+        ValueError: a non-finite number (names ``key``).
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int | float):
+        number = float(value)
+    else:
+        try:
+            array = np.asarray(value) if isinstance(value, np.generic) else to_numpy(value, tag=key)
+        except (TypeError, ValueError):
+            array = None
+        if array is None or array.size != 1 or array.dtype.kind not in "biufUS":
+            raise TypeError(
+                f"{_LABEL}: hparam {key!r} must be a bool, number, str or None "
+                f"(or a single-element array/tensor of one), got {type(value).__name__}: {value!r}"
+            )
+        item = array.reshape(()).item()
+        if isinstance(item, bool | str):
+            return item if isinstance(item, bool) else str(item)
+        if isinstance(item, bytes):
+            return item.decode("utf-8", "replace")
+        number = float(item)
+    if not np.isfinite(number):
+        raise ValueError(f"{_LABEL}: hparam {key!r} must be finite, got {number}")
+    return number
+
+
+def _session(hparams: dict[str, Any], metrics: dict[str, Any], start: float, end: float) -> Any:
+    resolved = {
+        k: v if type(v) is float else float(np.asarray(v.resolve() if isinstance(v, Deferred) else v).reshape(()))
+        for k, v in metrics.items()
+    }
+    return _hp.session(hparams, resolved, start, end)
+
+
+def _run_path(run_name: str) -> str:
+    parts = [safe_component(p) for p in run_name.replace("\\", "/").split("/") if p]
+    if not parts:
+        raise ValueError(f"{_LABEL}: run_name {run_name!r} names no directory")
+    return "/".join(parts)
+
+
+class Methods:
+    """``add_hparams``."""
+
+    def add_hparams(
+        self,
+        hparam_dict: Mapping[str, Any],
+        metric_dict: Mapping[str, Any],
+        hparam_domain_discrete: Mapping[str, Any] | None = None,
+        run_name: str | None = None,
+        global_step: Any = None,
+        *,
+        into_run: bool = False,
+    ) -> None:
+        """Record one session (a set of hyperparameters and its metrics) for the HParams dashboard.
+
+        Args:
+            hparam_dict: ``{name: value}``. A bool stays a bool; ints, floats,
+                NumPy scalars and single-element arrays/tensors become float64
+                numbers; a str stays a str; a ``None`` value is skipped (the
+                column is left empty for this session). Anything else raises
+                ``TypeError`` naming the key.
+            metric_dict: ``{tag: number}``, each written as a scalar (the
+                ``add_scalar`` encoding) in the session's run; the dashboard
+                shows a metric's last value.
+            hparam_domain_discrete: ``{name: [allowed values]}`` as in torch;
+                checked (every value must be one of its list, and of the same
+                type). Limitation: TensorBoard takes domains only from an
+                ``_hparams_/experiment`` summary, which anyboard does not
+                write (TensorBoard would then use the first one it finds and
+                hide the columns of every other call), so the dashboard shows
+                the values actually logged as the domain.
+            run_name: the session's sub-run, relative to this writer's logdir
+                (``/`` nests directories; each part is made a safe name, so it
+                stays inside the logdir). Default: the current time
+                (``time.time()`` with microseconds), made unique per writer.
+            global_step: the step of the metric scalars (default 0).
+            into_run: record the session in this writer's own run instead of a
+                sub-run (``run_name`` must then be ``None``). TensorBoard
+                keeps the first hyperparameters of a run, so call it once per
+                run; a second call warns, and only its metrics take effect.
+
+        On disk: see :mod:`anyboard.summary.hparams`. Every hparam key of every
+        call appears as a column, because no experiment summary is written and
+        TensorBoard builds the columns from all sessions.
+        """
+        if not isinstance(hparam_dict, Mapping):
+            raise TypeError(f"{_LABEL}: hparam_dict must be a dict, got {type(hparam_dict).__name__}")
+        if not isinstance(metric_dict, Mapping):
+            raise TypeError(f"{_LABEL}: metric_dict must be a dict, got {type(metric_dict).__name__}")
+        hparams: dict[str, Any] = {}
+        for key, value in hparam_dict.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{_LABEL}: hparam names must be str, got {type(key).__name__}: {key!r}")
+            v = hparam_value(key, value)
+            if v is not None:
+                hparams[key] = v
+        metrics: dict[str, Any] = {}
+        for key, value in metric_dict.items():
+            tag = self._tag(key)
+            metrics[tag] = scalar_value(tag, value)
+        if hparam_domain_discrete is not None:
+            _check_domains(hparam_domain_discrete, hparams)
+        step = self._step(_LABEL, global_step)
+        if into_run:
+            if run_name is not None:
+                raise ValueError(f"{_LABEL}: pass either into_run=True or run_name={run_name!r}, not both")
+            run = ""
+        elif run_name is None:
+            run = self._fresh_run_name()
+        else:
+            if not isinstance(run_name, str):
+                raise TypeError(f"{_LABEL}: run_name must be a str, got {type(run_name).__name__}")
+            run = _run_path(run_name)
+        used = self.__dict__.setdefault("_anyboard_hparams_runs", set())
+        if run in used:
+            where = "this writer's run" if run == "" else f"run {run!r}"
+            warnings.warn(
+                f"{_LABEL}: {where} already has hyperparameters; TensorBoard keeps the first ones "
+                f"(only this call's metrics take effect). Use a new run_name per session.",
+                stacklevel=2,
+            )
+        used.add(run)
+        wall = time.time()
+        self._emit(_LABEL, _session, (hparams, metrics, wall, wall), step, wall, nbytes=512 + 64 * (len(hparams) + len(metrics)), run=run)
+
+    def _fresh_run_name(self) -> str:
+        used = self.__dict__.setdefault("_anyboard_hparams_runs", set())
+        base = f"{time.time():.6f}"
+        name, i = base, 1
+        while name in used:
+            name, i = f"{base}_{i}", i + 1
+        return safe_component(name)
+
+
+def _check_domains(domains: Any, hparams: Mapping[str, Any]) -> None:
+    if not isinstance(domains, Mapping):
+        raise TypeError(f"{_LABEL}: hparam_domain_discrete must be a dict {{name: [values]}}, got {type(domains).__name__}")
+    for key, allowed in domains.items():
+        if isinstance(allowed, str | bytes) or not isinstance(allowed, list | tuple):
+            raise TypeError(f"{_LABEL}: hparam_domain_discrete[{key!r}] must be a list of values, got {type(allowed).__name__}")
+        if key not in hparams:
+            raise ValueError(f"{_LABEL}: hparam_domain_discrete names {key!r}, which is not in hparam_dict (or is None)")
+        values = [hparam_value(key, a) for a in allowed]
+        value = hparams[key]
+        kind = type(value)
+        if any(type(a) is not kind for a in values):
+            raise TypeError(f"{_LABEL}: hparam_domain_discrete[{key!r}] must hold only {kind.__name__} values like the hparam, got {allowed!r}")
+        if value not in values:
+            raise ValueError(f"{_LABEL}: hparam {key!r} = {value!r} is not in its hparam_domain_discrete {allowed!r}")

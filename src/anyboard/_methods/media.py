@@ -1,0 +1,314 @@
+"""Audio, PR curves, meshes and custom-scalar layouts (``add_audio``, ``add_pr_curve``, ...).
+
+Every method checks its arguments on the caller's thread (raising
+``ValueError``/``TypeError`` that name the tag) and snapshots the arrays;
+WAV encoding, PR-curve binning and proto building run on the writer's
+background thread. On-disk encodings: :mod:`anyboard.summary.audio`,
+:mod:`anyboard.summary.pr_curve`, :mod:`anyboard.summary.mesh`,
+:mod:`anyboard.summary.custom_scalars`.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from anyboard.summary import custom_scalars as _cs
+from anyboard.summary.audio import audio as _audio
+from anyboard.summary.mesh import mesh as _mesh
+from anyboard.summary.pr_curve import pr_curve as _pr_curve
+from anyboard.summary.pr_curve import pr_curve_raw as _pr_curve_raw
+
+_MISSING: Any = object()
+_DEFAULT_THRESHOLDS = 127
+
+
+def _int_arg(tag: str, name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"tag {tag!r}: {name} must be an int, got {type(value).__name__}: {value!r}")
+    if value < minimum:
+        raise ValueError(f"tag {tag!r}: {name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _audio_frames(tag: str, x: np.ndarray) -> np.ndarray:
+    """``x`` as ``[frames, channels]`` (see ``add_audio`` for the accepted shapes)."""
+    if x.ndim == 1:
+        x = x[:, None]
+    elif x.ndim == 2 and x.shape[1] not in (1, 2) and x.shape[0] == 1:
+        x = x.T  # torch's (1, L) mono layout
+    if x.ndim != 2 or x.shape[1] not in (1, 2):
+        raise ValueError(
+            f"tag {tag!r}: audio must have shape (L,), (L, 1), (L, 2) or (1, L), got {x.shape}"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"tag {tag!r}: audio is empty (shape {x.shape}); expected at least one frame")
+    if x.dtype != np.int16 and x.dtype.kind != "f":
+        raise TypeError(f"tag {tag!r}: audio samples must be float (in [-1, 1]) or int16, got dtype {x.dtype}")
+    return x
+
+
+class Methods:
+    """``add_audio``, ``add_pr_curve(_raw)``, ``add_mesh``, ``add_custom_scalars*``."""
+
+    def add_audio(
+        self,
+        tag: str,
+        snd_tensor: Any = _MISSING,
+        global_step: Any = None,
+        sample_rate: int = 44100,
+        walltime: Any = None,
+        *,
+        audio: Any = _MISSING,
+    ) -> None:
+        """Log one audio clip as a 16-bit PCM WAV.
+
+        Args:
+            tag: the tag.
+            snd_tensor: samples (``audio=`` is MXBoard's spelling). Shapes:
+                ``(L,)`` or ``(L, 1)`` mono, ``(L, 2)`` stereo (left, right),
+                and torch's ``(1, L)`` mono when ``L > 2``. dtype: float with
+                values in ``[-1, 1]`` (values outside are clipped, with one
+                warning per writer and tag; NaN is written as silence), or
+                ``int16`` stored as is.
+            global_step: int step (default 0).
+            sample_rate: frames per second, a positive int.
+            walltime: seconds since the epoch (default now).
+
+        Positional calls follow tensorboardX/torch; MXBoard's positional order
+        ``(tag, audio, sample_rate, global_step)`` needs keywords.
+        On disk: see :mod:`anyboard.summary.audio`.
+        """
+        tag = self._tag(tag)
+        if snd_tensor is _MISSING:
+            if audio is _MISSING:
+                raise TypeError(f"tag {tag!r}: add_audio needs samples (snd_tensor= or audio=)")
+            snd_tensor = audio
+        sample_rate = _int_arg(tag, "sample_rate", sample_rate, 1)
+        if sample_rate >= 1 << 31:
+            raise ValueError(f"tag {tag!r}: sample_rate must be < 2**31 (a WAV header field), got {sample_rate}")
+        x = _audio_frames(tag, self._array(tag, snd_tensor))
+        if x.dtype.kind == "f":
+            if bool((np.abs(x) > 1.0).any()):  # NaN compares False: it is written as silence, no warning
+                warned = self.__dict__.setdefault("_anyboard_audio_clip_warned", set())
+                if tag not in warned:
+                    warned.add(tag)
+                    warnings.warn(
+                        f"tag {tag!r}: audio samples outside [-1, 1] were clipped (warned once per tag)",
+                        stacklevel=2,
+                    )
+        self._emit(tag, _audio, (tag, x, sample_rate), global_step, walltime, nbytes=x.nbytes + 256)
+
+    def add_pr_curve(
+        self,
+        tag: str,
+        labels: Any,
+        predictions: Any,
+        global_step: Any = None,
+        num_thresholds: int = _DEFAULT_THRESHOLDS,
+        weights: Any = None,
+        walltime: Any = None,
+    ) -> None:
+        """Log a precision-recall curve computed from labels and predictions.
+
+        Args:
+            tag: the tag.
+            labels: bool, or numbers that are all 0 or 1; any shape.
+            predictions: probabilities in ``[0, 1]`` (NaN is an error), as
+                many elements as ``labels``.
+            global_step: int step (default 0).
+            num_thresholds: number of thresholds ``n >= 2`` (no cap); the
+                thresholds are ``i / (n - 1)``.
+            weights: ``None`` (1 each), a non-negative number, or one
+                non-negative weight per example.
+            walltime: seconds since the epoch (default now).
+
+        On disk and the algorithm: see :mod:`anyboard.summary.pr_curve`.
+        """
+        tag = self._tag(tag)
+        n = _int_arg(tag, "num_thresholds", num_thresholds, 2)
+        y = self._array(tag, labels)
+        p = self._array(tag, predictions)
+        if y.size != p.size:
+            raise ValueError(f"tag {tag!r}: labels and predictions must have the same number of elements, got {y.shape} and {p.shape}")
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"tag {tag!r}: labels must be bool or 0/1 numbers, got dtype {y.dtype}")
+        if y.dtype.kind != "b" and not np.isin(y, (0, 1)).all():
+            raise ValueError(f"tag {tag!r}: labels must be bool or 0/1, got values such as {y[~np.isin(y, (0, 1))].flat[0]!r}")
+        if p.dtype.kind not in "biuf":
+            raise TypeError(f"tag {tag!r}: predictions must be real numbers in [0, 1], got dtype {p.dtype}")
+        if p.size and not (np.all(p >= 0) and np.all(p <= 1)):  # NaN fails both
+            bad = p[~((p >= 0) & (p <= 1))].flat[0]
+            raise ValueError(f"tag {tag!r}: predictions must be in [0, 1] (no NaN), got {bad!r}")
+        w: Any = 1.0
+        if weights is not None:
+            w = self._array(tag, weights)
+            if w.dtype.kind not in "biuf" or (w.ndim and w.size != y.size):
+                raise ValueError(
+                    f"tag {tag!r}: weights must be a number or one number per example ({y.size}), "
+                    f"got shape {w.shape} dtype {w.dtype}"
+                )
+            if not (np.isfinite(w).all() and np.all(w >= 0)):
+                raise ValueError(f"tag {tag!r}: weights must be finite and >= 0")
+            w = w.astype(np.float64) if w.ndim else float(w)
+        nbytes = y.nbytes + p.nbytes + 48 * n + 256
+        self._emit(tag, _pr_curve, (tag, y, p, n, w), global_step, walltime, nbytes=nbytes)
+
+    def add_pr_curve_raw(
+        self,
+        tag: str,
+        true_positive_counts: Any,
+        false_positive_counts: Any,
+        true_negative_counts: Any,
+        false_negative_counts: Any,
+        precision: Any,
+        recall: Any,
+        global_step: Any = None,
+        num_thresholds: int = _DEFAULT_THRESHOLDS,
+        weights: Any = None,
+        walltime: Any = None,
+    ) -> None:
+        """Log a precision-recall curve from precomputed per-threshold values.
+
+        The six arguments are 1-D, finite, of one common length ``n >= 2``
+        (column ``i`` is threshold ``i / (n - 1)``); counts must be >= 0.
+        ``num_thresholds`` must equal ``n``, except that the default 127 is
+        accepted for any ``n`` (the peers write the arrays as given and
+        TensorBoard reads ``n`` from them). ``weights`` is accepted for
+        signature compatibility and ignored, as in the peers.
+        """
+        tag = self._tag(tag)
+        n_arg = _int_arg(tag, "num_thresholds", num_thresholds, 2)
+        names = ("true_positive_counts", "false_positive_counts", "true_negative_counts", "false_negative_counts", "precision", "recall")
+        arrays = []
+        for name, value in zip(names, (true_positive_counts, false_positive_counts, true_negative_counts, false_negative_counts, precision, recall)):
+            a = self._array(tag, value)
+            if a.ndim != 1 or a.dtype.kind not in "biuf":
+                raise ValueError(f"tag {tag!r}: {name} must be a 1-D array of numbers, got shape {a.shape} dtype {a.dtype}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"tag {tag!r}: {name} must be finite")
+            if name.endswith("counts") and a.size and a.min() < 0:
+                raise ValueError(f"tag {tag!r}: {name} must be >= 0, got {a.min()!r}")
+            arrays.append(a.astype(np.float32))
+        lengths = {a.size for a in arrays}
+        if len(lengths) != 1:
+            raise ValueError(f"tag {tag!r}: the six PR-curve arrays must have one length, got {[a.size for a in arrays]}")
+        n = lengths.pop()
+        if n < 2:
+            raise ValueError(f"tag {tag!r}: a PR curve needs >= 2 thresholds, got arrays of length {n}")
+        if n_arg != n and n_arg != _DEFAULT_THRESHOLDS:
+            raise ValueError(f"tag {tag!r}: num_thresholds={n_arg} but the arrays have length {n}")
+        data = np.stack(arrays)
+        self._emit(tag, _pr_curve_raw, (tag, data), global_step, walltime, nbytes=data.nbytes + 256)
+
+    def add_mesh(
+        self,
+        tag: str,
+        vertices: Any,
+        colors: Any = None,
+        faces: Any = None,
+        config_dict: Any = None,
+        global_step: Any = None,
+        walltime: Any = None,
+    ) -> None:
+        """Log a mesh or point cloud (TensorBoard's mesh plugin).
+
+        Args:
+            tag: the mesh name (component tags are ``<tag>_VERTEX``/``_FACE``/``_COLOR``).
+            vertices: ``[B, N, 3]`` real x, y, z (``[N, 3]`` is taken as ``B = 1``);
+                finite.
+            colors: optional ``[B, N, 3]`` RGB per vertex, numbers in ``[0, 255]``
+                (floats are rounded), stored as uint8.
+            faces: optional ``[B, F, 3]`` integer vertex indices in ``[0, N)``.
+            config_dict: optional JSON-serializable dict for the viewer
+                (camera, lights, material), stored as ``json_config``.
+            global_step: int step (default 0).
+            walltime: seconds since the epoch (default now).
+
+        On disk: see :mod:`anyboard.summary.mesh` (all components in one event).
+        """
+        tag = self._tag(tag)
+        v = self._mesh_array(tag, "vertices", vertices)
+        if v.dtype.kind not in "biuf":
+            raise TypeError(f"tag {tag!r}: vertices must be real numbers, got dtype {v.dtype}")
+        if not np.isfinite(v).all():
+            raise ValueError(f"tag {tag!r}: vertices must be finite (no NaN/Inf)")
+        b, n = v.shape[:2]
+        c = None
+        if colors is not None:
+            c = self._mesh_array(tag, "colors", colors)
+            if c.shape != v.shape:
+                raise ValueError(f"tag {tag!r}: colors must have the vertices' shape {v.shape} (one RGB per vertex), got {c.shape}")
+            if c.dtype.kind not in "biuf":
+                raise TypeError(f"tag {tag!r}: colors must be numbers in [0, 255], got dtype {c.dtype}")
+            if c.size and not (np.all(c >= 0) and np.all(c <= 255)):
+                raise ValueError(f"tag {tag!r}: colors must be in [0, 255] (no NaN)")
+            c = np.rint(c).astype(np.uint8) if c.dtype.kind == "f" else c.astype(np.uint8)
+        f = None
+        if faces is not None:
+            f = self._mesh_array(tag, "faces", faces)
+            if f.dtype.kind not in "iu":
+                raise TypeError(f"tag {tag!r}: faces must be integer vertex indices, got dtype {f.dtype}")
+            if f.shape[0] != b:
+                raise ValueError(f"tag {tag!r}: faces batch size {f.shape[0]} differs from vertices batch size {b}")
+            if f.size and (f.min() < 0 or f.max() >= n):
+                raise ValueError(f"tag {tag!r}: face indices must be in [0, {n}) (the number of vertices), got [{f.min()}, {f.max()}]")
+            f = f.astype(np.int32)
+        if config_dict is None:
+            config = "{}"
+        elif not isinstance(config_dict, Mapping):
+            raise TypeError(f"tag {tag!r}: config_dict must be a dict, got {type(config_dict).__name__}")
+        else:
+            try:
+                config = json.dumps(config_dict, sort_keys=True, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"tag {tag!r}: config_dict must be JSON-serializable: {exc}") from None
+        v = v.astype(np.float32)
+        nbytes = v.nbytes + (c.nbytes if c is not None else 0) + (f.nbytes if f is not None else 0) + 512
+        self._emit(tag, _mesh, (tag, v, f, c, config), global_step, walltime, nbytes=nbytes)
+
+    def _mesh_array(self, tag: str, name: str, value: Any) -> np.ndarray:
+        a = self._array(tag, value)
+        if a.ndim == 2:
+            a = a[None]
+        if a.ndim != 3 or a.shape[2] != 3:
+            raise ValueError(f"tag {tag!r}: {name} must have shape [B, N, 3] (or [N, 3]), got {a.shape}")
+        return a
+
+    # -- custom scalars ------------------------------------------------------
+    def add_custom_scalars(self, layout: Mapping[str, Mapping[str, Sequence[Any]]]) -> None:
+        """Set the custom-scalars dashboard layout of this run.
+
+        ``layout`` is ``{category: {title: ['Multiline', [tag_regex, ...]] |
+        ['Margin', [value_tag, lower_tag, upper_tag]]}}``. It is merged into
+        the layout this writer has written so far (same category and title:
+        the new chart replaces the old one), and the whole merged layout is
+        written, since TensorBoard shows a run's last layout. On disk: see
+        :mod:`anyboard.summary.custom_scalars`.
+        """
+        self._merge_layout(_cs.normalize(layout))
+
+    def add_custom_scalars_multilinechart(self, tags: Sequence[str], category: str = "default", title: str = "untitled") -> None:
+        """Add a chart plotting every scalar tag matching one of ``tags`` (regexes).
+
+        Charts added by earlier calls stay (see :meth:`add_custom_scalars`).
+        """
+        self._merge_layout(_cs.normalize({category: {title: ["Multiline", tags]}}))
+
+    def add_custom_scalars_marginchart(self, tags: Sequence[str], category: str = "default", title: str = "untitled") -> None:
+        """Add a chart of ``tags = [value, lower, upper]``: a line with a band.
+
+        Charts added by earlier calls stay (see :meth:`add_custom_scalars`).
+        """
+        self._merge_layout(_cs.normalize({category: {title: ["Margin", tags]}}))
+
+    def _merge_layout(self, new: dict[str, dict[str, tuple[str, tuple[str, ...]]]]) -> None:
+        merged = self.__dict__.setdefault("_anyboard_custom_layout", {})
+        for category, charts in new.items():
+            merged.setdefault(category, {}).update(charts)
+        data = _cs.layout_proto(merged).SerializeToString()
+        self._emit(_cs.CONFIG_TAG, _cs.custom_scalars, (data,), 0, None, nbytes=len(data) + 256)
