@@ -1,0 +1,169 @@
+"""``add_embedding``: points, labels and thumbnails for TensorBoard's projector."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from anyboard import projector
+from anyboard.errors import WriterClosedError
+
+_MISSING: Any = object()
+
+
+def _is_row(x: Any) -> bool:
+    return isinstance(x, list | tuple | np.ndarray) or (
+        not isinstance(x, str | bytes) and hasattr(x, "__len__") and hasattr(x, "__getitem__")
+    )
+
+
+class Methods:
+    """``add_embedding`` (projector files next to the event files, no events)."""
+
+    def add_embedding(
+        self,
+        mat: Any = _MISSING,
+        metadata: Any = None,
+        label_img: Any = None,
+        global_step: Any = None,
+        tag: Any = _MISSING,
+        metadata_header: Sequence[Any] | None = None,
+        *,
+        embedding: Any = _MISSING,
+        labels: Any = None,
+        images: Any = None,
+    ) -> None:
+        """Log an embedding for the projector.
+
+        Args:
+            mat: points, [N, D] (any framework tensor or array; written as float32).
+            metadata: N labels (one column), or N rows of cells with
+                ``metadata_header`` (several columns). N+1 rows without a header
+                take the first row as the header (MXBoard's convention).
+            label_img: thumbnails [N, C, H, W], C in 1 (gray), 3 (RGB), 4 (RGBA):
+                uint8 as is, floats in [0, 1]. H != W is fine.
+            global_step: step (default 0): part of the directory and of the
+                tensor name ``"<tag>:<step:05d>"``.
+            tag: embedding name (default ``"default"``).
+            metadata_header: column names for multi-column ``metadata``.
+
+        MXBoard's ``add_embedding(tag, embedding, labels=None, images=None,
+        global_step=None)`` is accepted too (a str first argument, or the
+        ``embedding=``/``labels=``/``images=`` keywords).
+
+        On disk (see :mod:`anyboard.projector`): ``<logdir>/<step:05d>/<tag>/``
+        holds ``tensors.tsv``, ``metadata.tsv`` and ``sprite.png`` (at most
+        8192 px each way: thumbnails are downscaled to fit), and the entry is
+        merged into ``<logdir>/projector_config.pbtxt`` (same tag and step:
+        replaced). Files are written on the caller's thread; the logdir is a
+        run (the projector lists it) once this writer's event file exists.
+
+        Raises:
+            ValueError, TypeError: bad shapes or types (message names the tag).
+        """
+        if isinstance(mat, str):  # MXBoard positional order: (tag, embedding, labels, images, global_step)
+            mx_args = (("embedding", metadata), ("labels", label_img), ("images", global_step), ("global_step", tag))
+            given = {name: value for name, value in mx_args if value is not None and value is not _MISSING}
+            for name, kw in (("embedding", embedding), ("labels", labels), ("images", images)):
+                if name in given and kw is not (_MISSING if name == "embedding" else None):
+                    raise TypeError(f"add_embedding got {name!r} both positionally and as a keyword")
+            tag, mat = mat, given.get("embedding", embedding)
+            metadata, label_img = given.get("labels", labels), given.get("images", images)
+            global_step = given.get("global_step")
+        else:
+            if embedding is not _MISSING:
+                if mat is not _MISSING:
+                    raise TypeError("add_embedding got both mat and embedding=; pass one")
+                mat = embedding
+            if labels is not None:
+                if metadata is not None:
+                    raise TypeError("add_embedding got both metadata and labels=; pass one")
+                metadata = labels
+            if images is not None:
+                if label_img is not None:
+                    raise TypeError("add_embedding got both label_img and images=; pass one")
+                label_img = images
+        tag = self._tag("default" if tag is _MISSING else tag)
+        if mat is _MISSING:
+            raise TypeError(f"tag {tag!r}: add_embedding needs the points (mat, or embedding=)")
+        if self.closed:
+            raise WriterClosedError("this writer is closed; create a new SummaryWriter to log again")
+
+        points = self._array(tag, mat, copy=False)
+        if points.ndim != 2 or points.shape[0] < 1 or points.shape[1] < 1:
+            raise ValueError(f"tag {tag!r}: embedding mat must have shape [N, D] with N, D >= 1, got {points.shape}")
+        if points.dtype.kind not in "biuf":
+            raise TypeError(f"tag {tag!r}: embedding mat must be real numbers, got dtype {points.dtype}")
+        points = points.astype(np.float32)
+        if not np.isfinite(points).all():
+            raise ValueError(f"tag {tag!r}: embedding mat must be finite (as float32); it has NaN or Inf")
+        n = points.shape[0]
+        rows, header = self._embedding_metadata(tag, metadata, metadata_header, n)
+        thumbs = None if label_img is None else self._embedding_images(tag, label_img, n)
+        step = self._step(tag, global_step)
+        files, info = projector.embedding_files(tag, step, points, rows, header, thumbs)
+        if self._write_to_disk:
+            projector.write_local(self._logdir, files)
+            projector.merge_config_local(self._logdir, info)
+
+    def _embedding_metadata(
+        self, tag: str, metadata: Any, header: Any, n: int
+    ) -> tuple[list[Any] | None, list[Any] | None]:
+        if metadata is None:
+            if header is not None:
+                raise ValueError(f"tag {tag!r}: metadata_header was given without metadata")
+            return None, None
+        if isinstance(metadata, str | bytes):
+            raise TypeError(f"tag {tag!r}: metadata must be a sequence of N labels, got a single {type(metadata).__name__}")
+        if not isinstance(metadata, list | tuple):
+            array = self._array(tag, metadata, copy=False)
+            if array.ndim not in (1, 2):
+                raise ValueError(f"tag {tag!r}: metadata must be 1-D (labels) or 2-D (rows), got shape {array.shape}")
+            metadata = array.tolist()
+        rows = list(metadata)
+        if header is not None:
+            if isinstance(header, str | bytes) or not _is_row(header) or len(header) < 1:
+                raise TypeError(f"tag {tag!r}: metadata_header must be a sequence of column names, got {header!r}")
+            header = list(header)
+        two_d = bool(rows) and all(_is_row(r) for r in rows)
+        if not two_d:
+            if any(_is_row(r) for r in rows):
+                raise TypeError(f"tag {tag!r}: metadata mixes labels and rows of labels")
+            if header is not None and len(header) != 1:
+                raise ValueError(f"tag {tag!r}: metadata_header has {len(header)} columns but metadata is one label per point")
+            if len(rows) != n:
+                raise ValueError(f"tag {tag!r}: metadata has {len(rows)} labels but mat has {n} points")
+            return rows, None
+        rows = [list(r) for r in rows]
+        if header is None:
+            if len(rows) == n + 1:
+                header, rows = rows[0], rows[1:]
+            elif len(rows) == n and all(len(r) == 1 for r in rows):
+                return [r[0] for r in rows], None
+            else:
+                raise ValueError(
+                    f"tag {tag!r}: multi-column metadata needs metadata_header (or the header as its first row); "
+                    f"got {len(rows)} rows for {n} points"
+                )
+        if len(rows) != n:
+            raise ValueError(f"tag {tag!r}: metadata has {len(rows)} rows but mat has {n} points")
+        bad = next((i for i, r in enumerate(rows) if len(r) != len(header)), None)
+        if bad is not None:
+            raise ValueError(f"tag {tag!r}: metadata row {bad} has {len(rows[bad])} cells, the header has {len(header)}")
+        return rows, header
+
+    def _embedding_images(self, tag: str, label_img: Any, n: int) -> np.ndarray:
+        images = self._array(tag, label_img, copy=False)
+        if images.ndim != 4 or images.shape[1] not in (1, 3, 4):
+            raise ValueError(f"tag {tag!r}: label_img must have shape [N, C, H, W] with C in (1, 3, 4), got {images.shape}")
+        if images.shape[0] != n:
+            raise ValueError(f"tag {tag!r}: label_img has {images.shape[0]} images but mat has {n} points")
+        if images.shape[2] < 1 or images.shape[3] < 1:
+            raise ValueError(f"tag {tag!r}: label_img thumbnails must be at least 1x1, got {images.shape}")
+        if images.dtype.kind not in "biuf":
+            raise TypeError(f"tag {tag!r}: label_img must be numeric, got dtype {images.dtype}")
+        if images.dtype.kind in "iu" and images.dtype != np.uint8 and (images.min() < 0 or images.max() > 255):
+            raise ValueError(f"tag {tag!r}: integer label_img values must be in [0, 255], got [{images.min()}, {images.max()}]")
+        return images

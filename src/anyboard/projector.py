@@ -1,0 +1,283 @@
+"""The files TensorBoard's projector (embedding) plugin reads, as bytes.
+
+Layout (the same as torch and tensorboardX, so existing logdirs keep working)::
+
+    <logdir>/projector_config.pbtxt            text-format ProjectorConfig
+    <logdir>/<step:05d>/<tag>/tensors.tsv      N lines of D tab-separated floats
+    <logdir>/<step:05d>/<tag>/metadata.tsv     labels (optional)
+    <logdir>/<step:05d>/<tag>/sprite.png       thumbnail atlas (optional)
+
+``<tag>`` is the tag made one safe path component by
+:func:`anyboard._paths.safe_component` (``/``, ``\\``, ``%``, control characters
+become ``%XX``; ``.`` and ``..`` are escaped), so no tag can name a path
+outside the logdir. Each embedding is one ``embeddings`` entry of the config,
+``tensor_name: "<tag>:<step:05d>"``; writing the same tag and step again
+replaces that entry (and its files) instead of adding a duplicate.
+
+The functions here only build bytes and merge text; :func:`write_local` and
+:func:`merge_config_local` put them on local disk (atomically, the config
+under an ``fcntl`` lock). Another storage backend needs only its own versions
+of those two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from anyboard._paths import safe_component
+from anyboard.proto.projector_config_pb2 import EmbeddingInfo, ProjectorConfig
+
+CONFIG_NAME = "projector_config.pbtxt"
+MAX_SPRITE_PX = 8192  # TensorBoard's frontend refuses sprites wider or taller than this
+EMPTY_LABEL = "<empty>"  # the frontend skips blank metadata lines, which would shift every later label
+_CHUNK_ROWS = 4096
+
+
+def embedding_subdir(tag: str, step: int) -> str:
+    """``<step:05d>/<safe tag>``: the embedding's directory relative to the logdir (``/``-separated)."""
+    return f"{step:05d}/{safe_component(tag)}"
+
+
+def tensor_name(tag: str, step: int) -> str:
+    """The ``tensor_name`` of an embedding in the config: ``"<tag>:<step:05d>"``."""
+    return f"{tag}:{step:05d}"
+
+
+def tensor_tsv(mat: np.ndarray) -> bytes:
+    """``mat`` [N, D] as TSV: one line per row, values as float32 ``%.9g`` (exact round trip).
+
+    Formatting is done one chunk of rows at a time with a single ``%`` over the
+    whole chunk, not one Python call per value.
+    """
+    values = np.asarray(mat, dtype=np.float32)
+    n, d = values.shape
+    out = io.StringIO()
+    line = "\t".join(["%.9g"] * d) + "\n"
+    for start in range(0, n, _CHUNK_ROWS):
+        chunk = values[start : start + _CHUNK_ROWS]
+        out.write((line * len(chunk)) % tuple(chunk.ravel().tolist()))
+    return out.getvalue().encode("ascii")
+
+
+def escape_label(text: str) -> str:
+    r"""One metadata cell: tab, newline and carriage return become the two characters ``\t``, ``\n``, ``\r``.
+
+    TensorBoard splits metadata on raw tabs and newlines and has no escape
+    syntax, so the escapes are shown literally. Backslashes are kept as they
+    are (so the escaping is readable, not reversible).
+    """
+    if "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+    return text
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    elif isinstance(value, np.generic):
+        value = value.item()
+    return escape_label(value if isinstance(value, str) else str(value))
+
+
+def metadata_tsv(rows: Sequence[Any], header: Sequence[Any] | None = None) -> bytes:
+    """Labels as the metadata TSV.
+
+    Args:
+        rows: one label per point (single column), or one sequence of cells
+            per point when ``header`` is given.
+        header: column names; written as the first line when there are two or
+            more columns (TensorBoard takes a first line with a tab as the
+            header; a one-column file has no header, so a one-name header is
+            dropped).
+
+    Cells go through :func:`escape_label`. A row whose cells are all blank is
+    written with :data:`EMPTY_LABEL` in its first cell, because TensorBoard
+    skips blank lines, which would pair every later label with the wrong point.
+    """
+    lines: list[str] = []
+    if header is not None and len(header) > 1:
+        lines.append("\t".join(_cell(h) for h in header))
+        for row in rows:
+            cells = [_cell(c) for c in row]
+            if not "".join(cells).strip():
+                cells[0] = EMPTY_LABEL
+            lines.append("\t".join(cells))
+    else:
+        for row in rows:
+            cell = _cell(row[0] if header is not None else row)
+            lines.append(cell if cell.strip() else EMPTY_LABEL)
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _thumbnail_size(n: int, height: int, width: int) -> tuple[int, int, int]:
+    """``(thumb_h, thumb_w, ncols)`` whose sprite grid fits ``MAX_SPRITE_PX`` in both directions."""
+    h, w = height, width
+    while True:
+        # Columns chosen to make the sprite roughly square in pixels.
+        ncols = max(1, min(n, math.ceil(math.sqrt(n * h / w))))
+        nrows = math.ceil(n / ncols)
+        big = max(ncols * w, nrows * h)
+        if big <= MAX_SPRITE_PX:
+            return h, w, ncols
+        if h == 1 and w == 1:
+            raise ValueError(f"{n} thumbnails cannot fit in a {MAX_SPRITE_PX}x{MAX_SPRITE_PX} px sprite even at 1x1 px")
+        scale = MAX_SPRITE_PX / big
+        h, w = max(1, min(h - 1, math.floor(h * scale))), max(1, min(w - 1, math.floor(w * scale)))
+
+
+def _box_downscale(images: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Area-average ``images`` [N, C, H, W] (float) down to [N, C, height, width], vectorized."""
+    for axis, size in ((2, height), (3, width)):
+        old = images.shape[axis]
+        if old == size:
+            continue
+        starts = (np.arange(size) * old) // size
+        counts = np.diff(np.append(starts, old))
+        images = np.add.reduceat(images, starts, axis=axis)
+        images /= counts.reshape((-1, 1) if axis == 2 else (-1,))
+    return images
+
+
+def sprite_png(images: np.ndarray) -> tuple[bytes, tuple[int, int]]:
+    """A sprite atlas PNG of ``images`` [N, C, H, W] (C in 1, 3, 4) and its ``single_image_dim`` ``(W, H)``.
+
+    Pixel values: uint8 as is; other integer types must already be in
+    [0, 255]; floats and bools are taken as [0, 1] and scaled by 255 (clipped,
+    NaN as 0). Thumbnails are laid out row-major, ``ncols`` per row with ``ncols``
+    chosen so the sprite is about square; unused cells are transparent black
+    (zeros). Non-square thumbnails keep their shape. When the sprite would
+    exceed TensorBoard's 8192 px limit in either direction, every thumbnail is
+    downscaled by the same factor (area averaging) until it fits.
+    """
+    from PIL import Image
+
+    n, c, h, w = images.shape
+    if images.dtype == np.uint8:
+        pixels = images
+    elif images.dtype.kind in "iu":
+        pixels = images.astype(np.uint8)
+    else:
+        pixels = np.nan_to_num(images.astype(np.float32) * 255.0, nan=0.0).clip(0, 255)
+        pixels = np.rint(pixels).astype(np.uint8)
+    th, tw, ncols = _thumbnail_size(n, h, w)
+    if (th, tw) != (h, w):
+        pixels = np.rint(_box_downscale(pixels.astype(np.float32), th, tw)).clip(0, 255).astype(np.uint8)
+    nrows = math.ceil(n / ncols)
+    canvas = np.zeros((nrows * ncols, th, tw, c), dtype=np.uint8)
+    canvas[:n] = pixels.transpose(0, 2, 3, 1)
+    canvas = canvas.reshape(nrows, ncols, th, tw, c).transpose(0, 2, 1, 3, 4).reshape(nrows * th, ncols * tw, c)
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[c]
+    buf = io.BytesIO()
+    Image.fromarray(canvas[:, :, 0] if c == 1 else canvas, mode).save(buf, format="PNG", compress_level=6)
+    return buf.getvalue(), (tw, th)
+
+
+def embedding_files(
+    tag: str,
+    step: int,
+    mat: np.ndarray,
+    metadata: Sequence[Any] | None = None,
+    header: Sequence[Any] | None = None,
+    label_img: np.ndarray | None = None,
+) -> tuple[dict[str, bytes], EmbeddingInfo]:
+    """Every file of one embedding (paths relative to the logdir, ``/``-separated) and its config entry.
+
+    Arguments must already be validated (see ``SummaryWriter.add_embedding``).
+    """
+    subdir = embedding_subdir(tag, step)
+    files = {f"{subdir}/tensors.tsv": tensor_tsv(mat)}
+    info = EmbeddingInfo(
+        tensor_name=tensor_name(tag, step), tensor_path=f"{subdir}/tensors.tsv", tensor_shape=list(mat.shape)
+    )
+    if metadata is not None:
+        files[f"{subdir}/metadata.tsv"] = metadata_tsv(metadata, header)
+        info.metadata_path = f"{subdir}/metadata.tsv"
+    if label_img is not None:
+        png, (w, h) = sprite_png(label_img)
+        files[f"{subdir}/sprite.png"] = png
+        info.sprite.image_path = f"{subdir}/sprite.png"
+        info.sprite.single_image_dim.extend([w, h])
+    return files, info
+
+
+def merge_config_text(existing: str, info: EmbeddingInfo) -> str:
+    """``existing`` config text with ``info`` added, replacing any entry of the same ``tensor_name``.
+
+    Raises:
+        ValueError: ``existing`` is not a text-format ``ProjectorConfig``.
+    """
+    from google.protobuf import text_format
+
+    config = ProjectorConfig()
+    try:
+        text_format.Parse(existing, config)
+    except text_format.ParseError as exc:
+        raise ValueError(f"{CONFIG_NAME} exists but is not a valid projector config ({exc}); fix or remove it") from exc
+    kept = [e for e in config.embeddings if e.tensor_name != info.tensor_name]
+    del config.embeddings[:]
+    config.embeddings.extend(kept)
+    config.embeddings.append(info)
+    return text_format.MessageToString(config)
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_local(logdir: str, files: dict[str, bytes]) -> None:
+    """Write ``files`` (relative ``/``-separated paths) under ``logdir``, each atomically (temp file + rename)."""
+    for rel, data in files.items():
+        path = os.path.join(logdir, *rel.split("/"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        _atomic_write(path, data)
+
+
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no cross-process lock, the rename is still atomic
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def merge_config_local(logdir: str, info: EmbeddingInfo) -> None:
+    """Merge ``info`` into ``<logdir>/projector_config.pbtxt``.
+
+    Read, merge (:func:`merge_config_text`) and atomic replace happen while
+    holding an exclusive ``flock`` on ``projector_config.pbtxt.lock``, so
+    writers in other threads or processes never lose each other's entries.
+    """
+    os.makedirs(logdir, exist_ok=True)
+    path = os.path.join(logdir, CONFIG_NAME)
+    with _locked(path + ".lock"):
+        try:
+            with open(path, encoding="utf-8") as f:
+                existing = f.read()
+        except FileNotFoundError:
+            existing = ""
+        _atomic_write(path, merge_config_text(existing, info).encode("utf-8"))

@@ -1,0 +1,176 @@
+"""add_embedding: projector files, read back through a real TensorBoard."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import anyboard
+from anyboard import projector
+from tbread import TensorBoardServer
+
+PROJ = "/data/plugin/projector"
+
+
+def _grid_cell(sprite: np.ndarray, k: int, w: int, h: int) -> np.ndarray:
+    """Thumbnail ``k`` as TensorBoard's frontend finds it: ``ncols = floor(width / w)``, row-major."""
+    ncols = sprite.shape[1] // w
+    r, c = divmod(k, ncols)
+    return sprite[r * h : (r + 1) * h, c * w : (c + 1) * w]
+
+
+def test_embeddings_read_back_through_tensorboard(logdir):
+    rng = np.random.default_rng(0)
+    mat = rng.standard_normal((7, 5)).astype(np.float32)
+    thumbs = rng.integers(0, 256, size=(7, 3, 4, 6), dtype=np.uint8)  # uint8, non-square (H=4, W=6)
+    labels = ["cat", "tab\there", "new\nline", "", "  ", "ünï", "last"]
+    table = [[i, f"name{i}", "x" if i % 2 else ""] for i in range(7)]
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_embedding(mat, metadata=labels, label_img=thumbs, tag="feat/a")
+        w.add_embedding(mat * 2, table, global_step=3, metadata_header=["idx", "name", "flag"])
+        w.add_embedding("mx", mat[:3], ["a", "b", "c"], None, 2)  # MXBoard positional spelling
+        w.add_embedding(tag="mx2", embedding=mat[:2], labels=[["h1", "h2"], [1, 2], [3, 4]])  # header as first row
+        w.add_embedding(mat + 1, metadata=labels, label_img=thumbs, tag="feat/a")  # same tag+step: replaces
+        w.flush()
+    with TensorBoardServer(logdir) as tb:
+        assert tb.wait_for(lambda: "." in tb.get(PROJ + "/runs"))
+        info = tb.wait_for(lambda: tb.get(PROJ + "/info", run="."))
+        names = sorted(e["tensorName"] for e in info["embeddings"])
+        assert names == ["default:00003", "feat/a:00000", "mx2:00000", "mx:00002"]
+        by_name = {e["tensorName"]: e for e in info["embeddings"]}
+        assert by_name["feat/a:00000"]["sprite"]["singleImageDim"] == [6, 4]
+        assert [int(x) for x in by_name["feat/a:00000"]["tensorShape"]] == [7, 5]
+
+        raw = tb.get(PROJ + "/tensor", run=".", name="feat/a:00000")
+        np.testing.assert_array_equal(np.frombuffer(raw, "<f4").reshape(7, 5), mat + 1)  # exact float32 round trip
+        raw = tb.get(PROJ + "/tensor", run=".", name="default:00003")
+        np.testing.assert_array_equal(np.frombuffer(raw, "<f4").reshape(7, 5), mat * 2)
+
+        text = tb.get(PROJ + "/metadata", run=".", name="feat/a:00000")
+        text = text.decode() if isinstance(text, bytes) else text
+        assert text.split("\n")[:-1] == ["cat", "tab\\there", "new\\nline", "<empty>", "<empty>", "ünï", "last"]
+        text = tb.get(PROJ + "/metadata", run=".", name="default:00003")
+        text = text.decode() if isinstance(text, bytes) else text
+        lines = text.split("\n")[:-1]
+        assert lines[0] == "idx\tname\tflag" and lines[1] == "0\tname0\t" and lines[2] == "1\tname1\tx" and len(lines) == 8
+        text = tb.get(PROJ + "/metadata", run=".", name="mx2:00000")
+        text = text.decode() if isinstance(text, bytes) else text
+        assert text == "h1\th2\n1\t2\n3\t4\n"
+
+        png = tb.get(PROJ + "/sprite_image", run=".", name="feat/a:00000")
+        sprite = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+        assert sprite.shape[0] <= 8192 and sprite.shape[1] <= 8192
+        for k in range(7):  # uint8 thumbnails come back exactly (the peers saturate them to white)
+            np.testing.assert_array_equal(_grid_cell(sprite, k, 6, 4), thumbs[k].transpose(1, 2, 0))
+
+
+def test_float_thumbnails_scaled_and_gray_and_rgba():
+    imgs = np.linspace(0, 1, 2 * 1 * 3 * 3, dtype=np.float32).reshape(2, 1, 3, 3)
+    png, dim = projector.sprite_png(imgs)
+    assert dim == (3, 3)
+    sprite = np.asarray(Image.open(io.BytesIO(png)))
+    assert sprite.ndim == 2
+    np.testing.assert_array_equal(_grid_cell(sprite, 1, 3, 3), np.rint(imgs[1, 0] * 255).astype(np.uint8))
+    rgba = np.full((3, 4, 2, 5), 200, np.uint8)
+    png, dim = projector.sprite_png(rgba)
+    image = Image.open(io.BytesIO(png))
+    assert image.mode == "RGBA" and dim == (5, 2)
+
+
+def test_sprite_is_downscaled_to_fit_8192_px():
+    n = 3000
+    colors = (np.arange(n) % 251).astype(np.uint8)
+    imgs = np.broadcast_to(colors[:, None, None, None], (n, 1, 300, 200)).copy()  # non-square, constant per image
+    png, (w, h) = projector.sprite_png(imgs)
+    sprite = np.asarray(Image.open(io.BytesIO(png)))
+    assert sprite.shape[0] <= 8192 and sprite.shape[1] <= 8192
+    assert (w, h) != (200, 300) and abs(w / h - 200 / 300) < 0.1  # aspect ratio kept
+    for k in (0, 1, 57, n - 1):
+        cell = _grid_cell(sprite, k, w, h)
+        assert cell.shape == (h, w) and (cell == colors[k]).all()
+
+
+def test_tsv_is_exact_and_fast_formatted():
+    mat = np.array([[0.1, -1e-30, 3e38], [1.0, 2.5, -0.0]], np.float32)
+    text = projector.tensor_tsv(mat).decode()
+    back = np.array([[float(x) for x in line.split("\t")] for line in text.splitlines()], np.float32)
+    np.testing.assert_array_equal(back, mat)
+
+
+@pytest.mark.parametrize("tag", ["..", ".", "../../escape", "/abs/path", "a\x00b", "x\ny", "..\\..\\win", "%2e%2e"])
+def test_tag_never_escapes_logdir(tmp_path, tag):
+    logdir = tmp_path / "inner" / "logs"
+    with anyboard.SummaryWriter(str(logdir)) as w:
+        w.add_embedding(np.ones((2, 2)), metadata=["a", "b"], tag=tag, global_step=1)
+    outside = [p for p in tmp_path.rglob("*") if not str(p).startswith(str(logdir)) and p.is_file()]
+    assert outside == []
+    step_dir = logdir / "00001"
+    (entry,) = list(step_dir.iterdir())
+    assert entry.parent == step_dir and (entry / "tensors.tsv").is_file()
+    config = (logdir / "projector_config.pbtxt").read_text()
+    assert "tensor_path: \"00001/" in config
+
+
+def test_config_merged_across_writers_threads_and_processes(logdir):
+    with anyboard.SummaryWriter(logdir) as w1, anyboard.SummaryWriter(logdir) as w2:
+        w1.add_embedding(np.ones((2, 2)), tag="shared")
+        w2.add_embedding(np.zeros((2, 2)), tag="shared")  # same tag and step: one entry, the latest files
+        w2.add_embedding(np.ones((2, 2)), tag="other")
+        threads = [
+            threading.Thread(target=w1.add_embedding, args=(np.ones((2, 2)),), kwargs={"tag": f"t{i}"}) for i in range(8)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    code = (
+        "import numpy as np, anyboard, sys\n"
+        "with anyboard.SummaryWriter(sys.argv[1]) as w:\n"
+        "    w.add_embedding(np.ones((3, 2)), tag='child')\n"
+    )
+    subprocess.run([sys.executable, "-c", code, logdir], check=True, timeout=120)
+    from google.protobuf import text_format
+
+    from anyboard.proto.projector_config_pb2 import ProjectorConfig
+
+    config = text_format.Parse(open(os.path.join(logdir, "projector_config.pbtxt")).read(), ProjectorConfig())
+    names = [e.tensor_name for e in config.embeddings]
+    assert sorted(names) == sorted(["shared:00000", "other:00000", "child:00000", *[f"t{i}:00000" for i in range(8)]])
+    shared = open(os.path.join(logdir, "00000", "shared", "tensors.tsv")).read()
+    assert shared == "0\t0\n0\t0\n"
+
+
+def test_bad_embedding_inputs_name_the_tag(logdir):
+    with anyboard.SummaryWriter(logdir) as w:
+        cases = [
+            (ValueError, {"mat": np.ones(3)}),
+            (ValueError, {"mat": np.ones((3, 2)), "metadata": ["a", "b"]}),
+            (ValueError, {"mat": np.ones((3, 2)), "label_img": np.ones((3, 2, 4, 4))}),
+            (ValueError, {"mat": np.ones((3, 2)), "label_img": np.ones((2, 3, 4, 4))}),
+            (ValueError, {"mat": np.ones((3, 2)), "label_img": np.ones((3, 4, 4))}),
+            (ValueError, {"mat": np.full((3, 2), np.nan)}),
+            (ValueError, {"mat": np.ones((2, 2)), "metadata": [[1, 2], [3, 4]]}),
+            (ValueError, {"mat": np.ones((2, 2)), "metadata": [[1, 2], [3]], "metadata_header": ["a", "b"]}),
+            (TypeError, {"mat": np.ones((2, 2)), "metadata": "ab"}),
+            (TypeError, {"mat": np.array([["a", "b"]])}),
+        ]
+        for exc, kwargs in cases:
+            with pytest.raises(exc, match="my_emb"):
+                w.add_embedding(tag="my_emb", **kwargs)
+        assert not os.path.exists(os.path.join(logdir, "projector_config.pbtxt"))
+
+
+def test_torch_tensors_accepted(logdir):
+    import torch
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_embedding(torch.randn(4, 3), metadata=torch.arange(4), label_img=torch.rand(4, 1, 8, 8), tag="t")
+    text = open(os.path.join(logdir, "00000", "t", "metadata.tsv")).read()
+    assert text == "0\n1\n2\n3\n"
+    assert os.path.isfile(os.path.join(logdir, "00000", "t", "sprite.png"))
