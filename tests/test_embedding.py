@@ -84,17 +84,26 @@ def test_float_thumbnails_scaled_and_gray_and_rgba():
     assert image.mode == "RGBA" and dim == (5, 2)
 
 
-def test_sprite_is_downscaled_to_fit_8192_px():
-    n = 3000
+def _check_downscaled(n: int, thumb_h: int, thumb_w: int, limit: int) -> None:
     colors = (np.arange(n) % 251).astype(np.uint8)
-    imgs = np.broadcast_to(colors[:, None, None, None], (n, 1, 300, 200)).copy()  # non-square, constant per image
+    imgs = np.broadcast_to(colors[:, None, None, None], (n, 1, thumb_h, thumb_w)).copy()  # constant per image
     png, (w, h) = projector.sprite_png(imgs)
     sprite = np.asarray(Image.open(io.BytesIO(png)))
-    assert sprite.shape[0] <= 8192 and sprite.shape[1] <= 8192
-    assert (w, h) != (200, 300) and abs(w / h - 200 / 300) < 0.1  # aspect ratio kept
+    assert sprite.shape[0] <= limit and sprite.shape[1] <= limit
+    assert (w, h) != (thumb_w, thumb_h) and abs(w / h - thumb_w / thumb_h) < 0.1  # aspect ratio kept
     for k in (0, 1, 57, n - 1):
         cell = _grid_cell(sprite, k, w, h)
         assert cell.shape == (h, w) and (cell == colors[k]).all()
+
+
+def test_sprite_is_downscaled_to_fit_the_limit(monkeypatch):
+    monkeypatch.setattr(projector, "MAX_SPRITE_PX", 600)
+    _check_downscaled(1000, 30, 20, 600)
+
+
+@pytest.mark.slow
+def test_sprite_is_downscaled_to_fit_8192_px():
+    _check_downscaled(3000, 300, 200, 8192)
 
 
 def test_tsv_is_exact_and_fast_formatted():
