@@ -4,12 +4,16 @@ The only place framework names appear. A converter is chosen by the exact
 root of ``type(x).__module__`` (``"torch"``, ``"mxnet"``, ``"jax"``/``"jaxlib"``),
 never by a substring of ``str(type(x))``; the framework module is imported
 only when one of its objects is seen. Anything else goes through
-``__array__``/DLPack or :func:`numpy.asarray`.
+``__array__``, DLPack or :func:`numpy.asarray`; lists and tuples holding
+framework tensors are converted element by element.
 
 A converter may return a :class:`Deferred` instead of an array: a value whose
 device-to-host copy has been started but not waited for. Scalars resolve it on
 the background thread, so the training loop is not synchronized with the
 device (see :mod:`anyboard.adapters.torch_adapter`).
+
+Histograms of device tensors are binned on the device by
+:func:`device_histogram_rows` (see :mod:`anyboard.adapters.device_histogram`).
 """
 
 from __future__ import annotations
@@ -24,15 +28,36 @@ Converter = Callable[[Any], Any]
 
 
 class Deferred:
-    """A value still on its way from a device; :meth:`resolve` waits for it."""
+    """A value still on its way from a device; :meth:`resolve` waits for it.
+
+    anyboard's own adapters return a ``Deferred`` only for values whose shape
+    and dtype were checked at call time: for ``to_numpy(x, defer=True)`` a
+    one-element bool/int/float value, so the caller's validation does not
+    need the data. :meth:`resolve` may be called from any thread, more than
+    once (the result is cached by the implementations).
+    """
 
     __slots__ = ()
 
     def resolve(self) -> np.ndarray:  # pragma: no cover - interface
+        """Wait for the copy and return the host array."""
         raise NotImplementedError
 
 
-_CONVERTERS: dict[str, Converter] = {}
+class Ready(Deferred):
+    """A :class:`Deferred` that already holds its host value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: np.ndarray) -> None:
+        self._value = value
+
+    def resolve(self) -> np.ndarray:
+        return self._value
+
+
+# module root -> (converter, whether it accepts ``defer=``)
+_CONVERTERS: dict[str, tuple[Converter, bool]] = {}
 _LAZY: dict[str, str] = {
     "torch": "anyboard.adapters.torch_adapter",
     "mxnet": "anyboard.adapters.mxnet_adapter",
@@ -44,34 +69,59 @@ _LAZY: dict[str, str] = {
 def register(module_root: str, converter: Converter) -> None:
     """Use ``converter(x)`` for objects whose type's module root is ``module_root``.
 
-    ``converter`` returns a NumPy array (or a :class:`Deferred`). It replaces
-    anyboard's own converter for that framework, if any.
+    The module root is the part of ``type(x).__module__`` before the first
+    dot (``"cupy"`` for ``cupy.ndarray``; ``"torch"`` for
+    ``torch.nn.Parameter``, whose module is ``torch.nn.parameter``).
+
+    Args:
+        module_root: a top-level module name, e.g. ``"cupy"``.
+        converter: called with the object; returns a NumPy array (or a
+            :class:`Deferred` for a one-element real value whose copy is in
+            flight). It replaces anyboard's own converter for that root, if
+            any.
+
+    Raises:
+        ValueError: ``module_root`` is not a top-level module name.
+        TypeError: ``converter`` is not callable.
     """
-    if not isinstance(module_root, str) or not module_root or "." in module_root:
+    if not isinstance(module_root, str) or not module_root.isidentifier():
         raise ValueError(f"module_root must be a top-level module name like 'torch', got {module_root!r}")
     if not callable(converter):
         raise TypeError(f"converter must be callable, got {type(converter).__name__}")
-    _CONVERTERS[module_root] = converter
+    _CONVERTERS[module_root] = (converter, False)
 
 
-def _converter(root: str) -> Converter | None:
-    fn = _CONVERTERS.get(root)
-    if fn is None and root in _LAZY:
+def unregister(module_root: str) -> None:
+    """Forget a converter given to :func:`register` (anyboard's own comes back)."""
+    _CONVERTERS.pop(module_root, None)
+
+
+def module_root(x: Any) -> str:
+    """The top-level module name of ``type(x)`` (``"torch"``, ``"numpy"``, ...)."""
+    return (getattr(type(x), "__module__", None) or "").partition(".")[0]
+
+
+def _converter(root: str) -> tuple[Converter, bool] | None:
+    entry = _CONVERTERS.get(root)
+    if entry is None and root in _LAZY:
         module = importlib.import_module(_LAZY[root])
-        fn = module.to_numpy
-        _CONVERTERS.setdefault(root, fn)
-        fn = _CONVERTERS[root]
-    return fn
+        entry = _CONVERTERS.setdefault(root, (module.to_numpy, True))
+    return entry
 
 
 def to_numpy(x: Any, *, tag: str = "", defer: bool = False) -> Any:
     """Return ``x`` as a NumPy array.
 
+    The result may share memory with ``x`` (callers that keep it copy it;
+    ``SummaryWriter._array`` does). bfloat16 and other types NumPy lacks
+    are widened exactly (to float32); float16 stays float16.
+
     Args:
         x: a NumPy array or scalar, a Python number, a (nested) list, or a
             framework tensor.
         tag: named in error messages.
-        defer: allow a :class:`Deferred` result (device scalars).
+        defer: allow a :class:`Deferred` result (one-element device values:
+            the device-to-host copy is started, not waited for).
 
     Raises:
         TypeError: ``x`` cannot be turned into an array.
@@ -79,18 +129,59 @@ def to_numpy(x: Any, *, tag: str = "", defer: bool = False) -> Any:
     """
     if isinstance(x, np.ndarray):
         return x
-    root = type(x).__module__.partition(".")[0]
-    fn = _converter(root)
-    if fn is not None:
-        out = fn(x)
+    root = module_root(x)
+    entry = _converter(root) if root != "numpy" else None
+    if entry is not None:
+        fn, takes_defer = entry
+        try:
+            out = fn(x, defer=defer) if takes_defer else fn(x)
+        except ValueError as exc:
+            raise ValueError(f"tag {tag!r}: {exc}") from None
+        except TypeError as exc:
+            raise TypeError(f"tag {tag!r}: {exc}") from None
         if isinstance(out, Deferred):
             return out if defer else out.resolve()
+        if not isinstance(out, np.ndarray):
+            out = np.asarray(out)
         return out
     try:
-        if hasattr(x, "__array__") or isinstance(x, int | float | bool | complex | list | tuple | np.generic):
+        if isinstance(x, list | tuple):
+            return _sequence(x, tag)
+        if hasattr(x, "__array__") or isinstance(x, int | float | bool | complex | str | bytes | np.generic):
             return np.asarray(x)
         if hasattr(x, "__dlpack__"):
             return np.from_dlpack(x)
-        return np.asarray(x)
-    except (ValueError, TypeError) as exc:
+        out = np.asarray(x)
+    except (ValueError, TypeError, RuntimeError, BufferError) as exc:
         raise TypeError(f"tag {tag!r}: cannot convert {type(x).__name__} to an array: {exc}") from None
+    if out.dtype == object and out.ndim == 0:
+        raise TypeError(f"tag {tag!r}: cannot convert {type(x).__name__} to an array")
+    return out
+
+
+def _sequence(x: list[Any] | tuple[Any, ...], tag: str) -> np.ndarray:
+    """A (nested) list/tuple as an array; framework tensors inside are converted first."""
+    if any(_needs_adapter(e) for e in x):
+        return np.asarray([e if isinstance(e, int | float | bool | complex) else to_numpy(e, tag=tag) for e in x])
+    return np.asarray(x)
+
+
+def _needs_adapter(e: Any) -> bool:
+    if isinstance(e, list | tuple):
+        return any(_needs_adapter(i) for i in e)
+    root = module_root(e)
+    return root in _LAZY or root in _CONVERTERS
+
+
+def device_histogram_rows(x: Any, bins: Any, max_bins: int | None = None, *, tag: str = "") -> Any:
+    """Histogram rows of a device tensor, binned on its device; ``None`` if not applicable.
+
+    See :func:`anyboard.adapters.device_histogram.device_histogram_rows`. Only
+    a torch tensor on a non-CPU device with ``bins`` ``"tensorflow"`` or
+    ``"default"`` applies; torch is never imported here.
+    """
+    if module_root(x) != "torch" or not (isinstance(bins, str) and bins in ("tensorflow", "default")):
+        return None
+    from anyboard.adapters.device_histogram import device_histogram_rows as rows
+
+    return rows(x, bins, max_bins, tag=tag)
