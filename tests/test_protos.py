@@ -168,7 +168,7 @@ def test_every_field_matches_tensorboards_descriptors():
                     problems.append(f"{enum.full_name}.{value.name} = {value.number}: TensorBoard has {theirs and theirs.name}")
                 checked += 1
     assert not problems, "\n".join(problems)
-    assert checked > 300, checked  # the walk really covered the protos
+    assert checked > 250, checked  # the walk really covered the protos
 
 
 def test_core_messages_round_trip_through_tensorboards_classes():
