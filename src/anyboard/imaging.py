@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 CHANNELS = (1, 3, 4)
+_EXAMPLES = ("CHW", "HWC", "HW", "NCHW", "NHWC", "NTCHW", "NTHWC", "TCHW")
 
 
 def parse_layout(tag: str, dataformats: object, letters: str, ndim: int, shape: tuple[int, ...]) -> str:
@@ -40,9 +41,10 @@ def parse_layout(tag: str, dataformats: object, letters: str, ndim: int, shape: 
         raise TypeError(f"tag {tag!r}: dataformats must be a str such as 'CHW', got {type(dataformats).__name__}")
     fmt = dataformats.upper()
     if len(set(fmt)) != len(fmt) or not set(fmt) <= set(letters) or not {"H", "W"} <= set(fmt):
+        examples = ", ".join(repr(e) for e in _EXAMPLES if set(e) <= set(letters))
         raise ValueError(
             f"tag {tag!r}: invalid dataformats {dataformats!r}; expected distinct letters from "
-            f"{letters!r} including 'H' and 'W' (e.g. 'CHW', 'HWC', 'HW', 'NCHW', 'NHWC')"
+            f"{letters!r} including 'H' and 'W' (e.g. {examples})"
         )
     if len(fmt) != ndim:
         raise ValueError(

@@ -1,0 +1,245 @@
+"""add_image, add_images, add_image_with_boxes, add_figure: decoded pixels, errors, and TensorBoard read-back."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import anyboard
+from anyboard.proto.plugins_pb2 import ImagePluginData
+from tbread import TensorBoardServer, python_accumulator, python_tensors
+
+
+def written(logdir):
+    """{tag: [(step, width, height, PIL image)]} from anyboard's own reader."""
+    out = {}
+    for e in anyboard.iter_run_events(logdir):
+        for v in e.summary.value:
+            sv = v.tensor.string_val
+            out.setdefault(v.tag, []).append((e.step, int(sv[0]), int(sv[1]), Image.open(io.BytesIO(sv[2]))))
+    return out
+
+
+def pixels(logdir, tag, index=0):
+    _, w, h, img = written(logdir)[tag][index]
+    assert img.format == "PNG" and img.size == (w, h)
+    return np.asarray(img)
+
+
+def test_range_rules(logdir):
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_image("float", np.array([[0.0, 0.5, 1.0, 1.5, -0.5, np.nan, np.inf, -np.inf, 0.2, 0.998]]), dataformats="HW")
+        w.add_image("f16", np.array([[0.0, 0.5, 1.5, -1.0]], np.float16), dataformats="HW")
+        w.add_image("u8", np.array([[0, 7, 200, 255]], np.uint8), dataformats="HW")
+        w.add_image("bool", np.array([[True, False, True]]), dataformats="HW")
+        w.add_image("i64", np.array([[0, 200, 255]], np.int64), dataformats="HW")
+        w.add_image("u16", np.array([[3, 254]], np.uint16), dataformats="HW")
+        import torch
+
+        w.add_image("bf16", torch.tensor([[0.0, 0.5, 2.0]], dtype=torch.bfloat16), dataformats="HW")
+        for bad in (np.array([[0, 300]], np.int64), np.array([[-1, 5]], np.int32)):
+            with pytest.raises(ValueError, match=r"'ints'.*\[0, 255\]"):
+                w.add_image("ints", bad, dataformats="HW")
+        with pytest.raises(TypeError, match="'cplx'"):
+            w.add_image("cplx", np.ones((2, 2), np.complex64), dataformats="HW")
+    assert pixels(logdir, "float").tolist() == [[0, 128, 255, 255, 0, 0, 255, 0, 51, 254]]
+    assert pixels(logdir, "f16").tolist() == [[0, 128, 255, 0]]
+    assert pixels(logdir, "u8").tolist() == [[0, 7, 200, 255]]
+    assert pixels(logdir, "bool").tolist() == [[255, 0, 255]]
+    assert pixels(logdir, "i64").tolist() == [[0, 200, 255]]
+    assert pixels(logdir, "u16").tolist() == [[3, 254]]
+    assert pixels(logdir, "bf16").tolist() == [[0, 128, 255]]
+    assert "ints" not in written(logdir)
+
+
+def test_every_dataformat_and_channel_count(logdir):
+    rng = np.random.default_rng(0)
+    cases = {}
+    with anyboard.SummaryWriter(logdir) as w:
+        for c in (1, 3, 4):
+            hwc = rng.integers(0, 256, (5, 7, c), dtype=np.uint8)
+            chw = hwc.transpose(2, 0, 1)
+            expected = hwc[:, :, 0] if c == 1 else hwc  # 1 channel is stored as grayscale
+            w.add_image(f"chw{c}", chw)
+            w.add_image(f"hwc{c}", hwc, dataformats="HWC")
+            w.add_image(f"lower{c}", hwc, dataformats="hwc")
+            w.add_image(f"wch{c}", hwc.transpose(1, 2, 0), dataformats="WCH")
+            w.add_images(f"nchw{c}", chw[None])
+            w.add_images(f"nhwc{c}", hwc[None], dataformats="NHWC")
+            for name in ("chw", "hwc", "lower", "wch", "nchw", "nhwc"):
+                cases[f"{name}{c}"] = expected
+        gray = rng.integers(0, 256, (4, 6), dtype=np.uint8)
+        w.add_image("hw", gray, dataformats="HW")
+        cases["hw"] = gray
+    for tag, expected in cases.items():
+        got = pixels(logdir, tag)
+        assert got.shape == expected.shape, tag
+        np.testing.assert_array_equal(got, expected, err_msg=tag)
+    modes = {tag: written(logdir)[tag][0][3].mode for tag in ("chw1", "chw3", "chw4", "hw")}
+    assert modes == {"chw1": "L", "chw3": "RGB", "chw4": "RGBA", "hw": "L"}
+
+
+def test_batch_becomes_grid_of_8_columns_without_padding(logdir):
+    batch = np.stack([np.full((3, 2, 3), 10 * (k + 1), np.uint8) for k in range(10)])  # N=10, CHW 3x2x3
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_images("grid", batch, 5)
+        w.add_image("grid4d", batch[:3], 6, dataformats="NCHW")  # add_image takes a batch too
+        w.add_images("list_chw", [batch[0], batch[1]], 7)
+        w.add_images("list_hwc", [batch[0].transpose(1, 2, 0), batch[1].transpose(1, 2, 0)], 8, dataformats="HWC")
+    (step, width, height, _), = written(logdir)["grid"]
+    assert (step, width, height) == (5, 8 * 3, 2 * 2)
+    grid = pixels(logdir, "grid")
+    for k in range(10):
+        r, c = divmod(k, 8)
+        assert (grid[r * 2 : r * 2 + 2, c * 3 : c * 3 + 3] == 10 * (k + 1)).all(), k
+    assert (grid[2:, 6:] == 0).all()  # the two empty cells
+    assert pixels(logdir, "grid4d").shape == (2, 9, 3)
+    for tag in ("list_chw", "list_hwc"):
+        got = pixels(logdir, tag)
+        assert got.shape == (2, 6, 3) and (got[:, :3] == 10).all() and (got[:, 3:] == 20).all(), tag
+
+
+def test_mxboard_image_keyword_follows_rank(logdir):
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_image("hw", image=np.full((3, 4), 0.5), global_step=1)
+        w.add_image("chw", image=np.ones((3, 3, 4)), global_step=1)
+        w.add_image("nchw", image=np.zeros((2, 1, 3, 4), np.uint8), global_step=1)
+        with pytest.raises(TypeError, match="'none'"):
+            w.add_image("none")
+    assert pixels(logdir, "hw").tolist() == [[128] * 4] * 3
+    assert pixels(logdir, "chw").shape == (3, 4, 3)
+    assert pixels(logdir, "nchw").shape == (3, 8)
+
+
+def test_snapshot_taken_on_caller_and_compress_level(logdir):
+    img = np.zeros((3, 16, 16), np.uint8)
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_image("snap", img, 0, compress_level=0)
+        img[:] = 255  # changing the array after the call does not change what is logged
+        w.add_image("snap", img, 1, compress_level=9)
+    (_, _, _, a), (_, _, _, b) = written(logdir)["snap"]
+    assert (np.asarray(a) == 0).all() and (np.asarray(b) == 255).all()
+    sizes = [len(e.summary.value[0].tensor.string_val[2]) for e in anyboard.iter_run_events(logdir) if e.summary.value]
+    assert sizes[0] > sizes[1]  # level 0 stores, level 9 compresses
+
+
+def test_bad_inputs_raise_naming_the_tag(logdir):
+    ok = np.zeros((3, 4, 4))
+    with anyboard.SummaryWriter(logdir) as w:
+        cases = [
+            (ValueError, r"'t1'.*'CHW'.*3-D.*\(4, 4\)", lambda: w.add_image("t1", np.zeros((4, 4)))),
+            (ValueError, r"'t2'.*'NCHW'.*4-D.*\(3, 4, 4\)", lambda: w.add_images("t2", ok)),
+            (ValueError, r"'t3'.*1, 3 or 4 channels.*\(2, 4, 4\)", lambda: w.add_image("t3", np.zeros((2, 4, 4)))),
+            (ValueError, r"'t4'.*invalid dataformats 'CHX'", lambda: w.add_image("t4", ok, dataformats="CHX")),
+            (ValueError, r"'t5'.*invalid dataformats 'CCH'", lambda: w.add_image("t5", ok, dataformats="CCH")),
+            (TypeError, r"'t6'.*dataformats must be a str", lambda: w.add_image("t6", ok, dataformats=3)),
+            (ValueError, r"'t7'.*non-empty.*\(3, 0, 4\)", lambda: w.add_image("t7", np.zeros((3, 0, 4)))),
+            (ValueError, r"'t8'.*compress_level", lambda: w.add_image("t8", ok, compress_level=10)),
+            (ValueError, r"'t9'.*one shape", lambda: w.add_images("t9", [ok, np.zeros((3, 5, 4))])),
+            (ValueError, r"'t10'.*empty list", lambda: w.add_images("t10", [])),
+            (ValueError, r"'t11'.*\[K, 4\].*\(2, 3\)", lambda: w.add_image_with_boxes("t11", ok, np.zeros((2, 3)))),
+            (ValueError, r"'t12'.*2 str", lambda: w.add_image_with_boxes("t12", ok, np.zeros((2, 4)), labels=["a"])),
+            (ValueError, r"'t13'.*rescale", lambda: w.add_image_with_boxes("t13", ok, np.zeros((1, 4)), rescale=0)),
+            (ValueError, r"'t14'.*invalid dataformats 'NCHW'.*'CHW', 'HWC', 'HW'\)", lambda: w.add_image_with_boxes("t14", ok, np.zeros((1, 4)), dataformats="NCHW")),
+            (ValueError, r"'t15'.*finite", lambda: w.add_image_with_boxes("t15", ok, np.array([[0, 0, np.nan, 1]]))),
+            (TypeError, r"'t16'.*matplotlib Figure", lambda: w.add_figure("t16", object())),
+            (TypeError, r"'t17'.*dtype", lambda: w.add_image("t17", np.array([["a"]]), dataformats="HW")),
+        ]
+        for exc, pattern, call in cases:
+            with pytest.raises(exc, match=pattern):
+                call()
+        w.flush()
+    assert written(logdir) == {}
+
+
+def test_boxes_labels_and_rescale(logdir):
+    img = np.zeros((3, 40, 60), np.float32)
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_image_with_boxes("boxes", img, np.array([[10, 15, 30, 35]]), 1, labels=["cat"])
+        w.add_image_with_boxes("scaled", img, np.array([5.0, 5.0, 20.0, 20.0]), 1, rescale=2)
+        # tensorboardX's positional order: dataformats sixth, labels seventh.
+        w.add_image_with_boxes("tbx", img.transpose(1, 2, 0), np.array([[1, 1, 8, 8]]), 1, None, "HWC", ["d"])
+        w.add_image_with_boxes("gray", np.zeros((20, 20)), torch_boxes(), 1, dataformats="HW")
+    px = pixels(logdir, "boxes")
+    red = (px[..., 0] == 255) & (px[..., 1] == 0) & (px[..., 2] == 0)
+    assert red[25, 10] and red[25, 30] and red[35, 20]  # left, right and bottom edges
+    assert not red[25, 20] and (px[25, 20] == 0).all()  # the inside is untouched
+    assert (px[:15, :, 1] > 200).any() and not (px[:15, 30:, 0]).any()  # white (anti-aliased) label above the box
+    assert (px[36:] == 0).all()  # nothing below the box
+    (_, w2, h2, scaled), = written(logdir)["scaled"]
+    assert (w2, h2) == (120, 80) and scaled.size == (120, 80)
+    assert pixels(logdir, "tbx")[4, 1, 0] == 255
+    gray = pixels(logdir, "gray")
+    assert gray.shape == (20, 20, 3) and tuple(gray[2, 5]) == (255, 0, 0)
+
+
+def torch_boxes():
+    import torch
+
+    return torch.tensor([[2, 2, 10, 10]])
+
+
+def test_figure_is_rendered_rgba_and_closed(logdir):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def red_figure():
+        fig = plt.figure(figsize=(2, 1), dpi=50, facecolor=(1, 0, 0, 1))
+        return fig
+
+    fig = red_figure()
+    kept = red_figure()
+    canvas = kept.canvas
+    two = [red_figure(), red_figure()]
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_figure("fig", fig, 3)
+        w.add_figure("kept", kept, 3, close=False)
+        w.add_figure("two", two, 3)
+        with pytest.raises(ValueError, match="'mixed'.*one size"):
+            w.add_figure("mixed", [red_figure(), plt.figure(figsize=(1, 1), dpi=50)])
+    px = pixels(logdir, "fig")
+    assert px.shape == (50, 100, 4) and (px == [255, 0, 0, 255]).all()
+    assert not plt.fignum_exists(fig.number) and plt.fignum_exists(kept.number)
+    assert kept.canvas is canvas
+    assert pixels(logdir, "two").shape == (50, 200, 4)
+    plt.close("all")
+
+
+def test_read_back_by_python_loader_and_server(logdir):
+    rng = np.random.default_rng(1)
+    imgs = [rng.random((3, 6, 9)) for _ in range(3)]
+    with anyboard.SummaryWriter(logdir) as w:
+        for step, img in enumerate(imgs):
+            w.add_image("train/img", img, step, walltime=100.0 + step)
+        w.add_images("batch", rng.integers(0, 256, (3, 1, 4, 5), dtype=np.uint8), 0)
+        w.add_image_with_boxes("boxed", imgs[0], np.array([[0, 0, 4, 4]]), 0)
+    expected = [np.rint(np.clip(i.transpose(1, 2, 0) * 255, 0, 255)).astype(np.uint8) for i in imgs]
+
+    acc = python_accumulator(logdir)
+    md = acc.SummaryMetadata("train/img")
+    assert md.plugin_data.plugin_name == "images"
+    assert ImagePluginData.FromString(md.plugin_data.content).version == 0
+    series = python_tensors(logdir, "train/img")
+    assert [(wt, s) for wt, s, _ in series] == [(100.0, 0), (101.0, 1), (102.0, 2)]
+    for (_, _, arr), exp in zip(series, expected, strict=True):
+        assert arr.shape == (3,) and arr[0] == b"9" and arr[1] == b"6"
+        np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(arr[2]))), exp)
+
+    with TensorBoardServer(logdir) as tb:
+        tags = tb.wait_for(lambda: (t := tb.get("/data/plugin/images/tags")).get(".", {}).get("boxed") and t)
+        assert set(tags["."]) == {"train/img", "batch", "boxed"}
+        assert tags["."]["train/img"]["samples"] == 1
+        entries = tb.get("/data/plugin/images/images", run=".", tag="train/img", sample=0)
+        assert [(e["step"], e["wall_time"]) for e in entries] == [(0, 100.0), (1, 101.0), (2, 102.0)]
+        for entry, exp in zip(entries, expected, strict=True):
+            r = tb.get_raw("/data/plugin/images/individualImage?" + entry["query"])
+            assert r.headers["Content-Type"] == "image/png"
+            np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(r.content))), exp)
+        (entry,) = tb.get("/data/plugin/images/images", run=".", tag="batch", sample=0)
+        batch = Image.open(io.BytesIO(tb.get_raw("/data/plugin/images/individualImage?" + entry["query"]).content))
+        assert batch.size == (15, 4) and batch.mode == "L"
