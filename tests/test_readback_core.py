@@ -207,3 +207,65 @@ def test_server_load_fast_true(logdir):
 
 def test_server_load_fast_false(logdir):
     _check_server(logdir, load_fast=False)
+
+
+# -- add_tensor dtypes, decoded by TensorBoard's own tensor_util ----------------
+
+DTYPE_CASES = [
+    np.arange(6, dtype=np.float16).reshape(2, 3) / 4,
+    np.array([[1.5, -np.inf], [np.nan, 3e38]], dtype=np.float32),
+    np.array([1e-300, -2.5, np.pi]),
+    np.array([-128, 0, 127], dtype=np.int8),
+    np.array([-(2**15), 2**15 - 1], dtype=np.int16),
+    np.array([[-(2**31)], [2**31 - 1]], dtype=np.int32),
+    np.array([-(2**63), 2**63 - 1], dtype=np.int64),
+    np.array([0, 255], dtype=np.uint8),
+    np.array([0, 65535], dtype=np.uint16),
+    np.array([0, 2**32 - 1], dtype=np.uint32),
+    np.array([0, 2**64 - 1], dtype=np.uint64),
+    np.array([True, False, True]),
+    np.array([1 + 2j, -3.5j], dtype=np.complex64),
+    np.array([1 + 2j, -3.5j], dtype=np.complex128),
+    np.array(7.25, dtype=np.float32),  # rank 0
+    np.zeros((0, 4), dtype=np.float32),  # empty
+    np.arange(12, dtype=">i4").reshape(3, 4),  # big-endian input
+    np.arange(5, dtype=">f8"),
+    np.arange(24, dtype=np.float32).reshape(2, 3, 4)[:, ::2, 1:],  # non-contiguous view
+]
+
+
+@pytest.mark.parametrize("array", DTYPE_CASES, ids=lambda a: f"{a.dtype.str}{list(a.shape)}")
+def test_make_tensor_decodes_identically_in_tensorboard(array):
+    from tensorboard.util import tensor_util as tb_tensor_util
+
+    from anyboard.summary.tensor import tensor
+
+    proto = tensor("t", array).value[0].tensor
+    for decoded in (tb_tensor_util.make_ndarray(proto), make_ndarray(proto)):
+        assert decoded.shape == array.shape
+        assert decoded.dtype == array.dtype.newbyteorder("=")
+        np.testing.assert_array_equal(decoded, array)
+
+
+def test_make_tensor_strings_decode_in_tensorboard():
+    from tensorboard.util import tensor_util as tb_tensor_util
+
+    from anyboard.summary.tensor import tensor
+
+    for array, expected in (
+        (np.array(["a", "λ😀", ""]), [b"a", "λ😀".encode(), b""]),
+        (np.array([b"\x00\xff", b"x"]), [b"\x00\xff", b"x"]),
+        (np.array([["a", b"b"]], dtype=object), [[b"a", b"b"]]),
+        (np.array("rank0", dtype=object), b"rank0"),
+    ):
+        proto = tensor("s", array).value[0].tensor
+        assert tb_tensor_util.make_ndarray(proto).tolist() == expected
+        assert make_ndarray(proto).tolist() == expected
+
+
+def test_make_tensor_rejects_unstorable_dtypes_naming_the_tag():
+    from anyboard.summary.tensor_util import make_tensor
+
+    for bad in (np.array([object(), 1], dtype=object), np.zeros(2, dtype=[("a", "i4")]), np.array(["2020-01-01"], dtype="datetime64[D]")):
+        with pytest.raises(TypeError, match="'badtag'"):
+            make_tensor(bad, tag="badtag")
