@@ -128,7 +128,9 @@ def to_numpy(x: Any, *, tag: str = "", defer: bool = False) -> Any:
         ValueError: ``x`` holds no data (e.g. a torch meta tensor).
     """
     if isinstance(x, np.ndarray):
-        return x
+        return x if x.dtype.kind != "V" else widen_ml_dtypes(x)
+    if isinstance(x, Deferred):
+        return x if defer else x.resolve()
     root = module_root(x)
     entry = _converter(root) if root != "numpy" else None
     if entry is not None:
@@ -143,20 +145,39 @@ def to_numpy(x: Any, *, tag: str = "", defer: bool = False) -> Any:
             return out if defer else out.resolve()
         if not isinstance(out, np.ndarray):
             out = np.asarray(out)
-        return out
+        return out if out.dtype.kind != "V" else widen_ml_dtypes(out)
     try:
         if isinstance(x, list | tuple):
             return _sequence(x, tag)
         if hasattr(x, "__array__") or isinstance(x, int | float | bool | complex | str | bytes | np.generic):
-            return np.asarray(x)
-        if hasattr(x, "__dlpack__"):
-            return np.from_dlpack(x)
-        out = np.asarray(x)
+            out = np.asarray(x)
+        elif hasattr(x, "__dlpack__"):
+            out = np.from_dlpack(x)
+        else:
+            out = np.asarray(x)
     except (ValueError, TypeError, RuntimeError, BufferError) as exc:
         raise TypeError(f"tag {tag!r}: cannot convert {type(x).__name__} to an array: {exc}") from None
     if out.dtype == object and out.ndim == 0:
+        if hasattr(x, "__float__") and not isinstance(x, str | bytes):
+            return np.asarray(float(x))  # e.g. decimal.Decimal, fractions.Fraction
         raise TypeError(f"tag {tag!r}: cannot convert {type(x).__name__} to an array")
-    return out
+    return out if out.dtype.kind != "V" else widen_ml_dtypes(out)
+
+
+def widen_ml_dtypes(a: np.ndarray) -> np.ndarray:
+    """``a`` with an ``ml_dtypes`` dtype (bfloat16, float8_*, int4, ...) widened exactly.
+
+    floats become float32, signed/unsigned narrow ints int8/uint8; other
+    arrays are returned unchanged.
+    """
+    if a.dtype.kind != "V" or not a.dtype.type.__module__.startswith("ml_dtypes"):
+        return a
+    name = a.dtype.name
+    if name.startswith("uint"):
+        return a.astype(np.uint8)
+    if name.startswith("int"):
+        return a.astype(np.int8)
+    return a.astype(np.float32)
 
 
 def _sequence(x: list[Any] | tuple[Any, ...], tag: str) -> np.ndarray:
