@@ -373,6 +373,19 @@ def test_add_event_add_summary_file_writer(logdir):
     assert [(e.step, e.session_log.status) for e in logs] == [(7, SessionLog.CHECKPOINT)]
 
 
+def test_add_event_rejects_non_finite_wall_time(logdir):
+    # TensorBoard's Rust loader drops the rest of a file after a NaN wall time.
+    with anyboard.SummaryWriter(logdir) as w:
+        for bad in (math.nan, math.inf, -math.inf):
+            with pytest.raises(ValueError, match="wall_time"):
+                w.add_event(Event(wall_time=bad, step=1))
+        w.add_event(Event(wall_time=math.nan, step=2), walltime=5.0)  # overridden: fine
+        with pytest.raises(ValueError, match="finite"):
+            w.add_event(Event(wall_time=1.0, step=3), walltime=math.nan)
+    events = list(anyboard.iter_run_events(logdir))
+    assert [(e.step, e.wall_time) for e in events[1:]] == [(2, 5.0)]
+
+
 def test_add_summary_accepts_a_foreign_summary_class(logdir):
     class Foreign:  # e.g. tensorboardX's own generated Summary: same wire format
         def SerializeToString(self):  # noqa: N802 - protobuf's name

@@ -277,6 +277,9 @@ class FileWriter:
         """Write ``event``; ``step``/``walltime`` override its fields when given."""
         if not isinstance(event, Event):
             raise TypeError(f"add_event expects an anyboard.proto.event_pb2.Event, got {type(event).__name__}")
+        if walltime is None and not math.isfinite(event.wall_time):
+            # A NaN wall time makes TensorBoard's Rust loader drop the rest of the file.
+            raise ValueError(f"add_event: event.wall_time must be finite, got {event.wall_time}")
         if step is not None or walltime is not None or not event.wall_time:
             event = Event.FromString(event.SerializeToString())
             if step is not None:
