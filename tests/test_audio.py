@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import io
-import wave
 import warnings
+import wave
 
 import numpy as np
 import pytest
+from tbread import TensorBoardServer, python_accumulator, python_tensors
 
 import anyboard
 from anyboard.proto.plugins_pb2 import AudioPluginData
-from tbread import TensorBoardServer, python_accumulator, python_tensors
 
 
 def _decode(wav: bytes) -> tuple[int, int, int, np.ndarray]:
@@ -121,6 +121,5 @@ def test_audio_clipping_warns_once_per_writer_and_tag(logdir):
     ],
 )
 def test_audio_bad_inputs_name_the_tag(logdir, kwargs, error):
-    with anyboard.SummaryWriter(logdir) as w:
-        with pytest.raises(error, match="bad_clip"):
-            w.add_audio("bad_clip", **kwargs)
+    with anyboard.SummaryWriter(logdir) as w, pytest.raises(error, match="bad_clip"):
+        w.add_audio("bad_clip", **kwargs)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from tbread import TensorBoardServer, python_tensors
 
 import anyboard
 from anyboard.proto.layout_pb2 import Layout
 from anyboard.summary.custom_scalars import CONFIG_TAG
-from tbread import TensorBoardServer, python_tensors
 
 
 def _layouts(logdir):
@@ -36,7 +36,10 @@ def test_layout_dict_and_accumulated_charts_on_disk_and_in_both_servers(logdir):
             w.add_scalar("loss/val", 2.0 / (step + 1), step)
         w.add_custom_scalars(
             {
-                "Losses": {"both": ["Multiline", ["loss/.*"]], "band": ["Margin", ["loss/train", "loss/val", "loss/train"]]},
+                "Losses": {
+                    "both": ["Multiline", ["loss/.*"]],
+                    "band": ["Margin", ["loss/train", "loss/val", "loss/train"]],
+                },
                 "Other": {"val": ["multiline", ["loss/val"]]},
             }
         )

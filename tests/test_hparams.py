@@ -8,10 +8,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from tbread import TensorBoardServer, python_accumulator, python_scalars
 
 import anyboard
 from anyboard.proto.hparams_pb2 import STATUS_SUCCESS, HParamsPluginData
-from tbread import TensorBoardServer, python_accumulator, python_scalars
 
 START = "_hparams_/session_start_info"
 END = "_hparams_/session_end_info"
@@ -40,7 +40,9 @@ def _session_groups(tb, hparams, metrics):
 
 def test_two_sessions_with_different_keys_show_every_column(logdir):
     with anyboard.SummaryWriter(logdir) as w:
-        w.add_hparams({"lr": 0.1, "opt": "sgd", "nesterov": True}, {"acc": 0.75, "loss": 0.5}, run_name="s1", global_step=5)
+        w.add_hparams(
+            {"lr": 0.1, "opt": "sgd", "nesterov": True}, {"acc": 0.75, "loss": 0.5}, run_name="s1", global_step=5
+        )
         w.add_hparams(
             {"lr": np.float32(0.25), "batch": torch.tensor(64), "flag": np.bool_(False), "skipped": None},
             {"acc": torch.tensor(0.875)},
@@ -73,7 +75,9 @@ def test_two_sessions_with_different_keys_show_every_column(logdir):
 
     for load_fast in (True, False):
         with TensorBoardServer(logdir, load_fast=load_fast) as tb:
-            exp = tb.wait_for(lambda: tb.post("/data/plugin/hparams/experiment", {"experimentName": ""}).get("metricInfos"))
+            exp = tb.wait_for(
+                lambda: tb.post("/data/plugin/hparams/experiment", {"experimentName": ""}).get("metricInfos")
+            )
             exp = tb.post("/data/plugin/hparams/experiment", {"experimentName": ""})
             infos = {h["name"]: h for h in exp["hparamInfos"]}
             assert set(infos) == {"lr", "opt", "nesterov", "batch", "flag"}, load_fast
@@ -154,7 +158,12 @@ def test_bad_hparams_name_the_key(logdir):
 
 def test_domain_discrete_is_checked(logdir):
     with anyboard.SummaryWriter(logdir) as w:
-        w.add_hparams({"opt": "adam", "bs": 32}, {"m": 1.0}, hparam_domain_discrete={"opt": ["sgd", "adam"], "bs": [16, 32]}, run_name="ok")
+        w.add_hparams(
+            {"opt": "adam", "bs": 32},
+            {"m": 1.0},
+            hparam_domain_discrete={"opt": ["sgd", "adam"], "bs": [16, 32]},
+            run_name="ok",
+        )
         with pytest.raises(ValueError, match="'opt'.*not in"):
             w.add_hparams({"opt": "rmsprop"}, {"m": 1.0}, hparam_domain_discrete={"opt": ["sgd", "adam"]})
         with pytest.raises(ValueError, match="'lr'.*not in hparam_dict"):

@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from tbread import TensorBoardServer, python_accumulator, python_tensors
 
 import anyboard
 from anyboard.proto.mesh_pb2 import MeshPluginData
 from anyboard.summary.tensor_util import make_ndarray
-from tbread import TensorBoardServer, python_accumulator, python_tensors
 
 VERTS = np.array([[[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]], dtype=np.float64) * 1.5
 FACES = np.array([[[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3]]], dtype=np.int64)
@@ -24,10 +24,17 @@ def test_mesh_components_in_one_event_loader_and_server(logdir):
         w.add_mesh("cloud", VERTS[0] + 1, global_step=0)  # [N, 3] point cloud, vertices only
 
     events = [e for e in anyboard.iter_run_events(logdir) if e.HasField("summary")]
-    assert [[v.tag for v in e.summary.value] for e in events] == [["tetra_VERTEX", "tetra_FACE", "tetra_COLOR"], ["cloud_VERTEX"]]
+    assert [[v.tag for v in e.summary.value] for e in events] == [
+        ["tetra_VERTEX", "tetra_FACE", "tetra_COLOR"],
+        ["cloud_VERTEX"],
+    ]
     tetra = events[0]
     assert (tetra.step, tetra.wall_time) == (2, 50.0)
-    expected = {"tetra_VERTEX": (VERTS.astype(np.float32), 1), "tetra_FACE": (FACES.astype(np.int32), 2), "tetra_COLOR": (np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 21, 30]]], np.uint8), 3)}
+    expected = {
+        "tetra_VERTEX": (VERTS.astype(np.float32), 1),
+        "tetra_FACE": (FACES.astype(np.int32), 2),
+        "tetra_COLOR": (np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 21, 30]]], np.uint8), 3),
+    }
     for v in tetra.summary.value:
         array, kind = expected[v.tag]
         got = make_ndarray(v.tensor)
@@ -40,7 +47,12 @@ def test_mesh_components_in_one_event_loader_and_server(logdir):
     cloud_md = MeshPluginData.FromString(events[1].summary.value[0].metadata.plugin_data.content)
     assert cloud_md.components == 2 and list(cloud_md.shape) == [1, 4, 3] and cloud_md.json_config == "{}"
 
-    assert set(python_accumulator(logdir).PluginTagToContent("mesh")) == {"tetra_VERTEX", "tetra_FACE", "tetra_COLOR", "cloud_VERTEX"}
+    assert set(python_accumulator(logdir).PluginTagToContent("mesh")) == {
+        "tetra_VERTEX",
+        "tetra_FACE",
+        "tetra_COLOR",
+        "cloud_VERTEX",
+    }
     np.testing.assert_array_equal(python_tensors(logdir, "tetra_FACE")[0][2], FACES)
 
     with TensorBoardServer(logdir) as tb:
@@ -50,7 +62,11 @@ def test_mesh_components_in_one_event_loader_and_server(logdir):
         assert sorted(m["content_type"] for m in meshes) == [1, 2, 3]
         assert all(m["step"] == 2 and m["wall_time"] == 50.0 and m["data_shape"] == [1, 4, 3] for m in meshes)
         assert all(json.loads(m["config"]) == config for m in meshes)  # served as the JSON string
-        for name, dtype, array in (("VERTEX", "<f4", VERTS), ("FACE", "<i4", FACES), ("COLOR", "u1", expected["tetra_COLOR"][0])):
+        for name, dtype, array in (
+            ("VERTEX", "<f4", VERTS),
+            ("FACE", "<i4", FACES),
+            ("COLOR", "u1", expected["tetra_COLOR"][0]),
+        ):
             raw = tb.get_raw(f"/data/plugin/mesh/data?run=.&tag=tetra&content_type={name}&step=2&sample=0").content
             np.testing.assert_array_equal(np.frombuffer(raw, dtype=dtype), array[0].ravel().astype(dtype))
         cloud = tb.get("/data/plugin/mesh/meshes", run=".", tag="cloud", sample=0)
@@ -86,7 +102,6 @@ def test_mesh_batch_of_two(logdir):
     ],
 )
 def test_mesh_bad_inputs_name_the_tag(logdir, kwargs, error, words):
-    with anyboard.SummaryWriter(logdir) as w:
-        with pytest.raises(error, match="bad_mesh") as info:
-            w.add_mesh("bad_mesh", **kwargs)
+    with anyboard.SummaryWriter(logdir) as w, pytest.raises(error, match="bad_mesh") as info:
+        w.add_mesh("bad_mesh", **kwargs)
     assert words in str(info.value)

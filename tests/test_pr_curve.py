@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tbread import TensorBoardServer, python_accumulator, python_tensors
 
 import anyboard
 from anyboard.proto.plugins_pb2 import PrCurvePluginData
 from anyboard.summary.tensor_util import make_ndarray
-from tbread import TensorBoardServer, python_accumulator, python_tensors
 
 
 def _reference(labels, predictions, n, weights=None):
     """Threshold-by-threshold definition: example counts with prediction >= threshold bucket."""
     labels = np.asarray(labels, dtype=bool).ravel()
     predictions = np.asarray(predictions, dtype=np.float64).ravel()
-    w = np.ones(labels.size) if weights is None else np.broadcast_to(np.asarray(weights, dtype=np.float64).ravel(), labels.shape)
+    w = (
+        np.ones(labels.size)
+        if weights is None
+        else np.broadcast_to(np.asarray(weights, dtype=np.float64).ravel(), labels.shape)
+    )
     bucket = np.floor(predictions * (n - 1))
     rows = []
     for i in range(n):
@@ -57,7 +61,9 @@ def test_pr_curve_values_match_reference_python_loader_and_server(logdir):
     np.testing.assert_array_equal(d0, d1)
     assert v0.metadata.plugin_data.plugin_name == "pr_curves"
     assert PrCurvePluginData.FromString(v0.metadata.plugin_data.content).num_thresholds == 11
-    np.testing.assert_allclose(_written(logdir, "weighted")[0][2], _reference(labels, predictions, 33, weights), rtol=1e-5)
+    np.testing.assert_allclose(
+        _written(logdir, "weighted")[0][2], _reference(labels, predictions, 33, weights), rtol=1e-5
+    )
     big = _written(logdir, "big")[0]
     assert big[2].shape == (6, 1000)
     assert PrCurvePluginData.FromString(big[1].metadata.plugin_data.content).num_thresholds == 1000
@@ -100,7 +106,12 @@ def test_pr_curve_raw_written_as_given(logdir):
     assert step == 3
     np.testing.assert_allclose(data, np.stack([tp, fp, tn, fn, precision, recall]).astype(np.float32))
     assert PrCurvePluginData.FromString(value.metadata.plugin_data.content).num_thresholds == n
-    assert PrCurvePluginData.FromString(_written(logdir, "raw_default_n")[0][1].metadata.plugin_data.content).num_thresholds == n
+    assert (
+        PrCurvePluginData.FromString(
+            _written(logdir, "raw_default_n")[0][1].metadata.plugin_data.content
+        ).num_thresholds
+        == n
+    )
     with TensorBoardServer(logdir) as tb:
         tb.wait_for(lambda: "raw" in tb.get("/data/plugin/pr_curves/tags").get(".", {}))
         e = tb.get("/data/plugin/pr_curves/pr_curves", run=".", tag="raw")["."][0]
@@ -129,9 +140,8 @@ _P = np.array([0.1, 0.8, 0.6, 0.3])
     ],
 )
 def test_pr_curve_bad_inputs_name_the_tag(logdir, args, kwargs, error, words):
-    with anyboard.SummaryWriter(logdir) as w:
-        with pytest.raises(error, match="bad_pr") as info:
-            w.add_pr_curve("bad_pr", *args, **kwargs)
+    with anyboard.SummaryWriter(logdir) as w, pytest.raises(error, match="bad_pr") as info:
+        w.add_pr_curve("bad_pr", *args, **kwargs)
     assert words in str(info.value)
 
 

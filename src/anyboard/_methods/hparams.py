@@ -153,7 +153,15 @@ class Methods:
             )
         used.add(run)
         wall = time.time()
-        self._emit(_LABEL, _session, (hparams, metrics, wall, wall), step, wall, nbytes=512 + 64 * (len(hparams) + len(metrics)), run=run)
+        self._emit(
+            _LABEL,
+            _session,
+            (hparams, metrics, wall, wall),
+            step,
+            wall,
+            nbytes=512 + 64 * (len(hparams) + len(metrics)),
+            run=run,
+        )
 
     def _fresh_run_name(self) -> str:
         used = self.__dict__.setdefault("_anyboard_hparams_runs", set())
@@ -166,16 +174,24 @@ class Methods:
 
 def _check_domains(domains: Any, hparams: Mapping[str, Any]) -> None:
     if not isinstance(domains, Mapping):
-        raise TypeError(f"{_LABEL}: hparam_domain_discrete must be a dict {{name: [values]}}, got {type(domains).__name__}")
+        raise TypeError(
+            f"{_LABEL}: hparam_domain_discrete must be a dict {{name: [values]}}, got {type(domains).__name__}"
+        )
     for key, allowed in domains.items():
         if isinstance(allowed, str | bytes) or not isinstance(allowed, list | tuple):
-            raise TypeError(f"{_LABEL}: hparam_domain_discrete[{key!r}] must be a list of values, got {type(allowed).__name__}")
+            raise TypeError(
+                f"{_LABEL}: hparam_domain_discrete[{key!r}] must be a list of values, got {type(allowed).__name__}"
+            )
         if key not in hparams:
-            raise ValueError(f"{_LABEL}: hparam_domain_discrete names {key!r}, which is not in hparam_dict (or is None)")
+            raise ValueError(
+                f"{_LABEL}: hparam_domain_discrete names {key!r}, which is not in hparam_dict (or is None)"
+            )
         values = [hparam_value(key, a) for a in allowed]
         value = hparams[key]
         kind = type(value)
         if any(type(a) is not kind for a in values):
-            raise TypeError(f"{_LABEL}: hparam_domain_discrete[{key!r}] must hold only {kind.__name__} values like the hparam, got {allowed!r}")
+            raise TypeError(
+                f"{_LABEL}: hparam_domain_discrete[{key!r}] must hold only {kind.__name__} values like the hparam, got {allowed!r}"
+            )
         if value not in values:
             raise ValueError(f"{_LABEL}: hparam {key!r} = {value!r} is not in its hparam_domain_discrete {allowed!r}")

@@ -42,9 +42,7 @@ def _audio_frames(tag: str, x: np.ndarray) -> np.ndarray:
     elif x.ndim == 2 and x.shape[1] not in (1, 2) and x.shape[0] == 1:
         x = x.T  # torch's (1, L) mono layout
     if x.ndim != 2 or x.shape[1] not in (1, 2):
-        raise ValueError(
-            f"tag {tag!r}: audio must have shape (L,), (L, 1), (L, 2) or (1, L), got {x.shape}"
-        )
+        raise ValueError(f"tag {tag!r}: audio must have shape (L,), (L, 1), (L, 2) or (1, L), got {x.shape}")
     if x.shape[0] == 0:
         raise ValueError(f"tag {tag!r}: audio is empty (shape {x.shape}); expected at least one frame")
     if x.dtype != np.int16 and x.dtype.kind != "f":
@@ -92,15 +90,14 @@ class Methods:
         if sample_rate >= 1 << 31:
             raise ValueError(f"tag {tag!r}: sample_rate must be < 2**31 (a WAV header field), got {sample_rate}")
         x = _audio_frames(tag, self._array(tag, snd_tensor))
-        if x.dtype.kind == "f":
-            if bool((np.abs(x) > 1.0).any()):  # NaN compares False: it is written as silence, no warning
-                warned = self.__dict__.setdefault("_anyboard_audio_clip_warned", set())
-                if tag not in warned:
-                    warned.add(tag)
-                    warnings.warn(
-                        f"tag {tag!r}: audio samples outside [-1, 1] were clipped (warned once per tag)",
-                        stacklevel=2,
-                    )
+        # NaN compares False (it is written as silence, without a warning); +-Inf is clipped.
+        if x.dtype.kind == "f" and bool((np.abs(x) > 1.0).any()):
+            warned = self.__dict__.setdefault("_anyboard_audio_clip_warned", set())
+            if tag not in warned:
+                warned.add(tag)
+                warnings.warn(
+                    f"tag {tag!r}: audio samples outside [-1, 1] were clipped (warned once per tag)", stacklevel=2
+                )
         self._emit(tag, _audio, (tag, x, sample_rate), global_step, walltime, nbytes=x.nbytes + 256)
 
     def add_pr_curve(
@@ -134,11 +131,15 @@ class Methods:
         y = self._array(tag, labels)
         p = self._array(tag, predictions)
         if y.size != p.size:
-            raise ValueError(f"tag {tag!r}: labels and predictions must have the same number of elements, got {y.shape} and {p.shape}")
+            raise ValueError(
+                f"tag {tag!r}: labels and predictions must have the same number of elements, got {y.shape} and {p.shape}"
+            )
         if y.dtype.kind not in "biuf":
             raise TypeError(f"tag {tag!r}: labels must be bool or 0/1 numbers, got dtype {y.dtype}")
         if y.dtype.kind != "b" and not np.isin(y, (0, 1)).all():
-            raise ValueError(f"tag {tag!r}: labels must be bool or 0/1, got values such as {y[~np.isin(y, (0, 1))].flat[0]!r}")
+            raise ValueError(
+                f"tag {tag!r}: labels must be bool or 0/1, got values such as {y[~np.isin(y, (0, 1))].flat[0]!r}"
+            )
         if p.dtype.kind not in "biuf":
             raise TypeError(f"tag {tag!r}: predictions must be real numbers in [0, 1], got dtype {p.dtype}")
         if p.size and not (np.all(p >= 0) and np.all(p <= 1)):  # NaN fails both
@@ -183,12 +184,31 @@ class Methods:
         """
         tag = self._tag(tag)
         n_arg = _int_arg(tag, "num_thresholds", num_thresholds, 2)
-        names = ("true_positive_counts", "false_positive_counts", "true_negative_counts", "false_negative_counts", "precision", "recall")
+        names = (
+            "true_positive_counts",
+            "false_positive_counts",
+            "true_negative_counts",
+            "false_negative_counts",
+            "precision",
+            "recall",
+        )
         arrays = []
-        for name, value in zip(names, (true_positive_counts, false_positive_counts, true_negative_counts, false_negative_counts, precision, recall)):
+        for name, value in zip(
+            names,
+            (
+                true_positive_counts,
+                false_positive_counts,
+                true_negative_counts,
+                false_negative_counts,
+                precision,
+                recall,
+            ),
+        ):
             a = self._array(tag, value)
             if a.ndim != 1 or a.dtype.kind not in "biuf":
-                raise ValueError(f"tag {tag!r}: {name} must be a 1-D array of numbers, got shape {a.shape} dtype {a.dtype}")
+                raise ValueError(
+                    f"tag {tag!r}: {name} must be a 1-D array of numbers, got shape {a.shape} dtype {a.dtype}"
+                )
             if not np.isfinite(a).all():
                 raise ValueError(f"tag {tag!r}: {name} must be finite")
             if name.endswith("counts") and a.size and a.min() < 0:
@@ -196,7 +216,9 @@ class Methods:
             arrays.append(a.astype(np.float32))
         lengths = {a.size for a in arrays}
         if len(lengths) != 1:
-            raise ValueError(f"tag {tag!r}: the six PR-curve arrays must have one length, got {[a.size for a in arrays]}")
+            raise ValueError(
+                f"tag {tag!r}: the six PR-curve arrays must have one length, got {[a.size for a in arrays]}"
+            )
         n = lengths.pop()
         if n < 2:
             raise ValueError(f"tag {tag!r}: a PR curve needs >= 2 thresholds, got arrays of length {n}")
@@ -242,7 +264,9 @@ class Methods:
         if colors is not None:
             c = self._mesh_array(tag, "colors", colors)
             if c.shape != v.shape:
-                raise ValueError(f"tag {tag!r}: colors must have the vertices' shape {v.shape} (one RGB per vertex), got {c.shape}")
+                raise ValueError(
+                    f"tag {tag!r}: colors must have the vertices' shape {v.shape} (one RGB per vertex), got {c.shape}"
+                )
             if c.dtype.kind not in "biuf":
                 raise TypeError(f"tag {tag!r}: colors must be numbers in [0, 255], got dtype {c.dtype}")
             if c.size and not (np.all(c >= 0) and np.all(c <= 255)):
@@ -256,7 +280,9 @@ class Methods:
             if f.shape[0] != b:
                 raise ValueError(f"tag {tag!r}: faces batch size {f.shape[0]} differs from vertices batch size {b}")
             if f.size and (f.min() < 0 or f.max() >= n):
-                raise ValueError(f"tag {tag!r}: face indices must be in [0, {n}) (the number of vertices), got [{f.min()}, {f.max()}]")
+                raise ValueError(
+                    f"tag {tag!r}: face indices must be in [0, {n}) (the number of vertices), got [{f.min()}, {f.max()}]"
+                )
             f = f.astype(np.int32)
         if config_dict is None:
             config = "{}"
@@ -292,14 +318,18 @@ class Methods:
         """
         self._merge_layout(_cs.normalize(layout))
 
-    def add_custom_scalars_multilinechart(self, tags: Sequence[str], category: str = "default", title: str = "untitled") -> None:
+    def add_custom_scalars_multilinechart(
+        self, tags: Sequence[str], category: str = "default", title: str = "untitled"
+    ) -> None:
         """Add a chart plotting every scalar tag matching one of ``tags`` (regexes).
 
         Charts added by earlier calls stay (see :meth:`add_custom_scalars`).
         """
         self._merge_layout(_cs.normalize({category: {title: ["Multiline", tags]}}))
 
-    def add_custom_scalars_marginchart(self, tags: Sequence[str], category: str = "default", title: str = "untitled") -> None:
+    def add_custom_scalars_marginchart(
+        self, tags: Sequence[str], category: str = "default", title: str = "untitled"
+    ) -> None:
         """Add a chart of ``tags = [value, lower, upper]``: a line with a band.
 
         Charts added by earlier calls stay (see :meth:`add_custom_scalars`).

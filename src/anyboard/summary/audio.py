@@ -49,7 +49,7 @@ def pcm16(samples: np.ndarray) -> np.ndarray:
 def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
     """Encode ``samples`` of shape ``[frames, channels]`` as a 16-bit PCM WAV file."""
     pcm = pcm16(samples)
-    frames, channels = pcm.shape
+    channels = pcm.shape[1]
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(channels)

@@ -55,26 +55,34 @@ def normalize(layout: Any) -> dict[str, dict[str, tuple[str, tuple[str, ...]]]]:
             margin chart without exactly three tags.
     """
     if not isinstance(layout, Mapping):
-        raise TypeError(f"{CONFIG_TAG}: expected a layout dict {{category: {{title: [kind, tags]}}}}, got {type(layout).__name__}")
+        raise TypeError(
+            f"{CONFIG_TAG}: expected a layout dict {{category: {{title: [kind, tags]}}}}, got {type(layout).__name__}"
+        )
     out: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {}
     for category, charts in layout.items():
         if not isinstance(category, str):
             raise TypeError(f"{CONFIG_TAG}: category titles must be str, got {category!r}")
         if not isinstance(charts, Mapping):
-            raise TypeError(f"{CONFIG_TAG}: category {category!r}: expected a dict {{title: [kind, tags]}}, got {type(charts).__name__}")
+            raise TypeError(
+                f"{CONFIG_TAG}: category {category!r}: expected a dict {{title: [kind, tags]}}, got {type(charts).__name__}"
+            )
         out[category] = {}
         for title, spec in charts.items():
             where = f"chart {category!r}/{title!r}"
             if not isinstance(title, str):
                 raise TypeError(f"{CONFIG_TAG}: category {category!r}: chart titles must be str, got {title!r}")
             if isinstance(spec, str | bytes) or not isinstance(spec, Sequence) or len(spec) != 2:
-                raise TypeError(f"{CONFIG_TAG}: {where}: expected [kind, tags] with kind 'Multiline' or 'Margin', got {spec!r}")
+                raise TypeError(
+                    f"{CONFIG_TAG}: {where}: expected [kind, tags] with kind 'Multiline' or 'Margin', got {spec!r}"
+                )
             kind = _KINDS.get(spec[0].lower()) if isinstance(spec[0], str) else None
             if kind is None:
                 raise ValueError(f"{CONFIG_TAG}: {where}: chart kind must be 'Multiline' or 'Margin', got {spec[0]!r}")
             tags = _str_list(where, spec[1])
             if kind == "Margin" and len(tags) != 3:
-                raise ValueError(f"{CONFIG_TAG}: {where}: a Margin chart needs exactly [value, lower, upper] tags, got {len(tags)}: {tags!r}")
+                raise ValueError(
+                    f"{CONFIG_TAG}: {where}: a Margin chart needs exactly [value, lower, upper] tags, got {len(tags)}: {tags!r}"
+                )
             if kind == "Multiline" and not tags:
                 raise ValueError(f"{CONFIG_TAG}: {where}: a Multiline chart needs at least one tag regex")
             out[category][title] = (kind, tuple(tags))

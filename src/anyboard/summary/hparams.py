@@ -72,7 +72,9 @@ def _value(tag: str, data: HParamsPluginData) -> Summary.Value:
     return Summary.Value(tag=tag, metadata=metadata(PLUGIN_NAME, data.SerializeToString()))
 
 
-def session_start_info(hparams: Mapping[str, HParamValue], start_time_secs: float, group_name: str = "") -> Summary.Value:
+def session_start_info(
+    hparams: Mapping[str, HParamValue], start_time_secs: float, group_name: str = ""
+) -> Summary.Value:
     """The ``_hparams_/session_start_info`` value for ``hparams`` (bool/float/str values)."""
     info = SessionStartInfo(start_time_secs=start_time_secs, group_name=group_name)
     for name, v in hparams.items():
@@ -82,7 +84,10 @@ def session_start_info(hparams: Mapping[str, HParamValue], start_time_secs: floa
 
 def session_end_info(end_time_secs: float, status: int = STATUS_SUCCESS) -> Summary.Value:
     """The ``_hparams_/session_end_info`` value."""
-    return _value(SESSION_END_INFO_TAG, HParamsPluginData(session_end_info=SessionEndInfo(status=status, end_time_secs=end_time_secs)))
+    return _value(
+        SESSION_END_INFO_TAG,
+        HParamsPluginData(session_end_info=SessionEndInfo(status=status, end_time_secs=end_time_secs)),  # type: ignore[arg-type]
+    )
 
 
 def experiment(
@@ -99,7 +104,7 @@ def experiment(
     """
     exp = Experiment()
     for name, v in hparams.items():
-        info = HParamInfo(name=name, type=data_type(v))
+        info = HParamInfo(name=name, type=data_type(v))  # type: ignore[arg-type]
         if domain_discrete and name in domain_discrete:
             info.domain_discrete.values.extend(to_value(d) for d in domain_discrete[name])
         exp.hparam_infos.append(info)

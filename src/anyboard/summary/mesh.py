@@ -28,8 +28,8 @@ PLUGIN_NAME = "mesh"
 VERTEX = MeshPluginData.VERTEX
 FACE = MeshPluginData.FACE
 COLOR = MeshPluginData.COLOR
-_SUFFIX = {VERTEX: "_VERTEX", FACE: "_FACE", COLOR: "_COLOR"}
-_DTYPE = {VERTEX: np.float32, FACE: np.int32, COLOR: np.uint8}
+_SUFFIX: dict[int, str] = {VERTEX: "_VERTEX", FACE: "_FACE", COLOR: "_COLOR"}
+_DTYPE: dict[int, type] = {VERTEX: np.float32, FACE: np.int32, COLOR: np.uint8}
 
 
 def component_tag(tag: str, content_type: int) -> str:
@@ -49,15 +49,29 @@ def mesh(
     Arrays are expected to be valid already (the writer checks shapes,
     index ranges and color range); they are cast to the stored dtypes.
     """
-    parts = [(VERTEX, vertices), (FACE, faces), (COLOR, colors)]
-    parts = [(kind, np.asarray(array, dtype=_DTYPE[kind])) for kind, array in parts if array is not None]
+    parts: list[tuple[int, np.ndarray]] = []
+    given: tuple[tuple[int, np.ndarray | None], ...] = ((VERTEX, vertices), (FACE, faces), (COLOR, colors))
+    for kind, array in given:
+        if array is not None:
+            parts.append((kind, np.asarray(array, dtype=_DTYPE[kind])))
     components = 0
     for kind, _ in parts:
         components |= 1 << kind
     values = []
     for kind, array in parts:
         content = MeshPluginData(
-            version=0, name=tag, content_type=kind, json_config=json_config, shape=list(array.shape), components=components
+            version=0,
+            name=tag,
+            content_type=kind,  # type: ignore[arg-type]
+            json_config=json_config,
+            shape=list(array.shape),
+            components=components,
         ).SerializeToString()
-        values.append(Summary.Value(tag=component_tag(tag, kind), metadata=metadata(PLUGIN_NAME, content), tensor=make_tensor(array, tag=tag)))
+        values.append(
+            Summary.Value(
+                tag=component_tag(tag, kind),
+                metadata=metadata(PLUGIN_NAME, content),
+                tensor=make_tensor(array, tag=tag),
+            )
+        )
     return Summary(value=values)

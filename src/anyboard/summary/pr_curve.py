@@ -31,7 +31,9 @@ PLUGIN_NAME = "pr_curves"
 _MIN_DENOMINATOR = 1e-7
 
 
-def pr_curve_data(labels: np.ndarray, predictions: np.ndarray, num_thresholds: int, weights: np.ndarray | float = 1.0) -> np.ndarray:
+def pr_curve_data(
+    labels: np.ndarray, predictions: np.ndarray, num_thresholds: int, weights: np.ndarray | float = 1.0
+) -> np.ndarray:
     """Return the ``[6, num_thresholds]`` float64 curve data (see the module doc).
 
     Args:
@@ -42,7 +44,9 @@ def pr_curve_data(labels: np.ndarray, predictions: np.ndarray, num_thresholds: i
     """
     labels = np.asarray(labels).reshape(-1).astype(bool)
     predictions = np.asarray(predictions, dtype=np.float64).reshape(-1)
-    w = np.broadcast_to(np.asarray(weights, dtype=np.float64).reshape(-1) if np.ndim(weights) else np.float64(weights), labels.shape)
+    w = np.broadcast_to(
+        np.asarray(weights, dtype=np.float64).reshape(-1) if np.ndim(weights) else np.float64(weights), labels.shape
+    )
     buckets = np.floor(predictions * (num_thresholds - 1)).astype(np.int64)
     np.clip(buckets, 0, num_thresholds - 1, out=buckets)
     tp_bucket = np.bincount(buckets, weights=np.where(labels, w, 0.0), minlength=num_thresholds)
@@ -64,7 +68,9 @@ def pr_curve_raw(tag: str, data: np.ndarray) -> Summary:
     return Summary(value=[val])
 
 
-def pr_curve(tag: str, labels: np.ndarray, predictions: np.ndarray, num_thresholds: int, weights: np.ndarray | float = 1.0) -> Summary:
+def pr_curve(
+    tag: str, labels: np.ndarray, predictions: np.ndarray, num_thresholds: int, weights: np.ndarray | float = 1.0
+) -> Summary:
     """Return a PR-curve ``Summary`` computed from ``labels`` and ``predictions``.
 
     Inputs are expected to be valid already (the writer checks them):
