@@ -7,10 +7,10 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from tbread import TensorBoardServer, python_accumulator, python_tensors
 
 import anyboard
 from anyboard.proto.plugins_pb2 import ImagePluginData
-from tbread import TensorBoardServer, python_accumulator, python_tensors
 
 
 def written(logdir):
@@ -31,7 +31,9 @@ def pixels(logdir, tag, index=0):
 
 def test_range_rules(logdir):
     with anyboard.SummaryWriter(logdir) as w:
-        w.add_image("float", np.array([[0.0, 0.5, 1.0, 1.5, -0.5, np.nan, np.inf, -np.inf, 0.2, 0.998]]), dataformats="HW")
+        w.add_image(
+            "float", np.array([[0.0, 0.5, 1.0, 1.5, -0.5, np.nan, np.inf, -np.inf, 0.2, 0.998]]), dataformats="HW"
+        )
         w.add_image("f16", np.array([[0.0, 0.5, 1.5, -1.0]], np.float16), dataformats="HW")
         w.add_image("u8", np.array([[0, 7, 200, 255]], np.uint8), dataformats="HW")
         w.add_image("bool", np.array([[True, False, True]]), dataformats="HW")
@@ -89,7 +91,7 @@ def test_batch_becomes_grid_of_8_columns_without_padding(logdir):
         w.add_image("grid4d", batch[:3], 6, dataformats="NCHW")  # add_image takes a batch too
         w.add_images("list_chw", [batch[0], batch[1]], 7)
         w.add_images("list_hwc", [batch[0].transpose(1, 2, 0), batch[1].transpose(1, 2, 0)], 8, dataformats="HWC")
-    (step, width, height, _), = written(logdir)["grid"]
+    ((step, width, height, _),) = written(logdir)["grid"]
     assert (step, width, height) == (5, 8 * 3, 2 * 2)
     grid = pixels(logdir, "grid")
     for k in range(10):
@@ -143,7 +145,11 @@ def test_bad_inputs_raise_naming_the_tag(logdir):
             (ValueError, r"'t11'.*\[K, 4\].*\(2, 3\)", lambda: w.add_image_with_boxes("t11", ok, np.zeros((2, 3)))),
             (ValueError, r"'t12'.*2 str", lambda: w.add_image_with_boxes("t12", ok, np.zeros((2, 4)), labels=["a"])),
             (ValueError, r"'t13'.*rescale", lambda: w.add_image_with_boxes("t13", ok, np.zeros((1, 4)), rescale=0)),
-            (ValueError, r"'t14'.*invalid dataformats 'NCHW'.*'CHW', 'HWC', 'HW'\)", lambda: w.add_image_with_boxes("t14", ok, np.zeros((1, 4)), dataformats="NCHW")),
+            (
+                ValueError,
+                r"'t14'.*invalid dataformats 'NCHW'.*'CHW', 'HWC', 'HW'\)",
+                lambda: w.add_image_with_boxes("t14", ok, np.zeros((1, 4)), dataformats="NCHW"),
+            ),
             (ValueError, r"'t15'.*finite", lambda: w.add_image_with_boxes("t15", ok, np.array([[0, 0, np.nan, 1]]))),
             (TypeError, r"'t16'.*matplotlib Figure", lambda: w.add_figure("t16", object())),
             (TypeError, r"'t17'.*dtype", lambda: w.add_image("t17", np.array([["a"]]), dataformats="HW")),
@@ -169,7 +175,7 @@ def test_boxes_labels_and_rescale(logdir):
     assert not red[25, 20] and (px[25, 20] == 0).all()  # the inside is untouched
     assert (px[:15, :, 1] > 200).any() and not (px[:15, 30:, 0]).any()  # white (anti-aliased) label above the box
     assert (px[36:] == 0).all()  # nothing below the box
-    (_, w2, h2, scaled), = written(logdir)["scaled"]
+    ((_, w2, h2, scaled),) = written(logdir)["scaled"]
     assert (w2, h2) == (120, 80) and scaled.size == (120, 80)
     assert pixels(logdir, "tbx")[4, 1, 0] == 255
     gray = pixels(logdir, "gray")

@@ -7,9 +7,9 @@ import io
 import numpy as np
 import pytest
 from PIL import Image, ImageSequence
+from tbread import TensorBoardServer, python_accumulator, python_tensors
 
 import anyboard
-from tbread import TensorBoardServer, python_accumulator, python_tensors
 
 
 def gifs(logdir):
@@ -45,7 +45,7 @@ def test_frames_timing_and_loop(logdir):
         w.add_video("rgb", colour_video(4, colours)[None], 2, fps=4)
         w.add_video("gray", gray[None], 2, fps=10)
         w.add_video("float", np.stack([np.full((1, 2, 2), v) for v in (1.5, -0.5, 0.5, np.nan)])[None], 2)
-    (step, width, height, blob), = gifs(logdir)["rgb"]
+    ((step, width, height, blob),) = gifs(logdir)["rgb"]
     assert (step, width, height) == (2, 6, 4)
     frames, durations, loop = decode(blob)
     assert frames.shape == (4, 4, 6, 3) and loop == 0
@@ -64,7 +64,7 @@ def test_batch_layout_pads_to_power_of_two(logdir, batch, rows, cols):
     vid[:, 1] += 1  # frames differ, so none is merged
     with anyboard.SummaryWriter(logdir) as w:
         w.add_video("v", vid)
-    (_, width, height, blob), = gifs(logdir)["v"]
+    ((_, width, height, blob),) = gifs(logdir)["v"]
     assert (width, height) == (cols * 5, rows * 3)
     frames, _, _ = decode(blob, "L")
     assert frames.shape == (2, rows * 3, cols * 5)
@@ -98,11 +98,19 @@ def test_bad_inputs_raise_naming_the_tag(logdir):
     with anyboard.SummaryWriter(logdir) as w:
         cases = [
             (ValueError, r"'v1'.*'NTCHW'.*5-D.*\(2, 3, 4, 4\)", lambda: w.add_video("v1", ok[0])),
-            (ValueError, r"'v2'.*1, 3 or 4 channels.*\(1, 2, 2, 4, 4\)", lambda: w.add_video("v2", np.zeros((1, 2, 2, 4, 4)))),
+            (
+                ValueError,
+                r"'v2'.*1, 3 or 4 channels.*\(1, 2, 2, 4, 4\)",
+                lambda: w.add_video("v2", np.zeros((1, 2, 2, 4, 4))),
+            ),
             (ValueError, r"'v3'.*time axis 'T'", lambda: w.add_video("v3", ok[0, 0], dataformats="CHW")),
             (ValueError, r"'v4'.*fps", lambda: w.add_video("v4", ok, fps=0)),
             (TypeError, r"'v5'.*fps", lambda: w.add_video("v5", ok, fps="fast")),
-            (ValueError, r"'v6'.*\[0, 255\].*\[256, 256\]", lambda: w.add_video("v6", np.full((1, 2, 1, 2, 2), 256, np.int32))),
+            (
+                ValueError,
+                r"'v6'.*\[0, 255\].*\[256, 256\]",
+                lambda: w.add_video("v6", np.full((1, 2, 1, 2, 2), 256, np.int32)),
+            ),
             (ValueError, r"'v7'.*invalid dataformats 'NTCHX'", lambda: w.add_video("v7", ok, dataformats="NTCHX")),
         ]
         for exc, pattern, call in cases:
@@ -116,7 +124,9 @@ def test_read_back_by_python_loader_and_server(logdir):
     colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
     with anyboard.SummaryWriter(logdir) as w:
         for step in range(2):
-            w.add_video("clip", colour_video(3, colours[step:] + colours[:step])[None], step, fps=5, walltime=50.0 + step)
+            w.add_video(
+                "clip", colour_video(3, colours[step:] + colours[:step])[None], step, fps=5, walltime=50.0 + step
+            )
     acc = python_accumulator(logdir)
     assert acc.SummaryMetadata("clip").plugin_data.plugin_name == "images"
     series = python_tensors(logdir, "clip")

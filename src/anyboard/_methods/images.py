@@ -26,7 +26,11 @@ _MISSING: Any = object()
 
 
 def _level(tag: str, compress_level: Any) -> int:
-    if isinstance(compress_level, bool) or not isinstance(compress_level, int | np.integer) or not 0 <= compress_level <= 9:
+    if (
+        isinstance(compress_level, bool)
+        or not isinstance(compress_level, int | np.integer)
+        or not 0 <= compress_level <= 9
+    ):
         raise ValueError(f"tag {tag!r}: compress_level must be an int in 0..9, got {compress_level!r}")
     return int(compress_level)
 
@@ -138,7 +142,9 @@ class Methods:
             if not img_tensor:
                 raise ValueError(f"tag {tag!r}: add_images got an empty list of images")
             if not isinstance(dataformats, str):
-                raise TypeError(f"tag {tag!r}: dataformats must be a str such as 'NCHW', got {type(dataformats).__name__}")
+                raise TypeError(
+                    f"tag {tag!r}: dataformats must be a str such as 'NCHW', got {type(dataformats).__name__}"
+                )
             fmt = dataformats.upper()
             fmt = fmt if "N" in fmt else "N" + fmt
             parts = [self._array(tag, x, copy=False) for x in img_tensor]  # type: ignore[attr-defined]
@@ -194,7 +200,9 @@ class Methods:
         if boxes.shape == (4,):
             boxes = boxes[None]
         if boxes.ndim != 2 or boxes.shape[1] != 4:
-            raise ValueError(f"tag {tag!r}: box_tensor must have shape [K, 4] (x1, y1, x2, y2), got shape {boxes.shape}")
+            raise ValueError(
+                f"tag {tag!r}: box_tensor must have shape [K, 4] (x1, y1, x2, y2), got shape {boxes.shape}"
+            )
         boxes = boxes.astype(np.float64)
         if not np.isfinite(boxes).all():
             raise ValueError(f"tag {tag!r}: box_tensor must hold finite coordinates")
@@ -233,7 +241,9 @@ class Methods:
         pixels = [_render_figure(tag, f) for f in figures]
         shapes = {p.shape for p in pixels}
         if len(shapes) != 1:
-            raise ValueError(f"tag {tag!r}: figures in one add_figure call must have one size, got pixel shapes {sorted(shapes)}")
+            raise ValueError(
+                f"tag {tag!r}: figures in one add_figure call must have one size, got pixel shapes {sorted(shapes)}"
+            )
         if close and "matplotlib.pyplot" in sys.modules:
             plt = sys.modules["matplotlib.pyplot"]
             for f in figures:
@@ -262,5 +272,7 @@ class Methods:
         rate = _positive(tag, "fps", fps)
         array, fmt = self._image_array(tag, vid_tensor, dataformats, "NTCHW")
         if "T" not in fmt:
-            raise ValueError(f"tag {tag!r}: video dataformats must include a time axis 'T' (e.g. 'NTCHW'), got {dataformats!r}")
+            raise ValueError(
+                f"tag {tag!r}: video dataformats must include a time axis 'T' (e.g. 'NTCHW'), got {dataformats!r}"
+            )
         self._emit(tag, _video, (tag, array, fmt, rate), global_step, walltime, nbytes=array.nbytes + 256)  # type: ignore[attr-defined]

@@ -40,13 +40,9 @@ def encode_gif(thwc: np.ndarray, fps: float) -> bytes:
 
     if thwc.shape[3] == 4:
         thwc = thwc[..., :3]
-    frames = [
-        Image.fromarray(np.ascontiguousarray(f[:, :, 0] if f.shape[2] == 1 else f)) for f in thwc
-    ]
+    frames = [Image.fromarray(np.ascontiguousarray(f[:, :, 0] if f.shape[2] == 1 else f)) for f in thwc]
     buf = io.BytesIO()
-    frames[0].save(
-        buf, format="GIF", save_all=True, append_images=frames[1:], duration=frame_duration_ms(fps), loop=0
-    )
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=frame_duration_ms(fps), loop=0)
     return buf.getvalue()
 
 
