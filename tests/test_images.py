@@ -249,3 +249,15 @@ def test_read_back_by_python_loader_and_server(logdir):
         (entry,) = tb.get("/data/plugin/images/images", run=".", tag="batch", sample=0)
         batch = Image.open(io.BytesIO(tb.get_raw("/data/plugin/images/individualImage?" + entry["query"]).content))
         assert batch.size == (15, 4) and batch.mode == "L"
+
+
+def test_importing_image_modules_imports_no_pillow_matplotlib_or_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, anyboard, anyboard.utils, anyboard.imaging, anyboard.summary.image, anyboard.summary.video\n"
+        "heavy = {'PIL', 'matplotlib', 'torch', 'tensorboard'} & {m.partition('.')[0] for m in sys.modules}\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -64,7 +64,7 @@ def _render_figure(tag: str, figure: Any) -> np.ndarray:
 class Methods:
     """``add_image``, ``add_images``, ``add_image_with_boxes``, ``add_figure``, ``add_video``."""
 
-    def _image_array(
+    def _image_snapshot(
         self, tag: str, x: Any, dataformats: Any, letters: str, *, copied: bool = False
     ) -> tuple[np.ndarray, str]:
         array = x if copied else self._array(tag, x)  # type: ignore[attr-defined]
@@ -115,7 +115,7 @@ class Methods:
                 dataformats = {2: "HW", 4: "NCHW"}.get(img_tensor.ndim, "CHW")
         level = _level(tag, compress_level)
         copied = image is not _MISSING
-        array, fmt = self._image_array(tag, img_tensor, dataformats, "NCHW", copied=copied)
+        array, fmt = self._image_snapshot(tag, img_tensor, dataformats, "NCHW", copied=copied)
         self._emit(tag, _image, (tag, array, fmt, level), global_step, walltime, nbytes=array.nbytes + 256)  # type: ignore[attr-defined]
 
     def add_images(
@@ -158,7 +158,7 @@ class Methods:
                 )
             img_tensor = np.stack(parts, axis=fmt.index("N"))  # a new array: the snapshot
             dataformats, copied = fmt, True
-        array, fmt = self._image_array(tag, img_tensor, dataformats, "NCHW", copied=copied)
+        array, fmt = self._image_snapshot(tag, img_tensor, dataformats, "NCHW", copied=copied)
         self._emit(tag, _image, (tag, array, fmt, level), global_step, walltime, nbytes=array.nbytes + 256)  # type: ignore[attr-defined]
 
     def add_image_with_boxes(
@@ -193,7 +193,7 @@ class Methods:
             rescale, dataformats = 1, rescale
         scale = _positive(tag, "rescale", rescale)
         level = _level(tag, compress_level)
-        array, fmt = self._image_array(tag, img_tensor, dataformats, "CHW")
+        array, fmt = self._image_snapshot(tag, img_tensor, dataformats, "CHW")
         boxes = self._array(tag, box_tensor)  # type: ignore[attr-defined]
         if boxes.dtype.kind not in "biuf":
             raise TypeError(f"tag {tag!r}: box_tensor must be numeric, got dtype {boxes.dtype}")
@@ -270,7 +270,7 @@ class Methods:
         """
         tag = self._tag(tag)  # type: ignore[attr-defined]
         rate = _positive(tag, "fps", fps)
-        array, fmt = self._image_array(tag, vid_tensor, dataformats, "NTCHW")
+        array, fmt = self._image_snapshot(tag, vid_tensor, dataformats, "NTCHW")
         if "T" not in fmt:
             raise ValueError(
                 f"tag {tag!r}: video dataformats must include a time axis 'T' (e.g. 'NTCHW'), got {dataformats!r}"
