@@ -1,0 +1,156 @@
+"""A ``torch.nn.Module`` as a ``GraphDef``, through ``torch.jit.trace``.
+
+The model is traced in eval mode (its training mode is restored afterwards)
+and the trace is inlined, so every ``aten::`` op of every submodule appears.
+Nodes are named after the module that ran them::
+
+    Net/Sequential[features]/Conv2d[0]/_convolution     op aten::_convolution
+    Net/Sequential[features]/Conv2d[0]/weight           op prim::GetAttr (a parameter or buffer)
+    input/x, output/output.0                            op IO Node
+
+(``<class>[<attribute>]`` per level, as torch and tensorboardX name them.)
+Every node with tensor outputs has an ``_output_shapes`` attribute; constants
+carry their value in a ``value`` attribute.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+from anyboard.graph import NameTable, graph_def, node, shapes_attr, text_attr
+from anyboard.proto.graph_pb2 import GraphDef
+
+log = logging.getLogger(__name__)
+
+
+def _trace_args(input_to_model: Any) -> tuple[Any, ...]:
+    if input_to_model is None:
+        return ()
+    if isinstance(input_to_model, tuple):
+        return input_to_model
+    if isinstance(input_to_model, list):
+        return tuple(input_to_model)
+    return (input_to_model,)
+
+
+def _scope_table(model: Any) -> dict[str, str]:
+    """Module path (``"features.0"``, ``""`` for the model) -> ``Net/Sequential[features]/Conv2d[0]``."""
+    table = {"": type(model).__name__}
+    for path, module in model.named_modules(remove_duplicate=False):
+        if path:
+            parent, _, attr = path.rpartition(".")
+            table[path] = f"{table.get(parent, type(model).__name__)}/{type(module).__name__}[{attr}]"
+    return table
+
+
+def _scope(scope_name: str, table: dict[str, str]) -> str:
+    """``"__module.features/__module.features.0"`` -> the display scope of its innermost module."""
+    root = table[""]
+    if not scope_name:
+        return root
+    last = scope_name.rsplit("/", 1)[-1]
+    path = last[len("__module.") :] if last.startswith("__module.") else last
+    return table.get(path, f"{root}/{path.replace('/', '_')}")
+
+
+def _sizes(value: Any, torch: Any) -> list[int] | None:
+    kind = value.type()
+    if isinstance(kind, torch._C.TensorType):
+        sizes = kind.sizes()
+        return list(sizes) if sizes is not None else None
+    return None
+
+
+def trace(model: Any, input_to_model: Any = None, strict: bool = True) -> Any:
+    """``torch.jit.trace`` of ``model`` in eval mode, inlined; a failure is a ``ValueError`` naming the model."""
+    import torch
+
+    args = _trace_args(input_to_model)
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace.* is deprecated", category=DeprecationWarning)
+            traced = torch.jit.trace(model, args, strict=strict, check_trace=False)
+    except Exception as exc:  # noqa: BLE001 - jit raises many types; all mean "cannot trace"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = "" if args else " (no input_to_model was given; pass example inputs)"
+        raise ValueError(
+            f"add_graph: torch.jit.trace could not trace model {type(model).__name__}{hint}: {first[:300]}"
+        ) from exc
+    finally:
+        model.train(training)
+    return traced.inlined_graph
+
+
+def torch_graph(model: Any, input_to_model: Any = None, strict: bool = True, verbose: bool = False) -> GraphDef:
+    """``model`` traced with ``input_to_model`` (a tensor or a tuple/list of inputs) as a ``GraphDef``."""
+    import torch
+
+    graph = trace(model, input_to_model, strict)
+    if verbose:
+        log.info("add_graph: traced graph of %s:\n%s", type(model).__name__, graph)
+    scopes = _scope_table(model)
+    tensors = dict(model.named_parameters(remove_duplicate=False))
+    tensors.update(model.named_buffers(remove_duplicate=False))
+    names = NameTable()
+    module_of: dict[str, str] = {}  # debugName of a module value -> its module path
+    source: dict[str, str] = {}  # debugName of a value -> the NodeDef input string producing it
+    nodes = []
+
+    for value in graph.inputs():
+        if isinstance(value.type(), torch._C.ClassType):
+            module_of[value.debugName()] = ""
+            continue
+        name = names.unique(f"input/{value.debugName()}")
+        source[value.debugName()] = name
+        nodes.append(node(name, "IO Node", attrs={"_output_shapes": shapes_attr([_sizes(value, torch)])}))
+
+    for jit_node in graph.nodes():
+        kind = jit_node.kind()
+        outputs = list(jit_node.outputs())
+        if kind == "prim::GetAttr":
+            owner = module_of.get(jit_node.input().debugName())
+            out = jit_node.output()
+            if owner is None:
+                continue
+            path = f"{owner}.{jit_node.s('name')}" if owner else jit_node.s("name")
+            if isinstance(out.type(), torch._C.ClassType):
+                module_of[out.debugName()] = path
+                continue
+            name = f"{scopes.get(owner, scopes[''])}/{jit_node.s('name')}"
+            if name not in names:  # the same parameter read twice is one node
+                tensor = tensors.get(path)
+                shape = list(tensor.shape) if tensor is not None else None
+                nodes.append(node(names.unique(name), kind, attrs={"_output_shapes": shapes_attr([shape])}))
+            source[out.debugName()] = name
+            continue
+        op_short = kind.split("::", 1)[-1]
+        name = names.unique(f"{_scope(jit_node.scopeName(), scopes)}/{op_short}")
+        inputs = [source[v.debugName()] for v in jit_node.inputs() if v.debugName() in source]
+        attrs = {}
+        shapes = [_sizes(v, torch) for v in outputs]
+        if any(s is not None for s in shapes):
+            attrs["_output_shapes"] = shapes_attr(shapes)
+        if kind == "prim::Constant" and outputs and jit_node.hasAttributes():
+            try:
+                attrs["value"] = text_attr(jit_node.output().toIValue())
+            except Exception:  # noqa: BLE001 - some constants (e.g. devices, functions) have no IValue
+                attrs["value"] = text_attr(str(jit_node.output().type()))
+        for k, v in enumerate(outputs):
+            source[v.debugName()] = name if k == 0 else f"{name}:{k}"
+        nodes.append(node(name, kind, inputs, attrs))
+
+    for k, value in enumerate(graph.outputs()):
+        producer = source.get(value.debugName())
+        nodes.append(
+            node(
+                names.unique(f"output/output.{k}"),
+                "IO Node",
+                [producer] if producer else [],
+                {"_output_shapes": shapes_attr([_sizes(value, torch)])},
+            )
+        )
+    return graph_def(nodes)
