@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
+from time import time as _time
 from typing import Any
 
 import numpy as np
 
 from anyboard._paths import safe_component
 from anyboard.adapters import Deferred, to_numpy
+from anyboard.io.background import encoder_code
 from anyboard.io.events import event_bytes
 from anyboard.summary.histogram import histogram as _histogram
 from anyboard.summary.histogram import histogram_raw as _histogram_raw
@@ -19,6 +21,8 @@ from anyboard.summary.tensor import tensor as _tensor
 from anyboard.summary.text import text as _text
 
 _MISSING: Any = object()
+_STEP_MIN = -(1 << 63)
+_STEP_MAX = (1 << 63) - 1
 _HIST_BINS = ("tensorflow", "default", "auto", "fd", "doane", "scott", "stone", "rice", "sturges", "sqrt")
 
 
@@ -26,6 +30,9 @@ def _scalar_event(wall: float, step: int, tag: str, value: Any) -> bytes:
     if type(value) is not float:
         value = float(np.asarray(value.resolve()).reshape(()))
     return event_bytes(wall, step, simple_value_bytes(tag, value))
+
+
+_SCALAR = encoder_code(_scalar_event)
 
 
 def _scalar_summary(tag: str, value: Any, display_name: str, description: str, new_style: bool) -> Any:
@@ -55,6 +62,11 @@ def scalar_value(tag: str, value: Any) -> Any:
 
 class CoreMethods:
     """``add_scalar``, ``add_scalars``, ``add_histogram(_raw)``, ``add_text``, ``add_tensor``."""
+
+    @functools.cached_property
+    def _main_append(self) -> Callable[[Any], None]:
+        """The main run's queue ``append``, bound once (the add_scalar fast path)."""
+        return self._main.append  # type: ignore[attr-defined, no-any-return]
 
     def add_scalar(
         self,
@@ -86,8 +98,26 @@ class CoreMethods:
 
         On disk: see :mod:`anyboard.summary.scalar`.
         """
-        if tag not in self._tags_ok:
-            tag = self._tag(tag)
+        # Fast path (the common call: a float, an int step, a tag seen before):
+        # the same checks as below in a few type tests, then one tuple queued
+        # the way Stream.put does it (see anyboard.io.background).
+        if (
+            type(scalar_value) is float
+            and type(global_step) is int
+            and _STEP_MIN <= global_step <= _STEP_MAX
+            and walltime is None
+            and tag in self._tags_ok  # type: ignore[attr-defined]
+            and not (new_style or display_name or summary_description)
+        ):
+            core = self._core  # type: ignore[attr-defined]
+            if core._in_events < core._gate:
+                self._main_append((_SCALAR, _time(), global_step, tag, scalar_value))
+                core._in_events += 1
+            else:
+                core._put_checked(self._main, (_SCALAR, _time(), global_step, tag, scalar_value), 0)  # type: ignore[attr-defined]
+            return None
+        if tag not in self._tags_ok:  # type: ignore[attr-defined]
+            tag = self._tag(tag)  # type: ignore[attr-defined]
         if scalar_value is _MISSING:
             if value is _MISSING:
                 raise TypeError(f"tag {tag!r}: add_scalar needs a value (scalar_value= or value=)")
@@ -99,14 +129,21 @@ class CoreMethods:
                 pairs = [scalar_value] if isinstance(scalar_value[0], str) else scalar_value
                 return self.add_scalars(tag, dict(pairs), global_step, walltime)
             scalar_value = _to_scalar(tag, scalar_value)
-        step = global_step if type(global_step) is int else self._step(tag, global_step)
-        wall = time.time() if walltime is None else self._walltime(tag, walltime)
+        step = self._step(tag, global_step)  # type: ignore[attr-defined]
+        if not _STEP_MIN <= step <= _STEP_MAX:
+            raise ValueError(f"tag {tag!r}: global_step {step} does not fit in int64")
+        wall = _time() if walltime is None else self._walltime(tag, walltime)  # type: ignore[attr-defined]
         if new_style or display_name or summary_description:
             args = (tag, scalar_value, display_name, summary_description, new_style)
-            self._emit(tag, _scalar_summary, args, step, wall)
+            self._emit(tag, _scalar_summary, args, step, wall)  # type: ignore[attr-defined]
             return None
-        self._main_put((_scalar_event, (wall, step, tag, scalar_value)))
+        self._main.put((_SCALAR, wall, step, tag, scalar_value))  # type: ignore[attr-defined]
         return None
+
+    @functools.cached_property
+    def _scalars_streams(self) -> dict[tuple[str, str], Any]:
+        """``(main_tag, key) -> stream`` of add_scalars' sub-runs, filled on first use."""
+        return {}
 
     def add_scalars(
         self, main_tag: str, tag_scalar_dict: Mapping[str, Any], global_step: Any = None, walltime: Any = None
@@ -116,20 +153,35 @@ class CoreMethods:
         Each key goes to its own sub-run ``<logdir>/<main_tag>_<key>`` (``/`` in
         ``main_tag`` becomes ``_``, as torch does; other unsafe characters are
         %-escaped) under tag ``main_tag``. All sub-runs share this writer's
-        background thread.
+        background thread. The call is all or nothing: every value is checked
+        and every sub-run's file opened before anything is queued.
         """
-        main_tag = self._tag(main_tag)
+        if main_tag not in self._tags_ok:  # type: ignore[attr-defined]
+            main_tag = self._tag(main_tag)  # type: ignore[attr-defined]
         if not isinstance(tag_scalar_dict, Mapping):
             raise TypeError(f"tag {main_tag!r}: expected a dict of name -> scalar, got {type(tag_scalar_dict).__name__}")
-        step = self._step(main_tag, global_step)
-        wall = self._walltime(main_tag, walltime)
+        step = global_step if type(global_step) is int else self._step(main_tag, global_step)  # type: ignore[attr-defined]
+        if not _STEP_MIN <= step <= _STEP_MAX:
+            raise ValueError(f"tag {main_tag!r}: global_step {step} does not fit in int64")
+        wall = _time() if walltime is None else self._walltime(main_tag, walltime)  # type: ignore[attr-defined]
+        streams = self._scalars_streams
         items = []
         for key, value in tag_scalar_dict.items():
-            if not isinstance(key, str):
-                raise TypeError(f"tag {main_tag!r}: add_scalars keys must be str, got {type(key).__name__}: {key!r}")
-            items.append((safe_component(main_tag.replace("/", "_") + "_" + key), _to_scalar(f"{main_tag}/{key}", value)))
-        for run, value in items:
-            self._run_stream(run).put((_scalar_event, (wall, step, main_tag, value)))
+            if type(value) is not float:
+                if not isinstance(key, str):
+                    raise TypeError(f"tag {main_tag!r}: add_scalars keys must be str, got {type(key).__name__}: {key!r}")
+                value = _to_scalar(f"{main_tag}/{key}", value)
+            items.append((streams.get((main_tag, key)), key, value))
+        for i, (stream, key, value) in enumerate(items):
+            if stream is None:
+                if not isinstance(key, str):
+                    raise TypeError(f"tag {main_tag!r}: add_scalars keys must be str, got {type(key).__name__}: {key!r}")
+                run = safe_component(main_tag.replace("/", "_") + "_" + key)
+                stream = self._run_stream(run)  # type: ignore[attr-defined]
+                streams[(main_tag, key)] = stream
+                items[i] = (stream, key, value)
+        for stream, _, value in items:
+            stream.put((_SCALAR, wall, step, main_tag, value))
 
     def add_histogram(
         self,

@@ -1,19 +1,32 @@
 """One background thread per writer, serving any number of event files.
 
-The caller's side of a logging call is an append to a ``deque`` plus two
-counter updates: no lock, no protobuf, no I/O. Each queued item is either a
-serialized ``Event`` (``bytes``) or a tuple ``(encode, args)``; the thread
-calls ``encode(*args)`` to get the serialized ``Event``, frames every pending
-payload of a file and writes the batch with one system call.
+The caller's side of a logging call is an append to a ``deque`` plus a
+counter update and one comparison: no lock, no protobuf, no I/O. Each queued
+item is a serialized ``Event`` (``bytes``), a tuple ``(encode, args)`` or a
+5-tuple ``(code, a, b, c, d)`` where ``code`` comes from
+:func:`encoder_code` (the hottest paths: one tuple fewer, and a tuple of
+floats, ints and strs is not tracked by the garbage collector, so a backlog
+of millions of scalars costs no collection time). The thread calls
+``encode(*args)`` to get the serialized ``Event``, frames the payloads of a
+file in batches and writes each batch with one system call.
+
+The thread yields the GIL between batches of at most :data:`BATCH_EVENTS`
+events (or :data:`BATCH_BYTES`), so a training loop that logs faster than the
+thread encodes keeps running at its own speed: the backlog is encoded in the
+loop's idle time, or at ``flush``/``close``, within the memory bound below.
 
 Contracts:
 
 - ``max_queue`` pending events wake the thread to write them to the file (the
   peers' meaning of ``max_queue``); the caller never waits for that.
-- Memory is bounded by ``max_pending_bytes`` (an estimate of the bytes the
-  queued items hold). When it is exceeded, ``on_full="block"`` makes the
-  caller wait until the thread catches up; ``on_full="drop"`` drops the new
-  item, counts it in :attr:`BackgroundWriter.dropped` and warns once.
+- Memory is bounded by ``max_pending_bytes``: an estimate of the bytes the
+  queued items hold, :data:`EVENT_BYTES` per event plus the ``nbytes`` its
+  ``put`` declared. When it is exceeded, ``on_full="block"`` makes the caller
+  wait until the thread catches up; ``on_full="drop"`` drops new items (each
+  counted in :attr:`BackgroundWriter.dropped`; one warning) until there is
+  room. Small items are checked every ``max_queue`` events, so the bound may
+  be passed by at most ``max_queue`` small events; an item declaring more than
+  :data:`BIG_ITEM` bytes is checked at once.
 - Every ``flush_secs`` the files are flushed, but only when something was
   written since the last flush.
 - :meth:`BackgroundWriter.flush` returns once everything queued before it is
@@ -43,10 +56,30 @@ from typing import Any
 from anyboard.errors import WriteError, WriterClosedError
 from anyboard.io.records import frame_many
 
-Item = Any  # bytes | tuple[Callable[..., bytes], tuple]
+Item = Any  # bytes | (encode, args) | (code, a, b, c, d)
 FileFactory = Callable[[], Any]
 
+_ENCODERS: list[Callable[[Any, Any, Any, Any], bytes]] = []
+
+EVENT_BYTES = 160
+"""Memory charged for every queued event (a small tuple with a float, an int and a str)."""
+BIG_ITEM = 4096
+"""Items declaring more bytes than this check the memory bound at once."""
+BATCH_EVENTS = 256
+"""Events encoded between two yields of the GIL (and written with one system call)."""
+BATCH_BYTES = 1 << 20
+"""Encoded bytes that end a batch early (images, large tensors)."""
+
 _ALL: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
+
+
+def encoder_code(encode: Callable[[Any, Any, Any, Any], bytes]) -> int:
+    """Return the int that stands for ``encode`` in a queued ``(code, a, b, c, d)``."""
+    for code, known in enumerate(_ENCODERS):
+        if known is encode:
+            return code
+    _ENCODERS.append(encode)
+    return len(_ENCODERS) - 1
 
 
 class Stream:
@@ -74,46 +107,70 @@ class Stream:
             self._file = self._factory()
             self._file.write(frame_many(self._header))
 
-    def put(self, item: Item, nbytes: int = 128) -> None:
-        """Queue one event; ``nbytes`` estimates the memory it holds."""
+    def put(self, item: Item, nbytes: int = 0) -> None:
+        """Queue one event; ``nbytes`` estimates the memory it holds beyond :data:`EVENT_BYTES`.
+
+        The hottest callers (``add_scalar``) inline this method, exactly so:
+        while ``writer._in_events < writer._gate``, ``append`` the item and add
+        1 to ``writer._in_events``; otherwise call ``writer._put_checked``.
+        """
         w = self._writer
-        if w._slow:
-            w._slow_path()
-        self.append(item)
-        w._in_bytes += nbytes
-        w._in_events += 1
-        if w._in_events - w._out_events >= w._max_queue:
-            w._kick(nbytes)
+        if w._in_events < w._gate and nbytes <= BIG_ITEM:
+            self.append(item)
+            w._in_bytes += nbytes
+            w._in_events += 1
+        else:
+            w._put_checked(self, item, nbytes)
 
     # -- background side -------------------------------------------------
     def _drain(self) -> int:
-        """Encode, frame and write everything queued; return how many events."""
-        queue = self.queue
-        popleft = queue.popleft
-        payloads: list[bytes] = []
-        add = payloads.append
+        """Encode, frame and write everything queued; return how many events.
+
+        Works in batches of :data:`BATCH_EVENTS` events (or
+        :data:`BATCH_BYTES`), each written with one system call, and yields the
+        GIL between batches. An encoder that fails is reported after the rest
+        is written.
+        """
+        popleft = self.queue.popleft
+        encoders = _ENCODERS
         n = 0
         error: BaseException | None = None
         while True:
-            try:
-                item = popleft()
-            except IndexError:
-                break
-            n += 1
-            if type(item) is bytes:
-                add(item)
-                continue
-            try:
-                add(item[0](*item[1]))
-            except Exception as exc:  # an encoder failed: report it, keep the rest
-                error = error or exc
-        if payloads or self._retry:
-            if self._file is None:
-                self.open()
-            data = self._retry + frame_many(payloads) if self._retry else frame_many(payloads)
-            self._retry = data  # kept until the write succeeds
-            self._file.write(data)
-            self._retry = b""
+            payloads: list[bytes] = []
+            add = payloads.append
+            size = 0
+            count = 0
+            while count < BATCH_EVENTS and size < BATCH_BYTES:
+                try:
+                    item = popleft()
+                except IndexError:
+                    break
+                count += 1
+                if type(item) is bytes:
+                    add(item)
+                    size += len(item)
+                    continue
+                try:
+                    if len(item) == 5:
+                        data = encoders[item[0]](item[1], item[2], item[3], item[4])
+                    else:
+                        data = item[0](*item[1])
+                except Exception as exc:  # an encoder failed: report it, keep the rest
+                    error = error or exc
+                    continue
+                add(data)
+                size += len(data)
+            n += count
+            if payloads or self._retry:
+                if self._file is None:
+                    self.open()
+                data = self._retry + frame_many(payloads) if self._retry else frame_many(payloads)
+                self._retry = data  # kept until the write succeeds
+                self._file.write(data)
+                self._retry = b""
+            if count < BATCH_EVENTS and size < BATCH_BYTES:
+                break  # the queue was empty
+            time.sleep(0)  # let the training loop run: the rest waits for the next turn
         if error is not None:
             raise error
         return n
@@ -161,6 +218,9 @@ class BackgroundWriter:
         self._out_bytes = 0
         self._in_events = 0
         self._out_events = 0
+        # Callers queue without any check while _in_events < _gate; _gate is 0
+        # whenever _slow is set, else it is the event count of the next check.
+        self._gate = 0
         self._slow = False  # any of: closed, error pending, forked, thread not started
         self._closed = False
         self._error: BaseException | None = None
@@ -175,7 +235,12 @@ class BackgroundWriter:
         self._stop = False
         self._dirty = False
         self._thread: threading.Thread | None = None
-        self._slow = True  # start the thread on first use
+        self._set_slow()  # start the thread on first use
+
+    def _set_slow(self) -> None:
+        """Send the next logging call through :meth:`_slow_path`."""
+        self._slow = True
+        self._gate = 0
 
     # -- streams -----------------------------------------------------------
     def stream(self, factory: FileFactory, header: list[bytes]) -> Stream:
@@ -204,21 +269,37 @@ class BackgroundWriter:
 
     def _raise_error(self) -> None:
         error, self._error = self._error, None
-        self._slow = self._closed
+        self._slow = self._closed  # _gate stays 0: the next call re-checks
         if isinstance(error, ValueError | TypeError):
             raise error
         raise WriteError(f"writing events failed: {error}") from error
 
-    def _kick(self, nbytes: int) -> None:
+    def _pending_bytes(self) -> int:
+        return self._in_bytes - self._out_bytes + EVENT_BYTES * (self._in_events - self._out_events)
+
+    def _put_checked(self, stream: Stream, item: Item, nbytes: int) -> None:
+        """Queue ``item`` on ``stream`` with every check.
+
+        Runs for the first call, every ``max_queue`` events, each big item and
+        any call after the writer turned slow (closed, failed, forked): raises
+        a pending error, wakes the thread and enforces the memory bound (the
+        item is dropped again if the bound is passed and ``on_full="drop"``).
+        """
+        if self._slow:
+            self._slow_path()
+        stream.append(item)
+        self._in_bytes += nbytes
+        self._in_events += 1
+        self._gate = 0 if self._slow else self._in_events + self._max_queue
         if not self._wake.is_set():
             self._wake.set()
-        if self._in_bytes - self._out_bytes > self._max_bytes:
-            self._full(nbytes)
+        if self._pending_bytes() > self._max_bytes:
+            self._full(nbytes, stream)
 
-    def _full(self, nbytes: int) -> None:
+    def _full(self, nbytes: int, stream: Stream | None = None) -> None:
         if self._on_full == "drop":
-            # Take back the item just appended, on whichever stream holds it last.
-            for s in self._streams:
+            # Take back the item just appended (last in its stream's queue).
+            for s in [stream] if stream is not None else self._streams:
                 if s.queue:
                     try:
                         s.queue.pop()
@@ -228,6 +309,7 @@ class BackgroundWriter:
                     self._in_events -= 1
                     break
             self.dropped += 1
+            self._gate = 0  # check every event until there is room
             if not self._warned_drop:
                 self._warned_drop = True
                 warnings.warn(
@@ -238,7 +320,7 @@ class BackgroundWriter:
                 )
             return
         with self._progress:
-            while self._in_bytes - self._out_bytes > self._max_bytes:
+            while self._pending_bytes() > self._max_bytes:
                 if self._error is not None:
                     self._raise_error()
                 if self._thread is None or not self._thread.is_alive():
@@ -278,7 +360,7 @@ class BackgroundWriter:
             error = exc
         finally:
             self._closed = True
-            self._slow = True
+            self._set_slow()
             self._stop = True
             self._wake.set()
             thread = self._thread
@@ -325,8 +407,12 @@ class BackgroundWriter:
                 next_flush = now + self._flush_secs
             for done in requests:
                 done.set()
-            if stop and not any(s.queue for s in self._streams):
-                return
+            if stop:
+                # Closing: stop once everything is written, or once writing
+                # fails (a full disk must not keep close() waiting forever).
+                if self._error is not None or not any(s.queue for s in self._streams):
+                    return
+                self._wake.set()  # a put raced with close: write it at once
 
     def _drain_all(self) -> None:
         # Everything counted before this snapshot is popped below (queues are
@@ -355,7 +441,18 @@ class BackgroundWriter:
     def _record(self, exc: BaseException) -> None:
         if self._error is None:
             self._error = exc
-        self._slow = True
+        self._set_slow()
+
+
+def _forked_child() -> None:
+    # Threads do not survive fork(): send each writer's next call through
+    # _slow_path, which sees the new pid and starts afresh (_after_fork).
+    for w in list(_ALL):
+        w._set_slow()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked_child)
 
 
 def close_all() -> None:
