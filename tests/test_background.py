@@ -1,0 +1,277 @@
+"""Unit tests of the background writer (anyboard.io.background)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import threading
+import warnings
+
+import pytest
+
+import anyboard
+from anyboard.errors import WriteError, WriterClosedError
+from anyboard.io import background as bg
+from anyboard.io.background import BackgroundWriter, encoder_code
+from anyboard.io.reader import iter_records
+
+
+class MemoryFile:
+    """A file in memory; ``fail`` raises on the next writes, ``gate`` makes writes wait."""
+
+    path = "memory"
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.writes = 0
+        self.fail = 0
+        self.gate: threading.Event | None = None
+        self.closed = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        if self.gate is not None and self.writes > 1:  # the header goes through at open
+            self.gate.wait()
+        if self.fail:
+            self.fail -= 1
+            raise OSError(28, "No space left on device")
+        self.data += data
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed += 1
+
+    def payloads(self) -> list[bytes]:
+        path = os.path.join(self._dir, "f")
+        with open(path, "wb") as f:
+            f.write(self.data)
+        return [data for _, data in iter_records(path)]
+
+
+@pytest.fixture
+def make(tmp_path):
+    made: list[BackgroundWriter] = []
+
+    def factory(**kwargs) -> tuple[BackgroundWriter, object, MemoryFile]:
+        w = BackgroundWriter(**kwargs)
+        f = MemoryFile()
+        f._dir = str(tmp_path)  # type: ignore[attr-defined]
+        stream = w.stream(lambda: f, [b"header"])
+        stream.open()
+        made.append(w)
+        return w, stream, f
+
+    yield factory
+    for w in made:
+        try:
+            w.close(timeout=10)
+        except Exception:  # noqa: BLE001 - tests may leave a failed writer behind
+            pass
+
+
+def _echo(a: object, b: object, c: object, d: object) -> bytes:
+    return f"{a}|{b}|{c}|{d}".encode()
+
+
+ECHO = encoder_code(_echo)
+
+
+def test_flush_drains_everything_queued_before_it_in_order(make):
+    w, s, f = make(max_queue=10_000, flush_secs=3600)
+    n = 3 * bg.BATCH_EVENTS + 5  # several batches
+    for i in range(n):
+        if i % 3 == 0:
+            s.put(b"raw%d" % i)
+        elif i % 3 == 1:
+            s.put((ECHO, i, 0, 0, 0))
+        else:
+            s.put((_echo, (i, 1, 1, 1)))
+    w.flush()
+    got = f.payloads()
+    assert got[0] == b"header"
+    assert len(got) == n + 1
+    expected = [b"raw%d" % i if i % 3 == 0 else (f"{i}|0|0|0" if i % 3 == 1 else f"{i}|1|1|1").encode() for i in range(n)]
+    assert got[1:] == expected
+    assert all(not q.queue for q in w._streams)
+
+
+def test_batches_are_written_with_one_call_each(make):
+    w, s, f = make(max_queue=10_000, flush_secs=3600)
+    for i in range(bg.BATCH_EVENTS * 2):
+        s.put(b"x")
+    w.flush()
+    assert f.writes - 1 <= 3  # header + at most one write per batch
+
+
+def test_close_is_idempotent_and_later_calls_raise(make):
+    w, s, f = make()
+    s.put(b"a")
+    w.close()
+    w.close()
+    assert w.closed and f.closed == 1
+    assert f.payloads() == [b"header", b"a"]
+    with pytest.raises(WriterClosedError):
+        s.put(b"b")
+    with pytest.raises(WriterClosedError):
+        w.flush()
+
+
+def test_summary_writer_fast_path_raises_after_close(tmp_path):
+    w = anyboard.SummaryWriter(str(tmp_path))
+    for i in range(50):  # well past the first max_queue gate: the fast path is in use
+        w.add_scalar("loss", float(i), i)
+    w.close()
+    with pytest.raises(WriterClosedError):
+        w.add_scalar("loss", 1.0, 99)
+    (path,) = glob.glob(str(tmp_path / "events.out.tfevents.*"))
+    steps = [e.step for e in anyboard.iter_events(path) if e.summary.value]
+    assert steps == list(range(50))
+
+
+def test_write_error_surfaces_on_next_call_then_clears_and_batch_is_retried(make):
+    w, s, f = make(flush_secs=3600)
+    f.fail = 1
+    s.put(b"lost?")
+    with pytest.raises(WriteError) as info:
+        w.flush()
+    assert isinstance(info.value.__cause__, OSError)
+    s.put(b"next")  # the error was reported once: this call goes through
+    w.flush()
+    assert f.payloads() == [b"header", b"lost?", b"next"]  # the failed batch was kept and retried
+
+
+def test_encoder_error_is_raised_as_is_on_next_call_and_others_are_written(make):
+    def bad(a: object, b: object, c: object, d: object) -> bytes:
+        raise ValueError(f"tag {c!r}: cannot encode")
+
+    code = encoder_code(bad)
+    w, s, f = make(flush_secs=3600)
+    s.put(b"before")
+    s.put((code, 1, 2, "t", 4))
+    s.put(b"after")
+    with pytest.raises(ValueError, match="'t'"):
+        w.flush()
+    s.put(b"later")
+    w.flush()
+    assert f.payloads() == [b"header", b"before", b"after", b"later"]
+
+
+def test_encoder_code_is_stable():
+    assert encoder_code(_echo) == ECHO
+    assert bg._ENCODERS[ECHO] is _echo
+
+
+class _Releasing(threading.Condition):
+    """A Condition whose first wait() opens ``gate``: the caller has provably blocked."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__(threading.Lock())
+        self.gate = gate
+        self.waits = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1
+        self.gate.set()
+        return super().wait(timeout)
+
+
+def test_block_policy_waits_for_the_disk_and_keeps_the_bound(make):
+    item = 10_000
+    bound = 5 * item
+    w, s, f = make(max_pending_bytes=bound, on_full="block", max_queue=1, flush_secs=3600)
+    gate = threading.Event()
+    f.gate = gate
+    w._progress = _Releasing(gate)
+    seen = []
+    for i in range(40):
+        s.put(b"%d" % i, item)
+        seen.append(w._pending_bytes())
+    w.flush()
+    assert w._progress.waits >= 1  # the producer did block (and that released the disk)
+    assert max(seen) <= bound
+    assert [int(p) for p in f.payloads()[1:]] == list(range(40))  # nothing dropped, in order
+
+
+def test_drop_policy_drops_new_items_counts_them_and_warns_once(make):
+    item = 10_000
+    bound = 5 * item
+    w, s, f = make(max_pending_bytes=bound, on_full="drop", max_queue=1, flush_secs=3600)
+    gate = threading.Event()
+    f.gate = gate
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(40):
+            s.put(b"%d" % i, item)
+            assert w._pending_bytes() <= bound + bg.EVENT_BYTES * 2
+    warned = [c for c in caught if "max_pending_bytes" in str(c.message)]
+    assert len(warned) == 1
+    gate.set()
+    w.flush()
+    written = [int(p) for p in f.payloads()[1:]]
+    assert written == list(range(len(written)))  # the oldest are kept, in order
+    assert w.dropped > 0 and len(written) + w.dropped == 40
+
+
+def test_small_items_are_bounded_too(make):
+    # Scalar-sized items only check every max_queue events; the overshoot stays within that.
+    w, s, f = make(max_pending_bytes=100 * bg.EVENT_BYTES, on_full="drop", max_queue=10, flush_secs=3600)
+    gate = threading.Event()
+    f.gate = gate
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for i in range(1000):
+            s.put((ECHO, i, 0, 0, 0))
+            assert w._pending_bytes() <= (100 + 10) * bg.EVENT_BYTES
+    gate.set()
+    w.flush()
+    assert len(f.payloads()) - 1 + w.dropped == 1000
+
+
+def test_max_queue_wakes_the_thread_without_flush(make):
+    w, s, f = make(max_queue=5, flush_secs=3600)
+    written = threading.Event()
+    original = f.write
+
+    def write(data: bytes) -> None:
+        original(data)
+        if f.writes > 1:
+            written.set()
+
+    f.write = write  # type: ignore[method-assign]
+    for i in range(5):
+        s.put(b"%d" % i)
+    assert written.wait(30), "max_queue pending events never woke the thread"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_child_gets_fresh_queues_and_files(tmp_path):
+    logdir = str(tmp_path)
+    w = anyboard.SummaryWriter(logdir, flush_secs=3600, max_queue=1000)
+    for i in range(30):
+        w.add_scalar("parent", float(i), i)  # still queued at fork time
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        code = 1
+        try:
+            for i in range(20):
+                w.add_scalar("child", float(i), i)
+            # the parent's queued events are not the child's
+            if not any("parent" in repr(item) for s in w._core._streams for item in s.queue):
+                w.close()
+                code = 0
+        except BaseException:  # noqa: BLE001 - reported through the exit status
+            code = 2
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    w.close()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    files = sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*")))
+    assert len(files) == 2
+    by_file = {}
+    for path in files:
+        tags = [(v.tag, e.step) for e in anyboard.iter_events(path) for v in e.summary.value]
+        by_file[str(os.getpid()) in os.path.basename(path)] = tags
+    assert by_file[True] == [("parent", i) for i in range(30)]  # written once, by the parent
+    assert by_file[False] == [("child", i) for i in range(20)]  # the child's own file
