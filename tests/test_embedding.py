@@ -7,14 +7,15 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from tbread import TensorBoardServer
 
 import anyboard
 from anyboard import projector
-from tbread import TensorBoardServer
 
 PROJ = "/data/plugin/projector"
 
@@ -129,7 +130,7 @@ def test_tag_never_escapes_logdir(tmp_path, tag):
 
 def test_config_merged_across_writers_threads_and_processes(logdir):
     with anyboard.SummaryWriter(logdir) as w1, anyboard.SummaryWriter(logdir) as w2:
-        w1.add_embedding(np.ones((2, 2)), tag="shared")
+        w1.add_embedding(np.ones((2, 2)), metadata=["a", "b"], tag="shared")
         w2.add_embedding(np.zeros((2, 2)), tag="shared")  # same tag and step: one entry, the latest files
         w2.add_embedding(np.ones((2, 2)), tag="other")
         threads = [
@@ -149,11 +150,13 @@ def test_config_merged_across_writers_threads_and_processes(logdir):
 
     from anyboard.proto.projector_config_pb2 import ProjectorConfig
 
-    config = text_format.Parse(open(os.path.join(logdir, "projector_config.pbtxt")).read(), ProjectorConfig())
+    config = text_format.Parse(Path(logdir, "projector_config.pbtxt").read_text(), ProjectorConfig())
     names = [e.tensor_name for e in config.embeddings]
     assert sorted(names) == sorted(["shared:00000", "other:00000", "child:00000", *[f"t{i}:00000" for i in range(8)]])
-    shared = open(os.path.join(logdir, "00000", "shared", "tensors.tsv")).read()
+    shared = Path(logdir, "00000", "shared", "tensors.tsv").read_text()
     assert shared == "0\t0\n0\t0\n"
+    assert not os.path.exists(os.path.join(logdir, "00000", "shared", "metadata.tsv"))  # stale file removed
+    assert "metadata_path" not in str(next(e for e in config.embeddings if e.tensor_name == "shared:00000"))
 
 
 def test_bad_embedding_inputs_name_the_tag(logdir):
@@ -180,6 +183,6 @@ def test_torch_tensors_accepted(logdir):
     import torch
     with anyboard.SummaryWriter(logdir) as w:
         w.add_embedding(torch.randn(4, 3), metadata=torch.arange(4), label_img=torch.rand(4, 1, 8, 8), tag="t")
-    text = open(os.path.join(logdir, "00000", "t", "metadata.tsv")).read()
+    text = Path(logdir, "00000", "t", "metadata.tsv").read_text()
     assert text == "0\n1\n2\n3\n"
     assert os.path.isfile(os.path.join(logdir, "00000", "t", "sprite.png"))

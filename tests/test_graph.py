@@ -11,13 +11,13 @@ import pytest
 import torch
 from google.protobuf import text_format
 from onnx import TensorProto, helper, numpy_helper
+from tbread import TensorBoardServer
 from torch import nn
 
 import anyboard
 from anyboard.graph.onnx_graph import ONNX_TO_TF, tf_dtype
 from anyboard.proto.graph_pb2 import GraphDef
 from anyboard.proto.types_pb2 import DataType
-from tbread import TensorBoardServer
 
 GRAPHS = "/data/plugin/graphs"
 
@@ -129,7 +129,7 @@ def test_graphs_read_back_through_tensorboard(tmp_path):
         scope = "Outer/Sequential[block]/Inner[0]/ModuleList[layers]"
         first, second = nested[f"{scope}/Linear[0]/linear"], nested[f"{scope}/Linear[1]/linear"]
         assert first.input[0] == "input/x" and _shape(second) == [2, 3]
-        assert nested[f"{scope}/Linear[1]/linear"].input[0] == f"Outer/Sequential[block]/Inner[0]/tanh"
+        assert nested[f"{scope}/Linear[1]/linear"].input[0] == "Outer/Sequential[block]/Inner[0]/tanh"
         assert nested["Outer/Linear[skip]/linear"].input[0] == "input/y"
         assert "Outer/scale" in nested and _shape(nested["Outer/scale"]) == [3]
         mul = next(n for n in nested.values() if n.op == "aten::mul")
@@ -176,6 +176,7 @@ def test_onnx_dtype_table_is_by_name():
     assert tf_dtype(TensorProto.FLOAT8E4M3FN) == DataType.Value("DT_INVALID")
 
 
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
 def test_untraceable_model_raises_clear_error(logdir, capsys):
     class Broken(nn.Module):
         def __init__(self) -> None:
@@ -200,9 +201,8 @@ def test_untraceable_model_raises_clear_error(logdir, capsys):
 
 
 def test_verbose_logs_instead_of_printing(logdir, caplog, capsys):
-    with caplog.at_level(logging.INFO, logger="anyboard"):
-        with anyboard.SummaryWriter(logdir) as w:
-            w.add_graph(Net(), [torch.randn(1, 1, 8, 8)], verbose=True)
+    with caplog.at_level(logging.INFO, logger="anyboard"), anyboard.SummaryWriter(logdir) as w:
+        w.add_graph(Net(), [torch.randn(1, 1, 8, 8)], verbose=True)
     assert "aten::_convolution" in caplog.text
     assert capsys.readouterr().out == ""
     events = list(anyboard.iter_run_events(logdir))

@@ -9,12 +9,12 @@ import pytest
 pytestmark = pytest.mark.mxnet
 mx = pytest.importorskip("mxnet")
 
-from google.protobuf import text_format  # noqa: E402
-from mxnet import gluon  # noqa: E402
+from google.protobuf import text_format
+from mxnet import gluon
+from tbread import TensorBoardServer
 
-import anyboard  # noqa: E402
-from anyboard.proto.graph_pb2 import GraphDef  # noqa: E402
-from tbread import TensorBoardServer  # noqa: E402
+import anyboard
+from anyboard.proto.graph_pb2 import GraphDef
 
 GRAPHS = "/data/plugin/graphs"
 
@@ -81,6 +81,5 @@ def test_non_hybrid_block_is_rejected(tmp_path):
         def forward(self, x):
             return x
 
-    with anyboard.SummaryWriter(str(tmp_path)) as w:
-        with pytest.raises(TypeError, match="non-hybrid"):
-            w.add_graph(Plain())
+    with anyboard.SummaryWriter(str(tmp_path)) as w, pytest.raises(TypeError, match="non-hybrid"):
+        w.add_graph(Plain())

@@ -242,12 +242,26 @@ def _atomic_write(path: str, data: bytes) -> None:
         raise
 
 
-def write_local(logdir: str, files: dict[str, bytes]) -> None:
-    """Write ``files`` (relative ``/``-separated paths) under ``logdir``, each atomically (temp file + rename)."""
+def optional_files(tag: str, step: int) -> list[str]:
+    """The files an embedding may or may not have (relative paths), to remove when rewritten without them."""
+    subdir = embedding_subdir(tag, step)
+    return [f"{subdir}/metadata.tsv", f"{subdir}/sprite.png"]
+
+
+def write_local(logdir: str, files: dict[str, bytes], stale: Sequence[str] = ()) -> None:
+    """Write ``files`` (relative ``/``-separated paths) under ``logdir``, each atomically (temp file + rename).
+
+    Paths in ``stale`` that are not in ``files`` are removed (left over from an
+    earlier embedding of the same tag and step).
+    """
     for rel, data in files.items():
         path = os.path.join(logdir, *rel.split("/"))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         _atomic_write(path, data)
+    for rel in stale:
+        if rel not in files:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(logdir, *rel.split("/")))
 
 
 @contextlib.contextmanager

@@ -19,6 +19,67 @@ def _is_row(x: Any) -> bool:
     )
 
 
+def _metadata(writer: Any, tag: str, metadata: Any, header: Any, n: int) -> tuple[list[Any] | None, list[Any] | None]:
+    """Validated metadata as ``(rows, header)``; ``header`` is None for one column."""
+    if metadata is None:
+        if header is not None:
+            raise ValueError(f"tag {tag!r}: metadata_header was given without metadata")
+        return None, None
+    if isinstance(metadata, str | bytes):
+        raise TypeError(f"tag {tag!r}: metadata must be a sequence of N labels, got a single {type(metadata).__name__}")
+    if not isinstance(metadata, list | tuple):
+        array = writer._array(tag, metadata, copy=False)
+        if array.ndim not in (1, 2):
+            raise ValueError(f"tag {tag!r}: metadata must be 1-D (labels) or 2-D (rows), got shape {array.shape}")
+        metadata = array.tolist()
+    rows = list(metadata)
+    if header is not None:
+        if isinstance(header, str | bytes) or not _is_row(header) or len(header) < 1:
+            raise TypeError(f"tag {tag!r}: metadata_header must be a sequence of column names, got {header!r}")
+        header = list(header)
+    two_d = bool(rows) and all(_is_row(r) for r in rows)
+    if not two_d:
+        if any(_is_row(r) for r in rows):
+            raise TypeError(f"tag {tag!r}: metadata mixes labels and rows of labels")
+        if header is not None and len(header) != 1:
+            raise ValueError(f"tag {tag!r}: metadata_header has {len(header)} columns but metadata is one label per point")
+        if len(rows) != n:
+            raise ValueError(f"tag {tag!r}: metadata has {len(rows)} labels but mat has {n} points")
+        return rows, None
+    rows = [list(r) for r in rows]
+    if header is None:
+        if len(rows) == n + 1:
+            header, rows = rows[0], rows[1:]
+        elif len(rows) == n and all(len(r) == 1 for r in rows):
+            return [r[0] for r in rows], None
+        else:
+            raise ValueError(
+                f"tag {tag!r}: multi-column metadata needs metadata_header (or the header as its first row); "
+                f"got {len(rows)} rows for {n} points"
+            )
+    if len(rows) != n:
+        raise ValueError(f"tag {tag!r}: metadata has {len(rows)} rows but mat has {n} points")
+    bad = next((i for i, r in enumerate(rows) if len(r) != len(header)), None)
+    if bad is not None:
+        raise ValueError(f"tag {tag!r}: metadata row {bad} has {len(rows[bad])} cells, the header has {len(header)}")
+    return rows, header
+
+def _images(writer: Any, tag: str, label_img: Any, n: int) -> np.ndarray:
+    """Validated thumbnails [N, C, H, W]."""
+    images = writer._array(tag, label_img, copy=False)
+    if images.ndim != 4 or images.shape[1] not in (1, 3, 4):
+        raise ValueError(f"tag {tag!r}: label_img must have shape [N, C, H, W] with C in (1, 3, 4), got {images.shape}")
+    if images.shape[0] != n:
+        raise ValueError(f"tag {tag!r}: label_img has {images.shape[0]} images but mat has {n} points")
+    if images.shape[2] < 1 or images.shape[3] < 1:
+        raise ValueError(f"tag {tag!r}: label_img thumbnails must be at least 1x1, got {images.shape}")
+    if images.dtype.kind not in "biuf":
+        raise TypeError(f"tag {tag!r}: label_img must be numeric, got dtype {images.dtype}")
+    if images.dtype.kind in "iu" and images.dtype != np.uint8 and (images.min() < 0 or images.max() > 255):
+        raise ValueError(f"tag {tag!r}: integer label_img values must be in [0, 255], got [{images.min()}, {images.max()}]")
+    return images
+
+
 class Methods:
     """``add_embedding`` (projector files next to the event files, no events)."""
 
@@ -100,70 +161,10 @@ class Methods:
         if not np.isfinite(points).all():
             raise ValueError(f"tag {tag!r}: embedding mat must be finite (as float32); it has NaN or Inf")
         n = points.shape[0]
-        rows, header = self._embedding_metadata(tag, metadata, metadata_header, n)
-        thumbs = None if label_img is None else self._embedding_images(tag, label_img, n)
+        rows, header = _metadata(self, tag, metadata, metadata_header, n)
+        thumbs = None if label_img is None else _images(self, tag, label_img, n)
         step = self._step(tag, global_step)
         files, info = projector.embedding_files(tag, step, points, rows, header, thumbs)
         if self._write_to_disk:
-            projector.write_local(self._logdir, files)
+            projector.write_local(self._logdir, files, stale=projector.optional_files(tag, step))
             projector.merge_config_local(self._logdir, info)
-
-    def _embedding_metadata(
-        self, tag: str, metadata: Any, header: Any, n: int
-    ) -> tuple[list[Any] | None, list[Any] | None]:
-        if metadata is None:
-            if header is not None:
-                raise ValueError(f"tag {tag!r}: metadata_header was given without metadata")
-            return None, None
-        if isinstance(metadata, str | bytes):
-            raise TypeError(f"tag {tag!r}: metadata must be a sequence of N labels, got a single {type(metadata).__name__}")
-        if not isinstance(metadata, list | tuple):
-            array = self._array(tag, metadata, copy=False)
-            if array.ndim not in (1, 2):
-                raise ValueError(f"tag {tag!r}: metadata must be 1-D (labels) or 2-D (rows), got shape {array.shape}")
-            metadata = array.tolist()
-        rows = list(metadata)
-        if header is not None:
-            if isinstance(header, str | bytes) or not _is_row(header) or len(header) < 1:
-                raise TypeError(f"tag {tag!r}: metadata_header must be a sequence of column names, got {header!r}")
-            header = list(header)
-        two_d = bool(rows) and all(_is_row(r) for r in rows)
-        if not two_d:
-            if any(_is_row(r) for r in rows):
-                raise TypeError(f"tag {tag!r}: metadata mixes labels and rows of labels")
-            if header is not None and len(header) != 1:
-                raise ValueError(f"tag {tag!r}: metadata_header has {len(header)} columns but metadata is one label per point")
-            if len(rows) != n:
-                raise ValueError(f"tag {tag!r}: metadata has {len(rows)} labels but mat has {n} points")
-            return rows, None
-        rows = [list(r) for r in rows]
-        if header is None:
-            if len(rows) == n + 1:
-                header, rows = rows[0], rows[1:]
-            elif len(rows) == n and all(len(r) == 1 for r in rows):
-                return [r[0] for r in rows], None
-            else:
-                raise ValueError(
-                    f"tag {tag!r}: multi-column metadata needs metadata_header (or the header as its first row); "
-                    f"got {len(rows)} rows for {n} points"
-                )
-        if len(rows) != n:
-            raise ValueError(f"tag {tag!r}: metadata has {len(rows)} rows but mat has {n} points")
-        bad = next((i for i, r in enumerate(rows) if len(r) != len(header)), None)
-        if bad is not None:
-            raise ValueError(f"tag {tag!r}: metadata row {bad} has {len(rows[bad])} cells, the header has {len(header)}")
-        return rows, header
-
-    def _embedding_images(self, tag: str, label_img: Any, n: int) -> np.ndarray:
-        images = self._array(tag, label_img, copy=False)
-        if images.ndim != 4 or images.shape[1] not in (1, 3, 4):
-            raise ValueError(f"tag {tag!r}: label_img must have shape [N, C, H, W] with C in (1, 3, 4), got {images.shape}")
-        if images.shape[0] != n:
-            raise ValueError(f"tag {tag!r}: label_img has {images.shape[0]} images but mat has {n} points")
-        if images.shape[2] < 1 or images.shape[3] < 1:
-            raise ValueError(f"tag {tag!r}: label_img thumbnails must be at least 1x1, got {images.shape}")
-        if images.dtype.kind not in "biuf":
-            raise TypeError(f"tag {tag!r}: label_img must be numeric, got dtype {images.dtype}")
-        if images.dtype.kind in "iu" and images.dtype != np.uint8 and (images.min() < 0 or images.max() > 255):
-            raise ValueError(f"tag {tag!r}: integer label_img values must be in [0, 255], got [{images.min()}, {images.max()}]")
-        return images

@@ -46,7 +46,7 @@ def _symbol_and_inputs(model: Any) -> tuple[Any, set[str] | None, dict[str, tupl
         return symbol, {s.name for s in inputs}, shapes
     try:
         symbol = model(mx.sym.var("data"))
-    except Exception as exc:  # noqa: BLE001 - a block that cannot run symbolically
+    except Exception as exc:
         raise ValueError(
             f"add_graph: could not build the graph of {type(model).__name__}; hybridize() it and run it forward "
             f"once first: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"

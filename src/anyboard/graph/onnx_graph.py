@@ -64,7 +64,7 @@ def _load(model: Any) -> Any:
     if isinstance(model, bytes):
         try:
             return onnx.load_from_string(model)
-        except Exception as exc:  # noqa: BLE001 - protobuf decode errors vary
+        except Exception as exc:
             raise ValueError(f"add_onnx_graph: the bytes given are not an ONNX model: {exc}") from exc
     if isinstance(model, str | os.PathLike):
         path = os.fspath(model)
@@ -72,7 +72,7 @@ def _load(model: Any) -> Any:
             return onnx.load(path)
         except OSError as exc:
             raise ValueError(f"add_onnx_graph: cannot read ONNX file {path!r}: {exc}") from exc
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise ValueError(f"add_onnx_graph: {path!r} is not an ONNX model: {exc}") from exc
     raise TypeError(f"add_onnx_graph expects an onnx.ModelProto, a path or bytes, got {type(model).__name__}")
 

@@ -51,7 +51,7 @@ def _scope(scope_name: str, table: dict[str, str]) -> str:
     if not scope_name:
         return root
     last = scope_name.rsplit("/", 1)[-1]
-    path = last[len("__module.") :] if last.startswith("__module.") else last
+    path = last.removeprefix("__module.")
     return table.get(path, f"{root}/{path.replace('/', '_')}")
 
 
@@ -74,7 +74,7 @@ def trace(model: Any, input_to_model: Any = None, strict: bool = True) -> Any:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace.* is deprecated", category=DeprecationWarning)
             traced = torch.jit.trace(model, args, strict=strict, check_trace=False)
-    except Exception as exc:  # noqa: BLE001 - jit raises many types; all mean "cannot trace"
+    except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = "" if args else " (no input_to_model was given; pass example inputs)"
         raise ValueError(
