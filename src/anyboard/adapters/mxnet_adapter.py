@@ -17,7 +17,8 @@ engine. So:
 
 bfloat16 (MXNet's ``[('bfloat16', '<u2')]`` dtype) is widened exactly to
 float32 on the array's context; float16 stays float16; sparse arrays become
-dense. An ``mx.sym.Symbol`` has no value and raises ``TypeError``.
+dense; 0-d arrays (``mx.np`` scalars) are copied in NumPy-shape mode
+(``mx.util.np_shape(True)``), outside which MXNet's operators reject them. An ``mx.sym.Symbol`` has no value and raises ``TypeError``.
 """
 
 from __future__ import annotations
@@ -49,6 +50,14 @@ def to_numpy(x: Any, *, defer: bool = False) -> Any:
         raise TypeError("cannot log an mx.sym.Symbol: it has no value; log the output of an executor instead")
     if not isinstance(x, mx.nd.NDArray):
         return np.asarray(x)
+    if len(x.shape) == 0:
+        # 0-d arrays (mx.np scalars) are "unknown shape" to operators outside NumPy-shape mode.
+        with mx.util.np_shape(True):
+            return _convert(mx, x, defer)
+    return _convert(mx, x, defer)
+
+
+def _convert(mx: Any, x: Any, defer: bool) -> Any:
     if getattr(x, "stype", "default") != "default":
         x = x.tostype("default")
     if _is_bfloat16(x.dtype):
