@@ -45,7 +45,7 @@ ONNX_TO_TF: dict[str, str] = {
 }
 
 
-def tf_dtype(onnx_elem_type: int) -> int:
+def tf_dtype(onnx_elem_type: int) -> Any:
     """The TensorFlow ``DataType`` number of an ONNX ``TensorProto.DataType`` number."""
     from onnx import TensorProto
 
@@ -109,8 +109,11 @@ def onnx_graph(model: Any) -> GraphDef:
     for init in graph.initializer:
         name = names.unique(init.name)
         source[init.name] = name
-        attrs = {"dtype": AttrValue(type=tf_dtype(init.data_type)), "shape": AttrValue(shape=shape_proto(list(init.dims)))}
-        nodes.append(node(name, "Const", attrs=attrs))
+        const_attrs = {
+            "dtype": AttrValue(type=tf_dtype(init.data_type)),
+            "shape": AttrValue(shape=shape_proto(list(init.dims))),
+        }
+        nodes.append(node(name, "Const", attrs=const_attrs))
     for value in graph.input:
         if value.name in source:
             continue
