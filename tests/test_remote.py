@@ -383,3 +383,48 @@ def test_s3_server_down_raises_then_retry_saves_everything(s3):
         if restarted is not None:
             restarted.stop()
     assert [[s for s, _ in _scalars([evs], "x")] for evs in per_object] == [[0], list(range(1, 12))]
+
+
+_FORK_WRITER: anyboard.SummaryWriter | None = None
+
+
+def _fork_child_logs() -> None:
+    w = _FORK_WRITER
+    for step in range(100, 105):
+        w.add_scalar("x", float(step), step)
+    w.close()  # uploads the child's own object through a fresh S3 client
+
+
+def test_s3_writer_crossing_fork(s3):
+    import multiprocessing as mp
+
+    global _FORK_WRITER
+    bucket = _make_bucket(s3)
+    url = f"s3://{bucket}/run"
+    opts = s3.options()
+    _FORK_WRITER = w = anyboard.SummaryWriter(url, storage_options=opts, flush_secs=3600)
+    try:
+        w.add_scalar("x", 0.0, 0)
+        w.flush()
+        w.add_scalar("x", 1.0, 1)  # pending at fork: the parent's, uploaded once
+        child = mp.get_context("fork").Process(target=_fork_child_logs)
+        child.start()
+        child.join(60)
+        if child.is_alive():
+            child.kill()
+            child.join(10)
+        assert child.exitcode == 0
+        w.add_scalar("x", 2.0, 2)
+        w.close()
+    finally:
+        _FORK_WRITER = None
+        w.close()
+    objects = _objects(url, opts)
+    steps = []
+    for obj in objects:
+        with remote.open_file(obj, "rb", opts) as f:
+            steps.append([e.step for e in anyboard.iter_events(obj, fileobj=f) if e.summary.value])
+    assert len(objects) == 3
+    assert sorted(steps) == [[0], [1, 2], [100, 101, 102, 103, 104]]
+    pids = {o.rsplit(".", 2)[-2] for o in objects}
+    assert len(pids) == 2  # the child's object carries its own pid: no name clash with the parent's
