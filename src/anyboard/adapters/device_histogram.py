@@ -45,7 +45,11 @@ def _edges(torch: Any, device: Any, dtype: Any) -> Any:
     edges = _EDGE_CACHE.get(key)
     if edges is None:
         host = _edges_f32_up() if dtype == torch.float32 else TF_EDGES
-        edges = torch.as_tensor(host, dtype=dtype).to(device)
+        edges = torch.as_tensor(host, dtype=dtype)
+        if torch.device(device).type == "cuda":
+            edges = edges.pin_memory().to(device, non_blocking=True)  # no stream synchronization
+        else:
+            edges = edges.to(device)
         _EDGE_CACHE[key] = edges
     return edges
 
@@ -114,7 +118,7 @@ def _device_stats(torch: Any, x: Any, work: Any) -> tuple[Any, Any]:
     # (float32 values equal to the rounded-up edge lie above it: bucketize puts them in slot _L).
     hi = edges[-1] if work == torch.float64 or float(np.float32(TF_EDGES[-1])) == TF_EDGES[-1] else None
     counts = torch.zeros(_L + 2, dtype=torch.int64, device=device)
-    inf = torch.tensor(float("inf"), dtype=work, device=device)
+    inf = float("inf")  # Python scalars, not host tensors: copying one to CUDA would synchronize
     lows, highs = [], []
     flat = x.reshape(-1)
     for chunk in flat.split(_CHUNK) if flat.numel() else ():
@@ -128,7 +132,8 @@ def _device_stats(torch: Any, x: Any, work: Any) -> tuple[Any, Any]:
         lows.append(torch.where(finite, v, inf).amin().reshape(1))
         highs.append(torch.where(finite, v, -inf).amax().reshape(1))
     if not lows:
-        lows, highs = [inf.reshape(1)], [(-inf).reshape(1)]
+        lows = [torch.full((1,), inf, dtype=work, device=device)]
+        highs = [torch.full((1,), -inf, dtype=work, device=device)]
     extremes = torch.stack([torch.cat(lows).amin(), torch.cat(highs).amax()])
     return counts, extremes
 
