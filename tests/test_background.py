@@ -275,3 +275,34 @@ def test_fork_child_gets_fresh_queues_and_files(tmp_path):
         by_file[str(os.getpid()) in os.path.basename(path)] = tags
     assert by_file[True] == [("parent", i) for i in range(30)]  # written once, by the parent
     assert by_file[False] == [("child", i) for i in range(20)]  # the child's own file
+
+
+# -- the scalar encoder the hot path queues ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("step", [0, 1, 127, 128, 16383, 16384, 2**31, 2**63 - 1, -1, -(2**63)])
+@pytest.mark.parametrize("value", [0.0, -0.0, 1.5, -3.25e-5, 1e39, -1e39, float("inf"), 1e-45])
+@pytest.mark.parametrize("tag", ["train/loss", "", "é/ü", "x" * 200])
+def test_simple_value_event_matches_protobuf(tag: str, value: float, step: int) -> None:
+    from anyboard.proto.event_pb2 import Event
+    from anyboard.proto.summary_pb2 import Summary
+    from anyboard.summary.scalar import simple_value_event
+
+    for wall in (1_700_000_000.25, 0.0, -0.0):
+        expected = Event(wall_time=wall, step=step, summary=Summary(value=[Summary.Value(tag=tag, simple_value=value)]))
+        assert simple_value_event(wall, step, tag, value) == expected.SerializeToString()
+        assert simple_value_event(wall, step, tag, value) == expected.SerializeToString()  # cached path
+
+
+def test_event_bytes_matches_protobuf_for_any_summary() -> None:
+    from anyboard.io.events import event_bytes
+    from anyboard.proto.event_pb2 import Event
+    from anyboard.proto.summary_pb2 import Summary
+
+    for size in (0, 5, 200, 20_000):
+        # wall_time 0.0 is omitted and -0.0 written, as protobuf does
+        summary = Summary(value=[Summary.Value(tag="t" * size, simple_value=1.0)])
+        for step in (0, 3, 20_000, -5):
+            for wall in (0.0, -0.0, 12.5):
+                expected = Event(wall_time=wall, step=step, summary=summary).SerializeToString()
+                assert event_bytes(wall, step, summary.SerializeToString()) == expected

@@ -12,11 +12,10 @@ import numpy as np
 from anyboard._paths import safe_component
 from anyboard.adapters import Deferred, to_numpy
 from anyboard.io.background import encoder_code
-from anyboard.io.events import event_bytes
 from anyboard.summary.histogram import histogram as _histogram
 from anyboard.summary.histogram import histogram_raw as _histogram_raw
 from anyboard.summary.scalar import scalar as _scalar
-from anyboard.summary.scalar import simple_value_bytes
+from anyboard.summary.scalar import simple_value_event
 from anyboard.summary.tensor import tensor as _tensor
 from anyboard.summary.text import text as _text
 
@@ -29,7 +28,7 @@ _HIST_BINS = ("tensorflow", "default", "auto", "fd", "doane", "scott", "stone", 
 def _scalar_event(wall: float, step: int, tag: str, value: Any) -> bytes:
     if type(value) is not float:
         value = float(np.asarray(value.resolve()).reshape(()))
-    return event_bytes(wall, step, simple_value_bytes(tag, value))
+    return simple_value_event(wall, step, tag, value)
 
 
 _SCALAR = encoder_code(_scalar_event)

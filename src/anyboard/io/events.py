@@ -7,6 +7,7 @@ event costs a few byte concatenations instead of building nested messages.
 
 from __future__ import annotations
 
+import math
 import struct
 import time
 
@@ -36,12 +37,34 @@ def length_prefix(n: int) -> bytes:
     return _SMALL[n] if n < 16384 else varint(n)
 
 
+_STEP_FIELD = [b""] + [b"\x10" + v for v in _SMALL[1:]]  # step 0 is the default: omitted
+_HEAD = struct.Struct("<Bd")
+
+
+def step_field(step: int) -> bytes:
+    """The encoded ``step`` field of an ``Event`` (empty for 0)."""
+    return _STEP_FIELD[step] if 0 <= step < 16384 else b"\x10" + varint(step)
+
+
+def wall_field(wall_time: float) -> bytes:
+    """The encoded ``wall_time`` field of an ``Event`` (empty for +0.0, as protobuf writes it)."""
+    if wall_time or math.copysign(1.0, wall_time) < 0:
+        return _HEAD.pack(9, wall_time)
+    return b""
+
+
 def event_bytes(wall_time: float, step: int, summary: bytes) -> bytes:
     """Return a serialized ``Event`` holding a serialized ``Summary``."""
-    head = b"\x09" + _WALL.pack(wall_time)
-    if step:
-        head += b"\x10" + (_SMALL[step] if 0 < step < 16384 else varint(step))
-    return head + b"\x2a" + length_prefix(len(summary)) + summary
+    n = len(summary)
+    return b"".join(
+        (
+            _HEAD.pack(9, wall_time) if wall_time else wall_field(wall_time),
+            _STEP_FIELD[step] if 0 <= step < 16384 else b"\x10" + varint(step),
+            b"\x2a",
+            _SMALL[n] if n < 16384 else varint(n),
+            summary,
+        )
+    )
 
 
 def header_events(wall_time: float | None = None, purge_step: int | None = None) -> list[bytes]:
