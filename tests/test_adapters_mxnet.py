@@ -16,10 +16,10 @@ pytestmark = pytest.mark.mxnet
 
 mx = pytest.importorskip("mxnet", reason="MXNet tests run in the MXNet venv (scripts/mxnet_env.sh)")
 
-import anyboard  # noqa: E402
-from anyboard.adapters import Deferred, to_numpy  # noqa: E402
-from anyboard.adapters.mxnet_adapter import MXNetValue  # noqa: E402
-from anyboard.summary.histogram import bucket_rows  # noqa: E402
+import anyboard
+from anyboard.adapters import Deferred, to_numpy
+from anyboard.adapters.mxnet_adapter import MXNetValue
+from anyboard.summary.histogram import bucket_rows
 
 BF16 = np.dtype([("bfloat16", np.uint16)])
 

@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 
 import anyboard
 from anyboard import adapters
-from anyboard.adapters import Deferred, device_histogram_rows, to_numpy
-from anyboard.adapters import torch_adapter
+from anyboard.adapters import Deferred, device_histogram_rows, to_numpy, torch_adapter
 from anyboard.adapters.device_histogram import device_histogram_rows as rows_on_device
 from anyboard.summary.histogram import TF_EDGES, bucket_rows
 
@@ -60,7 +59,16 @@ def test_dtypes_shapes_and_layouts_convert_exactly():
     assert to_numpy(half).dtype == np.float16  # kept (documented)
     np.testing.assert_array_equal(to_numpy(half), half.numpy())
 
-    for dtype in (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.float64, torch.uint16):
+    for dtype in (
+        torch.bool,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.float64,
+        torch.uint16,
+    ):
         t = (torch.arange(-3, 4) % 2 == 0) if dtype == torch.bool else torch.arange(0, 7).to(dtype)
         out = to_numpy(t)
         assert out.dtype == np.dtype(str(dtype).split(".")[1].replace("bool", "bool_")), dtype
@@ -239,9 +247,25 @@ def test_cpu_paths_make_no_cuda_call(monkeypatch, logdir):
     def boom(*args, **kwargs):
         raise AssertionError("a torch.cuda function was called for a CPU tensor")
 
-    for name in ("is_available", "Event", "current_stream", "synchronize", "device", "device_count", "_lazy_init", "init", "Stream", "stream"):
+    for name in (
+        "is_available",
+        "Event",
+        "current_stream",
+        "synchronize",
+        "device",
+        "device_count",
+        "_lazy_init",
+        "init",
+        "Stream",
+        "stream",
+    ):
         monkeypatch.setattr(torch.cuda, name, boom)
-    inputs = [torch.tensor(1.5), torch.tensor(2.0, dtype=torch.bfloat16), torch.ones(3, requires_grad=True), torch.arange(5)[::2]]
+    inputs = [
+        torch.tensor(1.5),
+        torch.tensor(2.0, dtype=torch.bfloat16),
+        torch.ones(3, requires_grad=True),
+        torch.arange(5)[::2],
+    ]
     for x in inputs:
         to_numpy(x)
         out = to_numpy(x.sum() if x.numel() > 1 else x, defer=True)

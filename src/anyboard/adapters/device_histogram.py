@@ -95,7 +95,15 @@ def device_histogram_rows(
         if x.dtype.is_complex:
             raise TypeError(f"tag {tag!r}: expected real numeric values for a histogram, got dtype {x.dtype}")
         return None
-    exact32 = x.dtype in (torch.float32, torch.float16, torch.bfloat16, torch.bool, torch.uint8, torch.int8, torch.int16)
+    exact32 = x.dtype in (
+        torch.float32,
+        torch.float16,
+        torch.bfloat16,
+        torch.bool,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+    )
     if not exact32 and x.device.type == "mps":
         return None  # MPS has no float64
     work = torch.float32 if (exact32 or str(x.dtype).startswith("torch.float8")) else torch.float64

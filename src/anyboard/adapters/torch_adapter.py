@@ -43,7 +43,7 @@ def _widened_dtype(torch: Any, dtype: Any) -> Any:
     name = str(dtype).rpartition(".")[2]
     if name in _WIDEN:
         return getattr(torch, _WIDEN[name])
-    if name.startswith("float8") or name.startswith("float4"):
+    if name.startswith(("float8", "float4")):
         return torch.float32
     return None
 
@@ -57,7 +57,11 @@ def check_has_data(x: Any) -> None:
         )
     cls = type(x)
     dispatch = getattr(cls, "__torch_dispatch__", None)
-    if cls is not _torch().Tensor and dispatch is not None and dispatch is not _torch()._C._disabled_torch_dispatch_impl:
+    if (
+        cls is not _torch().Tensor
+        and dispatch is not None
+        and dispatch is not _torch()._C._disabled_torch_dispatch_impl
+    ):
         raise ValueError(
             f"cannot log a {cls.__module__}.{cls.__name__} (shape {tuple(x.shape)}, dtype {x.dtype}): "
             "this tensor subclass does not hold plain data (a FakeTensor from FakeTensorMode/torch.compile "
@@ -112,10 +116,10 @@ def to_numpy(x: Any, *, defer: bool = False) -> Any:
         return np.asarray(x)
     if getattr(x, "is_nested", False):
         raise TypeError("cannot log a nested (jagged) tensor; log its components one by one")
-    if defer and x.device.type == "cuda" and x.numel() == 1 and x.layout == torch.strided:
-        if not (x.dtype.is_complex or x.is_quantized):
-            check_has_data(x)
-            return CudaValue(x)
+    deferrable = x.numel() == 1 and x.layout == torch.strided and not (x.dtype.is_complex or x.is_quantized)
+    if defer and x.device.type == "cuda" and deferrable:
+        check_has_data(x)
+        return CudaValue(x)
     try:
         return _host_tensor(x, torch).numpy()
     except RuntimeError as exc:
