@@ -333,7 +333,7 @@ def test_s3_flushes_upload_each_byte_once_and_tensorboard_reads_it(s3):
     bucket = _make_bucket(s3)
     url = f"s3://{bucket}/exp/run"
     opts = s3.options()
-    flushes, per_flush = 20, 50
+    flushes, per_flush = 10, 50
     before = s3.put_bytes
     with anyboard.SummaryWriter(url, storage_options=opts, flush_secs=3600) as w:
         for k in range(flushes):
