@@ -13,7 +13,6 @@ Method groups beyond the core (images, audio, hparams, ...) live in the
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
@@ -31,8 +30,8 @@ from anyboard._methods.registry import method_groups
 from anyboard._paths import safe_component
 from anyboard.adapters import to_numpy
 from anyboard.errors import WriterClosedError
+from anyboard.io import remote
 from anyboard.io.background import BackgroundWriter, Stream
-from anyboard.io.event_file import LocalFile
 from anyboard.io.events import event_bytes, header_events
 from anyboard.proto.event_pb2 import Event
 from anyboard.proto.summary_pb2 import Summary
@@ -69,6 +68,7 @@ class _WriterBase:
         *,
         max_pending_bytes: int = 256 << 20,
         on_full: str = "block",
+        storage_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         unknown = set(kwargs) - {"verbose", "comet_config"}
@@ -85,6 +85,9 @@ class _WriterBase:
             name = safe_component(f"{stamp}_{socket.gethostname()}{comment}")
             logdir = os.path.join("runs", name)
         self._logdir = os.fspath(logdir)
+        if storage_options is not None and not isinstance(storage_options, dict):
+            raise TypeError(f"storage_options must be a dict of fsspec options, got {type(storage_options).__name__}")
+        self._storage_options = storage_options
         if purge_step is not None:
             purge_step = self._step("purge_step", purge_step)
         self._purge_step = purge_step
@@ -108,8 +111,11 @@ class _WriterBase:
         """
         stream = self._runs.get(run)
         if stream is None:
-            directory = os.path.join(self._logdir, run) if run else self._logdir
-            factory = functools.partial(LocalFile, directory, self._suffix) if self._write_to_disk else _NullFile
+            directory = remote.join(self._logdir, run) if run else self._logdir
+            if self._write_to_disk:
+                factory = remote.event_file_factory(directory, self._suffix, self._storage_options)
+            else:
+                factory = _NullFile
             stream = self._core.stream(factory, header_events(purge_step=self._purge_step))
             stream.open()
             self._runs[run] = stream
@@ -271,7 +277,7 @@ class FileWriter:
         self._run = run
 
     def get_logdir(self) -> str:
-        return os.path.join(self._writer.get_logdir(), self._run) if self._run else self._writer.get_logdir()
+        return remote.join(self._writer.get_logdir(), self._run) if self._run else self._writer.get_logdir()
 
     def add_event(self, event: Event, step: int | None = None, walltime: float | None = None) -> None:
         """Write ``event``; ``step``/``walltime`` override its fields when given."""
@@ -330,6 +336,8 @@ class SummaryWriter(*method_groups(), CoreMethods, _WriterBase):  # type: ignore
         max_pending_bytes: memory bound for queued data (default 256 MiB).
         on_full: ``"block"`` (wait for the disk) or ``"drop"`` (count in
             :attr:`dropped`, warn once) when ``max_pending_bytes`` is reached.
+        storage_options: fsspec options for a URL ``logdir`` (``s3://``,
+            ``gs://``, ``memory://``, ...); a plain path never imports fsspec.
 
     A writer is a context manager; :meth:`close` is idempotent; any call after
     it raises :class:`~anyboard.errors.WriterClosedError`. Writers still open at
