@@ -131,11 +131,11 @@ def main(argv: list[str] | None = None) -> int:
                 val_loss = float(loss_fn(val_logits, yv))
                 val_acc = float((val_logits.argmax(1) == yv).float().mean())
             if log:
-                writer.add_scalars("loss", {"train": float(loss), "val": val_loss}, step)
+                writer.add_scalars("loss", {"train": loss.detach(), "val": val_loss}, step)
                 writer.add_scalar("loss/val", val_loss, step)
                 writer.add_scalar("accuracy/val", val_acc, step)
             rate = (step + 1) / (time.perf_counter() - start)
-            print(f"step {step + 1:5d}/{args.steps}  loss {float(loss):.3f}  val_acc {val_acc:.3f}  {rate:.1f} steps/s",
+            print(f"step {step + 1:5d}/{args.steps}  loss {float(loss.detach()):.3f}  val_acc {val_acc:.3f}  {rate:.1f} steps/s",
                   flush=True)
     elapsed = time.perf_counter() - start
     print(f"trained {args.steps} steps in {elapsed:.2f} s ({args.steps / max(elapsed, 1e-9):.1f} steps/s, "
