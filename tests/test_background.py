@@ -306,3 +306,11 @@ def test_event_bytes_matches_protobuf_for_any_summary() -> None:
             for wall in (0.0, -0.0, 12.5):
                 expected = Event(wall_time=wall, step=step, summary=summary).SerializeToString()
                 assert event_bytes(wall, step, summary.SerializeToString()) == expected
+
+
+def test_frame_many_equals_framing_each_payload() -> None:
+    from anyboard.io.records import frame, frame_many
+
+    payloads = [b"", b"a", b"x" * 300, bytes(range(256)) * 70, b"a"]
+    assert frame_many(payloads) == b"".join(frame(p) for p in payloads)
+    assert frame_many([]) == b""
