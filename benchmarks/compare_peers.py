@@ -416,6 +416,12 @@ def machine() -> dict[str, Any]:
         except ImportError:
             versions[mod] = "not installed"
     info["versions"] = versions
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=HERE, capture_output=True, text=True, timeout=10)
+        info["anyboard_commit"] = head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
     return info
 
 
@@ -424,6 +430,7 @@ def render(results: dict[str, Result], wls: dict[str, Workload], imports: dict[s
     lines.append(
         f"Machine: {info.get('cpu', '?')}, {info.get('nproc')} CPUs, {info.get('platform')}; Python {info.get('python')}; "
         + ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items())
+        + f"; anyboard commit {info.get('anyboard_commit', '?')}"
         + f". Load average at start {info.get('loadavg_start')}, at end {info.get('loadavg_end')}."
     )
     lines.append("")
