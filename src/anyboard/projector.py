@@ -14,10 +14,29 @@ outside the logdir. Each embedding is one ``embeddings`` entry of the config,
 ``tensor_name: "<tag>:<step:05d>"``; writing the same tag and step again
 replaces that entry (and its files) instead of adding a duplicate.
 
-The functions here only build bytes and merge text; :func:`write_local` and
-:func:`merge_config_local` put them on local disk (atomically, the config
-under an ``fcntl`` lock). Another storage backend needs only its own versions
-of those two.
+The functions here build bytes and merge text; :func:`save` puts them in the
+log directory, wherever it is:
+
+* a local path (or a ``file://`` URL): :func:`write_local` and
+  :func:`merge_config_local`, every file written atomically (temporary file
+  + rename) and the config read, merged and replaced under an exclusive
+  ``fcntl`` lock, so writers in other threads and processes never lose each
+  other's entries. fsspec is never imported.
+* any other fsspec URL (``s3://``, ``memory://``, ...; see
+  :mod:`anyboard.io.remote`): :func:`write_remote` and
+  :func:`merge_config_remote`, each file uploaded whole in one request and
+  the config read, merged by ``tensor_name`` and uploaded again. Object stores
+  have no locks: merges from threads of one process are serialized, but
+  writers in **different processes or machines** adding embeddings to one
+  remote log directory at the same time can race; the config is replaced
+  as a whole file and the last upload wins, dropping entries the other
+  writer added in between (their ``tensors.tsv`` etc. are still there). Give
+  concurrent writers distinct log directories, or add their embeddings one
+  after another.
+
+In both cases, rewriting an embedding without ``metadata.tsv`` or
+``sprite.png`` deletes the one left from before, so the directory matches
+the config.
 """
 
 from __future__ import annotations
@@ -27,12 +46,14 @@ import io
 import math
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from anyboard._paths import safe_component
+from anyboard.io import remote
 from anyboard.proto.projector_config_pb2 import EmbeddingInfo, ProjectorConfig
 
 CONFIG_NAME = "projector_config.pbtxt"
@@ -295,3 +316,120 @@ def merge_config_local(logdir: str, info: EmbeddingInfo) -> None:
         except FileNotFoundError:
             existing = ""
         _atomic_write(path, merge_config_text(existing, info).encode("utf-8"))
+
+
+# -- remote (fsspec) log directories ---------------------------------------------
+_REMOTE_LOCKS: dict[str, threading.Lock] = {}
+_REMOTE_LOCKS_GUARD = threading.Lock()
+
+
+def _remote_lock(url: str) -> threading.Lock:
+    """The in-process lock serializing config merges of ``url`` (no cross-process lock exists on object stores)."""
+    with _REMOTE_LOCKS_GUARD:
+        lock = _REMOTE_LOCKS.get(url)
+        if lock is None:
+            lock = _REMOTE_LOCKS[url] = threading.Lock()
+        return lock
+
+
+# Raised as they are: storage errors already, and setup errors (fsspec or the
+# backend missing, unknown protocol, bad storage_options) that the writer's
+# constructor reports the same way.
+_PASS_THROUGH = (OSError, ImportError, ValueError, TypeError)
+
+
+def _storage_error(action: str, url: str, exc: Exception) -> OSError:
+    """Any other backend error (botocore, ...) as an ``OSError`` naming the file (raise it ``from exc``)."""
+    return remote.UploadError(f"{action} projector file {url} failed: {exc}")
+
+
+def write_remote(
+    logdir: str, files: dict[str, bytes], stale: Sequence[str] = (), storage_options: Mapping[str, Any] | None = None
+) -> None:
+    """Upload ``files`` (relative ``/``-separated paths) under the URL ``logdir``, each whole in one request.
+
+    Paths in ``stale`` that are not in ``files`` are deleted if present (left
+    over from an earlier embedding of the same tag and step).
+
+    Raises:
+        OSError: an upload or delete failed (backend errors that are not
+            ``OSError`` come as :class:`anyboard.io.remote.UploadError`).
+    """
+    for rel, data in files.items():
+        url = remote.join(logdir, rel)
+        try:
+            remote.write_bytes(url, data, storage_options)
+        except _PASS_THROUGH:
+            raise
+        except Exception as exc:  # noqa: BLE001 - network, auth, backend errors alike
+            raise _storage_error("uploading", url, exc) from exc
+    for rel in stale:
+        if rel in files:
+            continue
+        url = remote.join(logdir, rel)
+        try:
+            fs, inner = remote.filesystem(url, storage_options)
+            with contextlib.suppress(FileNotFoundError):
+                fs.rm_file(inner)
+        except _PASS_THROUGH:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _storage_error("deleting stale", url, exc) from exc
+
+
+def merge_config_remote(logdir: str, info: EmbeddingInfo, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Merge ``info`` into ``<logdir>/projector_config.pbtxt`` at the URL ``logdir``.
+
+    Downloads the config (none yet: an empty one), merges it with
+    :func:`merge_config_text` and uploads the whole file again. Merges by
+    threads of this process are serialized; merges from other processes or
+    machines at the same time can race, and the last upload wins (see the
+    module docstring).
+
+    Raises:
+        ValueError: the existing config is not a valid projector config.
+        OSError: the download or upload failed.
+    """
+    url = remote.join(logdir, CONFIG_NAME)
+    with _remote_lock(url):
+        try:
+            existing = remote.read_bytes(url, storage_options).decode("utf-8")
+        except FileNotFoundError:
+            existing = ""
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{CONFIG_NAME} at {url} exists but is not UTF-8 text; fix or remove it") from exc
+        except _PASS_THROUGH:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _storage_error("reading", url, exc) from exc
+        merged = merge_config_text(existing, info).encode("utf-8")
+        try:
+            remote.write_bytes(url, merged, storage_options)
+        except _PASS_THROUGH:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _storage_error("uploading", url, exc) from exc
+
+
+def save(
+    logdir: str,
+    files: dict[str, bytes],
+    info: EmbeddingInfo,
+    stale: Sequence[str] = (),
+    storage_options: Mapping[str, Any] | None = None,
+) -> None:
+    """Write one embedding's ``files`` under ``logdir``, drop ``stale`` leftovers, then merge ``info`` into the config.
+
+    ``logdir`` is a local path or ``file://`` URL (:func:`write_local`,
+    :func:`merge_config_local`; fsspec is not imported) or any other fsspec
+    URL (:func:`write_remote`, :func:`merge_config_remote` with
+    ``storage_options``). The config is updated last, so it never names a
+    file that is not there yet.
+    """
+    local = remote._local(logdir)  # noqa: SLF001 - the same local-path test the event files use
+    if local is not None:
+        write_local(local, files, stale)
+        merge_config_local(local, info)
+        return
+    write_remote(logdir, files, stale, storage_options)
+    merge_config_remote(logdir, info, storage_options)

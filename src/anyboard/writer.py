@@ -123,8 +123,9 @@ class _WriterBase:
 
     # -- argument checks (shared by every method group) --------------------
     def _tag(self, tag: Any) -> str:
-        if tag in self._tags_ok:
-            return tag  # type: ignore[no-any-return]
+        """``tag`` checked: a str that encodes as UTF-8 (a ``TypeError``/``ValueError`` naming it otherwise)."""
+        if type(tag) is str and tag in self._tags_ok:
+            return tag
         if not isinstance(tag, str):
             raise TypeError(f"tag must be a str, got {type(tag).__name__}: {tag!r}")
         try:
@@ -174,10 +175,12 @@ class _WriterBase:
 
     def _array(self, tag: str, x: Any, *, copy: bool = True) -> np.ndarray:
         """``x`` as a NumPy array the caller can no longer change (a copy by default)."""
-        if isinstance(x, np.ndarray):
+        if isinstance(x, np.ndarray) and x.dtype.kind != "V":  # "V": ml_dtypes (bfloat16...) go to the adapters
             return x.copy() if copy else x
         out = to_numpy(x, tag=tag)
-        return np.array(out, copy=True) if copy and np.shares_memory(out, out) else np.asarray(out)
+        # A converter may return a view of the framework's buffer (torch CPU tensors do):
+        # copy, so later in-place changes by the training loop cannot reach the queued data.
+        return np.array(out, copy=True) if copy else np.asarray(out)
 
     # -- emitting ------------------------------------------------------------
     def _emit(

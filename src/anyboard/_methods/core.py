@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 
 from anyboard._paths import safe_component
-from anyboard.adapters import Deferred, to_numpy
+from anyboard.adapters import Deferred, device_histogram_rows, to_numpy
 from anyboard.io.background import encoder_code
 from anyboard.summary.histogram import histogram as _histogram
 from anyboard.summary.histogram import histogram_raw as _histogram_raw
+from anyboard.summary.histogram import rows_summary
 from anyboard.summary.scalar import scalar as _scalar
 from anyboard.summary.scalar import simple_value_event
 from anyboard.summary.tensor import tensor as _tensor
@@ -38,6 +39,11 @@ def _scalar_summary(tag: str, value: Any, display_name: str, description: str, n
     if type(value) is not float:
         value = float(np.asarray(value.resolve()).reshape(()))
     return _scalar(tag, value, display_name=display_name, description=description, new_style=new_style)
+
+
+def _rows_histogram(tag: str, rows: Any) -> Any:
+    """Background side of a device histogram: wait for the rows if needed, wrap them."""
+    return rows_summary(tag, rows.resolve() if isinstance(rows, Deferred) else rows)
 
 
 def scalar_value(tag: str, value: Any) -> Any:
@@ -105,6 +111,7 @@ class CoreMethods:
             and type(global_step) is int
             and _STEP_MIN <= global_step <= _STEP_MAX
             and walltime is None
+            and type(tag) is str
             and tag in self._tags_ok  # type: ignore[attr-defined]
             and not (new_style or display_name or summary_description)
         ):
@@ -115,8 +122,7 @@ class CoreMethods:
             else:
                 core._put_checked(self._main, (_SCALAR, _time(), global_step, tag, scalar_value), 0)  # type: ignore[attr-defined]
             return None
-        if tag not in self._tags_ok:  # type: ignore[attr-defined]
-            tag = self._tag(tag)  # type: ignore[attr-defined]
+        tag = self._tag(tag)  # type: ignore[attr-defined]
         if scalar_value is _MISSING:
             if value is _MISSING:
                 raise TypeError(f"tag {tag!r}: add_scalar needs a value (scalar_value= or value=)")
@@ -126,7 +132,14 @@ class CoreMethods:
                 return self.add_scalars(tag, scalar_value, global_step, walltime)
             if isinstance(scalar_value, list | tuple) and scalar_value and not isinstance(scalar_value[0], int | float):
                 pairs = [scalar_value] if isinstance(scalar_value[0], str) else scalar_value
-                return self.add_scalars(tag, dict(pairs), global_step, walltime)
+                try:
+                    named = dict(pairs)
+                except (TypeError, ValueError):
+                    raise TypeError(
+                        f"tag {tag!r}: expected a number, a dict of name -> number or (name, number) pairs, "
+                        f"got {scalar_value!r}"
+                    ) from None
+                return self.add_scalars(tag, named, global_step, walltime)
             scalar_value = _to_scalar(tag, scalar_value)
         step = self._step(tag, global_step)  # type: ignore[attr-defined]
         if not _STEP_MIN <= step <= _STEP_MAX:
@@ -155,8 +168,7 @@ class CoreMethods:
         background thread. The call is all or nothing: every value is checked
         and every sub-run's file opened before anything is queued.
         """
-        if main_tag not in self._tags_ok:  # type: ignore[attr-defined]
-            main_tag = self._tag(main_tag)  # type: ignore[attr-defined]
+        main_tag = self._tag(main_tag)  # type: ignore[attr-defined]
         if not isinstance(tag_scalar_dict, Mapping):
             raise TypeError(f"tag {main_tag!r}: expected a dict of name -> scalar, got {type(tag_scalar_dict).__name__}")
         step = global_step if type(global_step) is int else self._step(main_tag, global_step)  # type: ignore[attr-defined]
@@ -211,6 +223,12 @@ class CoreMethods:
             bins = edges
         if max_bins is not None and not (isinstance(max_bins, int | np.integer) and max_bins >= 1):
             raise ValueError(f"tag {tag!r}: max_bins must be a positive int, got {max_bins!r}")
+        # A tensor on a GPU is binned there: only the [k, 3] rows cross to the host,
+        # and the caller does not wait for the device (rows may be a Deferred).
+        rows = device_histogram_rows(values, bins, max_bins, tag=tag)
+        if rows is not None:
+            self._emit(tag, _rows_histogram, (tag, rows), global_step, walltime, nbytes=16384)  # type: ignore[attr-defined]
+            return
         array = self._array(tag, values)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"tag {tag!r}: expected real numeric values for a histogram, got dtype {array.dtype}")

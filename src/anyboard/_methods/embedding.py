@@ -114,15 +114,24 @@ class Methods:
         global_step=None)`` is accepted too (a str first argument, or the
         ``embedding=``/``labels=``/``images=`` keywords).
 
-        On disk (see :mod:`anyboard.projector`): ``<logdir>/<step:05d>/<tag>/``
-        holds ``tensors.tsv``, ``metadata.tsv`` and ``sprite.png`` (at most
-        8192 px each way: thumbnails are downscaled to fit), and the entry is
-        merged into ``<logdir>/projector_config.pbtxt`` (same tag and step:
-        replaced). Files are written on the caller's thread; the logdir is a
-        run (the projector lists it) once this writer's event file exists.
+        Files (see :mod:`anyboard.projector`) go to the same storage as the
+        event files: the local log directory, or the fsspec URL (``s3://``,
+        ``memory://``, ...) with this writer's ``storage_options``.
+        ``<logdir>/<step:05d>/<tag>/`` holds ``tensors.tsv``, ``metadata.tsv``
+        and ``sprite.png`` (at most 8192 px each way: thumbnails are
+        downscaled to fit; a rewrite without labels or thumbnails deletes the
+        old ones), and the entry is merged into
+        ``<logdir>/projector_config.pbtxt`` (same tag and step: replaced).
+        Locally the merge holds a file lock, so writers in other processes
+        keep each other's entries; on a URL there is no such lock, and two
+        processes adding embeddings to one log directory at the same moment
+        can race (the last config upload wins). Files are written on the
+        caller's thread; the logdir is a run (the projector lists it) once
+        this writer's event file exists.
 
         Raises:
             ValueError, TypeError: bad shapes or types (message names the tag).
+            OSError: writing to the storage failed.
         """
         if isinstance(mat, str):  # MXBoard positional order: (tag, embedding, labels, images, global_step)
             mx_args = (("embedding", metadata), ("labels", label_img), ("images", global_step), ("global_step", tag))
@@ -166,5 +175,4 @@ class Methods:
         step = self._step(tag, global_step)
         files, info = projector.embedding_files(tag, step, points, rows, header, thumbs)
         if self._write_to_disk:
-            projector.write_local(self._logdir, files, stale=projector.optional_files(tag, step))
-            projector.merge_config_local(self._logdir, info)
+            projector.save(self._logdir, files, info, projector.optional_files(tag, step), self._storage_options)

@@ -123,7 +123,10 @@ class Methods:
         for key, value in hparam_dict.items():
             if not isinstance(key, str):
                 raise TypeError(f"{_LABEL}: hparam names must be str, got {type(key).__name__}: {key!r}")
+            self._tag(key)  # valid UTF-8, checked here rather than failing in the background
             v = hparam_value(key, value)
+            if isinstance(v, str):
+                self._tag(v)
             if v is not None:
                 hparams[key] = v
         metrics: dict[str, Any] = {}

@@ -6,6 +6,12 @@ in creation order even within one second (TensorBoard orders a run's files by
 name), and time + host + pid + counter make them unique across writers and
 processes. Files are created with ``O_EXCL``: an existing file is never
 overwritten, a clash just takes the next counter value.
+
+Across processes, pids are not ordered: a job restarted within the same second
+could get a name sorting *before* the file it continues, and TensorBoard would
+read them in the wrong order. So a new local file whose name would not sort
+after every event file already in its directory takes the timestamp one
+second past the newest one there (:func:`ordered_name`).
 """
 
 from __future__ import annotations
@@ -21,10 +27,25 @@ _COUNTER = itertools.count()
 HOST = safe_component(socket.gethostname() or "localhost")
 
 
+_PREFIX = "events.out.tfevents."
+
+
 def event_file_name(suffix: str = "", now: float | None = None) -> str:
     """Return a fresh event-file name (not a path) for this process."""
     stamp = int(time.time() if now is None else now)
-    return f"events.out.tfevents.{stamp:010d}.{HOST}.{os.getpid()}.{next(_COUNTER):06d}{suffix}"
+    return f"{_PREFIX}{stamp:010d}.{HOST}.{os.getpid()}.{next(_COUNTER):06d}{suffix}"
+
+
+def ordered_name(existing: list[str], suffix: str = "") -> str:
+    """A fresh name that sorts after every event-file name in ``existing``."""
+    name = event_file_name(suffix)
+    newest = max((n for n in existing if "tfevents" in n), default="")
+    if newest < name:
+        return name
+    stamp = newest[len(_PREFIX) : len(_PREFIX) + 10] if newest.startswith(_PREFIX) else ""
+    if not stamp.isdigit():  # a foreign name sorting after ours: nothing sensible to do
+        return name
+    return event_file_name(suffix, now=int(stamp) + 1)
 
 
 class LocalFile:
@@ -38,7 +59,7 @@ class LocalFile:
     def __init__(self, directory: str, suffix: str = "") -> None:
         os.makedirs(directory, exist_ok=True)
         while True:
-            path = os.path.join(directory, event_file_name(suffix))
+            path = os.path.join(directory, ordered_name(os.listdir(directory), suffix))
             try:
                 self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
                 break

@@ -63,6 +63,9 @@ class _Layout:
     def __init__(self, float_type: type[np.floating], uint_type: type[np.unsignedinteger], mantissa: int) -> None:
         self.float_type = float_type
         self.uint_type = uint_type
+        # NumPy 1.x refuses unsigned indices for take/bincount: view keys as signed
+        # (they are small after the shift, so the view is exact).
+        self.int_type = np.int32 if np.dtype(uint_type).itemsize == 4 else np.int64
         nbits = np.dtype(uint_type).itemsize * 8
         self.shift = mantissa - 4
         edges = TF_EDGES.astype(float_type)
@@ -107,11 +110,11 @@ class _Layout:
             m = part.size
             k, e, g = key[:m], edge[:m], ge[:m]
             np.right_shift(bits[start : start + _CHUNK], shift, out=k)
-            np.take(cell_edge, k, out=e)
+            np.take(cell_edge, k.view(self.int_type), out=e)
             np.greater_equal(part, e, out=g)
             np.left_shift(k, one, out=k)
             np.bitwise_or(k, g, out=k)
-            total += np.bincount(k, minlength=self.nkeys)
+            total += np.bincount(k.view(self.int_type), minlength=self.nkeys)
         return np.bincount(self.key_bucket, weights=total, minlength=_NBUCKETS).astype(np.int64)
 
 
@@ -189,9 +192,19 @@ def bucket_rows(values: np.ndarray, bins: Any = "tensorflow", max_bins: int | No
         finite = x[np.isfinite(x)] if not np.isfinite(x).all() else x
         if finite.size == 0:
             return np.zeros((0, 3))
+        wide = finite.astype(np.float64, copy=False)
         try:
-            counts, edges = np.histogram(finite.astype(np.float64, copy=False), bins=bins)
-        except (ValueError, TypeError) as exc:
+            counts, edges = np.histogram(wide, bins=bins)
+        except ValueError as exc:
+            if "Too many bins" not in str(exc):
+                raise ValueError(f"tag {tag!r}: invalid bins={bins!r}: {exc}") from None
+            # A range too narrow to split at this magnitude (e.g. a constant 2.25e15):
+            # widen it symmetrically, keeping the requested number of bins.
+            low, high = float(wide.min()), float(wide.max())
+            pad = max(1.0, abs(low) * 1e-6, abs(high) * 1e-6)
+            n = int(bins) if isinstance(bins, int | np.integer) else 1
+            counts, edges = np.histogram(wide, bins=np.linspace(low - pad, high + pad, n + 1))
+        except TypeError as exc:
             raise ValueError(f"tag {tag!r}: invalid bins={bins!r}: {exc}") from None
         out = np.stack([edges[:-1], edges[1:], counts], axis=1).astype(np.float64)
     if max_bins is not None:
