@@ -307,6 +307,27 @@ def test_logdir_deleted_mid_run_is_a_clear_error_and_close_returns(tmp_path):
     assert _in_thread(w.close, timeout=5) == {"value": None}
 
 
+def test_logdir_deleted_mid_run_then_logging_goes_on_in_a_new_file_losing_nothing(tmp_path):
+    """After the error, the writer recreates the directory and rewrites what the deleted file lost."""
+    logdir = str(tmp_path / "logs")
+    w = SummaryWriter(logdir, flush_secs=1000)
+    w.add_scalar("loss", 0.0, 0)
+    w.flush()
+    shutil.rmtree(logdir)
+    w.add_scalar("loss", 1.0, 1)  # written into the deleted file: must not be lost
+    with pytest.raises(WriteError):
+        w.flush()
+    w.add_scalar("loss", 2.0, 2)
+    w.flush()
+    w.close()
+    steps = _scalar_steps(logdir)
+    assert steps == [1, 2], steps  # step 0 went with the deleted directory, 1 and 2 are in the new file
+    names = [n for n in os.listdir(logdir) if "tfevents" in n]
+    assert len(names) == 1
+    first = next(anyboard.iter_events(os.path.join(logdir, names[0])))
+    assert first.file_version == "brain.Event:2"
+
+
 def test_logdir_deleted_at_exit_does_not_hang(tmp_path):
     code = """
     import shutil, sys

@@ -261,6 +261,7 @@ class _NullFile:
     """Target for ``write_to_disk=False``: accepts and discards everything."""
 
     path = None
+    discards = True  # the background thread skips encoding for it
 
     def write(self, data: bytes) -> None:
         pass

@@ -69,6 +69,8 @@ BATCH_EVENTS = 256
 """Events encoded between two yields of the GIL (and written with one system call)."""
 BATCH_BYTES = 1 << 20
 """Encoded bytes that end a batch early (images, large tensors)."""
+SINCE_FLUSH_BYTES = 32 << 20
+"""Written bytes kept until the next flush confirms the file still exists."""
 
 _ALL: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
 
@@ -85,7 +87,10 @@ def encoder_code(encode: Callable[[Any, Any, Any, Any], bytes]) -> int:
 class Stream:
     """The queue of one event file. ``put`` is the caller's hot path."""
 
-    __slots__ = ("_factory", "_file", "_header", "_retry", "_writer", "append", "queue", "__weakref__")
+    __slots__ = (
+        "_factory", "_file", "_header", "_retry", "_since_flush", "_since_flush_bytes", "_writer", "append", "queue",
+        "__weakref__",
+    )
 
     def __init__(self, writer: BackgroundWriter, factory: FileFactory, header: list[bytes]) -> None:
         self._writer = writer
@@ -93,6 +98,10 @@ class Stream:
         self._header = header
         self._file: Any = None
         self._retry: bytes = b""
+        # Batches written since the file was last checked by flush(): rewritten
+        # into a new file if the old one turns out to have been deleted.
+        self._since_flush: list[bytes] = []
+        self._since_flush_bytes = 0
         self.queue: deque[Item] = deque()
         self.append = self.queue.append
 
@@ -106,6 +115,8 @@ class Stream:
         if self._file is None:
             self._file = self._factory()
             self._file.write(frame_many(self._header))
+            self._since_flush.clear()
+            self._since_flush_bytes = 0
 
     def put(self, item: Item, nbytes: int = 0) -> None:
         """Queue one event; ``nbytes`` estimates the memory it holds beyond :data:`EVENT_BYTES`.
@@ -131,8 +142,14 @@ class Stream:
         GIL between batches. An encoder that fails is reported after the rest
         is written.
         """
+        if getattr(self._file, "discards", False):  # write_to_disk=False: nothing to encode
+            n = len(self.queue)
+            for _ in range(n):
+                self.queue.popleft()
+            return n
         popleft = self.queue.popleft
         encoders = _ENCODERS
+        w = self._writer
         n = 0
         error: BaseException | None = None
         while True:
@@ -168,6 +185,13 @@ class Stream:
                 self._retry = data  # kept until the write succeeds
                 self._file.write(data)
                 self._retry = b""
+                self._remember(data)
+            # Progress per batch, so a caller blocked on the memory bound moves
+            # on as soon as there is room, not after the whole backlog.
+            w._out_events += count
+            if w._waiting:
+                with w._progress:
+                    w._progress.notify_all()
             if count < BATCH_EVENTS and size < BATCH_BYTES:
                 break  # the queue was empty
             time.sleep(0)  # let the training loop run: the rest waits for the next turn
@@ -175,9 +199,32 @@ class Stream:
             raise error
         return n
 
+    def _remember(self, data: bytes) -> None:
+        if self._since_flush_bytes + len(data) > SINCE_FLUSH_BYTES:
+            self._since_flush.clear()  # too much to keep: a deletion now loses it (documented)
+            self._since_flush_bytes = SINCE_FLUSH_BYTES + 1
+            return
+        self._since_flush.append(data)
+        self._since_flush_bytes += len(data)
+
     def _flush(self) -> None:
-        if self._file is not None:
+        if self._file is None:
+            return
+        try:
             self._file.flush()
+        except FileNotFoundError:
+            # The file (or its directory) was deleted: what was written since the
+            # last check is queued again, and the next write opens a new file.
+            lost = b"".join(self._since_flush)
+            self._retry = lost + self._retry
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            self._file = None
+            raise
+        self._since_flush.clear()
+        self._since_flush_bytes = 0
 
     def _close_file(self) -> None:
         if self._file is not None:
@@ -187,6 +234,8 @@ class Stream:
     def _forget_after_fork(self) -> None:
         self.queue.clear()
         self._retry = b""
+        self._since_flush.clear()
+        self._since_flush_bytes = 0
         self._file = None  # the parent's file; the child opens its own
 
 
@@ -224,6 +273,7 @@ class BackgroundWriter:
         self._slow = False  # any of: closed, error pending, forked, thread not started
         self._closed = False
         self._error: BaseException | None = None
+        self._waiting = 0  # callers blocked on the memory bound
         self._pid = os.getpid()
         self._init_sync()
         _ALL.add(self)
@@ -320,13 +370,21 @@ class BackgroundWriter:
                 )
             return
         with self._progress:
-            while self._pending_bytes() > self._max_bytes:
-                if self._error is not None:
-                    self._raise_error()
-                if self._thread is None or not self._thread.is_alive():
-                    break
-                self._wake.set()
-                self._progress.wait(0.1)
+            self._waiting += 1
+            try:
+                self._wait_for_room()
+            finally:
+                self._waiting -= 1
+
+    def _wait_for_room(self) -> None:
+        """Wait (holding ``self._progress``) until the backlog fits the memory bound."""
+        while self._pending_bytes() > self._max_bytes:
+            if self._error is not None:
+                self._raise_error()
+            if self._thread is None or not self._thread.is_alive():
+                break
+            self._wake.set()
+            self._progress.wait(0.1)
 
     def flush(self, timeout: float | None = None) -> None:
         """Return once every event queued before this call is in its file."""
