@@ -36,7 +36,7 @@ step "tests: main environment (NumPy 2.x)"
 .venv/bin/python -m pytest -m "not mxnet" "$@"
 
 step "tests: MXNet environment (NumPy 1.23.5, MXNet 1.9.1): MXNet tests, then the core suite under NumPy 1.x"
-.venv-mx/bin/python -m pytest -p no:cacheprovider -m mxnet tests
+.venv-mx/bin/python -m pytest -p no:cacheprovider -m mxnet tests/test_adapters_mxnet.py tests/test_graph_mxnet.py tests/test_demo.py
 .venv-mx/bin/python -m pytest -p no:cacheprovider -m "not mxnet and not slow" \
     tests/test_records.py tests/test_reader.py tests/test_writer_core.py tests/test_readback_core.py \
     tests/test_histogram_binning.py tests/test_adapters.py tests/test_adapters_torch.py \

@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.mxnet
 
-mx = pytest.importorskip("mxnet", reason="MXNet tests run in the MXNet venv (scripts/mxnet_env.sh)")
+import mxnet as mx  # noqa: E402 - collected only where MXNet imports (tests/conftest.py)
 
 import anyboard
 from anyboard.adapters import Deferred, to_numpy

@@ -7,7 +7,7 @@ import os
 import pytest
 
 pytestmark = pytest.mark.mxnet
-mx = pytest.importorskip("mxnet")
+import mxnet as mx  # noqa: E402 - collected only where MXNet imports (tests/conftest.py)
 
 from google.protobuf import text_format
 from mxnet import gluon
