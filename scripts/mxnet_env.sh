@@ -26,6 +26,14 @@ if [ ! -f pyproject.toml ] || ! grep -q '^name = "anyboard"' pyproject.toml; the
     exit 2
 fi
 
+# MXNet's wheel links against libgomp and libquadmath; install them where they are missing
+# and this machine can (root with apt-get, as on the CI machines).
+if ! ldconfig -p 2>/dev/null | grep -q 'libgomp.so.1' || ! ldconfig -p 2>/dev/null | grep -q 'libquadmath.so.0'; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq libgomp1 libquadmath0 >/dev/null
+    fi
+fi
+
 if [ ! -x "$VENV_DIR/bin/python" ]; then
     "$PYTHON" -m venv "$VENV_DIR"
 fi
@@ -43,7 +51,8 @@ PIP=("$VENV_DIR/bin/python" -m pip)
     "crc32c>=2.3" \
     "protobuf>=4.21,<8" \
     "tensorboard>=2.14" \
-    "matplotlib>=3.5,<3.9"
+    "matplotlib>=3.5,<3.9" \
+    "ml_dtypes"
 # Editable anyboard without letting pip touch the pins above.
 "${PIP[@]}" install -q --no-deps -e .
 
