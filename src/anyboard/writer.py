@@ -19,7 +19,7 @@ import os
 import socket
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -99,7 +99,6 @@ class _WriterBase:
         self._runs: dict[str, Stream] = {}
         self._tags_ok: set[str] = set()
         self._main = self._run_stream("")
-        self._main_put = self._main.put
         self._finalizer = weakref.finalize(self, _close_quietly, self._core)
 
     # -- runs and streams --------------------------------------------------
@@ -367,8 +366,3 @@ class SummaryWriter(*method_groups(), CoreMethods, _WriterBase):  # type: ignore
         """Write a ready ``Summary`` proto to the main run."""
         self.file_writer.add_summary(summary, global_step, walltime)
 
-
-def _check_mapping(tag: str, value: Any) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"tag {tag!r}: expected a dict of name -> scalar, got {type(value).__name__}")
-    return value
