@@ -248,9 +248,9 @@ def _values(logdir: str) -> list[tuple[str, int, Any]]:
     """(run, step, Summary.Value) for every value in every run (anyboard's reader: raises on corruption)."""
     out = []
     for run in _runs(logdir):
-        for event in anyboard.iter_run_events(run):
-            for value in event.summary.value:
-                out.append((run, event.step, value))
+        for ev in anyboard.iter_run_events(run):
+            for value in ev.summary.value:
+                out.append((run, ev.step, value))
     return out
 
 
