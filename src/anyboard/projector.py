@@ -361,7 +361,7 @@ def write_remote(
             remote.write_bytes(url, data, storage_options)
         except _PASS_THROUGH:
             raise
-        except Exception as exc:  # noqa: BLE001 - network, auth, backend errors alike
+        except Exception as exc:  # network, auth, backend errors alike
             raise _storage_error("uploading", url, exc) from exc
     for rel in stale:
         if rel in files:
@@ -373,7 +373,7 @@ def write_remote(
                 fs.rm_file(inner)
         except _PASS_THROUGH:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _storage_error("deleting stale", url, exc) from exc
 
 
@@ -400,14 +400,14 @@ def merge_config_remote(logdir: str, info: EmbeddingInfo, storage_options: Mappi
             raise ValueError(f"{CONFIG_NAME} at {url} exists but is not UTF-8 text; fix or remove it") from exc
         except _PASS_THROUGH:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _storage_error("reading", url, exc) from exc
         merged = merge_config_text(existing, info).encode("utf-8")
         try:
             remote.write_bytes(url, merged, storage_options)
         except _PASS_THROUGH:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _storage_error("uploading", url, exc) from exc
 
 
@@ -426,7 +426,7 @@ def save(
     ``storage_options``). The config is updated last, so it never names a
     file that is not there yet.
     """
-    local = remote._local(logdir)  # noqa: SLF001 - the same local-path test the event files use
+    local = remote._local(logdir)  # the same local-path test the event files use
     if local is not None:
         write_local(local, files, stale)
         merge_config_local(local, info)

@@ -42,7 +42,9 @@ def _metadata(writer: Any, tag: str, metadata: Any, header: Any, n: int) -> tupl
         if any(_is_row(r) for r in rows):
             raise TypeError(f"tag {tag!r}: metadata mixes labels and rows of labels")
         if header is not None and len(header) != 1:
-            raise ValueError(f"tag {tag!r}: metadata_header has {len(header)} columns but metadata is one label per point")
+            raise ValueError(
+                f"tag {tag!r}: metadata_header has {len(header)} columns but metadata is one label per point"
+            )
         if len(rows) != n:
             raise ValueError(f"tag {tag!r}: metadata has {len(rows)} labels but mat has {n} points")
         return rows, None
@@ -64,6 +66,7 @@ def _metadata(writer: Any, tag: str, metadata: Any, header: Any, n: int) -> tupl
         raise ValueError(f"tag {tag!r}: metadata row {bad} has {len(rows[bad])} cells, the header has {len(header)}")
     return rows, header
 
+
 def _images(writer: Any, tag: str, label_img: Any, n: int) -> np.ndarray:
     """Validated thumbnails [N, C, H, W]."""
     images = writer._array(tag, label_img, copy=False)
@@ -76,7 +79,9 @@ def _images(writer: Any, tag: str, label_img: Any, n: int) -> np.ndarray:
     if images.dtype.kind not in "biuf":
         raise TypeError(f"tag {tag!r}: label_img must be numeric, got dtype {images.dtype}")
     if images.dtype.kind in "iu" and images.dtype != np.uint8 and (images.min() < 0 or images.max() > 255):
-        raise ValueError(f"tag {tag!r}: integer label_img values must be in [0, 255], got [{images.min()}, {images.max()}]")
+        raise ValueError(
+            f"tag {tag!r}: integer label_img values must be in [0, 255], got [{images.min()}, {images.max()}]"
+        )
     return images
 
 
@@ -175,4 +180,5 @@ class Methods:
         step = self._step(tag, global_step)
         files, info = projector.embedding_files(tag, step, points, rows, header, thumbs)
         if self._write_to_disk:
-            projector.save(self._logdir, files, info, projector.optional_files(tag, step), self._storage_options)
+            logdir, options = self._logdir, self._storage_options  # type: ignore[attr-defined]
+            projector.save(logdir, files, info, projector.optional_files(tag, step), options)
