@@ -127,9 +127,19 @@ def test_memory_logdir_gets_every_projector_file_merged(memory_logdir):
         _log_three(w)
         _check_first_two(read)
         w.add_embedding(MAT_A2, tag="feat/a")  # same tag and step, without labels or thumbnails
-        w.add_scalar("loss", 1.0, 0)  # a remote event object is only uploaded once it holds an event
     _check_after_rewrite(read, exists)
     assert any("tfevents" in n for n in remote.listdir(memory_logdir))  # next to the event files
+
+
+def test_memory_logdir_with_only_embeddings_is_a_run(memory_logdir):
+    """TensorBoard's projector lists only runs with an event file: one is uploaded even without events."""
+    with anyboard.SummaryWriter(memory_logdir) as w:
+        w.add_embedding(MAT_A2, tag="only")
+    names = [n for n in remote.listdir(memory_logdir) if "tfevents" in n]
+    assert len(names) == 1
+    path = remote.join(memory_logdir, posixpath.basename(names[0]))
+    events = list(anyboard.iter_events(path, fileobj=io.BytesIO(remote.read_bytes(path))))
+    assert [e.file_version for e in events] == ["brain.Event:2"]
 
 
 def test_memory_logdir_second_writer_merges_into_existing_config(memory_logdir):

@@ -324,10 +324,14 @@ class RemoteFile:
     def flush(self) -> None:
         """Upload what was written since the last upload as one new object.
 
+        The first flush uploads even a header-only object, so the run exists for
+        TensorBoard (the projector lists only runs with an event file) and a
+        ``purge_step`` takes effect.
+
         Raises:
             UploadError: the upload failed; the bytes stay buffered for the next flush.
         """
-        if self._pending:
+        if self._pending or (not self.paths and self._head is not None):
             self._upload()
 
     def close(self) -> None:
