@@ -184,9 +184,11 @@ def test_export_bad_path_and_damaged_file(logdir, tmp_path):
         w.export_scalars(123)
     w.close()
     path = w._anyboard_export_files[""].path
-    data = bytearray(open(path, "rb").read())
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
     data[-6] ^= 0xFF  # inside the scalar event's payload: its data CRC no longer matches
-    open(path, "wb").write(bytes(data))
+    with open(path, "wb") as f:
+        f.write(bytes(data))
     with pytest.raises(ValueError, match="damaged"):
         w.export_scalars(tmp_path / "o.json")
 

@@ -34,6 +34,7 @@ exports everything since :meth:`clear_scalar_dict` (MXBoard's pair).
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from collections.abc import Iterator
@@ -54,7 +55,7 @@ _F64 = struct.Struct("<d")
 
 def _number(x: float) -> str:
     """``x`` as :func:`json.dump` writes a float (``NaN``/``Infinity`` included)."""
-    if x != x:
+    if math.isnan(x):
         return "NaN"
     if x == float("inf"):
         return "Infinity"
@@ -118,7 +119,7 @@ class _Run:
                         end = start + offset + HEADER_SIZE + len(data) + FOOTER_SIZE
                         try:
                             event = Event.FromString(data)
-                        except Exception as exc:  # protobuf's DecodeError (and others on some backends)
+                        except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError (and others on some backends)
                             raise RecordError(path, start + offset, f"payload is not an Event ({exc})") from None
                         if not event.HasField("summary"):
                             continue
