@@ -1,4 +1,4 @@
-"""``add_graph`` and ``add_onnx_graph``: model graphs for TensorBoard's graphs plugin."""
+"""``add_graph``, ``add_onnx_graph`` and ``add_openvino_graph``: model graphs for TensorBoard's graphs plugin."""
 
 from __future__ import annotations
 
@@ -104,6 +104,26 @@ class Methods:
         else:
             raise TypeError(f"add_onnx_graph expects an onnx.ModelProto, a path or bytes, got {type(onnx_model_file).__name__}")
         self._write_graph(graph, False)
+
+    def add_openvino_graph(self, xmlname: Any) -> None:
+        """Log an OpenVINO IR model's graph (tensorboardX's method).
+
+        Args:
+            xmlname: the path of the IR ``.xml`` file, or its contents as bytes.
+
+        Each layer becomes a node (op = layer type, its ``<data>`` as
+        attributes, output shapes as ``_output_shapes``), wired by the IR's
+        edges. See :mod:`anyboard.graph.openvino_graph`.
+
+        Raises:
+            ValueError: the file cannot be read or is not an OpenVINO IR.
+            TypeError: ``xmlname`` is not a path or bytes.
+        """
+        if not isinstance(xmlname, str | bytes | os.PathLike):
+            raise TypeError(f"add_openvino_graph expects the path of an IR .xml file, got {type(xmlname).__name__}")
+        from anyboard.graph.openvino_graph import openvino_graph
+
+        self._write_graph(openvino_graph(xmlname), False)
 
     def _write_graph(self, graph: GraphDef, with_metadata: bool) -> None:
         wall = time.time()
