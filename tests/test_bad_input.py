@@ -320,7 +320,10 @@ def test_every_add_method_writes_readably_or_raises_naming_the_tag(method, data)
 
 def test_covers_the_methods_that_exist():
     """Every add_* data method of SummaryWriter is fuzzed (a new one must be added to METHODS)."""
-    others = {"add_event", "add_summary", "add_graph", "add_onnx_graph", "add_figure", "add_embedding", "add_hparams"}
+    others = {
+        "add_event", "add_summary", "add_graph", "add_onnx_graph", "add_openvino_graph", "add_figure", "add_embedding",
+        "add_hparams",
+    }
     others |= {m for m in dir(SummaryWriter) if m.startswith("add_custom_scalars")}
     data_methods = {m for m in dir(SummaryWriter) if m.startswith("add_")} - others
     assert data_methods <= set(METHODS), sorted(data_methods - set(METHODS))
