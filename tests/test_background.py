@@ -314,3 +314,26 @@ def test_frame_many_equals_framing_each_payload() -> None:
     payloads = [b"", b"a", b"x" * 300, bytes(range(256)) * 70, b"a"]
     assert frame_many(payloads) == b"".join(frame(p) for p in payloads)
     assert frame_many([]) == b""
+
+
+def test_scalar_runs_are_batch_encoded_in_order_among_other_items(make):
+    # Scalars (batch-encoded in runs) interleaved with bytes, 2-tuples and another
+    # code keep their queue order, and equal the one-by-one encoding.
+    from anyboard._methods.core import _SCALAR
+    from anyboard.summary.scalar import simple_value_event
+
+    w, stream, f = make()
+    expected = [b"header"]
+    for i in range(9000):
+        if i % 1000 == 999:
+            stream.put(b"raw%d" % i)
+            expected.append(b"raw%d" % i)
+        elif i % 1500 == 0:
+            stream.put((ECHO, i, 1, 2, 3))
+            expected.append(_echo(i, 1, 2, 3))
+        else:
+            tag = ("loss", "acc", "")[i % 3]
+            stream.put((_SCALAR, 1.7e9 + i, i - 100, tag, i * 0.5))
+            expected.append(simple_value_event(1.7e9 + i, i - 100, tag, i * 0.5))
+    w.flush()
+    assert f.payloads() == expected

@@ -169,3 +169,46 @@ def test_header_events():
     purged = [Event.FromString(r) for r in header_events(wall_time=1.0, purge_step=5)]
     assert purged[0].file_version == "brain.Event:2"
     assert [(e.step, e.session_log.status) for e in purged[1:]] == [(5, SessionLog.START)] * 2
+
+
+def _batch_cases():
+    import random
+    import time
+
+    rng = random.Random(0)
+    tags = ["train/loss", "", "a" * 150, "é/ü\ud800x", "acc", "x" * 99, "y" * 100, "z" * 101]
+    specials = [0.0, -0.0, 1.5, math.nan, -math.nan, math.inf, -math.inf, 3.5e38, 3.4028235e38, 3.4028236e38,
+                1e300, -1e300, 1e-46, struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000123))[0]]
+    steps = [0, 1, 127, 128, 16383, 16384, 2**21 - 1, 2**21, 2**63 - 1, -1, -(2**63)]
+    walls = [0.0, -0.0, time.time(), math.nan, 1.0, -5.0]
+    for trial in range(120):
+        n = rng.choice([1, 2, 5, 50, 700])
+        mixed = trial % 3
+        items = []
+        for i in range(n):
+            tag = rng.choice(tags) if mixed else tags[0]
+            wall = rng.choice(walls) if mixed else 1.7e9 + i
+            step = rng.choice(steps + [rng.randrange(-(2**63), 2**63)]) if mixed == 1 else i
+            value = rng.choice(specials + [rng.uniform(-1e6, 1e6)])
+            items.append((wall, step, tag, value))
+        yield items
+
+
+def test_simple_value_records_is_byte_identical_to_framing_each_event():
+    from anyboard.summary.scalar import simple_value_event, simple_value_records
+
+    for items in _batch_cases():
+        walls, steps, tags, values = zip(*items)
+        assert simple_value_records(walls, steps, tags, values) == frame_many([simple_value_event(*it) for it in items])
+
+
+def test_crc_columns_matches_crc32c():
+    from anyboard.io.records import crc_columns
+
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, 256, (64, 40), dtype=np.uint8)
+    rows[:, 10:20] = 7  # constant columns
+    template = bytes(rows[5])
+    varying = [p for p in range(40) if not 10 <= p < 20]
+    got = crc_columns([(rows[:, p], p) for p in varying], template)
+    assert got.tolist() == [masked_crc32c(bytes(r)) for r in rows]

@@ -16,7 +16,7 @@ from anyboard.summary.histogram import histogram as _histogram
 from anyboard.summary.histogram import histogram_raw as _histogram_raw
 from anyboard.summary.histogram import rows_summary
 from anyboard.summary.scalar import scalar as _scalar
-from anyboard.summary.scalar import simple_value_event
+from anyboard.summary.scalar import simple_value_event, simple_value_records
 from anyboard.summary.tensor import tensor as _tensor
 from anyboard.summary.text import text as _text
 
@@ -32,7 +32,15 @@ def _scalar_event(wall: float, step: int, tag: str, value: Any) -> bytes:
     return simple_value_event(wall, step, tag, value)
 
 
-_SCALAR = encoder_code(_scalar_event)
+def _scalar_records(items: list[Any]) -> bytes | None:
+    """Framed records of many queued scalar items at once (``None``: a device scalar among them)."""
+    _, walls, steps, tags, values = zip(*items)
+    if set(map(type, values)) != {float}:
+        return None
+    return simple_value_records(walls, steps, tags, values)
+
+
+_SCALAR = encoder_code(_scalar_event, _scalar_records)
 
 
 def _scalar_summary(tag: str, value: Any, display_name: str, description: str, new_style: bool) -> Any:

@@ -60,6 +60,7 @@ Item = Any  # bytes | (encode, args) | (code, a, b, c, d)
 FileFactory = Callable[[], Any]
 
 _ENCODERS: list[Callable[[Any, Any, Any, Any], bytes]] = []
+_RECORDS: dict[int, Callable[[list[Any]], bytes | None]] = {}  # code -> batch encoder (framed records)
 
 EVENT_BYTES = 160
 """Memory charged for every queued event (a small tuple with a float, an int and a str)."""
@@ -67,6 +68,8 @@ BIG_ITEM = 4096
 """Items declaring more bytes than this check the memory bound at once."""
 BATCH_EVENTS = 256
 """Events encoded between two yields of the GIL (and written with one system call)."""
+RUN_EVENTS = 4096
+"""Most items of one code encoded together by its batch encoder (see :func:`encoder_code`)."""
 BATCH_BYTES = 1 << 20
 """Encoded bytes that end a batch early (images, large tensors)."""
 SINCE_FLUSH_BYTES = 32 << 20
@@ -75,13 +78,36 @@ SINCE_FLUSH_BYTES = 32 << 20
 _ALL: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
 
 
-def encoder_code(encode: Callable[[Any, Any, Any, Any], bytes]) -> int:
-    """Return the int that stands for ``encode`` in a queued ``(code, a, b, c, d)``."""
+def encoder_code(
+    encode: Callable[[Any, Any, Any, Any], bytes], records: Callable[[list[Any]], bytes | None] | None = None
+) -> int:
+    """Return the int that stands for ``encode`` in a queued ``(code, a, b, c, d)``.
+
+    ``records``, if given, encodes and frames a whole run of such items at
+    once (``records(items)`` returns the framed records, the same bytes as
+    framing each ``encode`` result, or ``None`` to fall back to ``encode``).
+    """
     for code, known in enumerate(_ENCODERS):
         if known is encode:
-            return code
-    _ENCODERS.append(encode)
-    return len(_ENCODERS) - 1
+            break
+    else:
+        _ENCODERS.append(encode)
+        code = len(_ENCODERS) - 1
+    if records is not None:
+        _RECORDS[code] = records
+    return code
+
+
+def _run_length(chunk: list[Any], code: int) -> int:
+    """How many items at the start of ``chunk`` are ``(code, a, b, c, d)`` tuples."""
+    if set(map(type, chunk)) == {tuple} and set(map(len, chunk)) == {5}:
+        codes = [item[0] for item in chunk]
+        if codes.count(code) == len(codes):
+            return len(codes)
+    for i, item in enumerate(chunk):
+        if not (type(item) is tuple and len(item) == 5 and item[0] == code):
+            return i
+    return len(chunk)
 
 
 class Stream:
@@ -147,25 +173,57 @@ class Stream:
             for _ in range(n):
                 self.queue.popleft()
             return n
-        popleft = self.queue.popleft
+        queue = self.queue
+        popleft = queue.popleft
         encoders = _ENCODERS
+        batchers = _RECORDS
         w = self._writer
         n = 0
         error: BaseException | None = None
         while True:
-            payloads: list[bytes] = []
+            parts: list[bytes] = []  # framed
+            payloads: list[bytes] = []  # not framed yet
             add = payloads.append
             size = 0
             count = 0
+            empty = False
             while count < BATCH_EVENTS and size < BATCH_BYTES:
                 try:
                     item = popleft()
                 except IndexError:
+                    empty = True
                     break
                 count += 1
                 if type(item) is bytes:
                     add(item)
                     size += len(item)
+                    continue
+                if len(item) == 5 and item[0] in batchers:
+                    # A run of items of one code (scalars): encoded and framed together.
+                    code = item[0]
+                    chunk = [item]
+                    chunk += [popleft() for _ in range(min(len(queue), RUN_EVENTS - 1))]
+                    m = _run_length(chunk, code)
+                    if m < len(chunk):
+                        queue.extendleft(reversed(chunk[m:]))
+                        del chunk[m:]
+                    count += m - 1
+                    try:
+                        data = batchers[code](chunk)
+                    except Exception:  # noqa: BLE001 - encoded one by one below, which reports
+                        data = None
+                    if data is None:
+                        for it in chunk:
+                            try:
+                                add(encoders[code](it[1], it[2], it[3], it[4]))
+                            except Exception as exc:  # an encoder failed: report it, keep the rest
+                                error = error or exc
+                        continue
+                    if payloads:
+                        parts.append(frame_many(payloads))
+                        payloads.clear()
+                    parts.append(data)
+                    size += len(data)
                     continue
                 try:
                     if len(item) == 5:
@@ -178,10 +236,13 @@ class Stream:
                 add(data)
                 size += len(data)
             n += count
-            if payloads or self._retry:
+            if payloads:
+                parts.append(frame_many(payloads))
+            if parts or self._retry:
                 if self._file is None:
                     self.open()
-                data = self._retry + frame_many(payloads) if self._retry else frame_many(payloads)
+                framed = parts[0] if len(parts) == 1 else b"".join(parts)
+                data = self._retry + framed if self._retry else framed
                 self._retry = data  # kept until the write succeeds
                 self._file.write(data)
                 self._retry = b""
@@ -192,7 +253,7 @@ class Stream:
             if w._waiting:
                 with w._progress:
                     w._progress.notify_all()
-            if count < BATCH_EVENTS and size < BATCH_BYTES:
+            if empty:
                 break  # the queue was empty
             time.sleep(0)  # let the training loop run: the rest waits for the next turn
         if error is not None:
