@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from operator import itemgetter
 from collections.abc import Callable, Mapping
 from time import time as _time
 from typing import Any
@@ -32,15 +33,24 @@ def _scalar_event(wall: float, step: int, tag: str, value: Any) -> bytes:
     return simple_value_event(wall, step, tag, value)
 
 
-def _scalar_records(items: list[Any]) -> bytes | None:
-    """Framed records of many queued scalar items at once (``None``: a device scalar among them)."""
-    _, walls, steps, tags, values = zip(*items)
-    if set(map(type, values)) != {float}:
-        return None
-    return simple_value_records(walls, steps, tags, values)
+def _scalar_records(items: list[Any]) -> bytes:
+    """Framed records of many queued ``_SCALAR`` items (their values are all floats) at once."""
+    n = len(items)
+    walls = np.fromiter(map(_WALL, items), np.float64, n)  # itemgetter maps: 5x faster than zip(*items)
+    steps = np.fromiter(map(_STEP, items), np.int64, n)
+    values = np.fromiter(map(_VALUE, items), np.float64, n)
+    return simple_value_records(walls, steps, list(map(_TAG, items)), values)
 
 
-_SCALAR = encoder_code(_scalar_event, _scalar_records)
+_WALL, _STEP, _TAG, _VALUE = (itemgetter(i) for i in range(1, 5))
+
+
+def _device_scalar_event(wall: float, step: int, tag: str, value: Any) -> bytes:
+    return _scalar_event(wall, step, tag, value)
+
+
+_SCALAR = encoder_code(_scalar_event, _scalar_records)  # value: a float
+_DEVICE_SCALAR = encoder_code(_device_scalar_event)  # value: a Deferred (device scalar), one by one
 
 
 def _scalar_summary(tag: str, value: Any, display_name: str, description: str, new_style: bool) -> Any:
@@ -157,7 +167,8 @@ class CoreMethods:
             args = (tag, scalar_value, display_name, summary_description, new_style)
             self._emit(tag, _scalar_summary, args, step, wall)  # type: ignore[attr-defined]
             return None
-        self._main.put((_SCALAR, wall, step, tag, scalar_value))  # type: ignore[attr-defined]
+        code = _SCALAR if type(scalar_value) is float else _DEVICE_SCALAR
+        self._main.put((code, wall, step, tag, scalar_value))  # type: ignore[attr-defined]
         return None
 
     @functools.cached_property
@@ -200,7 +211,7 @@ class CoreMethods:
                 streams[(main_tag, key)] = stream
                 items[i] = (stream, key, value)
         for stream, _, value in items:
-            stream.put((_SCALAR, wall, step, main_tag, value))
+            stream.put((_SCALAR if type(value) is float else _DEVICE_SCALAR, wall, step, main_tag, value))
 
     def add_histogram(
         self,

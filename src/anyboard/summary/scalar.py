@@ -96,8 +96,15 @@ def _event_suffix(tag: str) -> bytes:
 _VARINT_LIMITS = [1 << (7 * j) for j in range(1, 9)]  # steps >= 2**(7j) need more than j bytes
 
 
+def _column(x: Any, dtype: Any, n: int) -> Any:
+    return x.astype(dtype, copy=False) if isinstance(x, np.ndarray) else np.fromiter(x, dtype=dtype, count=n)
+
+
 def simple_value_records(walls: Any, steps: Any, tags: Any, values: Any) -> bytes:
     """Framed tfrecords of many ``simple_value_event(walls[i], steps[i], tags[i], values[i])``.
+
+    ``walls``, ``steps``, ``values``: sequences or arrays (float64, int64,
+    float64); ``tags``: a list or tuple of str.
 
     The same bytes as ``frame_many([simple_value_event(...) for each i])``,
     built with NumPy: the records are grouped by (tag, wall field present,
@@ -106,10 +113,10 @@ def simple_value_records(walls: Any, steps: Any, tags: Any, values: Any) -> byte
     must all be floats, ``steps`` ints in int64.
     """
     n = len(tags)
-    w = np.fromiter(walls, dtype=np.float64, count=n)
-    s = np.fromiter(steps, dtype=np.int64, count=n)
+    w = _column(walls, np.float64, n)
+    s = _column(steps, np.int64, n)
     with np.errstate(over="ignore", invalid="ignore"):
-        f = np.array(values, dtype=np.float64).astype(np.float32)  # overflow -> +-inf, as float32_bytes
+        f = _column(values, np.float64, n).astype(np.float32)  # overflow -> +-inf, as float32_bytes
     has_wall = (w != 0) | np.signbit(w)  # +0.0 is omitted; -0.0 and NaN are written
     k = np.zeros(n, dtype=np.int64)  # step varint bytes; 0: step 0, omitted
     k[s > 0] = 1
