@@ -24,9 +24,11 @@ Contracts:
   ``put`` declared. When it is exceeded, ``on_full="block"`` makes the caller
   wait until the thread catches up; ``on_full="drop"`` drops new items (each
   counted in :attr:`BackgroundWriter.dropped`; one warning) until there is
-  room. Small items are checked every ``max_queue`` events, so the bound may
-  be passed by at most ``max_queue`` small events; an item declaring more than
-  :data:`BIG_ITEM` bytes is checked at once.
+  room. Small items are checked every ``max_queue`` events (or, while the
+  thread has a wake it has not taken yet, every :data:`FAR_GATE` events
+  within the room left for that many items of :data:`BIG_ITEM` bytes), so
+  the bound may be passed by at most ``max_queue`` small events; an item
+  declaring more than :data:`BIG_ITEM` bytes is checked at once.
 - Every ``flush_secs`` the files are flushed, but only when something was
   written since the last flush.
 - :meth:`BackgroundWriter.flush` returns once everything queued before it is
@@ -64,6 +66,8 @@ _RECORDS: dict[int, Callable[[list[Any]], bytes | None]] = {}  # code -> batch e
 
 EVENT_BYTES = 160
 """Memory charged for every queued event (a small tuple with a float, an int and a str)."""
+FAR_GATE = 1024
+"""Events queued without a check while the thread still has an untaken wake (see ``_put_checked``)."""
 BIG_ITEM = 4096
 """Items declaring more bytes than this check the memory bound at once."""
 BATCH_EVENTS = 256
@@ -401,9 +405,20 @@ class BackgroundWriter:
         stream.append(item)
         self._in_bytes += nbytes
         self._in_events += 1
-        self._gate = 0 if self._slow else self._in_events + self._max_queue
-        if not self._wake.is_set():
-            self._wake.set()
+        wake = self._wake
+        if wake.is_set():
+            # The thread has a wake it has not taken yet (it is busy, or waiting
+            # for the GIL): waking it again every max_queue events is wasted
+            # work, so check again later, within the room the memory bound
+            # leaves. The thread restores the max_queue gate before it waits.
+            room = (self._max_bytes - self._pending_bytes()) // (EVENT_BYTES + BIG_ITEM)
+            self._gate = 0 if self._slow else self._in_events + max(self._max_queue, min(FAR_GATE, room))
+            if not wake.is_set():  # taken meanwhile: back to max_queue
+                wake.set()
+                self._gate = 0 if self._slow else self._in_events + self._max_queue
+        else:
+            self._gate = 0 if self._slow else self._in_events + self._max_queue
+            wake.set()
         if self._pending_bytes() > self._max_bytes:
             self._full(nbytes, stream)
 
@@ -512,6 +527,11 @@ class BackgroundWriter:
     def _run(self) -> None:
         next_flush = time.monotonic() + self._flush_secs
         while True:
+            if self._gate > self._in_events + self._max_queue:
+                # About to wait: the next max_queue events must wake this thread.
+                self._gate = self._in_events + self._max_queue
+                if self._slow:  # turned slow meanwhile: keep every call checked
+                    self._gate = 0
             self._wake.wait(max(0.0, next_flush - time.monotonic()))
             self._wake.clear()
             requests = []
