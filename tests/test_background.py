@@ -337,3 +337,29 @@ def test_scalar_runs_are_batch_encoded_in_order_among_other_items(make):
             expected.append(simple_value_event(1.7e9 + i, i - 100, tag, i * 0.5))
     w.flush()
     assert f.payloads() == expected
+
+
+def test_snapshot_buffers_are_reused_counted_and_dropped_first(tmp_path):
+    import numpy as np
+
+    w = anyboard.SummaryWriter(str(tmp_path), max_pending_bytes=64 << 20)
+    core = w._core
+    data = np.arange(1 << 18, dtype=np.float32)  # 1 MiB: a pooled snapshot
+    w.add_histogram("h", data, 0)
+    data[:] = -1  # changing the array after the call does not reach the logged one
+    w.flush()
+    assert core._pool_bytes == data.nbytes  # handed back after binning, and counted
+    assert core._pending_bytes() >= data.nbytes
+    buffer = core._pool[(data.nbytes, data.dtype.str)][0]
+    w.add_histogram("h", data, 1)  # reuses it
+    assert core._pool_bytes == 0 and not core._pool[(data.nbytes, data.dtype.str)]
+    w.flush()
+    assert core._pool[(data.nbytes, data.dtype.str)][0] is buffer
+    core._full(0)  # the memory bound reached: free buffers go first, nothing blocks
+    assert core._pool_bytes == 0
+    w.close()
+    rows = [e for e in anyboard.iter_events(glob.glob(str(tmp_path / "*tfevents*"))[0]) if e.summary.value]
+    first = np.frombuffer(rows[0].summary.value[0].tensor.tensor_content, "<f8").reshape(-1, 3)
+    second = np.frombuffer(rows[1].summary.value[0].tensor.tensor_content, "<f8").reshape(-1, 3)
+    assert first[:, 2].sum() == second[:, 2].sum() == data.size
+    assert first[0, 0] >= 0 > second[0, 0]  # the first snapshot was taken before data changed

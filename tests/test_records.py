@@ -212,3 +212,33 @@ def test_crc_columns_matches_crc32c():
     varying = [p for p in range(40) if not 10 <= p < 20]
     got = crc_columns([(rows[:, p], p) for p in varying], template)
     assert got.tolist() == [masked_crc32c(bytes(r)) for r in rows]
+
+
+def test_crc_tables_built_by_many_threads_at_once_are_right():
+    # Regression: two writer threads growing the shared tables at once shifted them.
+    import sys
+    import threading
+
+    from anyboard.io import records
+    from anyboard.summary.scalar import simple_value_event, simple_value_records
+
+    items = [(1.7e9 + i, i * 1000003, "t" * (i % 40), i * 0.25) for i in range(300)]
+    expected = frame_many([simple_value_event(*it) for it in items])
+    results = []
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(5):
+            records._ZERO_SHIFT = ()
+
+            def run() -> None:
+                results.append(simple_value_records(*zip(*items)))
+
+            threads = [threading.Thread(target=run) for _ in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert results and all(r == expected for r in results)

@@ -59,6 +59,17 @@ def _scalar_summary(tag: str, value: Any, display_name: str, description: str, n
     return _scalar(tag, value, display_name=display_name, description=description, new_style=new_style)
 
 
+_POOL_MIN = 256 << 10  # arrays from this size on are snapshot into recycled buffers
+
+
+def _pooled_histogram(tag: str, buffer: np.ndarray, bins: Any, max_bins: int | None, core: Any) -> Any:
+    """Background side of a large histogram: bin the snapshot, then hand its buffer back."""
+    try:
+        return _histogram(tag, buffer, bins, max_bins)
+    finally:
+        core.give_buffer(buffer)
+
+
 def _rows_histogram(tag: str, rows: Any) -> Any:
     """Background side of a device histogram: wait for the rows if needed, wrap them."""
     return rows_summary(tag, rows.resolve() if isinstance(rows, Deferred) else rows)
@@ -147,6 +158,8 @@ class CoreMethods:
             scalar_value = value
         if type(scalar_value) is not float:
             if isinstance(scalar_value, Mapping):
+                if not scalar_value:  # as an empty list: nothing to log is a mistake here
+                    raise TypeError(f"tag {tag!r}: expected a number or a non-empty dict of name -> number, got {{}}")
                 return self.add_scalars(tag, scalar_value, global_step, walltime)
             if isinstance(scalar_value, list | tuple) and scalar_value and not isinstance(scalar_value[0], int | float):
                 pairs = [scalar_value] if isinstance(scalar_value[0], str) else scalar_value
@@ -248,10 +261,22 @@ class CoreMethods:
         if rows is not None:
             self._emit(tag, _rows_histogram, (tag, rows), global_step, walltime, nbytes=16384)  # type: ignore[attr-defined]
             return
-        array = self._array(tag, values)
+        array = self._array(tag, values, copy=False)  # type: ignore[attr-defined]
         if array.dtype.kind not in "biuf":
             raise TypeError(f"tag {tag!r}: expected real numeric values for a histogram, got dtype {array.dtype}")
-        self._emit(tag, _histogram, (tag, array, bins, max_bins), global_step, walltime, nbytes=array.nbytes + 256)
+        core = self._core  # type: ignore[attr-defined]
+        if array.nbytes >= _POOL_MIN and array.dtype.isnative:
+            # A large snapshot goes into a recycled buffer (no fresh pages to fault in);
+            # the background thread hands it back once it has binned it.
+            buffer = core.take_buffer(array.nbytes, array.dtype.str)
+            if buffer is None:
+                buffer = np.empty(array.size, array.dtype)
+            np.copyto(buffer.reshape(array.shape), array)
+            args = (tag, buffer, bins, max_bins, core)
+            self._emit(tag, _pooled_histogram, args, global_step, walltime, nbytes=array.nbytes + 256)  # type: ignore[attr-defined]
+            return
+        array = np.array(array, copy=True)  # the caller may change its array after this call
+        self._emit(tag, _histogram, (tag, array, bins, max_bins), global_step, walltime, nbytes=array.nbytes + 256)  # type: ignore[attr-defined]
 
     def add_histogram_raw(
         self,

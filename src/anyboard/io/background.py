@@ -76,6 +76,8 @@ RUN_EVENTS = 4096
 """Most items of one code encoded together by its batch encoder (see :func:`encoder_code`)."""
 BATCH_BYTES = 1 << 20
 """Encoded bytes that end a batch early (images, large tensors)."""
+POOL_BYTES = 64 << 20
+"""Most bytes of free snapshot buffers a writer keeps for reuse (see ``take_buffer``)."""
 SINCE_FLUSH_BYTES = 32 << 20
 """Written bytes kept until the next flush confirms the file still exists."""
 
@@ -340,10 +342,15 @@ class BackgroundWriter:
         self._error: BaseException | None = None
         self._waiting = 0  # callers blocked on the memory bound
         self._pid = os.getpid()
+        # Snapshot buffers of large arrays, free for reuse (see take_buffer).
+        self._pool: dict[tuple[int, str], list[Any]] = {}
+        self._pool_bytes = 0
+        self._pool_cap = min(POOL_BYTES, self._max_bytes // 4)
         self._init_sync()
         _ALL.add(self)
 
     def _init_sync(self) -> None:
+        self._pool_lock = threading.Lock()
         self._wake = threading.Event()
         self._progress = threading.Condition(threading.Lock())
         self._flush_requests: deque[threading.Event] = deque()
@@ -390,7 +397,40 @@ class BackgroundWriter:
         raise WriteError(f"writing events failed: {error}") from error
 
     def _pending_bytes(self) -> int:
-        return self._in_bytes - self._out_bytes + EVENT_BYTES * (self._in_events - self._out_events)
+        return (
+            self._in_bytes - self._out_bytes + EVENT_BYTES * (self._in_events - self._out_events) + self._pool_bytes
+        )
+
+    # -- snapshot buffers ----------------------------------------------------
+    def take_buffer(self, nbytes: int, dtype: str) -> Any:
+        """A free snapshot buffer of ``nbytes`` bytes of ``dtype`` (a 1-D array), or ``None``.
+
+        A caller copies a large array into it (warm pages: no page faults, ~10x
+        faster than a fresh copy) and queues it with an encoder that calls
+        :meth:`give_buffer` once it has read it. Free buffers count towards
+        ``max_pending_bytes`` and are dropped first when it is reached; they
+        hold at most ``min(POOL_BYTES, max_pending_bytes // 4)``.
+        """
+        with self._pool_lock:
+            free = self._pool.get((nbytes, dtype))
+            if not free:
+                return None
+            self._pool_bytes -= nbytes
+            return free.pop()
+
+    def give_buffer(self, buffer: Any) -> None:
+        """Return a snapshot buffer whose encoder has run (background thread)."""
+        key = (buffer.nbytes, buffer.dtype.str)
+        with self._pool_lock:
+            if self._pool_bytes + buffer.nbytes > self._pool_cap or self._closed:
+                return
+            self._pool.setdefault(key, []).append(buffer)
+            self._pool_bytes += buffer.nbytes
+
+    def _drop_pool(self) -> None:
+        with self._pool_lock:
+            self._pool.clear()
+            self._pool_bytes = 0
 
     def _put_checked(self, stream: Stream, item: Item, nbytes: int) -> None:
         """Queue ``item`` on ``stream`` with every check.
@@ -423,6 +463,10 @@ class BackgroundWriter:
             self._full(nbytes, stream)
 
     def _full(self, nbytes: int, stream: Stream | None = None) -> None:
+        if self._pool_bytes:
+            self._drop_pool()  # free snapshot buffers go first
+            if self._pending_bytes() <= self._max_bytes:
+                return
         if self._on_full == "drop":
             # Take back the item just appended (last in its stream's queue).
             for s in [stream] if stream is not None else self._streams:
@@ -500,6 +544,7 @@ class BackgroundWriter:
             thread = self._thread
             if thread is not None and thread is not threading.current_thread():
                 thread.join(timeout)
+            self._drop_pool()
             for s in self._streams:
                 try:
                     s._close_file()

@@ -11,6 +11,7 @@ One record on disk is::
 from __future__ import annotations
 
 import struct
+import threading
 from typing import Any
 
 from anyboard.io import crc as _crc
@@ -84,18 +85,23 @@ def _byte_table() -> Any:
     return table
 
 
-_ZERO_SHIFT: list[Any] = []  # ZERO_SHIFT[d][v]: linear CRC of byte v followed by d zero bytes
+_ZERO_SHIFT: tuple[Any, ...] = ()  # _ZERO_SHIFT[d][v]: linear CRC of byte v followed by d zero bytes
+_ZERO_SHIFT_LOCK = threading.Lock()
 
 
 def zero_shift(d: int) -> Any:
     """The table of the linear CRC-32C contribution of a byte ``d`` bytes before the end."""
+    global _ZERO_SHIFT
     tables = _ZERO_SHIFT
-    if not tables:
-        tables.append(_byte_table())
-    while len(tables) <= d:
-        t = tables[-1]
-        tables.append(tables[0][t & 0xFF] ^ (t >> 8))
-    return tables[d]
+    if d < len(tables):
+        return tables[d]
+    with _ZERO_SHIFT_LOCK:  # several writer threads may ask at once: extend a copy, publish it whole
+        grown = list(_ZERO_SHIFT) or [_byte_table()]
+        while len(grown) <= max(d, 63):
+            t = grown[-1]
+            grown.append(grown[0][t & 0xFF] ^ (t >> 8))
+        _ZERO_SHIFT = tuple(grown)
+        return grown[d]
 
 
 def crc_columns(columns: list[tuple[Any, int]], template: bytes) -> Any:
