@@ -363,3 +363,24 @@ def test_snapshot_buffers_are_reused_counted_and_dropped_first(tmp_path):
     second = np.frombuffer(rows[1].summary.value[0].tensor.tensor_content, "<f8").reshape(-1, 3)
     assert first[:, 2].sum() == second[:, 2].sum() == data.size
     assert first[0, 0] >= 0 > second[0, 0]  # the first snapshot was taken before data changed
+
+
+def test_float_image_snapshot_is_the_same_uint8_conversion():
+    # add_image converts float pixels on the caller (its snapshot); the bytes must equal
+    # the range rule's to_uint8, including NaN, infinities, halves and float16/64.
+    import numpy as np
+
+    from anyboard._methods.images import float_to_uint8
+    from anyboard.imaging import to_uint8
+
+    rng = np.random.default_rng(0)
+    specials = [np.nan, -np.nan, np.inf, -np.inf, -0.0, 0.0, 0.5 / 255, 1.5 / 255, 2.5 / 255, 254.5 / 255, 1.0,
+                1e30, -1e30, 0.5, 1.00001, -0.00001, np.nextafter(0.5 / 255, 1), np.nextafter(0.5 / 255, 0)]
+    for dtype in (np.float16, np.float32, np.float64):
+        x = rng.standard_normal(50_000) * 0.7 + 0.5
+        x[: len(specials)] = specials
+        x = x.astype(dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            expected = to_uint8(x)
+        assert float_to_uint8(x).tobytes() == expected.tobytes()

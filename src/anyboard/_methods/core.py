@@ -213,7 +213,10 @@ class CoreMethods:
             if type(value) is not float:
                 if not isinstance(key, str):
                     raise TypeError(f"tag {main_tag!r}: add_scalars keys must be str, got {type(key).__name__}: {key!r}")
-                value = _to_scalar(f"{main_tag}/{key}", value)
+                try:
+                    value = _to_scalar(main_tag, value)
+                except (TypeError, ValueError) as exc:  # name the main tag (as given) and the key
+                    raise type(exc)(f"{exc} (add_scalars key {key!r})") from None
             items.append((streams.get((main_tag, key)), key, value))
         for i, (stream, key, value) in enumerate(items):
             if stream is None:

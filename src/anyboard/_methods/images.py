@@ -2,8 +2,10 @@
 
 On the caller: the layout and dtype checks, one copy of the pixels (and the
 min/max scan the range rules need for integer types other than uint8), and,
-for figures, the Agg rendering (matplotlib is not thread-safe). Conversion to
-uint8, grids, box drawing and PNG/GIF encoding run on the background thread.
+for figures, the Agg rendering (matplotlib is not thread-safe). A float image
+for ``add_image``/``add_images`` is snapshot as its uint8 conversion (cheaper
+than a float copy into fresh pages); other conversions to uint8, grids, box
+drawing and PNG/GIF encoding run on the background thread.
 On-disk encodings: :mod:`anyboard.summary.image`, :mod:`anyboard.summary.video`;
 range rules: :mod:`anyboard.imaging`.
 """
@@ -61,15 +63,40 @@ def _render_figure(tag: str, figure: Any) -> np.ndarray:
             figure.set_canvas(original)
 
 
+def float_to_uint8(x: np.ndarray) -> np.ndarray:
+    """:func:`anyboard.imaging.to_uint8` of a float array, with one temporary (same bytes).
+
+    ``x * 255`` (float16 widened to float32), clipped to ``[0, 255]``, rounded
+    half to even, NaN set to 0, cast: the rule's steps, in place.
+    """
+    with np.errstate(over="ignore"):  # huge values become inf, then 255, as the rule says
+        t = np.multiply(x, x.dtype.type(255.0), dtype=np.float32 if x.dtype.itemsize < 4 else x.dtype)
+    np.clip(t, 0, 255, out=t)
+    np.rint(t, out=t)
+    nan = np.isnan(t)
+    if nan.any():
+        t[nan] = 0
+    return t.astype(np.uint8)
+
+
 class Methods:
     """``add_image``, ``add_images``, ``add_image_with_boxes``, ``add_figure``, ``add_video``."""
 
     def _image_snapshot(
-        self, tag: str, x: Any, dataformats: Any, letters: str, *, copied: bool = False
+        self, tag: str, x: Any, dataformats: Any, letters: str, *, copied: bool = False, as_uint8: bool = False
     ) -> tuple[np.ndarray, str]:
-        array = x if copied else self._array(tag, x)  # type: ignore[attr-defined]
+        if copied:
+            array = x
+        else:
+            array = self._array(tag, x, copy=False)  # type: ignore[attr-defined]
+            if not (as_uint8 and array.dtype.kind == "f" and array.dtype.itemsize in (2, 4, 8)):
+                array = np.array(array, copy=True)  # the caller may change its array after this call
         fmt = parse_layout(tag, dataformats, letters, array.ndim, array.shape)
         check_range(tag, array)
+        if not copied and array.dtype.kind == "f" and as_uint8:
+            # The snapshot of a float image is its uint8 conversion: a quarter of the
+            # bytes of a float32 copy (fresh pages cost more than the arithmetic).
+            array = float_to_uint8(array)
         return array, fmt
 
     def add_image(
@@ -115,7 +142,7 @@ class Methods:
                 dataformats = {2: "HW", 4: "NCHW"}.get(img_tensor.ndim, "CHW")
         level = _level(tag, compress_level)
         copied = image is not _MISSING
-        array, fmt = self._image_snapshot(tag, img_tensor, dataformats, "NCHW", copied=copied)
+        array, fmt = self._image_snapshot(tag, img_tensor, dataformats, "NCHW", copied=copied, as_uint8=True)
         self._emit(tag, _image, (tag, array, fmt, level), global_step, walltime, nbytes=array.nbytes + 256)  # type: ignore[attr-defined]
 
     def add_images(
@@ -158,7 +185,7 @@ class Methods:
                 )
             img_tensor = np.stack(parts, axis=fmt.index("N"))  # a new array: the snapshot
             dataformats, copied = fmt, True
-        array, fmt = self._image_snapshot(tag, img_tensor, dataformats, "NCHW", copied=copied)
+        array, fmt = self._image_snapshot(tag, img_tensor, dataformats, "NCHW", copied=copied, as_uint8=True)
         self._emit(tag, _image, (tag, array, fmt, level), global_step, walltime, nbytes=array.nbytes + 256)  # type: ignore[attr-defined]
 
     def add_image_with_boxes(
