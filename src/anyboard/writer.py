@@ -13,13 +13,14 @@ Method groups beyond the core (images, audio, hparams, ...) live in the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import socket
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +72,7 @@ class _WriterBase:
         storage_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        self._defaults: tuple[int | None, float | None] | None = None  # use_metadata's (step, walltime)
         unknown = set(kwargs) - {"verbose", "comet_config"}
         if unknown:
             raise TypeError(f"SummaryWriter got unexpected keyword arguments: {sorted(unknown)}")
@@ -135,10 +137,11 @@ class _WriterBase:
             self._tags_ok.add(tag)
         return tag
 
-    @staticmethod
-    def _step(tag: str, step: Any) -> int:
+    def _step(self, tag: str, step: Any) -> int:
+        """``step`` as an int64 step; ``None`` is the :meth:`use_metadata` default, else 0."""
         if step is None:
-            return 0
+            defaults = self._defaults
+            return defaults[0] if defaults is not None and defaults[0] is not None else 0
         if type(step) is int:
             if -(1 << 63) <= step < (1 << 63):
                 return step
@@ -160,10 +163,11 @@ class _WriterBase:
             raise ValueError(f"tag {tag!r}: global_step {number} does not fit in int64")
         return int(number)
 
-    @staticmethod
-    def _walltime(tag: str, walltime: Any) -> float:
+    def _walltime(self, tag: str, walltime: Any) -> float:
+        """``walltime`` as finite seconds; ``None`` is the :meth:`use_metadata` default, else now."""
         if walltime is None:
-            return time.time()
+            defaults = self._defaults
+            return defaults[1] if defaults is not None and defaults[1] is not None else time.time()
         try:
             wall = float(walltime)
         except (TypeError, ValueError):
@@ -208,6 +212,24 @@ class _WriterBase:
         data = event if isinstance(event, bytes) else event.SerializeToString()
         stream = self._main if not run else self._run_stream(run)
         stream.put(data, nbytes + len(data))
+
+    @contextlib.contextmanager
+    def use_metadata(self, *, global_step: Any = None, walltime: Any = None) -> Iterator[Any]:
+        """Within the ``with`` block, calls without ``global_step``/``walltime`` use these.
+
+        tensorboardX's context manager. A ``walltime`` left ``None`` still means
+        "now" for each call (tensorboardX writes 0.0 then), and explicit
+        arguments to a call win. Blocks nest; the writer's defaults are shared
+        by all threads using it.
+        """
+        step = None if global_step is None else self._step("use_metadata", global_step)
+        wall = None if walltime is None else self._walltime("use_metadata", walltime)
+        previous = self._defaults
+        self._defaults = (step, wall)
+        try:
+            yield self
+        finally:
+            self._defaults = previous
 
     # -- lifecycle -------------------------------------------------------------
     def get_logdir(self) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from anyboard.proto.event_pb2 import Event, TaggedRunMetadata
@@ -126,7 +125,7 @@ class Methods:
         self._write_graph(openvino_graph(xmlname), False)
 
     def _write_graph(self, graph: GraphDef, with_metadata: bool) -> None:
-        wall = time.time()
+        wall = self._walltime("graph", None)
         self._emit_event(Event(wall_time=wall, step=0, graph_def=graph.SerializeToString()))
         if with_metadata:
             from anyboard.graph import cpu_run_metadata

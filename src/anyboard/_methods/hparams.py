@@ -155,7 +155,7 @@ class Methods:
                 stacklevel=2,
             )
         used.add(run)
-        wall = time.time()
+        wall = self._walltime(_LABEL, None)
         self._emit(
             _LABEL,
             _session,
