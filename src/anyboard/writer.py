@@ -95,9 +95,10 @@ class _WriterBase:
         self._purge_step = purge_step
         self._suffix = suffix
         self._write_to_disk = bool(write_to_disk)
-        self._core = BackgroundWriter(
-            max_queue=max_queue, flush_secs=flush_secs, max_pending_bytes=max_pending_bytes, on_full=on_full
-        )
+        self._core_options = {
+            "max_queue": max_queue, "flush_secs": flush_secs, "max_pending_bytes": max_pending_bytes, "on_full": on_full,
+        }
+        self._core = BackgroundWriter(**self._core_options)
         self._runs: dict[str, Stream] = {}
         self._tags_ok: set[str] = set()
         self._main = self._run_stream("")
@@ -266,6 +267,20 @@ class _WriterBase:
         """Write everything pending and close all files. Calling it again does nothing."""
         self._finalizer.detach()
         self._core.close()
+
+    def reopen(self) -> None:
+        """Log again after :meth:`close` (MXBoard's method): new event files, same directories.
+
+        Does nothing on an open writer. Sub-runs are reopened when next used.
+        """
+        if not self._core.closed:
+            return
+        self._core = BackgroundWriter(**self._core_options)
+        self._runs = {}
+        for cached in ("_main_append", "_scalars_streams"):  # stream handles the method groups keep
+            self.__dict__.pop(cached, None)
+        self._main = self._run_stream("")
+        self._finalizer = weakref.finalize(self, _close_quietly, self._core)
 
     def __enter__(self) -> SummaryWriter:
         return self  # type: ignore[return-value]
