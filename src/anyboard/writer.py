@@ -95,7 +95,7 @@ class _WriterBase:
         self._purge_step = purge_step
         self._suffix = suffix
         self._write_to_disk = bool(write_to_disk)
-        self._core_options = {
+        self._core_options: dict[str, Any] = {
             "max_queue": max_queue, "flush_secs": flush_secs, "max_pending_bytes": max_pending_bytes, "on_full": on_full,
         }
         self._core = BackgroundWriter(**self._core_options)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from anyboard import projector
+from anyboard._methods.base import MethodsBase
 from anyboard.errors import WriterClosedError
 
 _MISSING: Any = object()
@@ -85,7 +86,7 @@ def _images(writer: Any, tag: str, label_img: Any, n: int) -> np.ndarray:
     return images
 
 
-class Methods:
+class Methods(MethodsBase):
     """``add_embedding`` (projector files next to the event files, no events)."""
 
     def add_embedding(

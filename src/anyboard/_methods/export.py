@@ -40,6 +40,7 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
+from anyboard._methods.base import MethodsBase
 from anyboard.io import remote
 from anyboard.io.reader import RecordError, iter_records
 from anyboard.io.records import FOOTER_SIZE, HEADER_SIZE
@@ -185,7 +186,7 @@ def _stream_json(out: Any, runs: list[_Run]) -> dict[str, int]:
     return ends
 
 
-class Methods:
+class Methods(MethodsBase):
     """``export_scalars_to_json`` (tensorboardX), ``export_scalars`` and ``clear_scalar_dict`` (MXBoard)."""
 
     def close(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from anyboard._methods.base import MethodsBase
 from anyboard.proto.event_pb2 import Event, TaggedRunMetadata
 from anyboard.proto.graph_pb2 import GraphDef
 
@@ -15,7 +16,7 @@ def _root(x: Any) -> str:
     return next((r for r in roots if r in ("torch", "mxnet", "onnx")), roots[0])
 
 
-class Methods:
+class Methods(MethodsBase):
     """``add_graph`` (torch modules, MXNet symbols and blocks, ONNX models) and ``add_onnx_graph``."""
 
     def add_graph(

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from anyboard._methods.base import MethodsBase
 from anyboard._methods.core import scalar_value
 from anyboard._paths import safe_component
 from anyboard.adapters import Deferred, to_numpy
@@ -70,7 +71,7 @@ def _run_path(run_name: str) -> str:
     return "/".join(parts)
 
 
-class Methods:
+class Methods(MethodsBase):
     """``add_hparams``."""
 
     def add_hparams(

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from anyboard._methods.base import MethodsBase
 from anyboard.imaging import check_range, parse_layout
 from anyboard.summary.image import DEFAULT_COMPRESS_LEVEL
 from anyboard.summary.image import image as _image
@@ -79,7 +80,7 @@ def float_to_uint8(x: np.ndarray) -> np.ndarray:
     return t.astype(np.uint8)
 
 
-class Methods:
+class Methods(MethodsBase):
     """``add_image``, ``add_images``, ``add_image_with_boxes``, ``add_figure``, ``add_video``."""
 
     def _image_snapshot(

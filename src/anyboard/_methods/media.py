@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from anyboard._methods.base import MethodsBase
 from anyboard.summary import custom_scalars as _cs
 from anyboard.summary.audio import audio as _audio
 from anyboard.summary.mesh import mesh as _mesh
@@ -50,7 +51,7 @@ def _audio_frames(tag: str, x: np.ndarray) -> np.ndarray:
     return x
 
 
-class Methods:
+class Methods(MethodsBase):
     """``add_audio``, ``add_pr_curve(_raw)``, ``add_mesh``, ``add_custom_scalars*``."""
 
     def add_audio(

@@ -7,7 +7,7 @@ import pkgutil
 
 import anyboard._methods as _pkg
 
-_NOT_GROUPS = {"core", "registry"}
+_NOT_GROUPS = {"base", "core", "registry"}
 
 
 def method_groups() -> tuple[type, ...]:

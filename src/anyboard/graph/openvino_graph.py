@@ -73,7 +73,7 @@ def openvino_graph(xml: str | os.PathLike[str] | bytes) -> GraphDef:
         shapes = [_dims(p) for p in layer.findall("output/port")]
         if shapes:
             attrs["_output_shapes"] = shapes_attr(shapes)
-        precision = [p.get("precision") for p in layer.findall("output/port") if p.get("precision")]
+        precision = [p.get("precision", "") for p in layer.findall("output/port") if p.get("precision")]
         if precision:
             attrs["precision"] = text_attr(",".join(precision))
         wired = [ref for _, ref in sorted(inputs.get(lid, []))]

@@ -15,7 +15,7 @@ import numpy as np
 from anyboard.proto import types_pb2
 from anyboard.proto.tensor_pb2 import TensorProto
 
-_TO_DTYPE = {
+_TO_DTYPE: dict[np.dtype[Any], int] = {
     np.dtype(np.float16): types_pb2.DT_HALF,
     np.dtype(np.float32): types_pb2.DT_FLOAT,
     np.dtype(np.float64): types_pb2.DT_DOUBLE,
@@ -31,7 +31,7 @@ _TO_DTYPE = {
     np.dtype(np.complex64): types_pb2.DT_COMPLEX64,
     np.dtype(np.complex128): types_pb2.DT_COMPLEX128,
 }
-_FROM_DTYPE = {v: k for k, v in _TO_DTYPE.items()}
+_FROM_DTYPE: dict[int, np.dtype[Any]] = {v: k for k, v in _TO_DTYPE.items()}
 
 
 def supported_dtypes() -> list[np.dtype[Any]]:
