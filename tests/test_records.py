@@ -192,47 +192,152 @@ def _batch_cases():
             value = rng.choice(specials + [rng.uniform(-1e6, 1e6)])
             items.append((wall, step, tag, value))
         yield items
+    # Hand-made adversarial runs.
+    big = 3.5e38  # float32 overflow -> inf
+    steps = [5, 4, 3, 200, 100, 0, -1, 2**40, 1]
+    values = [1.0, big, -big, 0.0, -0.0, math.nan, 2.5, 1e-46, -1e300]
+    yield [(1.7e9, s, "loss", v) for s, v in zip(steps, values)]
+    # step varint length changing within one tag (1, 2, 3, ... 9, 10 bytes) and back
+    steps = [1, 127, 128, 16383, 16384, 2**21, 2**28, 2**35, 2**42, 2**49, 2**56, 2**63 - 1, -5, 3, 0, 128]
+    yield [(1.0 + i, s, "t", float(i)) for i, s in enumerate(steps)]
+    # mixed tags interleaved, decreasing steps, +-0.0 and NaN wall times, long and non-ASCII tags
+    tags = ["a", "損失/λ", "v" * 300, "", "é" * 60, "a"]
+    yield [
+        (rng.choice([0.0, -0.0, math.nan, 1.7e9]), 1000 - 7 * i, tags[i % len(tags)], (-1.0) ** i * i)
+        for i in range(60)
+    ]
+    # one item; one item with every optional field omitted or at its extreme
+    yield [(0.0, 0, "", 0.0)]
+    yield [(-0.0, -(2**63), "x" * 101, -math.inf)]
 
 
-def test_simple_value_records_is_byte_identical_to_framing_each_event():
-    from anyboard.summary.scalar import simple_value_event, simple_value_records
+def _group_framing(items):
+    from anyboard.io.records import frame_row_groups
+    from anyboard.summary.scalar import simple_value_payload_groups
+
+    walls, steps, tags, values = zip(*items)
+    groups = simple_value_payload_groups(walls, steps, list(tags), values)
+    return groups, frame_row_groups(len(items), groups)
+
+
+def test_scalar_payload_groups_framed_are_byte_identical_to_framing_each_event():
+    from anyboard.summary.scalar import simple_value_event
 
     for items in _batch_cases():
-        walls, steps, tags, values = zip(*items)
-        assert simple_value_records(walls, steps, tags, values) == frame_many([simple_value_event(*it) for it in items])
+        groups, got = _group_framing(items)
+        assert got == frame_many([simple_value_event(*it) for it in items])
+        # each group is one layout; its rows are the unframed events of its positions, in order
+        seen = np.concatenate([idx for idx, _ in groups])
+        assert sorted(seen.tolist()) == list(range(len(items)))
+        for idx, rows in groups:
+            assert rows.dtype == np.uint8 and rows.ndim == 2 and rows.shape[0] == len(idx)
+            assert (np.diff(idx) > 0).all()
+            for j, i in enumerate(idx.tolist()):
+                assert bytes(rows[j]) == simple_value_event(*items[i])
 
 
-def test_crc_columns_matches_crc32c():
-    from anyboard.io.records import crc_columns
+def test_scalar_records_batch_encoder_matches_one_by_one():
+    from anyboard._methods.core import _SCALAR, _scalar_event, _scalar_records
 
-    rng = np.random.default_rng(3)
-    rows = rng.integers(0, 256, (64, 40), dtype=np.uint8)
-    rows[:, 10:20] = 7  # constant columns
-    template = bytes(rows[5])
-    varying = [p for p in range(40) if not 10 <= p < 20]
-    got = crc_columns([(rows[:, p], p) for p in varying], template)
-    assert got.tolist() == [masked_crc32c(bytes(r)) for r in rows]
+    for items in _batch_cases():
+        queued = [(_SCALAR, *it) for it in items]
+        assert _scalar_records(queued) == frame_many([_scalar_event(*it) for it in items])
 
 
-def test_crc_tables_built_by_many_threads_at_once_are_right():
-    # Regression: two writer threads growing the shared tables at once shifted them.
+@pytest.mark.parametrize("length", [0, 1, 3, 4, 40, 129, 20000])
+def test_frame_rows_matches_frame_many(length):
+    from anyboard.io.records import frame_rows
+
+    rng = np.random.default_rng(length)
+    for n in (1, 2, 33):
+        rows = rng.integers(0, 256, (n, length), dtype=np.uint8)
+        if n > 1:
+            rows[1] = 0  # trailing zero bytes must stay
+        out = frame_rows(rows)
+        assert out.dtype == np.uint8 and out.shape == (n, HEADER_SIZE + length + FOOTER_SIZE)
+        assert out.tobytes() == frame_many([bytes(r) for r in rows])
+        # a non-contiguous view of the rows frames the same
+        wide = np.zeros((n, length + 3), dtype=np.uint8)
+        wide[:, 1 : 1 + length] = rows
+        assert frame_rows(wide[:, 1 : 1 + length]).tobytes() == out.tobytes()
+
+
+def test_frame_row_groups_scatters_records_back_in_order():
+    from anyboard.io.records import frame_row_groups
+
+    rng = np.random.default_rng(7)
+    for total in (1, 2, 10, 500):
+        lengths = rng.choice([0, 5, 17, 300], total)
+        payloads = [rng.bytes(int(n)) for n in lengths]
+        groups = []
+        for n in np.unique(lengths):
+            idx = np.flatnonzero(lengths == n)
+            rows = np.frombuffer(b"".join(payloads[i] for i in idx), dtype=np.uint8).reshape(len(idx), int(n))
+            groups.append((idx, rows))
+        rng.shuffle(groups)
+        assert frame_row_groups(total, groups) == frame_many(payloads)
+    assert frame_row_groups(0, []) == b""
+
+
+def test_frame_row_groups_rejects_groups_that_do_not_fit():
+    from anyboard.io.records import frame_row_groups
+
+    rows = np.zeros((2, 3), dtype=np.uint8)
+    with pytest.raises(ValueError):
+        frame_row_groups(3, [(np.arange(2), rows)])  # one record missing
+    with pytest.raises(ValueError):
+        frame_row_groups(2, [(np.array([1, 0]), rows)])  # one group out of order
+    with pytest.raises(ValueError):
+        frame_row_groups(4, [(np.arange(2), rows), (np.array([3]), rows[:1])])  # position 2 missing
+
+
+def test_layering_summary_scalar_and_io_records():
+    # summary.scalar builds events and never imports anyboard.io; io.records frames bytes,
+    # knows no summary type, imports NumPy only inside its batch functions, and computes
+    # no CRC of its own (every CRC comes from the crc32c package).
+    import ast
+    from pathlib import Path
+
+    import anyboard.io.records as records_mod
+    import anyboard.summary.scalar as scalar_mod
+
+    def imports(path, top_level_only):
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+        names = []
+        for node in tree.body if top_level_only else ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names.append(node.module or "")
+        return names
+
+    assert not [m for m in imports(scalar_mod.__file__, False) if m.startswith("anyboard.io")]
+    assert not [m for m in imports(records_mod.__file__, False) if m.startswith("anyboard.summary")]
+    assert "numpy" not in imports(records_mod.__file__, True)
+    source = Path(records_mod.__file__).read_text(encoding="utf-8")
+    assert "0x82F63B78" not in source.upper().replace("0X", "0x")  # the CRC-32C polynomial: no table CRC
+
+
+def test_scalar_batches_built_by_many_threads_at_once_are_right():
+    # Several writer threads encode batches at once (the step table is built lazily).
     import sys
     import threading
 
-    from anyboard.io import records
-    from anyboard.summary.scalar import simple_value_event, simple_value_records
+    from anyboard.summary import scalar as scalar_mod
+    from anyboard.summary.scalar import simple_value_event
 
-    items = [(1.7e9 + i, i * 1000003, "t" * (i % 40), i * 0.25) for i in range(300)]
+    items = [(1.7e9 + i, i * 1000003 % 20000, "t" * (i % 40), i * 0.25) for i in range(300)]
     expected = frame_many([simple_value_event(*it) for it in items])
     results = []
     old = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
     try:
         for _ in range(5):
-            records._ZERO_SHIFT = ()
+            scalar_mod._STEP_FIELD.clear()
 
             def run() -> None:
-                results.append(simple_value_records(*zip(*items)))
+                results.append(_group_framing(items)[1])
+                results.append(frame_many([simple_value_event(*it) for it in items]))
 
             threads = [threading.Thread(target=run) for _ in range(6)]
             for t in threads:
@@ -241,4 +346,4 @@ def test_crc_tables_built_by_many_threads_at_once_are_right():
                 t.join()
     finally:
         sys.setswitchinterval(old)
-    assert results and all(r == expected for r in results)
+    assert len(results) == 60 and all(r == expected for r in results)

@@ -6,6 +6,11 @@ One record on disk is::
     uint32 LE  masked_crc32c(length bytes)
     bytes      data               (a serialized Event)
     uint32 LE  masked_crc32c(data)
+
+Every CRC comes from the ``crc32c`` package (:mod:`anyboard.io.crc`). This
+module frames bytes; it knows nothing of what the payloads hold. NumPy is
+imported only by the batch functions (:func:`frame_rows`,
+:func:`frame_row_groups`), when they first run.
 """
 
 from __future__ import annotations
@@ -64,65 +69,98 @@ def frame_many(payloads: list[bytes]) -> bytes:
 
 
 # -- many records at once (NumPy) --------------------------------------------------------------
-#
-# CRC-32C is affine over GF(2): for messages of one length L,
-# crc(x) = crc(template) ^ lin(x ^ template), and the linear part of a byte v
-# that sits d bytes before the end of the message is ZERO_SHIFT[d][v] (v's
-# one-byte table entry pushed through d zero bytes). So the CRCs of many
-# records that differ only in a few byte positions (a scalar event's wall
-# time, step and value) cost one table lookup and one XOR per varying byte,
-# vectorized over the records, instead of one crc32c call per record.
-
-_POLY = 0x82F63B78  # CRC-32C, reflected
 
 
-def _byte_table() -> Any:
-    import numpy as np
+def frame_rows(rows: Any, out: Any = None) -> Any:
+    """Frame each row of ``rows`` (uint8, shape ``(n, L)``) as one tfrecord.
 
-    table = np.arange(256, dtype=np.uint32)
-    for _ in range(8):
-        table = np.where(table & 1, (table >> 1) ^ np.uint32(_POLY), table >> 1).astype(np.uint32)
-    return table
+    Returns uint8 of shape ``(n, 12 + L + 4)`` (written into ``out`` if
+    given, an array of that shape); row ``i`` is the record of payload
+    ``rows[i]``: the 12-byte header of length ``L`` (the same for every row,
+    from the header cache), the ``L`` payload bytes, then the masked CRC-32C
+    of the payload as uint32 LE. ``out.tobytes()`` equals
+    ``frame_many([bytes(r) for r in rows])``.
 
-
-_ZERO_SHIFT: tuple[Any, ...] = ()  # _ZERO_SHIFT[d][v]: linear CRC of byte v followed by d zero bytes
-_ZERO_SHIFT_LOCK = threading.Lock()
-
-
-def zero_shift(d: int) -> Any:
-    """The table of the linear CRC-32C contribution of a byte ``d`` bytes before the end."""
-    global _ZERO_SHIFT
-    tables = _ZERO_SHIFT
-    if d < len(tables):
-        return tables[d]
-    with _ZERO_SHIFT_LOCK:  # several writer threads may ask at once: extend a copy, publish it whole
-        grown = list(_ZERO_SHIFT) or [_byte_table()]
-        while len(grown) <= max(d, 63):
-            t = grown[-1]
-            grown.append(grown[0][t & 0xFF] ^ (t >> 8))
-        _ZERO_SHIFT = tuple(grown)
-        return grown[d]
-
-
-def crc_columns(columns: list[tuple[Any, int]], template: bytes) -> Any:
-    """Masked CRC-32C of many messages of ``len(template)`` bytes, as a uint32 array.
-
-    Message ``i`` equals ``template`` except at the positions ``p`` named in
-    ``columns``, a list of ``(bytes, p)`` where ``bytes`` (uint8, one per
-    message) holds message ``i``'s byte at ``p``.
+    Each row's CRC is one call of ``crc32c`` on a ``bytes`` of the row (all
+    rows turned into ``bytes`` in one C loop, a void view's ``tolist``:
+    cheaper than slicing one ``bytes`` or a ``memoryview``, measured 67 ns
+    against 111 and 118 ns per 30-byte row); the mask is applied vectorized.
     """
     import numpy as np
 
-    length = len(template)
-    crc = None
-    for col, p in columns:
-        t = template[p]
-        part = zero_shift(length - 1 - p).take(col ^ np.uint8(t) if t else col)
-        if crc is None:
-            crc = part
-        else:
-            crc ^= part
-    base = np.uint32(_crc._crc32c(template))
-    crc = np.full(len(columns[0][0]), base, dtype=np.uint32) if crc is None else crc ^ base
-    crc64 = crc.astype(np.uint64)
-    return ((((crc64 >> 15) | (crc64 << 17)) + _crc.MASK_DELTA) & 0xFFFFFFFF).astype("<u4")
+    rows = np.ascontiguousarray(rows, dtype=np.uint8)
+    n, length = rows.shape
+    if out is None:
+        out = np.empty((n, HEADER_SIZE + length + FOOTER_SIZE), dtype=np.uint8)
+    out[:, :HEADER_SIZE] = np.frombuffer(_header(length), dtype=np.uint8)
+    out[:, HEADER_SIZE : HEADER_SIZE + length] = rows
+    if length:
+        payloads = rows.view(f"V{length}").ravel().tolist()
+        crc = np.fromiter(map(_crc._crc32c, payloads), dtype=np.uint32, count=n)
+    else:
+        crc = np.zeros(n, dtype=np.uint32)
+    crc = ((crc >> np.uint32(15)) | (crc << np.uint32(17))) + np.uint32(_crc.MASK_DELTA)  # wraps mod 2**32
+    out[:, HEADER_SIZE + length :] = crc.astype("<u4").view(np.uint8).reshape(n, FOOTER_SIZE)
+    return out
+
+
+_SCRATCH = threading.local()  # per writer thread: a warm buffer for frame_row_groups
+SCRATCH_MAX = 8 << 20
+"""Most bytes of scratch buffer ``frame_row_groups`` keeps per thread between calls."""
+
+
+def _scratch(size: int) -> Any:
+    # Fresh arrays of a few hundred KiB come from mmap: every call would fault in new pages
+    # (~50 faults per 4096 scalar records, 20 ns per record on the 2-vCPU VM); reuse one.
+    import numpy as np
+
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or len(buf) < size:
+        buf = np.empty(max(size, 1 << 16), dtype=np.uint8)
+        if size <= SCRATCH_MAX:
+            _SCRATCH.buf = buf
+    return buf
+
+
+def frame_row_groups(total: int, groups: list[tuple[Any, Any]]) -> bytes:
+    """Frame ``total`` payloads given as groups of equal length, in their original order.
+
+    ``groups`` is a list of ``(indices, rows)``: ``rows`` (uint8, shape
+    ``(m, L)``) holds the payloads at positions ``indices`` (int array of
+    ``m`` positions in ``range(total)``); together the groups cover every
+    position once. Returns the records of payloads ``0, 1, ..., total - 1``
+    in that order (each laid out as in :func:`frame_rows`: uint64 LE length,
+    uint32 LE masked CRC-32C of the length, payload, uint32 LE masked
+    CRC-32C of the payload), concatenated: the same bytes as
+    ``frame_many(payloads)``. The order is kept because readers rely on it
+    (TensorBoard's Rust loader keeps, per tag, only strictly increasing
+    steps).
+    """
+    if total == 0 and not groups:
+        return b""
+    import numpy as np
+
+    if len(groups) == 1:
+        indices, rows = groups[0]
+        if len(indices) != total:
+            raise ValueError(f"one group of {len(indices)} rows for {total} records")
+        if len(indices) > 1 and not (np.diff(indices) == 1).all():
+            raise ValueError("a single group must hold the records in order")
+        width = HEADER_SIZE + rows.shape[1] + FOOTER_SIZE
+        out = _scratch(total * width)[: total * width].reshape(total, width)
+        return frame_rows(rows, out).tobytes()  # type: ignore[no-any-return]
+    sizes = np.zeros(total, dtype=np.int64)
+    for indices, rows in groups:
+        sizes[indices] = HEADER_SIZE + rows.shape[1] + FOOTER_SIZE
+    if not sizes.all():
+        raise ValueError("the groups do not cover every record")
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    size = int(ends[-1])
+    buf = _scratch(2 * size)  # first half: the records in order; second half: one group's records
+    out = buf[:size]
+    for indices, rows in groups:
+        m, width = len(indices), HEADER_SIZE + rows.shape[1] + FOOTER_SIZE
+        framed = frame_rows(rows, buf[size : size + m * width].reshape(m, width))
+        out[starts[indices][:, None] + np.arange(width)] = framed
+    return out.tobytes()  # type: ignore[no-any-return]

@@ -7,6 +7,17 @@ or description, or ``new_style=True``, a rank-0 ``DT_FLOAT`` tensor with plugin
 ``simple_value`` and drops ``DT_DOUBLE`` or rank-1 scalars, so neither is
 written; ``double_precision`` is accepted for torch compatibility and stored
 as float32).
+
+On the wire a default scalar event (what :func:`simple_value_event` returns,
+one row of :func:`simple_value_payload_groups`) is the serialized ``Event``::
+
+    09 <float64 LE wall_time>          omitted when wall_time is +0.0
+    10 <varint step>                   omitted when step is 0 (1-10 bytes; negative: 10)
+    2a <varint len> <Summary>          Summary = 0a <len> Value
+                                       Value = [0a <len> <tag UTF-8>] 15 <float32 LE value>
+
+These are unframed payloads: this module is pure (no ``anyboard.io``
+import); the tfrecord framing is :mod:`anyboard.io.records`'s.
 """
 
 from __future__ import annotations
@@ -17,8 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from anyboard.io.events import _HEAD, _STEP_FIELD, length_prefix, step_field, wall_field
-from anyboard.io.records import _header, crc_columns
 from anyboard.proto.summary_pb2 import Summary
 from anyboard.proto.types_pb2 import DT_FLOAT
 from anyboard.summary.metadata import metadata
@@ -26,6 +35,43 @@ from anyboard.summary.metadata import metadata
 PLUGIN_NAME = "scalars"
 _F32 = struct.Struct("<f")
 _PREFIX: dict[str, bytes] = {}
+_HEAD = struct.Struct("<Bd")  # Event field 1 (wall_time, fixed64): key 0x09, float64 LE
+
+
+def _varint(value: int) -> bytes:
+    """A protobuf varint (negative int64 values as 10-byte two's complement)."""
+    value &= 0xFFFFFFFFFFFFFFFF
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+_STEP_FIELD: list[bytes] = []  # encoded Event.step fields of steps 0..16383 (b"" for 0), built on first use
+
+
+def _step_table() -> list[bytes]:
+    if not _STEP_FIELD:
+        table = [b""] + [bytes((0x10, i)) for i in range(1, 128)]
+        table += [bytes((0x10, (i & 0x7F) | 0x80, i >> 7)) for i in range(128, 16384)]
+        _STEP_FIELD[:] = table  # one C-level assignment: a concurrent reader sees all or nothing
+    return _STEP_FIELD
+
+
+def _step_field(step: int) -> bytes:
+    """The encoded ``step`` field of an ``Event`` (empty for 0)."""
+    if 0 <= step < 16384:
+        return (_STEP_FIELD or _step_table())[step]
+    return b"\x10" + _varint(step)
+
+
+def _wall_field(wall_time: float) -> bytes:
+    """The encoded ``wall_time`` field of an ``Event`` (empty for +0.0, as protobuf writes it)."""
+    if wall_time or math.copysign(1.0, wall_time) < 0:
+        return _HEAD.pack(9, wall_time)
+    return b""
 
 
 def float32_bytes(value: float) -> bytes:
@@ -68,8 +114,9 @@ def simple_value_event(wall_time: float, step: int, tag: str, value: float) -> b
         packed = _F32.pack(value)
     except OverflowError:
         packed = float32_bytes(value)
-    head = _HEAD.pack(9, wall_time) if wall_time else wall_field(wall_time)
-    return head + (_STEP_FIELD[step] if 0 <= step < 16384 else step_field(step)) + suffix + packed
+    head = _HEAD.pack(9, wall_time) if wall_time else _wall_field(wall_time)
+    step_bytes = (_STEP_FIELD or _step_table())[step] if 0 <= step < 16384 else _step_field(step)
+    return head + step_bytes + suffix + packed
 
 
 def scalar(tag: str, value: float, *, display_name: str = "", description: str = "", new_style: bool = False) -> Summary:
@@ -87,7 +134,7 @@ def _event_suffix(tag: str) -> bytes:
     suffix = _EVENT_SUFFIX.get(tag)
     if suffix is None:
         prefix = simple_value_bytes(tag, 0.0)[:-4]
-        suffix = b"\x2a" + length_prefix(len(prefix) + 4) + prefix
+        suffix = b"\x2a" + _varint(len(prefix) + 4) + prefix
         if len(_EVENT_SUFFIX) < 100_000:
             _EVENT_SUFFIX[tag] = suffix
     return suffix
@@ -100,19 +147,25 @@ def _column(x: Any, dtype: Any, n: int) -> Any:
     return x.astype(dtype, copy=False) if isinstance(x, np.ndarray) else np.fromiter(x, dtype=dtype, count=n)
 
 
-def simple_value_records(walls: Any, steps: Any, tags: Any, values: Any) -> bytes:
-    """Framed tfrecords of many ``simple_value_event(walls[i], steps[i], tags[i], values[i])``.
+def simple_value_payload_groups(walls: Any, steps: Any, tags: Any, values: Any) -> list[tuple[Any, Any]]:
+    """Serialized events ``simple_value_event(walls[i], steps[i], tags[i], values[i])`` for many ``i``.
 
     ``walls``, ``steps``, ``values``: sequences or arrays (float64, int64,
-    float64); ``tags``: a list or tuple of str.
+    float64); ``tags``: a list or tuple of str. ``values`` must all be
+    floats, ``steps`` ints in int64.
 
-    The same bytes as ``frame_many([simple_value_event(...) for each i])``,
-    built with NumPy: the records are grouped by (tag, wall field present,
-    step varint length), which fixes their layout; each group is filled
-    column by column and its CRCs come from :func:`crc_columns`. ``values``
-    must all be floats, ``steps`` ints in int64.
+    Returns a list of ``(indices, rows)``, one per event layout (tag, wall
+    time field present, step varint length): ``indices`` (int64, increasing)
+    are positions in the input, and row ``j`` of ``rows`` (uint8, shape
+    ``(len(indices), L)``, L the layout's event length) is the serialized
+    event of item ``indices[j]``, byte for byte ``simple_value_event``'s
+    (layout in the module doc). The groups cover every position once. The
+    rows are unframed; framing them in input order is the caller's
+    (``anyboard.io.records.frame_row_groups``).
     """
     n = len(tags)
+    if n == 0:
+        return []
     w = _column(walls, np.float64, n)
     s = _column(steps, np.int64, n)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -133,46 +186,31 @@ def simple_value_records(walls: Any, steps: Any, tags: Any, values: Any) -> byte
     tag_list = list(unique)
     lo, hi = int(key.min()), int(key.max())
     if lo == hi:
-        return _group(w, s, f, tag_list[lo >> 5] if len(unique) > 1 else first, bool(lo & 16), lo & 15, None)
-    suffix_len = np.fromiter((len(_event_suffix(t)) for t in tag_list), dtype=np.int64, count=len(tag_list))
-    tag_idx = key >> 5
-    sizes = 16 + 4 + suffix_len[tag_idx] + has_wall * 9 + np.where(k > 0, k + 1, 0)
-    ends = np.cumsum(sizes)
-    out = np.empty(int(ends[-1]), dtype=np.uint8)
-    starts = ends - sizes
-    for g in np.unique(key):
-        g = int(g)
-        idx = np.flatnonzero(key == g)
-        block = _group(w[idx], s[idx], f[idx], tag_list[g >> 5], bool(g & 16), g & 15, True)
-        out[starts[idx][:, None] + np.arange(block.shape[1])] = block
-    return out.tobytes()
+        return [(np.arange(n), _rows(w, s, f, tag_list[lo >> 5], bool(lo & 16), lo & 15))]
+    order = np.argsort(key, kind="stable")  # stable: positions increase within a group
+    sorted_keys = key[order]
+    bounds = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+    groups = []
+    for idx in np.split(order, bounds):
+        g = int(key[idx[0]])
+        groups.append((idx, _rows(w[idx], s[idx], f[idx], tag_list[g >> 5], bool(g & 16), g & 15)))
+    return groups
 
 
-def _group(w: Any, s: Any, f: Any, tag: str, has_wall: bool, k: int, as_array: Any) -> Any:
-    """Records of one layout: rows of (12-byte header, event, 4-byte CRC)."""
+def _rows(w: Any, s: Any, f: Any, tag: str, has_wall: bool, k: int) -> Any:
+    """Serialized events of one layout, as uint8 rows ``(len(w), L)``, filled column by column."""
     suffix = _event_suffix(tag)
-    length = (9 if has_wall else 0) + (k + 1 if k else 0) + len(suffix) + 4
     n = len(w)
-    fields: list[tuple[str, str]] = [("head", "V12")]
-    template = bytearray()
+    fields: list[tuple[str, str]] = []
     if has_wall:
         fields += [("wtag", "u1"), ("wall", "<f8")]
-        template += b"\x09" + bytes(8)
     if k:
         fields += [("stag", "u1"), ("step", f"V{k}")]
-        template += b"\x10" + bytes(k)
-    fields += [("suffix", f"V{len(suffix)}"), ("value", "<f4"), ("crc", "<u4")]
-    template += suffix + bytes(4)
-    rec = np.empty(n, dtype=np.dtype(fields))
-    rec["head"] = np.frombuffer(_header(length), dtype="V12")[0]
-    columns = []  # (byte column, position in the event) of the varying bytes
-    pos = 0
+    fields += [("suffix", f"V{len(suffix)}"), ("value", "<f4")]
+    rec = np.empty(n, dtype=np.dtype(fields))  # packed: itemsize is the event length
     if has_wall:
         rec["wtag"] = 9
         rec["wall"] = w
-        w8 = w.view(np.uint8).reshape(n, 8)
-        columns += [(w8[:, j], 1 + j) for j in range(8)]
-        pos = 9
     if k:
         rec["stag"] = 0x10
         u = s.view(np.uint64)
@@ -180,13 +218,7 @@ def _group(w: Any, s: Any, f: Any, tag: str, has_wall: bool, k: int, as_array: A
         for j in range(k):
             byte = (u >> np.uint64(7 * j)).astype(np.uint8) & 0x7F
             step[:, j] = byte | 0x80 if j < k - 1 else byte
-            columns.append((step[:, j], pos + 1 + j))
         rec["step"] = step.view(f"V{k}").reshape(n)
-        pos += 1 + k
     rec["suffix"] = np.frombuffer(suffix, dtype=f"V{len(suffix)}")[0]
     rec["value"] = f
-    f8 = f.view(np.uint8).reshape(n, 4)
-    pos += len(suffix)
-    columns += [(f8[:, j], pos + j) for j in range(4)]
-    rec["crc"] = crc_columns(columns, bytes(template))
-    return rec.view(np.uint8).reshape(n, 16 + length) if as_array else rec.tobytes()
+    return rec.view(np.uint8).reshape(n, rec.dtype.itemsize)
