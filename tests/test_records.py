@@ -323,7 +323,6 @@ def test_scalar_batches_built_by_many_threads_at_once_are_right():
     import sys
     import threading
 
-    from anyboard.summary import scalar as scalar_mod
     from anyboard.summary.scalar import simple_value_event
 
     items = [(1.7e9 + i, i * 1000003 % 20000, "t" * (i % 40), i * 0.25) for i in range(300)]
@@ -333,7 +332,6 @@ def test_scalar_batches_built_by_many_threads_at_once_are_right():
     sys.setswitchinterval(1e-6)
     try:
         for _ in range(5):
-            scalar_mod._STEP_FIELD.clear()
 
             def run() -> None:
                 results.append(_group_framing(items)[1])

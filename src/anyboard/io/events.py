@@ -3,54 +3,25 @@
 ``event_bytes`` writes exactly what ``Event(wall_time=w, step=s,
 summary=<bytes>).SerializeToString()`` writes (fields 1, 2, 5), so a scalar
 event costs a few byte concatenations instead of building nested messages.
+
+The varint and field encoders live in :mod:`anyboard._wire` (shared with the
+pure summary builders) and are re-exported here.
 """
 
 from __future__ import annotations
 
-import math
-import struct
 import time
 
+from anyboard._wire import SMALL_VARINTS, STEP_FIELDS, WALL_HEAD, length_prefix, step_field, varint, wall_field
+
+__all__ = ["FILE_VERSION", "event_bytes", "header_events", "length_prefix", "step_field", "varint", "wall_field"]
 from anyboard.proto.event_pb2 import Event, SessionLog, SourceMetadata
 
-_WALL = struct.Struct("<d")
 FILE_VERSION = "brain.Event:2"
 WRITER_NAME = "anyboard"
-
-
-def varint(value: int) -> bytes:
-    """Encode a protobuf varint (negative int64 values as 10-byte two's complement)."""
-    value &= 0xFFFFFFFFFFFFFFFF
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-_SMALL = [varint(i) for i in range(1 << 14)]
-
-
-def length_prefix(n: int) -> bytes:
-    """Varint length of a length-delimited field."""
-    return _SMALL[n] if n < 16384 else varint(n)
-
-
-_STEP_FIELD = [b""] + [b"\x10" + v for v in _SMALL[1:]]  # step 0 is the default: omitted
-_HEAD = struct.Struct("<Bd")
-
-
-def step_field(step: int) -> bytes:
-    """The encoded ``step`` field of an ``Event`` (empty for 0)."""
-    return _STEP_FIELD[step] if 0 <= step < 16384 else b"\x10" + varint(step)
-
-
-def wall_field(wall_time: float) -> bytes:
-    """The encoded ``wall_time`` field of an ``Event`` (empty for +0.0, as protobuf writes it)."""
-    if wall_time or math.copysign(1.0, wall_time) < 0:
-        return _HEAD.pack(9, wall_time)
-    return b""
+_SMALL = SMALL_VARINTS
+_STEP_FIELD = STEP_FIELDS
+_HEAD = WALL_HEAD
 
 
 def event_bytes(wall_time: float, step: int, summary: bytes) -> bytes:

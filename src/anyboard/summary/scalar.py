@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from anyboard._wire import STEP_FIELDS, WALL_HEAD, step_field, varint, wall_field
 from anyboard.proto.summary_pb2 import Summary
 from anyboard.proto.types_pb2 import DT_FLOAT
 from anyboard.summary.metadata import metadata
@@ -35,43 +36,6 @@ from anyboard.summary.metadata import metadata
 PLUGIN_NAME = "scalars"
 _F32 = struct.Struct("<f")
 _PREFIX: dict[str, bytes] = {}
-_HEAD = struct.Struct("<Bd")  # Event field 1 (wall_time, fixed64): key 0x09, float64 LE
-
-
-def _varint(value: int) -> bytes:
-    """A protobuf varint (negative int64 values as 10-byte two's complement)."""
-    value &= 0xFFFFFFFFFFFFFFFF
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-_STEP_FIELD: list[bytes] = []  # encoded Event.step fields of steps 0..16383 (b"" for 0), built on first use
-
-
-def _step_table() -> list[bytes]:
-    if not _STEP_FIELD:
-        table = [b""] + [bytes((0x10, i)) for i in range(1, 128)]
-        table += [bytes((0x10, (i & 0x7F) | 0x80, i >> 7)) for i in range(128, 16384)]
-        _STEP_FIELD[:] = table  # one C-level assignment: a concurrent reader sees all or nothing
-    return _STEP_FIELD
-
-
-def _step_field(step: int) -> bytes:
-    """The encoded ``step`` field of an ``Event`` (empty for 0)."""
-    if 0 <= step < 16384:
-        return (_STEP_FIELD or _step_table())[step]
-    return b"\x10" + _varint(step)
-
-
-def _wall_field(wall_time: float) -> bytes:
-    """The encoded ``wall_time`` field of an ``Event`` (empty for +0.0, as protobuf writes it)."""
-    if wall_time or math.copysign(1.0, wall_time) < 0:
-        return _HEAD.pack(9, wall_time)
-    return b""
 
 
 def float32_bytes(value: float) -> bytes:
@@ -114,8 +78,8 @@ def simple_value_event(wall_time: float, step: int, tag: str, value: float) -> b
         packed = _F32.pack(value)
     except OverflowError:
         packed = float32_bytes(value)
-    head = _HEAD.pack(9, wall_time) if wall_time else _wall_field(wall_time)
-    step_bytes = (_STEP_FIELD or _step_table())[step] if 0 <= step < 16384 else _step_field(step)
+    head = WALL_HEAD.pack(9, wall_time) if wall_time else wall_field(wall_time)
+    step_bytes = STEP_FIELDS[step] if 0 <= step < 16384 else step_field(step)
     return head + step_bytes + suffix + packed
 
 
@@ -134,7 +98,7 @@ def _event_suffix(tag: str) -> bytes:
     suffix = _EVENT_SUFFIX.get(tag)
     if suffix is None:
         prefix = simple_value_bytes(tag, 0.0)[:-4]
-        suffix = b"\x2a" + _varint(len(prefix) + 4) + prefix
+        suffix = b"\x2a" + varint(len(prefix) + 4) + prefix
         if len(_EVENT_SUFFIX) < 100_000:
             _EVENT_SUFFIX[tag] = suffix
     return suffix

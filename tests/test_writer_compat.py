@@ -1,0 +1,76 @@
+"""tensorboardX's use_metadata and MXBoard's reopen."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+import anyboard
+
+
+def _scalars(logdir: str) -> list[tuple[str, int, float, float]]:
+    return [
+        (v.tag, e.step, e.wall_time, v.simple_value)
+        for e in anyboard.iter_run_events(logdir)
+        for v in e.summary.value
+        if v.HasField("simple_value")
+    ]
+
+
+def test_use_metadata_sets_default_step_and_walltime(logdir):
+    with anyboard.SummaryWriter(logdir) as w:
+        with w.use_metadata(global_step=7, walltime=1234.5):
+            w.add_scalar("a", 1.0)
+            w.add_scalar("b", 2.0, 3)  # an explicit step wins
+            w.add_scalar("c", 3.0, walltime=99.0)
+            w.add_scalars("d", {"x": 4.0})
+            w.add_text("t", "hello")
+        w.add_scalar("e", 5.0)  # outside: step 0, wall time now
+    rows = {tag: (step, wall) for tag, step, wall, _ in _scalars(logdir)}
+    assert rows["a"] == (7, 1234.5)
+    assert rows["b"] == (3, 1234.5)
+    assert rows["c"] == (7, 99.0)
+    assert rows["e"][0] == 0 and abs(rows["e"][1] - time.time()) < 60
+    sub = _scalars(f"{logdir}/d_x")
+    assert [(s, wt) for _, s, wt, _ in sub] == [(7, 1234.5)]
+    text = [(e.step, e.wall_time) for e in anyboard.iter_run_events(logdir) for v in e.summary.value if v.tag == "t"]
+    assert text == [(7, 1234.5)]
+
+
+def test_use_metadata_with_only_a_step_keeps_real_wall_times(logdir):
+    """tensorboardX writes wall_time 0.0 here; TensorBoard then shows 1970."""
+    before = time.time()
+    with anyboard.SummaryWriter(logdir) as w, w.use_metadata(global_step=4):
+        w.add_scalar("a", 1.0)
+    ((_, step, wall, _),) = _scalars(logdir)
+    assert step == 4 and wall >= before - 1
+
+
+def test_use_metadata_rejects_bad_defaults(logdir):
+    with anyboard.SummaryWriter(logdir) as w:
+        with pytest.raises(TypeError, match="global_step"):
+            with w.use_metadata(global_step=1.5):
+                pass
+        with pytest.raises(ValueError, match="walltime"):
+            with w.use_metadata(walltime=float("nan")):
+                pass
+
+
+def test_reopen_after_close_writes_new_files(logdir):
+    w = anyboard.SummaryWriter(logdir)
+    w.add_scalar("loss", 1.0, 0)
+    w.add_scalars("pair", {"a": 1.0}, 0)
+    w.close()
+    with pytest.raises(anyboard.WriterClosedError):
+        w.add_scalar("loss", 2.0, 1)
+    w.reopen()
+    w.reopen()  # no-op on an open writer
+    w.add_scalar("loss", 2.0, 1)
+    w.add_scalars("pair", {"a": 2.0}, 1)
+    w.close()
+    assert [(s, v) for _, s, _, v in _scalars(logdir)] == [(0, 1.0), (1, 2.0)]
+    assert [(s, v) for _, s, _, v in _scalars(f"{logdir}/pair_a")] == [(0, 1.0), (1, 2.0)]
+    files = [n for n in os.listdir(logdir) if "tfevents" in n]
+    assert len(files) == 2 and sorted(files) == files
