@@ -13,7 +13,7 @@ if [[ $# -lt 1 ]]; then
     echo "usage: $0 VENV_DIR [pytest args...]" >&2
     exit 2
 fi
-VENV=$1
+VENV=$(realpath -m "$1")  # absolute: the tests run from a temporary directory
 shift
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-python3}
