@@ -89,6 +89,7 @@ def test_mesh_batch_of_two(logdir):
         ({"vertices": np.zeros((1, 4, 2))}, ValueError, "[B, N, 3]"),
         ({"vertices": np.zeros(4)}, ValueError, "[B, N, 3]"),
         ({"vertices": np.array([[[np.nan, 0, 0]]])}, ValueError, "finite"),
+        ({"vertices": np.array([[[1e39, 0, 0]]])}, ValueError, "float32"),
         ({"vertices": np.array([[["a", "b", "c"]]])}, TypeError, "real numbers"),
         ({"vertices": VERTS, "colors": COLORS[:, :3]}, ValueError, "vertices' shape"),
         ({"vertices": VERTS, "colors": COLORS * 2}, ValueError, "[0, 255]"),

@@ -294,7 +294,10 @@ class Methods(MethodsBase):
                 config = json.dumps(config_dict, sort_keys=True, allow_nan=False)
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"tag {tag!r}: config_dict must be JSON-serializable: {exc}") from None
-        v = v.astype(np.float32)
+        with np.errstate(over="ignore"):
+            v = v.astype(np.float32)
+        if not np.isfinite(v).all():
+            raise ValueError(f"tag {tag!r}: vertices must be finite float32 values (|x| < 3.4e38), got NaN, Inf or overflow")
         nbytes = v.nbytes + (c.nbytes if c is not None else 0) + (f.nbytes if f is not None else 0) + 512
         self._emit(tag, _mesh, (tag, v, f, c, config), global_step, walltime, nbytes=nbytes)
 
