@@ -12,6 +12,7 @@ import pytest
 import anyboard
 from anyboard.errors import WriteError, WriterClosedError
 from anyboard.io import background as bg
+from anyboard.io import stream as st
 from anyboard.io.background import BackgroundWriter, encoder_code
 from anyboard.io.reader import iter_records
 
@@ -80,7 +81,7 @@ ECHO = encoder_code(_echo)
 
 def test_flush_drains_everything_queued_before_it_in_order(make):
     w, s, f = make(max_queue=10_000, flush_secs=3600)
-    n = 3 * bg.BATCH_EVENTS + 5  # several batches
+    n = 3 * st.BATCH_EVENTS + 5  # several batches
     for i in range(n):
         if i % 3 == 0:
             s.put(b"raw%d" % i)
@@ -99,7 +100,7 @@ def test_flush_drains_everything_queued_before_it_in_order(make):
 
 def test_batches_are_written_with_one_call_each(make):
     w, s, f = make(max_queue=10_000, flush_secs=3600)
-    for i in range(bg.BATCH_EVENTS * 2):
+    for i in range(st.BATCH_EVENTS * 2):
         s.put(b"x")
     w.flush()
     assert f.writes - 1 <= 3  # header + at most one write per batch
@@ -160,7 +161,7 @@ def test_encoder_error_is_raised_as_is_on_next_call_and_others_are_written(make)
 
 def test_encoder_code_is_stable():
     assert encoder_code(_echo) == ECHO
-    assert bg._ENCODERS[ECHO] is _echo
+    assert st._ENCODERS[ECHO] is _echo
 
 
 class _Releasing(threading.Condition):

@@ -1,0 +1,266 @@
+"""The queue of one event file, and the encoders its background side runs.
+
+:class:`Stream` is the caller-facing half of :mod:`anyboard.io.background`:
+``put`` appends to a deque (the hot path), and the writer thread calls
+``_drain`` to encode, frame and write what is queued, in batches, with one
+system call each. Queued items are serialized ``Event`` bytes, ``(encode,
+args)`` tuples, or ``(code, a, b, c, d)`` tuples whose ``code`` comes from
+:func:`encoder_code` (a run of those may be encoded at once by a batch
+encoder). See :mod:`anyboard.io.background` for the contracts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from anyboard.io.records import frame_many
+
+if TYPE_CHECKING:
+    from anyboard.io.background import BackgroundWriter
+
+Item = Any  # bytes | (encode, args) | (code, a, b, c, d)
+FileFactory = Callable[[], Any]
+
+_ENCODERS: list[Callable[[Any, Any, Any, Any], bytes]] = []
+_RECORDS: dict[int, Callable[[list[Any]], bytes | None]] = {}  # code -> batch encoder (framed records)
+
+EVENT_BYTES = 160
+"""Memory charged for every queued event (a small tuple with a float, an int and a str)."""
+FAR_GATE = 1024
+"""Events queued without a check while the thread still has an untaken wake (see ``_put_checked``)."""
+BIG_ITEM = 4096
+"""Items declaring more bytes than this check the memory bound at once."""
+BATCH_EVENTS = 256
+"""Events encoded between two yields of the GIL (and written with one system call)."""
+RUN_EVENTS = 4096
+"""Most items of one code encoded together by its batch encoder (see :func:`encoder_code`)."""
+BATCH_BYTES = 1 << 20
+"""Encoded bytes that end a batch early (images, large tensors)."""
+POOL_BYTES = 64 << 20
+"""Most bytes of free snapshot buffers a writer keeps for reuse (see ``take_buffer``)."""
+SINCE_FLUSH_BYTES = 32 << 20
+"""Written bytes kept until the next flush confirms the file still exists."""
+
+def encoder_code(
+    encode: Callable[[Any, Any, Any, Any], bytes], records: Callable[[list[Any]], bytes | None] | None = None
+) -> int:
+    """Return the int that stands for ``encode`` in a queued ``(code, a, b, c, d)``.
+
+    ``records``, if given, encodes and frames a whole run of such items at
+    once (``records(items)`` returns the framed records, the same bytes as
+    framing each ``encode`` result, or ``None`` to fall back to ``encode``).
+    """
+    for code, known in enumerate(_ENCODERS):
+        if known is encode:
+            break
+    else:
+        _ENCODERS.append(encode)
+        code = len(_ENCODERS) - 1
+    if records is not None:
+        _RECORDS[code] = records
+    return code
+
+
+def _run_length(chunk: list[Any], code: int) -> int:
+    """How many items at the start of ``chunk`` are ``(code, a, b, c, d)`` tuples."""
+    if set(map(type, chunk)) == {tuple} and set(map(len, chunk)) == {5}:
+        codes = [item[0] for item in chunk]
+        if codes.count(code) == len(codes):
+            return len(codes)
+    for i, item in enumerate(chunk):
+        if not (type(item) is tuple and len(item) == 5 and item[0] == code):
+            return i
+    return len(chunk)
+
+
+class Stream:
+    """The queue of one event file. ``put`` is the caller's hot path."""
+
+    __slots__ = (
+        "_factory", "_file", "_header", "_retry", "_since_flush", "_since_flush_bytes", "_writer", "append", "queue",
+        "__weakref__",
+    )
+
+    def __init__(self, writer: BackgroundWriter, factory: FileFactory, header: list[bytes]) -> None:
+        self._writer = writer
+        self._factory = factory
+        self._header = header
+        self._file: Any = None
+        self._retry: bytes = b""
+        # Batches written since the file was last checked by flush(): rewritten
+        # into a new file if the old one turns out to have been deleted.
+        self._since_flush: list[bytes] = []
+        self._since_flush_bytes = 0
+        self.queue: deque[Item] = deque()
+        self.append = self.queue.append
+
+    @property
+    def path(self) -> str | None:
+        """Path of the current file (``None`` until it is opened)."""
+        return None if self._file is None else self._file.path
+
+    def open(self) -> None:
+        """Create the file now (on the caller, so a bad directory fails at once)."""
+        if self._file is None:
+            self._file = self._factory()
+            self._file.write(frame_many(self._header))
+            self._since_flush.clear()
+            self._since_flush_bytes = 0
+
+    def put(self, item: Item, nbytes: int = 0) -> None:
+        """Queue one event; ``nbytes`` estimates the memory it holds beyond :data:`EVENT_BYTES`.
+
+        The hottest callers (``add_scalar``) inline this method, exactly so:
+        while ``writer._in_events < writer._gate``, ``append`` the item and add
+        1 to ``writer._in_events``; otherwise call ``writer._put_checked``.
+        """
+        w = self._writer
+        if w._in_events < w._gate and nbytes <= BIG_ITEM:
+            self.append(item)
+            w._in_bytes += nbytes
+            w._in_events += 1
+        else:
+            w._put_checked(self, item, nbytes)
+
+    # -- background side -------------------------------------------------
+    def _drain(self) -> int:
+        """Encode, frame and write everything queued; return how many events.
+
+        Works in batches of :data:`BATCH_EVENTS` events (or
+        :data:`BATCH_BYTES`), each written with one system call, and yields the
+        GIL between batches. An encoder that fails is reported after the rest
+        is written.
+        """
+        if getattr(self._file, "discards", False):  # write_to_disk=False: nothing to encode
+            n = len(self.queue)
+            for _ in range(n):
+                self.queue.popleft()
+            return n
+        queue = self.queue
+        popleft = queue.popleft
+        encoders = _ENCODERS
+        batchers = _RECORDS
+        w = self._writer
+        n = 0
+        error: BaseException | None = None
+        while True:
+            parts: list[bytes] = []  # framed
+            payloads: list[bytes] = []  # not framed yet
+            add = payloads.append
+            size = 0
+            count = 0
+            empty = False
+            while count < BATCH_EVENTS and size < BATCH_BYTES:
+                try:
+                    item = popleft()
+                except IndexError:
+                    empty = True
+                    break
+                count += 1
+                if type(item) is bytes:
+                    add(item)
+                    size += len(item)
+                    continue
+                if len(item) == 5 and item[0] in batchers:
+                    # A run of items of one code (scalars): encoded and framed together.
+                    code = item[0]
+                    chunk = [item]
+                    chunk += [popleft() for _ in range(min(len(queue), RUN_EVENTS - 1))]
+                    m = _run_length(chunk, code)
+                    if m < len(chunk):
+                        queue.extendleft(reversed(chunk[m:]))
+                        del chunk[m:]
+                    count += m - 1
+                    try:
+                        data = batchers[code](chunk)
+                    except Exception:  # noqa: BLE001 - encoded one by one below, which reports
+                        data = None
+                    if data is None:
+                        for it in chunk:
+                            try:
+                                add(encoders[code](it[1], it[2], it[3], it[4]))
+                            except Exception as exc:  # an encoder failed: report it, keep the rest
+                                error = error or exc
+                        continue
+                    if payloads:
+                        parts.append(frame_many(payloads))
+                        payloads.clear()
+                    parts.append(data)
+                    size += len(data)
+                    continue
+                try:
+                    if len(item) == 5:
+                        data = encoders[item[0]](item[1], item[2], item[3], item[4])
+                    else:
+                        data = item[0](*item[1])
+                except Exception as exc:  # an encoder failed: report it, keep the rest
+                    error = error or exc
+                    continue
+                add(data)
+                size += len(data)
+            n += count
+            if payloads:
+                parts.append(frame_many(payloads))
+            if parts or self._retry:
+                if self._file is None:
+                    self.open()
+                framed = parts[0] if len(parts) == 1 else b"".join(parts)
+                data = self._retry + framed if self._retry else framed
+                self._retry = data  # kept until the write succeeds
+                self._file.write(data)
+                self._retry = b""
+                self._remember(data)
+            # Progress per batch, so a caller blocked on the memory bound moves
+            # on as soon as there is room, not after the whole backlog.
+            w._out_events += count
+            if w._waiting:
+                with w._progress:
+                    w._progress.notify_all()
+            if empty:
+                break  # the queue was empty
+            time.sleep(0)  # let the training loop run: the rest waits for the next turn
+        if error is not None:
+            raise error
+        return n
+
+    def _remember(self, data: bytes) -> None:
+        if self._since_flush_bytes + len(data) > SINCE_FLUSH_BYTES:
+            self._since_flush.clear()  # too much to keep: a deletion now loses it (documented)
+            self._since_flush_bytes = SINCE_FLUSH_BYTES + 1
+            return
+        self._since_flush.append(data)
+        self._since_flush_bytes += len(data)
+
+    def _flush(self) -> None:
+        if self._file is None:
+            return
+        try:
+            self._file.flush()
+        except FileNotFoundError:
+            # The file (or its directory) was deleted: what was written since the
+            # last check is queued again, and the next write opens a new file.
+            lost = b"".join(self._since_flush)
+            self._retry = lost + self._retry
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            self._file = None
+            raise
+        self._since_flush.clear()
+        self._since_flush_bytes = 0
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _forget_after_fork(self) -> None:
+        self.queue.clear()
+        self._retry = b""
+        self._since_flush.clear()
+        self._since_flush_bytes = 0
+        self._file = None  # the parent's file; the child opens its own
