@@ -183,7 +183,7 @@ def test_export_bad_path_and_damaged_file(logdir, tmp_path):
     with pytest.raises(TypeError, match="str or os.PathLike"):
         w.export_scalars(123)
     w.close()
-    path = w._anyboard_export_files[""].path
+    (path,) = w.written_files()[""]
     with open(path, "rb") as f:
         data = bytearray(f.read())
     data[-6] ^= 0xFF  # inside the scalar event's payload: its data CRC no longer matches

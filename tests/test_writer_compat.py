@@ -75,3 +75,19 @@ def test_reopen_after_close_writes_new_files(logdir):
     assert [(s, v) for _, s, _, v in _scalars(f"{logdir}/pair_a")] == [(0, 1.0), (1, 2.0)]
     files = sorted(n for n in os.listdir(logdir) if "tfevents" in n)
     assert len(files) == 2 and files[0] == first  # the reopened file sorts after the first one
+
+
+def test_written_files_lists_every_file_also_after_close_and_reopen(logdir):
+    w = anyboard.SummaryWriter(logdir)
+    w.add_scalars("pair", {"a": 1.0}, 0)
+    first = w.written_files()
+    w.close()
+    assert w.written_files() == first  # still known after close
+    w.reopen()
+    w.add_scalar("loss", 1.0, 1)
+    w.close()
+    files = w.written_files()
+    assert len(files[""]) == 2 and files[""][0] == first[""][0]
+    assert files["pair_a"] == first["pair_a"]
+    on_disk = sorted(os.path.join(logdir, n) for n in os.listdir(logdir) if "tfevents" in n)
+    assert sorted(files[""]) == on_disk

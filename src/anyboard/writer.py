@@ -100,6 +100,7 @@ class _WriterBase:
         }
         self._core = BackgroundWriter(**self._core_options)
         self._runs: dict[str, Stream] = {}
+        self._streams_ever: list[tuple[str, Stream]] = []  # across reopen(), for written_files()
         self._tags_ok: set[str] = set()
         self._main = self._run_stream("")
         self._finalizer = weakref.finalize(self, _close_quietly, self._core)
@@ -121,6 +122,7 @@ class _WriterBase:
             stream = self._core.stream(factory, header_events(purge_step=self._purge_step))
             stream.open()
             self._runs[run] = stream
+            self._streams_ever.append((run, stream))
         return stream
 
     # -- argument checks (shared by every method group) --------------------
@@ -253,6 +255,17 @@ class _WriterBase:
     def event_file_paths(self) -> dict[str, str | None]:
         """Current event file of each run this writer owns ('' is the main run)."""
         return {run: s.path for run, s in self._runs.items()}
+
+    def written_files(self) -> dict[str, list[str]]:
+        """Every event file each run of this writer has written, oldest first.
+
+        Includes files closed by :meth:`close`, left by :meth:`reopen` or
+        replaced after a deleted one, and every object of a remote run.
+        """
+        out: dict[str, list[str]] = {}
+        for run, stream in self._streams_ever:
+            out.setdefault(run, []).extend(stream.paths())
+        return {run: paths for run, paths in out.items() if paths}
 
     def flush(self) -> None:
         """Return once everything logged so far is in the event files.

@@ -189,34 +189,11 @@ def _stream_json(out: Any, runs: list[_Run]) -> dict[str, int]:
 class Methods(MethodsBase):
     """``export_scalars_to_json`` (tensorboardX), ``export_scalars`` and ``clear_scalar_dict`` (MXBoard)."""
 
-    def close(self) -> None:
-        """Write everything pending and close all files (see :meth:`anyboard.SummaryWriter.close`).
-
-        The event files are remembered first, so the exports still read them.
-        """
-        remembered = self.__dict__.setdefault("_anyboard_export_files", {})
-        for run, stream in self._runs.items():  # type: ignore[attr-defined]
-            file = getattr(stream, "_file", None)
-            if file is not None:
-                remembered[run] = file
-        super().close()  # type: ignore[misc]
-
     def _export_paths(self) -> dict[str, list[str]]:
         """Every event file of each run this writer wrote, oldest first (flushed when open)."""
-        if not self.closed:  # type: ignore[attr-defined]
-            self.flush()  # type: ignore[attr-defined]
-        remembered = self.__dict__.get("_anyboard_export_files", {})
-        out: dict[str, list[str]] = {}
-        for run, stream in self._runs.items():  # type: ignore[attr-defined]
-            file = getattr(stream, "_file", None) or remembered.get(run)
-            if file is None or getattr(file, "discards", False):
-                continue
-            paths = getattr(file, "paths", None)  # remote: one object per flush
-            if paths is not None:
-                out[run] = list(paths)
-            elif file.path is not None:
-                out[run] = [file.path]
-        return out
+        if not self.closed:
+            self.flush()
+        return self.written_files()
 
     def _export(self, path: Any, only_add_scalars: bool, marks: dict[str, int]) -> dict[str, int]:
         """Write the JSON of the scalars after ``marks`` (file -> offset); return where each file ended."""

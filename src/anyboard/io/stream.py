@@ -80,8 +80,8 @@ class Stream:
     """The queue of one event file. ``put`` is the caller's hot path."""
 
     __slots__ = (
-        "_factory", "_file", "_header", "_retry", "_since_flush", "_since_flush_bytes", "_writer", "append", "queue",
-        "__weakref__",
+        "_factory", "_file", "_header", "_retry", "_since_flush", "_since_flush_bytes", "_writer", "append", "opened",
+        "queue", "__weakref__",
     )
 
     def __init__(self, writer: BackgroundWriter, factory: FileFactory, header: list[bytes]) -> None:
@@ -89,6 +89,7 @@ class Stream:
         self._factory = factory
         self._header = header
         self._file: Any = None
+        self.opened: list[Any] = []  # every file object opened, oldest first
         self._retry: bytes = b""
         # Batches written since the file was last checked by flush(): rewritten
         # into a new file if the old one turns out to have been deleted.
@@ -102,10 +103,28 @@ class Stream:
         """Path of the current file (``None`` until it is opened)."""
         return None if self._file is None else self._file.path
 
+    def paths(self) -> list[str]:
+        """Every file this stream has written, oldest first (also after it is closed).
+
+        A file that rotates (a remote object per flush) lists each object; a
+        ``write_to_disk=False`` target lists nothing.
+        """
+        out: list[str] = []
+        for file in self.opened:
+            if getattr(file, "discards", False):
+                continue
+            many = getattr(file, "paths", None)
+            if many is not None:
+                out.extend(many)
+            elif file.path is not None:
+                out.append(file.path)
+        return out
+
     def open(self) -> None:
         """Create the file now (on the caller, so a bad directory fails at once)."""
         if self._file is None:
             self._file = self._factory()
+            self.opened.append(self._file)
             self._file.write(frame_many(self._header))
             self._since_flush.clear()
             self._since_flush_bytes = 0
