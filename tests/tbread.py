@@ -166,3 +166,23 @@ class TensorBoardServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def values_by_tag(run_dir: str | os.PathLike[str]) -> dict[str, list[tuple[int, Any]]]:
+    """``{tag: [(step, Summary.Value), ...]}`` read back by anyboard's own reader."""
+    import anyboard
+
+    out: dict[str, list[tuple[int, Any]]] = {}
+    for e in anyboard.iter_run_events(run_dir):
+        if e.HasField("summary"):
+            for v in e.summary.value:
+                out.setdefault(v.tag, []).append((e.step, v))
+    return out
+
+
+def tensor_value(value: Any) -> np.ndarray:
+    """A ``Summary.Value``'s tensor decoded by TensorBoard's own ``make_ndarray``."""
+    from tensorboard.compat.proto import tensor_pb2
+    from tensorboard.util import tensor_util
+
+    return tensor_util.make_ndarray(tensor_pb2.TensorProto.FromString(value.tensor.SerializeToString()))

@@ -6,27 +6,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tbread import tensor_value, values_by_tag
 
 import anyboard
 from anyboard.adapters import Deferred, to_numpy
 from anyboard.adapters.jax_adapter import JaxValue
 from anyboard.summary.histogram import bucket_rows
-
-
-def _values(run_dir):
-    out: dict[str, list] = {}
-    for e in anyboard.iter_run_events(run_dir):
-        if e.HasField("summary"):
-            for v in e.summary.value:
-                out.setdefault(v.tag, []).append((e.step, v))
-    return out
-
-
-def _tensor_value(value):
-    from tensorboard.compat.proto import tensor_pb2
-    from tensorboard.util import tensor_util
-
-    return tensor_util.make_ndarray(tensor_pb2.TensorProto.FromString(value.tensor.SerializeToString()))
 
 
 def test_jax_dtypes_and_shapes_convert_exactly():
@@ -63,7 +48,7 @@ def test_donated_scalar_logged_before_donation_keeps_its_value(logdir):
         w.add_scalar("x", x, 0)
         x = update(x)  # may delete the logged buffer on backends that support donation
         w.flush()
-    assert _values(logdir)["x"][0][1].simple_value == 3.0
+    assert values_by_tag(logdir)["x"][0][1].simple_value == 3.0
 
 
 def test_tracers_deleted_arrays_raise_value_error_naming_the_tag():
@@ -97,14 +82,14 @@ def test_every_core_method_logs_jax_inputs_that_read_back_equal(logdir):
         w.add_text("txt", "x", jnp.asarray(8))
         w.add_tensor("t/bf16", t_bf16, 9)
         w.add_tensor("t/i", jnp.arange(4, dtype=jnp.int32), 9)
-    got = _values(logdir)
+    got = values_by_tag(logdir)
     assert [(s, v.simple_value) for s, v in got["s/f32"]] == [(3, 0.25)]
     assert [(s, v.simple_value) for s, v in got["s/bf16"]] == [(4, -1.5)]
     assert [(s, v.simple_value) for s, v in got["s/i"]] == [(5, 7.0)]
-    np.testing.assert_array_equal(_tensor_value(got["h"][0][1]), bucket_rows(np.asarray(hist)))
+    np.testing.assert_array_equal(tensor_value(got["h"][0][1]), bucket_rows(np.asarray(hist)))
     assert got["h"][0][0] == 7 and got["txt"][0][0] == 8
-    np.testing.assert_array_equal(_tensor_value(got["t/bf16"][0][1]), np.asarray(t_bf16).astype(np.float32))
-    np.testing.assert_array_equal(_tensor_value(got["t/i"][0][1]), np.arange(4, dtype=np.int32))
+    np.testing.assert_array_equal(tensor_value(got["t/bf16"][0][1]), np.asarray(t_bf16).astype(np.float32))
+    np.testing.assert_array_equal(tensor_value(got["t/i"][0][1]), np.arange(4, dtype=np.int32))
     import os
 
-    assert _values(os.path.join(logdir, "g_a"))["g"][0][1].simple_value == 1.5
+    assert values_by_tag(os.path.join(logdir, "g_a"))["g"][0][1].simple_value == 1.5

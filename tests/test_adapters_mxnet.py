@@ -15,6 +15,7 @@ import pytest
 pytestmark = pytest.mark.mxnet
 
 import mxnet as mx  # noqa: E402 - collected only where MXNet imports (tests/conftest.py)
+from tbread import tensor_value, values_by_tag
 
 import anyboard
 from anyboard.adapters import Deferred, to_numpy
@@ -24,20 +25,8 @@ from anyboard.summary.histogram import bucket_rows
 BF16 = np.dtype([("bfloat16", np.uint16)])
 
 
-def _values(run_dir):
-    out: dict[str, list] = {}
-    for e in anyboard.iter_run_events(run_dir):
-        if e.HasField("summary"):
-            for v in e.summary.value:
-                out.setdefault(v.tag, []).append((e.step, v))
-    return out
 
 
-def _tensor_value(value):
-    from tensorboard.compat.proto import tensor_pb2
-    from tensorboard.util import tensor_util
-
-    return tensor_util.make_ndarray(tensor_pb2.TensorProto.FromString(value.tensor.SerializeToString()))
 
 
 def test_ndarray_and_np_arrays_convert_exactly():
@@ -90,17 +79,17 @@ def test_every_core_method_logs_mxnet_inputs_that_read_back_equal(logdir):
         w.add_text("txt", "t", 9)
         w.add_tensor("t", tensor, 10)
         w.add_tensor("t/f16", mx.nd.array([0.5, 2.0], dtype="float16"), 10)
-    got = _values(logdir)
+    got = values_by_tag(logdir)
     assert [(st, v.simple_value) for st, v in got["s/nd"]] == [(3, 0.25)]
     assert [(st, v.simple_value) for st, v in got["s/np"]] == [(4, 1.5)]
     assert [(st, v.simple_value) for st, v in got["s/bf16"]] == [(5, -2.5)]
     assert [(st, v.simple_value) for st, v in got["mxboard"]] == [(6, 6.0)]
     for key, expected in (("a", 1.0), ("b", 2.0)):
-        assert _values(os.path.join(logdir, f"g_{key}"))["g"][0][1].simple_value == expected
+        assert values_by_tag(os.path.join(logdir, f"g_{key}"))["g"][0][1].simple_value == expected
     assert got["h"][0][0] == 8
-    np.testing.assert_array_equal(_tensor_value(got["h"][0][1]), bucket_rows(hist.asnumpy()))
-    np.testing.assert_array_equal(_tensor_value(got["t"][0][1]), tensor.asnumpy())
-    f16 = _tensor_value(got["t/f16"][0][1])
+    np.testing.assert_array_equal(tensor_value(got["h"][0][1]), bucket_rows(hist.asnumpy()))
+    np.testing.assert_array_equal(tensor_value(got["t"][0][1]), tensor.asnumpy())
+    f16 = tensor_value(got["t/f16"][0][1])
     assert f16.dtype == np.float16
     np.testing.assert_array_equal(f16, [0.5, 2.0])
     assert got["txt"][0][0] == 9
@@ -112,4 +101,4 @@ def test_bad_mxnet_inputs_raise_naming_the_tag(logdir):
             w.add_scalar("bad/scalar", mx.nd.ones(3))
         with pytest.raises(TypeError, match="bad/sym"):
             w.add_histogram("bad/sym", mx.sym.Variable("v"))
-    assert _values(logdir) == {}
+    assert values_by_tag(logdir) == {}

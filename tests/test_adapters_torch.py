@@ -10,6 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tbread import tensor_value, values_by_tag
 
 import anyboard
 from anyboard import adapters
@@ -21,35 +22,21 @@ CUDA = torch.cuda.is_available()
 gpu = pytest.mark.gpu
 
 
-def _tensor_value(value):
-    """A ``Summary.Value``'s tensor as a NumPy array (through TensorBoard's decoder)."""
-    from tensorboard.compat.proto import tensor_pb2
-    from tensorboard.util import tensor_util
-
-    return tensor_util.make_ndarray(tensor_pb2.TensorProto.FromString(value.tensor.SerializeToString()))
 
 
-def _values(run_dir):
-    """``{tag: [(step, Summary.Value), ...]}`` read back by anyboard's reader."""
-    out: dict[str, list] = {}
-    for e in anyboard.iter_run_events(run_dir):
-        if e.HasField("summary"):
-            for v in e.summary.value:
-                out.setdefault(v.tag, []).append((e.step, v))
-    return out
 
 
 # -- conversions ----------------------------------------------------------------
 
 
-def _bf16_exact_values():
+def _bf16_exactvalues_by_tag():
     # bfloat16 values including subnormals, the largest finite and +-inf/nan
     bits = np.array([0x0001, 0x007F, 0x3F80, 0x4049, 0x7F7F, 0xFF7F, 0x7F80, 0xFF80, 0x7FC0, 0x3F81], np.uint16)
     return torch.from_numpy(bits).view(torch.bfloat16), bits
 
 
 def test_dtypes_shapes_and_layouts_convert_exactly():
-    bf, bits = _bf16_exact_values()
+    bf, bits = _bf16_exactvalues_by_tag()
     out = to_numpy(bf)
     assert out.dtype == np.float32
     expected = (bits.astype(np.uint32) << 16).view(np.float32)  # bf16 is the top half of f32
@@ -117,7 +104,7 @@ def test_data_less_tensors_raise_value_error_naming_the_tag(logdir):
                 call()
         with pytest.raises(ValueError, match="m/dev"):
             rows_on_device(meta, "tensorflow", tag="m/dev", allow_cpu=True)
-    assert _values(logdir) == {}
+    assert values_by_tag(logdir) == {}
 
 
 def test_image_and_audio_shaped_inputs_convert_exactly():
@@ -171,29 +158,29 @@ def test_every_core_method_logs_torch_inputs_that_read_back_equal(logdir):
         w.add_text("txt", "hello", global_step=torch.tensor(9))
         for tag, t in tensor_in.items():
             w.add_tensor(tag, t, torch.tensor(2))
-    got = _values(logdir)
+    got = values_by_tag(logdir)
     for name, v in values.items():
         ((s, val),) = got[f"s/{name}"]
         assert s == 11
         assert val.simple_value == np.float32(float(v.detach().float().reshape(()))), name
     ((s, val),) = got["s/new"]
-    assert s == 3 and float(_tensor_value(val)) == 0.5
+    assert s == 3 and float(tensor_value(val)) == 0.5
     ((s, val),) = got["h/f32"]
     assert s == 5
-    np.testing.assert_array_equal(_tensor_value(val), bucket_rows(hist_in.numpy()))
-    np.testing.assert_array_equal(_tensor_value(got["h/bf16"][0][1]), bucket_rows(hist_bf16.float().numpy()))
-    np.testing.assert_array_equal(_tensor_value(got["h/int"][0][1]), bucket_rows(np.arange(-20, 20), 8))
+    np.testing.assert_array_equal(tensor_value(val), bucket_rows(hist_in.numpy()))
+    np.testing.assert_array_equal(tensor_value(got["h/bf16"][0][1]), bucket_rows(hist_bf16.float().numpy()))
+    np.testing.assert_array_equal(tensor_value(got["h/int"][0][1]), bucket_rows(np.arange(-20, 20), 8))
     assert got["txt"][0][0] == 9
     for tag, t in tensor_in.items():
         ((s, val),) = got[tag]
         expected = t.detach().float().numpy() if t.dtype == torch.bfloat16 else t.detach().numpy()
-        arr = _tensor_value(val)
+        arr = tensor_value(val)
         assert s == 2 and arr.dtype == expected.dtype and arr.shape == expected.shape, tag
         np.testing.assert_array_equal(arr, expected)
     import os
 
     for key, expected in (("a", 1.5), ("b", 2.0)):
-        ((s, val),) = _values(os.path.join(logdir, f"group_{key}"))["group"]
+        ((s, val),) = values_by_tag(os.path.join(logdir, f"group_{key}"))["group"]
         assert (s, val.simple_value) == (4, expected)
 
 
@@ -207,7 +194,7 @@ def test_bad_torch_inputs_raise_naming_the_tag(logdir):
             w.add_scalar("bad/complex", torch.tensor(1 + 1j))
         with pytest.raises(TypeError, match="bad/hist"):
             w.add_histogram("bad/hist", torch.tensor([1 + 1j]))
-    assert _values(logdir) == {}
+    assert values_by_tag(logdir) == {}
 
 
 def test_scalar_is_the_value_at_call_time_despite_later_in_place_changes(logdir):
@@ -228,11 +215,11 @@ def test_scalar_is_the_value_at_call_time_despite_later_in_place_changes(logdir)
         finally:
             adapters.unregister("torch")
         w.flush()
-    got = _values(logdir)
+    got = values_by_tag(logdir)
     assert got["direct"][0][1].simple_value == 1.0
     assert got["deferred"][0][1].simple_value == 5.0
-    np.testing.assert_array_equal(_tensor_value(got["tensor"][0][1]), [10.0, 20.0])
-    np.testing.assert_array_equal(_tensor_value(got["hist"][0][1]), bucket_rows(np.array([10.0, 20.0])))
+    np.testing.assert_array_equal(tensor_value(got["tensor"][0][1]), [10.0, 20.0])
+    np.testing.assert_array_equal(tensor_value(got["hist"][0][1]), bucket_rows(np.array([10.0, 20.0])))
 
 
 def test_snapshot_on_cpu_is_ready_and_independent():
@@ -278,7 +265,7 @@ def test_cpu_paths_make_no_cuda_call(monkeypatch, logdir):
             w.add_scalar("s", x.sum(), i)
             w.add_histogram("h", x, i)
             w.add_tensor("t", x, i)
-    assert len(_values(logdir)["s"]) == 4
+    assert len(values_by_tag(logdir)["s"]) == 4
 
 
 # -- device histogram (run on CPU tensors here; same code on CUDA) -----------------
@@ -389,7 +376,7 @@ def test_cuda_writer_inputs_and_device_histogram(logdir):
         w.add_scalar("s", s, torch.tensor(2, device="cuda"))
         w.add_histogram("h", x, 0)
         w.add_tensor("t", x[:2, :3], 0)
-    got = _values(logdir)
+    got = values_by_tag(logdir)
     assert got["s"][0][0] == 2 and got["s"][0][1].simple_value == 1.5
-    np.testing.assert_array_equal(_tensor_value(got["h"][0][1]), bucket_rows(x.cpu().numpy()))
-    np.testing.assert_array_equal(_tensor_value(got["t"][0][1]), x[:2, :3].cpu().numpy())
+    np.testing.assert_array_equal(tensor_value(got["h"][0][1]), bucket_rows(x.cpu().numpy()))
+    np.testing.assert_array_equal(tensor_value(got["t"][0][1]), x[:2, :3].cpu().numpy())
