@@ -28,10 +28,15 @@ _STEP_MAX = (1 << 63) - 1
 _HIST_BINS = ("tensorflow", "default", "auto", "fd", "doane", "scott", "stone", "rice", "sturges", "sqrt")
 
 
+def resolved_float(value: Any) -> float:
+    """A queued scalar as a float: a :class:`Deferred` device value is waited for (background side)."""
+    if type(value) is float:
+        return value
+    return float(np.asarray(value.resolve() if isinstance(value, Deferred) else value).reshape(()))
+
+
 def _scalar_event(wall: float, step: int, tag: str, value: Any) -> bytes:
-    if type(value) is not float:
-        value = float(np.asarray(value.resolve()).reshape(()))
-    return simple_value_event(wall, step, tag, value)
+    return simple_value_event(wall, step, tag, resolved_float(value))
 
 
 def _scalar_records(items: list[Any]) -> bytes:
@@ -62,9 +67,7 @@ _DEVICE_SCALAR = encoder_code(_device_scalar_event)  # value: a Deferred (device
 
 
 def _scalar_summary(tag: str, value: Any, display_name: str, description: str, new_style: bool) -> Any:
-    if type(value) is not float:
-        value = float(np.asarray(value.resolve()).reshape(()))
-    return _scalar(tag, value, display_name=display_name, description=description, new_style=new_style)
+    return _scalar(tag, resolved_float(value), display_name=display_name, description=description, new_style=new_style)
 
 
 _POOL_MIN = 256 << 10  # arrays from this size on are snapshot into recycled buffers
@@ -348,5 +351,5 @@ class CoreMethods:
         self._emit(tag, _tensor, (tag, array), global_step, walltime, nbytes=array.nbytes + 256)
 
 
-def _to_scalar(tag: str, value: Any) -> Any:
-    return scalar_value(tag, value)
+# add_scalar's parameter ``scalar_value`` (the peers' name) shadows the function there.
+_to_scalar = scalar_value

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from anyboard._methods.base import MethodsBase
-from anyboard._methods.core import scalar_value
+from anyboard._methods.core import resolved_float, scalar_value
 from anyboard._paths import safe_component
-from anyboard.adapters import Deferred, to_numpy
+from anyboard.adapters import to_numpy
 from anyboard.summary import hparams as _hp
 
 _LABEL = "add_hparams"
@@ -58,7 +58,7 @@ def hparam_value(key: str, value: Any) -> bool | float | str | None:
 
 def _session(hparams: dict[str, Any], metrics: dict[str, Any], start: float, end: float) -> Any:
     resolved = {
-        k: v if type(v) is float else float(np.asarray(v.resolve() if isinstance(v, Deferred) else v).reshape(()))
+        k: resolved_float(v)
         for k, v in metrics.items()
     }
     return _hp.session(hparams, resolved, start, end)
