@@ -267,8 +267,13 @@ def _matches(value_tag: str, tag: str) -> bool:
     return value_tag == tag or value_tag.startswith(tag + "_") or value_tag.startswith(tag + "/")
 
 
+# Hypothesis runs many examples per test, so function-scoped tmp_path cannot be used;
+# every example's log directory goes under one root that is removed when the process exits.
+_SCRATCH = tempfile.TemporaryDirectory(prefix="anyboard-fuzz-")
+
+
 def _exercise(call: Call, tag: Any, method: str) -> tuple[str, bool, list[tuple[str, int, Any]]]:
-    logdir = tempfile.mkdtemp(prefix="bad_input_")
+    logdir = tempfile.mkdtemp(prefix="bad_input_", dir=_SCRATCH.name)
     w = SummaryWriter(logdir, flush_secs=1000, max_queue=1000)
     w.add_scalar("sentinel", 1.0, 1)
     w.flush()
@@ -374,7 +379,7 @@ def test_histogram_excludes_non_finite_values(values, bins):
 )
 def test_add_hparams_bad_input_is_rejected_on_the_caller(hparams, metrics):
     assert hasattr(SummaryWriter, "add_hparams")
-    logdir = tempfile.mkdtemp(prefix="bad_hparams_")
+    logdir = tempfile.mkdtemp(prefix="bad_hparams_", dir=_SCRATCH.name)
     w = SummaryWriter(logdir, flush_secs=1000)
     w.add_scalar("sentinel", 1.0, 1)
     try:
