@@ -39,6 +39,21 @@ def test_use_metadata_sets_default_step_and_walltime(logdir):
     assert text == [(7, 1234.5)]
 
 
+def test_use_metadata_applies_to_tags_already_on_the_fast_path(logdir):
+    """A tag logged before (add_scalar's fast path knows it) still gets the defaults; nesting restores them."""
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_scalar("a", 0.0, 1)
+        with w.use_metadata(walltime=1000.0):
+            w.add_scalar("a", 1.0, 2)
+            with w.use_metadata(walltime=2000.0):
+                w.add_scalar("a", 2.0, 3)
+            w.add_scalar("a", 3.0, 4)
+        w.add_scalar("a", 4.0, 5)
+    walls = {step: wall for _, step, wall, _ in _scalars(logdir)}
+    assert walls[2] == 1000.0 and walls[3] == 2000.0 and walls[4] == 1000.0
+    assert abs(walls[1] - time.time()) < 60 and abs(walls[5] - time.time()) < 60
+
+
 def test_use_metadata_with_only_a_step_keeps_real_wall_times(logdir):
     """tensorboardX writes wall_time 0.0 here; TensorBoard then shows 1970."""
     before = time.time()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from operator import itemgetter
 from time import time as _time
 from typing import Any
@@ -108,11 +107,6 @@ def scalar_value(tag: str, value: Any) -> Any:
 class CoreMethods:
     """``add_scalar``, ``add_scalars``, ``add_histogram(_raw)``, ``add_text``, ``add_tensor``."""
 
-    @functools.cached_property
-    def _main_append(self) -> Callable[[Any], None]:
-        """The main run's queue ``append``, bound once (the add_scalar fast path)."""
-        return self._main.append  # type: ignore[attr-defined, no-any-return]
-
     def add_scalar(
         self,
         tag: str,
@@ -149,16 +143,15 @@ class CoreMethods:
         if (
             type(scalar_value) is float
             and type(global_step) is int
-            and _STEP_MIN <= global_step <= _STEP_MAX
             and walltime is None
-            and self._defaults is None  # type: ignore[attr-defined]
             and type(tag) is str
-            and tag in self._tags_ok  # type: ignore[attr-defined]
+            and tag in self._fast_tags  # type: ignore[attr-defined]  # empty while use_metadata applies
+            and -0x8000000000000000 <= global_step <= 0x7FFFFFFFFFFFFFFF  # int64
             and not (new_style or display_name or summary_description)
         ):
             core = self._core  # type: ignore[attr-defined]
             if core._in_events < core._gate:
-                self._main_append((_SCALAR, _time(), global_step, tag, scalar_value))
+                self._main_append((_SCALAR, _time(), global_step, tag, scalar_value))  # type: ignore[attr-defined]
                 core._in_events += 1
             else:
                 core._put_checked(self._main, (_SCALAR, _time(), global_step, tag, scalar_value), 0)  # type: ignore[attr-defined]
@@ -196,11 +189,6 @@ class CoreMethods:
         self._main.put((code, wall, step, tag, scalar_value))  # type: ignore[attr-defined]
         return None
 
-    @functools.cached_property
-    def _scalars_streams(self) -> dict[tuple[str, str], Any]:
-        """``(main_tag, key) -> stream`` of add_scalars' sub-runs, filled on first use."""
-        return {}
-
     def add_scalars(
         self, main_tag: str, tag_scalar_dict: Mapping[str, Any], global_step: Any = None, walltime: Any = None
     ) -> None:
@@ -219,7 +207,7 @@ class CoreMethods:
         if not _STEP_MIN <= step <= _STEP_MAX:
             raise ValueError(f"tag {main_tag!r}: global_step {step} does not fit in int64")
         wall = self._walltime(main_tag, walltime)  # type: ignore[attr-defined]
-        streams = self._scalars_streams
+        streams = self._scalars_streams  # type: ignore[attr-defined]
         items = []
         for key, value in tag_scalar_dict.items():
             if type(value) is not float:

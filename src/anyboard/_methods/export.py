@@ -204,7 +204,7 @@ class Methods(MethodsBase):
             raise TypeError(f"export path must be a text path, got {type(path).__name__}")
         sub_runs = None
         if only_add_scalars:
-            wanted = {id(s) for s in self.__dict__.get("_scalars_streams", {}).values()}
+            wanted = {id(s) for s in self._scalars_streams.values()}
             sub_runs = {run for run, s in self._runs.items() if id(s) in wanted}  # type: ignore[attr-defined]
         logdir = self._logdir  # type: ignore[attr-defined]
         options = self._storage_options  # type: ignore[attr-defined]
@@ -233,7 +233,7 @@ class Methods(MethodsBase):
             TypeError: ``path`` is not a path.
             ValueError: one of this writer's event files is damaged.
         """
-        marks = self.__dict__.setdefault("_anyboard_export_json_marks", {})
+        marks = self._extras.setdefault("_anyboard_export_json_marks", {})
         marks.update(self._export(path, bool(only_add_scalars), marks))
 
     def export_scalars(self, path: str | os.PathLike[str], only_add_scalars: bool = False) -> None:
@@ -243,7 +243,7 @@ class Methods(MethodsBase):
         default every scalar (``add_scalar`` included), and a second call
         exports everything again, as MXBoard does.
         """
-        self._export(path, bool(only_add_scalars), self.__dict__.get("_anyboard_export_cleared", {}))
+        self._export(path, bool(only_add_scalars), self._extras.get("_anyboard_export_cleared", {}))
 
     def clear_scalar_dict(self) -> None:
         """Make :meth:`export_scalars` skip everything logged so far (MXBoard)."""
@@ -253,4 +253,4 @@ class Methods(MethodsBase):
             for p in files:
                 with remote.open_file(p, "rb", options) as f:
                     ends[p] = f.seek(0, 2)
-        self.__dict__["_anyboard_export_cleared"] = ends
+        self._extras["_anyboard_export_cleared"] = ends

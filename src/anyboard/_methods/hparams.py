@@ -147,7 +147,7 @@ class Methods(MethodsBase):
             if not isinstance(run_name, str):
                 raise TypeError(f"{_LABEL}: run_name must be a str, got {type(run_name).__name__}")
             run = _run_path(run_name)
-        used = self.__dict__.setdefault("_anyboard_hparams_runs", set())
+        used = self._extras.setdefault("_anyboard_hparams_runs", set())
         if run in used:
             where = "this writer's run" if run == "" else f"run {run!r}"
             warnings.warn(
@@ -168,7 +168,7 @@ class Methods(MethodsBase):
         )
 
     def _fresh_run_name(self) -> str:
-        used = self.__dict__.setdefault("_anyboard_hparams_runs", set())
+        used = self._extras.setdefault("_anyboard_hparams_runs", set())
         base = f"{time.time():.6f}"
         name, i = base, 1
         while name in used:

@@ -93,7 +93,7 @@ class Methods(MethodsBase):
         x = _audio_frames(tag, self._array(tag, snd_tensor))
         # NaN compares False (it is written as silence, without a warning); +-Inf is clipped.
         if x.dtype.kind == "f" and bool((np.abs(x) > 1.0).any()):
-            warned = self.__dict__.setdefault("_anyboard_audio_clip_warned", set())
+            warned = self._extras.setdefault("_anyboard_audio_clip_warned", set())
             if tag not in warned:
                 warned.add(tag)
                 warnings.warn(
@@ -341,7 +341,7 @@ class Methods(MethodsBase):
         self._merge_layout(_cs.normalize({category: {title: ["Margin", tags]}}))
 
     def _merge_layout(self, new: dict[str, dict[str, tuple[str, tuple[str, ...]]]]) -> None:
-        merged = self.__dict__.setdefault("_anyboard_custom_layout", {})
+        merged = self._extras.setdefault("_anyboard_custom_layout", {})
         for category, charts in new.items():
             merged.setdefault(category, {}).update(charts)
         data = _cs.layout_proto(merged).SerializeToString()
