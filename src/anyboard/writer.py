@@ -98,19 +98,23 @@ class _WriterBase:
         self._core_options: dict[str, Any] = {
             "max_queue": max_queue, "flush_secs": flush_secs, "max_pending_bytes": max_pending_bytes, "on_full": on_full,
         }
-        self._core = BackgroundWriter(**self._core_options)
-        self._runs: dict[str, Stream] = {}
         self._streams_ever: list[tuple[str, Stream]] = []  # across reopen(), for written_files()
         self._tags_ok: set[str] = set()
         # add_scalar's fast path: the tags known good, or an empty set while
         # use_metadata defaults apply (so that those calls take the full path).
         self._fast_tags: set[str] | frozenset[str] = self._tags_ok
-        self._main = self._run_stream("")
-        self._main_append = self._main.append  # add_scalar's fast path
-        self._scalars_streams: dict[tuple[str, str], Stream] = {}  # add_scalars: (main_tag, key) -> sub-run
         # State of the other method groups. Nothing reads or writes self.__dict__:
         # once materialized, every attribute load on the hot paths is ~25 % slower.
         self._extras: dict[str, Any] = {}
+        self._open()
+
+    def _open(self) -> None:
+        """Start a background writer and open the main run's stream (construction and :meth:`reopen`)."""
+        self._core = BackgroundWriter(**self._core_options)
+        self._runs: dict[str, Stream] = {}
+        self._main = self._run_stream("")
+        self._main_append = self._main.append  # add_scalar's fast path
+        self._scalars_streams: dict[tuple[str, str], Stream] = {}  # add_scalars: (main_tag, key) -> sub-run
         self._finalizer = weakref.finalize(self, _close_quietly, self._core)
 
     # -- runs and streams --------------------------------------------------
@@ -298,12 +302,7 @@ class _WriterBase:
         """
         if not self._core.closed:
             return
-        self._core = BackgroundWriter(**self._core_options)
-        self._runs = {}
-        self._main = self._run_stream("")
-        self._main_append = self._main.append
-        self._scalars_streams = {}
-        self._finalizer = weakref.finalize(self, _close_quietly, self._core)
+        self._open()
 
     def __enter__(self) -> SummaryWriter:
         return self  # type: ignore[return-value]

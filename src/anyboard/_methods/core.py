@@ -146,7 +146,7 @@ class CoreMethods:
             and walltime is None
             and type(tag) is str
             and tag in self._fast_tags  # type: ignore[attr-defined]  # empty while use_metadata applies
-            and -0x8000000000000000 <= global_step <= 0x7FFFFFFFFFFFFFFF  # int64
+            and _STEP_MIN <= global_step <= _STEP_MAX
             and not (new_style or display_name or summary_description)
         ):
             core = self._core  # type: ignore[attr-defined]
