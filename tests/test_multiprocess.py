@@ -24,11 +24,14 @@ def _scalars_by_file(run_dir: str) -> dict[str, list[tuple[str, int, float]]]:
     return out
 
 
-def _run(ctx_name: str, target, args_list: list[tuple], timeout: float = 180) -> None:
+def _run(ctx_name: str, target, args_list: list[tuple], timeout: float = 180, start=None) -> None:
+    """Run one process per ``args_list`` item; all must exit 0. ``start`` (an Event) is set once all have started."""
     ctx = mp.get_context(ctx_name)
     procs = [ctx.Process(target=target, args=args) for args in args_list]
     for p in procs:
         p.start()
+    if start is not None:
+        start.set()
     try:
         for p in procs:
             p.join(timeout)
@@ -65,20 +68,7 @@ def _check_shared_run(logdir: str) -> None:
 @pytest.mark.slow
 def test_spawned_processes_share_one_run_and_tensorboard_reads_all(logdir):
     start = mp.get_context("spawn").Event()
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_scalar_worker, args=(logdir, k, start)) for k in range(N_PROCS)]
-    for p in procs:
-        p.start()
-    start.set()
-    try:
-        for p in procs:
-            p.join(180)
-        assert [p.exitcode for p in procs] == [0] * N_PROCS
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-                p.join(10)
+    _run("spawn", _scalar_worker, [(logdir, k, start) for k in range(N_PROCS)], timeout=180, start=start)
     _check_shared_run(logdir)
     with TensorBoardServer(logdir, load_fast=True) as tb:
         for k in range(N_PROCS):
@@ -89,20 +79,7 @@ def test_spawned_processes_share_one_run_and_tensorboard_reads_all(logdir):
 
 def test_forked_processes_share_one_run(logdir):
     start = mp.get_context("fork").Event()
-    ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_scalar_worker, args=(logdir, k, start)) for k in range(N_PROCS)]
-    for p in procs:
-        p.start()
-    start.set()
-    try:
-        for p in procs:
-            p.join(120)
-        assert [p.exitcode for p in procs] == [0] * N_PROCS
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-                p.join(10)
+    _run("fork", _scalar_worker, [(logdir, k, start) for k in range(N_PROCS)], timeout=120, start=start)
     _check_shared_run(logdir)
 
 
