@@ -26,6 +26,7 @@ import tbread
 
 import anyboard
 from anyboard import SummaryWriter, WriteError
+from anyboard._methods import core as core_methods
 from anyboard.io import event_file
 from anyboard.io.events import event_bytes
 from anyboard.io.reader import event_files, iter_records
@@ -430,14 +431,27 @@ def _produce(w: SummaryWriter, n: int, size: int, *, scalars: bool = True) -> in
 
 
 def test_fast_producer_blocks_within_the_memory_bound(tmp_path, monkeypatch):
-    _slow_disk(monkeypatch, 0.02)
     bound = 1 << 20
     n, size = 150, 100_000  # 15 MB of arrays through a 1 MB bound
-    # control: with a bound far above the data, the queue grows past 8 MB (so the check below can fail)
+    # control: with a bound far above the data and the writer thread stalled, the queue grows
+    # past 8 MB (so the check below can fail)
+    stalled = threading.Event()
+    binning = core_methods._histogram
+
+    def stalled_histogram(*args):
+        stalled.wait(60)
+        return binning(*args)
+
+    monkeypatch.setattr(core_methods, "_histogram", stalled_histogram)
     unbounded = SummaryWriter(str(tmp_path / "control"), max_pending_bytes=1 << 30, max_queue=5)
-    grown = _produce(unbounded, n, size, scalars=False)
+    try:
+        grown = _produce(unbounded, n, size, scalars=False)
+    finally:
+        stalled.set()
     unbounded.close()
+    monkeypatch.setattr(core_methods, "_histogram", binning)
     assert grown > 8 * bound
+    _slow_disk(monkeypatch, 0.02)
 
     logdir = str(tmp_path / "logs")
     w = SummaryWriter(logdir, max_pending_bytes=bound, on_full="block", max_queue=5)

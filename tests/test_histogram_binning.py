@@ -1,15 +1,24 @@
-"""The fast TensorFlow-layout binning equals ``np.histogram`` exactly."""
+"""The fast TensorFlow-layout binning equals ``np.histogram`` exactly.
+
+Every counting test runs twice: through the compiled helper (``summary/_binning.c``) and
+through the NumPy fallback used where it is not built. ``ANYBOARD_REQUIRE_NATIVE=1`` (set by
+the test scripts) turns a missing compiled helper into a failure instead of a skip.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anyboard.summary.histogram import TF_EDGES, _tf_bucket_counts, bucket_rows
+from anyboard.summary.histogram import TF_EDGES, bucket_rows
 
 h = importlib.import_module("anyboard.summary.histogram")
 LO, HI = float(TF_EDGES[0]), float(TF_EDGES[-1])
@@ -18,6 +27,37 @@ LO, HI = float(TF_EDGES[0]), float(TF_EDGES[-1])
 def reference(x: np.ndarray) -> np.ndarray:
     """What the peers compute: np.histogram over a float64 copy."""
     return np.histogram(np.asarray(x).astype(np.float64), TF_EDGES)[0]
+
+
+def reference_slots(x: np.ndarray) -> np.ndarray:
+    """``[below, *buckets, above, non-finite]`` by masks and ``np.histogram``."""
+    wide = np.asarray(x).reshape(-1).astype(np.float64)
+    finite = wide[np.isfinite(wide)]
+    inside = finite[(finite >= LO) & (finite <= HI)]
+    below, above = np.count_nonzero(finite < LO), np.count_nonzero(finite > HI)
+    return np.concatenate([[below], reference(inside), [above, wide.size - finite.size]])
+
+
+@pytest.fixture(params=["native", "numpy"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Bin with the compiled helper, or with the NumPy fallback (the helper hidden)."""
+    if request.param == "numpy":
+        monkeypatch.setattr(h, "_native", None)
+    elif h._native is None:
+        if os.environ.get("ANYBOARD_REQUIRE_NATIVE"):
+            pytest.fail("anyboard.summary._binning is not compiled, and ANYBOARD_REQUIRE_NATIVE is set")
+        pytest.skip("anyboard.summary._binning is not compiled (no C compiler at install)")
+    return str(request.param)
+
+
+@pytest.fixture
+def slots(backend: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The production slot counter under ``backend``."""
+
+    def count(x: np.ndarray) -> np.ndarray:
+        return h._tf_slots(h._as_binnable(np.asarray(x).reshape(-1)))
+
+    return count
 
 
 def in_range(x: np.ndarray) -> np.ndarray:
@@ -38,21 +78,21 @@ def edge_neighbourhood(dtype: type[np.floating]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_exact_at_edges_and_their_neighbours(dtype: type[np.floating]) -> None:
+def test_exact_at_edges_and_their_neighbours(dtype: type[np.floating], slots: Callable[[np.ndarray], np.ndarray]) -> None:
     x = edge_neighbourhood(dtype)
     assert x.size > 1000
-    np.testing.assert_array_equal(_tf_bucket_counts(x), reference(x))
+    np.testing.assert_array_equal(slots(x), reference_slots(x))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_exact_on_wide_random_magnitudes(dtype: type[np.floating]) -> None:
+def test_exact_on_wide_random_magnitudes(dtype: type[np.floating], slots: Callable[[np.ndarray], np.ndarray]) -> None:
     rng = np.random.default_rng(7)
     scale = 10.0 ** rng.uniform(-45, 22, 200_000)
     x = in_range((rng.standard_normal(200_000) * scale).astype(dtype))
-    np.testing.assert_array_equal(_tf_bucket_counts(x), reference(x))
+    np.testing.assert_array_equal(slots(x), reference_slots(x))
 
 
-def test_exact_for_tiny_subnormal_zero_and_extremes() -> None:
+def test_exact_for_tiny_subnormal_zero_and_extremes(slots: Callable[[np.ndarray], np.ndarray]) -> None:
     for dtype in (np.float32, np.float64):
         info = np.finfo(dtype)
         x = np.array(
@@ -60,18 +100,18 @@ def test_exact_for_tiny_subnormal_zero_and_extremes() -> None:
             dtype=np.float64,
         ).astype(dtype)
         x = in_range(x)
-        np.testing.assert_array_equal(_tf_bucket_counts(x), reference(x))
+        np.testing.assert_array_equal(slots(x), reference_slots(x))
 
 
-def test_the_outermost_edge_counts_in_the_last_bucket() -> None:
+def test_the_outermost_edge_counts_in_the_last_bucket(slots: Callable[[np.ndarray], np.ndarray]) -> None:
     x = np.array([HI, HI, LO], dtype=np.float64)
-    counts = _tf_bucket_counts(x)
-    assert counts[-1] == 2 and counts[0] == 1
-    np.testing.assert_array_equal(counts, reference(x))
+    counts = slots(x)
+    assert counts[-3] == 2 and counts[1] == 1 and counts[0] == counts[-2] == 0
+    np.testing.assert_array_equal(counts[1:-2], reference(x))
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64, np.bool_])
-def test_exact_for_integers_and_bool(dtype: type[np.generic]) -> None:
+def test_exact_for_integers_and_bool(dtype: type[np.generic], slots: Callable[[np.ndarray], np.ndarray]) -> None:
     info = np.iinfo(dtype) if dtype is not np.bool_ else None
     rng = np.random.default_rng(3)
     if info is None:
@@ -81,18 +121,18 @@ def test_exact_for_integers_and_bool(dtype: type[np.generic]) -> None:
         x = np.concatenate([x, np.array([info.min, info.max, 0, 1], dtype=dtype)])
     rows = bucket_rows(x)
     assert rows[:, 2].sum() == x.size
-    np.testing.assert_array_equal(_tf_bucket_counts(x), reference(x))
+    np.testing.assert_array_equal(slots(x), reference_slots(x))
 
 
-def test_non_native_byte_order_and_strided_input() -> None:
+def test_non_native_byte_order_and_strided_input(slots: Callable[[np.ndarray], np.ndarray]) -> None:
     x = np.random.default_rng(5).standard_normal(10_000)
     for arr in (x.astype(">f8"), x.astype(">f4"), x[::3], x.astype(np.float32)[::2]):
-        np.testing.assert_array_equal(_tf_bucket_counts(arr), reference(arr))
+        np.testing.assert_array_equal(slots(arr), reference_slots(arr))
 
 
-def test_more_than_one_chunk() -> None:
+def test_more_than_one_chunk(slots: Callable[[np.ndarray], np.ndarray]) -> None:
     x = np.random.default_rng(9).standard_normal(3 * h._CHUNK + 17).astype(np.float32)
-    np.testing.assert_array_equal(_tf_bucket_counts(x), reference(x))
+    np.testing.assert_array_equal(slots(x), reference_slots(x))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -106,21 +146,25 @@ def test_every_cell_holds_at_most_one_edge(dtype: type[np.floating]) -> None:
     np.testing.assert_array_equal(np.unique(finite_edges), layout.edges)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), min_size=1, max_size=200))
-def test_hypothesis_float32(values: list[float]) -> None:
-    x = in_range(np.array(values, dtype=np.float32))
-    np.testing.assert_array_equal(_tf_bucket_counts(x), reference(x))
+# The fixture only picks the backend: nothing in it needs resetting between examples.
+_FIXTURE_OK = [HealthCheck.function_scoped_fixture]
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=200))
-def test_hypothesis_float64(values: list[float]) -> None:
-    x = in_range(np.array(values, dtype=np.float64))
-    np.testing.assert_array_equal(_tf_bucket_counts(x), reference(x))
+@settings(max_examples=200, deadline=None, suppress_health_check=_FIXTURE_OK)
+@given(values=st.lists(st.floats(width=32), min_size=1, max_size=200))
+def test_hypothesis_float32(values: list[float], slots: Callable[[np.ndarray], np.ndarray]) -> None:
+    x = np.array(values, dtype=np.float32)
+    np.testing.assert_array_equal(slots(x), reference_slots(x))
 
 
-def test_rows_match_reference_and_skip_empty_ends() -> None:
+@settings(max_examples=200, deadline=None, suppress_health_check=_FIXTURE_OK)
+@given(values=st.lists(st.floats(), min_size=1, max_size=200))
+def test_hypothesis_float64(values: list[float], slots: Callable[[np.ndarray], np.ndarray]) -> None:
+    x = np.array(values, dtype=np.float64)
+    np.testing.assert_array_equal(slots(x), reference_slots(x))
+
+
+def test_rows_match_reference_and_skip_empty_ends(backend: str) -> None:
     x = np.random.default_rng(2).standard_normal(50_000).astype(np.float32)
     rows = bucket_rows(x)
     ref = reference(x)
@@ -130,7 +174,7 @@ def test_rows_match_reference_and_skip_empty_ends() -> None:
     np.testing.assert_array_equal(rows[:, 1], TF_EDGES[nz[0] + 1 : nz[-1] + 2])
 
 
-def test_rows_exclude_non_finite_and_count_out_of_range() -> None:
+def test_rows_exclude_non_finite_and_count_out_of_range(backend: str) -> None:
     x = np.array([np.nan, np.inf, -np.inf, 1.0, 2.0, 3e20, -5e20, 4e20], dtype=np.float64)
     rows = bucket_rows(x)
     assert rows[:, 2].sum() == 5  # NaN and ±inf are excluded
@@ -140,12 +184,12 @@ def test_rows_exclude_non_finite_and_count_out_of_range() -> None:
     np.testing.assert_array_equal(inner[:, 2].sum(), 2)
 
 
-def test_rows_of_all_non_finite_or_empty_are_empty() -> None:
+def test_rows_of_all_non_finite_or_empty_are_empty(backend: str) -> None:
     assert bucket_rows(np.array([np.nan, np.inf], np.float32)).shape == (0, 3)
     assert bucket_rows(np.array([], np.float32)).shape == (0, 3)
 
 
-def test_float32_out_of_range_is_compared_exactly() -> None:
+def test_float32_out_of_range_is_compared_exactly(backend: str) -> None:
     # float32(HI) rounds above HI: it must be reported beyond the layout, not in it.
     above = np.float32(HI)
     x = np.array([above, 1.0], np.float32)
@@ -155,3 +199,138 @@ def test_float32_out_of_range_is_compared_exactly() -> None:
     if float(above) > HI:
         assert rows[-1, 0] == HI and rows[-1, 2] == 1
         assert expected_inside == 1
+
+
+def test_wide_random_input_with_every_special_value(slots: Callable[[np.ndarray], np.ndarray]) -> None:
+    rng = np.random.default_rng(11)
+    for dtype in (np.float32, np.float64):
+        with np.errstate(over="ignore"):
+            x = (rng.standard_normal(100_000) * 10.0 ** rng.uniform(-50, 40, 100_000)).astype(dtype)
+        x[::97] = np.nan
+        x[::89] = np.inf
+        x[::83] = -np.inf
+        counts = slots(x)
+        assert counts[0] > 0 and counts[-2] > 0 and counts[-1] > 0  # every outer slot is exercised
+        np.testing.assert_array_equal(counts, reference_slots(x))
+
+
+native = pytest.mark.skipif(h._native is None and not os.environ.get("ANYBOARD_REQUIRE_NATIVE"), reason="not compiled")
+
+
+@native
+def test_native_layout_counts_in_blocks_exactly() -> None:
+    # A small block makes the uint32 lane counts flush into the int64 totals many times.
+    x = np.random.default_rng(4).standard_normal(10_001).astype(np.float32)
+    layout = h._native.Layout(np.unique(TF_EDGES.astype(np.float32)), 18, block=7)
+    counts = np.zeros(layout.nslot, np.int64)
+    layout.count(x, counts)
+    layout.count(x, counts)  # counts accumulate
+    compare = np.unique(TF_EDGES.astype(np.float32))
+    expected = np.bincount(np.searchsorted(compare, x, "right"), minlength=layout.nslot)
+    np.testing.assert_array_equal(counts, 2 * expected)
+
+
+@native
+def test_native_layout_is_exact_when_counting_in_two_threads_at_once() -> None:
+    x = np.random.default_rng(8).standard_normal(2_000_000).astype(np.float32)
+    layout = h._native_layout(np.dtype(np.float32))
+    results = [np.zeros(layout.nslot, np.int64) for _ in range(2)]
+    threads = [threading.Thread(target=layout.count, args=(part, out)) for part, out in zip((x[::2].copy(), x[1::2].copy()), results)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    np.testing.assert_array_equal(results[0] + results[1], reference_slots(x))
+
+
+@native
+def test_native_layout_rejects_bad_input_with_clear_errors() -> None:
+    edges = np.unique(TF_EDGES.astype(np.float32))
+    with pytest.raises(ValueError, match="share a cell"):
+        h._native.Layout(edges, 12)  # 8 cells per binade cannot separate edges 10 % apart
+    with pytest.raises(ValueError, match="strictly increasing"):
+        h._native.Layout(edges[::-1].copy(), 18)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        h._native.Layout(np.arange(100, dtype=np.int32), 18)
+    with pytest.raises(ValueError, match="cellbits"):
+        h._native.Layout(edges, 40)
+    layout = h._native.Layout(edges, 18)
+    good = np.zeros(layout.nslot, np.int64)
+    with pytest.raises(TypeError, match="float32"):
+        layout.count(np.zeros(4, np.float64), good)
+    with pytest.raises((TypeError, ValueError)):
+        layout.count(np.zeros(8, np.float32)[::2], good)  # not contiguous
+    with pytest.raises(ValueError, match="int64"):
+        layout.count(np.zeros(4, np.float32), np.zeros(layout.nslot - 1, np.int64))
+    with pytest.raises((TypeError, ValueError)):
+        layout.count(np.zeros(4, np.float32), np.zeros(layout.nslot, np.int64)[::-1].copy().view(np.float64))
+    with pytest.raises((TypeError, BufferError)):
+        layout.count(np.zeros(4, np.float32), bytes(8 * layout.nslot))  # read-only
+    assert not good.any()
+
+
+def _specials(n: int, seed: int) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal(n).astype(np.float32)
+    x[::101] = np.nan
+    x[::103] = np.inf
+    x[::107] = -3e38
+    return x
+
+
+@native
+@pytest.mark.parametrize("threads", [2, 3, 4])
+def test_split_over_helper_threads_is_exact(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    monkeypatch.setattr(h, "BIN_THREADS", threads)
+    monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
+    monkeypatch.setattr(h, "_helpers", None)
+    x = _specials(10_001, threads)
+    np.testing.assert_array_equal(h._tf_slots(x), reference_slots(x))
+    assert h._helpers is not None and h._helpers[1]._max_workers == threads - 1
+
+
+@native
+def test_split_counts_on_the_caller_when_no_helper_can_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    def shutting_down() -> None:
+        raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    monkeypatch.setattr(h, "BIN_THREADS", 2)
+    monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
+    monkeypatch.setattr(h, "_helper_pool", shutting_down)
+    x = _specials(5_000, 1)
+    np.testing.assert_array_equal(h._tf_slots(x), reference_slots(x))
+
+
+def _child_slots(queue: Any) -> None:
+    x = _specials(5_000, 2)
+    queue.put(bool(np.array_equal(h._tf_slots(x), reference_slots(x))))
+
+
+@native
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_makes_its_own_helper_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    monkeypatch.setattr(h, "BIN_THREADS", 2)
+    monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
+    h._tf_slots(_specials(5_000, 3))  # the parent's pool exists (and its thread) before the fork
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_slots, args=(queue,))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("binning in a forked child hung on the parent's helper pool")
+    assert child.exitcode == 0 and queue.get(timeout=5) is True
+
+
+def test_bin_threads_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANYBOARD_BIN_THREADS", "3")
+    assert h._bin_threads() == 3
+    monkeypatch.setenv("ANYBOARD_BIN_THREADS", "0")
+    assert h._bin_threads() == 1
+    monkeypatch.setenv("ANYBOARD_BIN_THREADS", "many")
+    with pytest.raises(ValueError, match="ANYBOARD_BIN_THREADS"):
+        h._bin_threads()
+    monkeypatch.delenv("ANYBOARD_BIN_THREADS")
+    assert 1 <= h._bin_threads() <= 4

@@ -20,6 +20,9 @@ finite value is written as an empty ``[0, 3]`` histogram.
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -141,10 +144,112 @@ def _tf_bucket_counts(x: np.ndarray) -> np.ndarray:
     """
     if x.dtype != np.float32 and x.dtype != np.float64:
         x = x.astype(np.float64)
-    x = np.ascontiguousarray(x)
-    if x.dtype.byteorder not in "=|":
-        x = x.astype(x.dtype.newbyteorder("="))
+    x = _native_order(x)
     return _layout(x.dtype).counts(x)
+
+
+def _native_order(x: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(x)
+    return x if x.dtype.byteorder in "=|" else x.astype(x.dtype.newbyteorder("="))
+
+
+# The compiled binning (summary/_binning.c): one pass, exact, GIL released. Built at install
+# when a C compiler is present; without it the NumPy path below gives the same counts.
+try:
+    from anyboard.summary import _binning as _native
+except ImportError:  # pragma: no cover - exercised by the fallback tests via monkeypatch
+    _native = None
+
+_NATIVE_CELLBITS = {4: 18, 8: 20}  # cell table: 512 KiB (float32), 2 MiB (float64); 1.4 % / 2.8 % edge cells
+_NATIVE_LAYOUTS: dict[np.dtype[Any], Any] = {}
+
+
+def _native_layout(dtype: np.dtype[Any]) -> Any:
+    layout = _NATIVE_LAYOUTS.get(dtype)
+    if layout is None:
+        ftype = dtype.type
+        compare = TF_EDGES.astype(ftype)
+        low = compare.astype(np.float64) < TF_EDGES
+        compare[low] = np.nextafter(compare[low], ftype(np.inf))  # smallest value >= edge
+        if compare[-1] <= TF_EDGES[-1]:  # the last bucket is closed: "above" starts past the edge
+            compare[-1] = np.nextafter(compare[-1], ftype(np.inf))
+        layout = _NATIVE_LAYOUTS[dtype] = _native.Layout(compare, _NATIVE_CELLBITS[dtype.itemsize])
+    return layout
+
+
+def _bin_threads() -> int:
+    """Threads that share one large histogram: ``ANYBOARD_BIN_THREADS``, else the usable CPUs, at most 4."""
+    env = os.environ.get("ANYBOARD_BIN_THREADS", "")
+    if env.strip():
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"ANYBOARD_BIN_THREADS must be a positive integer, got {env!r}") from None
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
+
+
+BIN_THREADS = _bin_threads()
+_SPLIT_MIN = 1 << 18  # values per thread, at least: below this a helper costs more than it saves
+_helpers: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked child makes its own
+_helpers_lock = threading.Lock()
+
+
+def _helper_pool() -> ThreadPoolExecutor:
+    global _helpers
+    with _helpers_lock:
+        if _helpers is None or _helpers[0] != os.getpid():
+            _helpers = (os.getpid(), ThreadPoolExecutor(BIN_THREADS - 1, thread_name_prefix="anyboard-bin"))
+        return _helpers[1]
+
+
+def _native_slots(x: np.ndarray) -> np.ndarray:
+    """The compiled count; a large ``x`` is split over ``BIN_THREADS`` threads (the GIL is released)."""
+    layout = _native_layout(x.dtype)
+    parts = min(BIN_THREADS, x.size // _SPLIT_MIN)
+    slots = [np.zeros(layout.nslot, np.int64) for _ in range(max(parts, 1))]
+    futures: list[Future[None]] = []
+    if parts > 1:
+        chunks = np.array_split(x, parts)
+        try:
+            pool = _helper_pool()
+            futures = [pool.submit(layout.count, c, out) for c, out in zip(chunks[1:], slots[1:])]
+        except RuntimeError:  # interpreter shutdown: no new threads, count here
+            pass
+        for c, out in zip(chunks[1 + len(futures) :], slots[1 + len(futures) :]):
+            layout.count(c, out)
+        x = chunks[0]
+    layout.count(x, slots[0])
+    for f in futures:
+        f.result()
+    return slots[0] if len(slots) == 1 else np.sum(slots, axis=0)
+
+
+def _tf_slots(x: np.ndarray) -> np.ndarray:
+    """Counts of 1-D float32/float64 ``x`` in ``[below, *TF buckets, above, non-finite]`` (1551).
+
+    ``below``/``above``: finite values under ``TF_EDGES[0]`` / over ``TF_EDGES[-1]``;
+    the last bucket is closed. Exact: the same counts as ``np.histogram`` on float64.
+    """
+    if _native is not None:
+        return _native_slots(_native_order(x))
+    slots = np.zeros(_NBUCKETS + 3, np.int64)
+    lo, hi = float(TF_EDGES[0]), float(TF_EDGES[-1])
+    if lo <= float(x.min()) and float(x.max()) <= hi:  # the common case (NaN fails it): no mask
+        slots[1:-2] = _tf_bucket_counts(x)
+        return slots
+    finite = x[np.isfinite(x)]
+    wide = finite.astype(np.float64, copy=False)
+    inside = (wide >= lo) & (wide <= hi)
+    slots[0] = np.count_nonzero(wide < lo)
+    slots[-2] = np.count_nonzero(wide > hi)
+    slots[-1] = x.size - finite.size
+    if inside.any():
+        slots[1:-2] = _tf_bucket_counts(finite[inside])
+    return slots
 
 
 def _as_binnable(x: np.ndarray) -> np.ndarray:
@@ -168,27 +273,23 @@ def bucket_rows(values: np.ndarray, bins: Any = "tensorflow", max_bins: int | No
     if x.size == 0:
         return np.zeros((0, 3))
     if isinstance(bins, str) and bins in ("tensorflow", "default"):
-        lo, hi = float(TF_EDGES[0]), float(TF_EDGES[-1])
-        low, high = float(x.min()), float(x.max())  # NaN anywhere makes both NaN
-        if lo <= low and high <= hi:
-            finite = inside = x  # the common case: no copy, no mask
-        else:
-            finite = x[np.isfinite(x)]
-            if finite.size == 0:
-                return np.zeros((0, 3))
-            low, high = float(finite.min()), float(finite.max())
-            wide = finite.astype(np.float64, copy=False)
-            inside = finite[(wide >= lo) & (wide <= hi)] if (low < lo or high > hi) else finite
-        counts = _tf_bucket_counts(inside) if inside.size else np.zeros(_NBUCKETS, np.int64)
+        slots = _tf_slots(x)
+        below, counts, above = int(slots[0]), slots[1:-2], int(slots[-2])
         nz = np.flatnonzero(counts)
+        if not (nz.size or below or above):
+            return np.zeros((0, 3))
+        lo, hi = float(TF_EDGES[0]), float(TF_EDGES[-1])
         rows = []
-        if low < lo:
-            rows.append(np.array([[low, lo, float((finite.astype(np.float64, copy=False) < lo).sum())]]))
+        if below or above:  # rare: the outer rows reach to the finite min / max
+            finite = x[np.isfinite(x)]
+            low, high = float(finite.min()), float(finite.max())
+        if below:
+            rows.append(np.array([[low, lo, float(below)]]))
         if nz.size:
             first, last = nz[0], nz[-1] + 1
             rows.append(np.stack([TF_EDGES[first:last], TF_EDGES[first + 1 : last + 1], counts[first:last]], axis=1))
-        if high > hi:
-            rows.append(np.array([[hi, high, float((finite.astype(np.float64, copy=False) > hi).sum())]]))
+        if above:
+            rows.append(np.array([[hi, high, float(above)]]))
         out = np.concatenate(rows).astype(np.float64)
     else:
         finite = x[np.isfinite(x)] if not np.isfinite(x).all() else x

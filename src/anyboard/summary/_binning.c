@@ -1,0 +1,292 @@
+/* Exact single-pass binning of float32/float64 values into TensorFlow's histogram buckets.
+ *
+ * Optional compiled helper of anyboard.summary.histogram (which has a NumPy fallback giving
+ * identical counts). Python builds a Layout from the bucket edges, rounded up to the value
+ * type ("compare values"): a value v belongs to slot  #{k : v >= cmp[k]}  where slot 0 is
+ * "below the first edge", slots 1..nedge-1 are the buckets and slot nedge is "above the last
+ * edge" (the caller makes cmp[last] the first value strictly above the last edge, so the last
+ * bucket is closed). Slot nedge+1 counts NaN and +-Inf.
+ *
+ * The top `cellbits` bits of a value's bit pattern (sign, exponent, the leading mantissa bits)
+ * name a cell: an interval of values narrower than the gap between two edges, so a cell holds
+ * at most one compare value. The layout's table maps a cell to its slot when it holds none
+ * (almost every cell) or to ~k when it holds cmp[k]: then the slot is k + (v >= cmp[k]).
+ * Counting is one table load and one increment per value, spread over four count lanes so
+ * repeated slots do not serialize on one counter. The GIL is released while counting.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+#define LANES 4
+#define BLOCK ((Py_ssize_t)1 << 30) /* default values per lane flush: keeps uint32 lane counts exact */
+
+typedef struct {
+    PyObject_HEAD
+    int is32;          /* float32 (else float64) values */
+    int shift;         /* bits dropped to form the cell index */
+    Py_ssize_t ncmp;   /* number of compare values (edges) */
+    Py_ssize_t nslot;  /* ncmp + 2: below .. above, then non-finite */
+    Py_ssize_t block;  /* values counted into the uint32 lanes between flushes to the totals */
+    int16_t *table;    /* 1 << cellbits entries */
+    void *cmp;         /* ncmp compare values, float or double */
+} Layout;
+
+/* Slot of each cell: the count of compare values <= every value of the cell, or ~k when the
+ * cell holds cmp[k]. Cells are visited in increasing value order (positive cells by increasing
+ * bits, negative cells by decreasing bits), so two pointers into cmp suffice. */
+#define BUILD(NAME, FT, UT)                                                                   \
+static int NAME(Layout *self, int cellbits) {                                                 \
+    const FT *cmp = (const FT *)self->cmp;                                                    \
+    Py_ssize_t ncell = (Py_ssize_t)1 << cellbits, half = ncell / 2, k_lo = 0, k_hi = 0;       \
+    UT low_mask = ((UT)1 << self->shift) - 1;                                                 \
+    for (Py_ssize_t step = 0; step < ncell; step++) {                                         \
+        /* negative cells from the most negative (largest bits) up, then positive cells */    \
+        Py_ssize_t c = step < half ? ncell - 1 - step : step - half;                          \
+        UT first_bits = (UT)c << self->shift, last_bits = first_bits | low_mask;              \
+        FT a, b;                                                                              \
+        memcpy(&a, &first_bits, sizeof a);                                                    \
+        memcpy(&b, &last_bits, sizeof b);                                                     \
+        FT lo = c >= half ? b : a, hi = c >= half ? a : b;                                    \
+        if (!isfinite(lo) || !isfinite(hi)) {                                                 \
+            self->table[c] = (int16_t)(self->ncmp + 1);                                       \
+            continue;                                                                         \
+        }                                                                                     \
+        while (k_lo < self->ncmp && cmp[k_lo] <= lo) k_lo++;                                  \
+        if (k_hi < k_lo) k_hi = k_lo;                                                         \
+        while (k_hi < self->ncmp && cmp[k_hi] <= hi) k_hi++;                                  \
+        if (k_hi == k_lo) self->table[c] = (int16_t)k_lo;                                     \
+        else if (k_hi == k_lo + 1) self->table[c] = (int16_t)~k_lo;                           \
+        else return -1; /* two edges in one cell: cellbits too small for these edges */       \
+    }                                                                                         \
+    return 0;                                                                                 \
+}
+
+BUILD(build_f32, float, uint32_t)
+BUILD(build_f64, double, uint64_t)
+
+#define SLOT(UT, v, out)                                                                      \
+    do {                                                                                      \
+        UT u_;                                                                                \
+        memcpy(&u_, &(v), sizeof u_);                                                         \
+        int s_ = table[u_ >> shift];                                                          \
+        if (s_ < 0) {                                                                         \
+            s_ = ~s_;                                                                         \
+            s_ += (v) >= cmp[s_];                                                             \
+        }                                                                                     \
+        (out) = s_;                                                                           \
+    } while (0)
+
+#define COUNT(NAME, FT, UT)                                                                   \
+static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,               \
+                 uint32_t *lanes) {                                                          \
+    const int16_t *table = self->table;                                                       \
+    const FT *cmp = (const FT *)self->cmp;                                                    \
+    const int shift = self->shift;                                                            \
+    const Py_ssize_t nslot = self->nslot, block = self->block;                                \
+    for (Py_ssize_t start = 0; start < n; start += block) {                                   \
+        Py_ssize_t end = n - start < block ? n : start + block, i = start;                    \
+        memset(lanes, 0, sizeof(uint32_t) * LANES * nslot);                                   \
+        for (; i + LANES <= end; i += LANES) {                                                \
+            for (int l = 0; l < LANES; l++) {                                                 \
+                FT v = x[i + l];                                                              \
+                int s;                                                                        \
+                SLOT(UT, v, s);                                                               \
+                lanes[l * nslot + s]++;                                                       \
+            }                                                                                 \
+        }                                                                                     \
+        for (; i < end; i++) {                                                                \
+            FT v = x[i];                                                                      \
+            int s;                                                                            \
+            SLOT(UT, v, s);                                                                   \
+            lanes[s]++;                                                                       \
+        }                                                                                     \
+        for (Py_ssize_t b = 0; b < nslot; b++) {                                              \
+            int64_t t = 0;                                                                    \
+            for (int l = 0; l < LANES; l++) t += lanes[l * nslot + b];                        \
+            counts[b] += t;                                                                   \
+        }                                                                                     \
+    }                                                                                         \
+}
+
+COUNT(count_f32, float, uint32_t)
+COUNT(count_f64, double, uint64_t)
+
+/* A C-contiguous buffer of obj with its item format (y* and w* give no format). */
+static int get_buffer(PyObject *obj, Py_buffer *view, int writable) {
+    return PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0));
+}
+
+static int is_code(const Py_buffer *view, const char *codes) {
+    const char *f = view->format ? view->format : "B";
+    if (*f == '@' || *f == '=') f++;
+    return f[0] != '\0' && f[1] == '\0' && strchr(codes, f[0]) != NULL;
+}
+
+static void Layout_dealloc(Layout *self) {
+    free(self->table);
+    free(self->cmp);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Layout_init(Layout *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"compare_values", "cellbits", "block", NULL};
+    PyObject *cmp_obj;
+    Py_buffer cmp;
+    int cellbits;
+    Py_ssize_t block = BLOCK;
+    if (self->table != NULL) {
+        PyErr_SetString(PyExc_TypeError, "Layout is already initialized");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Oi|$n", kwlist, &cmp_obj, &cellbits, &block)) return -1;
+    if (get_buffer(cmp_obj, &cmp, 0) < 0) return -1;
+    int ok = 0;
+    if (!(is_code(&cmp, "f") || is_code(&cmp, "d"))) {
+        PyErr_SetString(PyExc_TypeError, "compare_values must be a contiguous float32 or float64 buffer");
+    } else if (cmp.len / cmp.itemsize < 2 || cmp.len / cmp.itemsize > 30000) {
+        PyErr_SetString(PyExc_ValueError, "compare_values must hold 2 to 30000 values");
+    } else if (cellbits < 8 || cellbits > 22 || cellbits >= 8 * cmp.itemsize) {
+        PyErr_SetString(PyExc_ValueError, "cellbits must be in [8, 22]");
+    } else if (block < 1 || block > BLOCK) {
+        PyErr_SetString(PyExc_ValueError, "block must be in [1, 2**30]");
+    } else {
+        ok = 1;
+    }
+    if (ok) {
+        self->is32 = cmp.itemsize == 4;
+        self->ncmp = cmp.len / cmp.itemsize;
+        self->nslot = self->ncmp + 2;
+        self->shift = 8 * (int)cmp.itemsize - cellbits;
+        self->block = block;
+        self->table = malloc(sizeof(int16_t) * ((size_t)1 << cellbits));
+        self->cmp = malloc((size_t)cmp.len);
+        if (!self->table || !self->cmp) {
+            PyErr_NoMemory();
+            ok = 0;
+        } else {
+            memcpy(self->cmp, cmp.buf, (size_t)cmp.len);
+            for (Py_ssize_t k = 0; ok && k < self->ncmp; k++) {
+                double prev = k == 0 ? -INFINITY : self->is32 ? ((float *)self->cmp)[k - 1] : ((double *)self->cmp)[k - 1];
+                double here = self->is32 ? ((float *)self->cmp)[k] : ((double *)self->cmp)[k];
+                if (!(prev < here && isfinite(here))) {
+                    PyErr_SetString(PyExc_ValueError, "compare_values must be finite and strictly increasing");
+                    ok = 0;
+                }
+            }
+            if (ok && (self->is32 ? build_f32(self, cellbits) : build_f64(self, cellbits)) != 0) {
+                PyErr_SetString(PyExc_ValueError, "two compare values share a cell: cellbits is too small");
+                ok = 0;
+            }
+        }
+        if (!ok) {
+            free(self->table);
+            free(self->cmp);
+            self->table = NULL;
+            self->cmp = NULL;
+        }
+    }
+    PyBuffer_Release(&cmp);
+    return ok ? 0 : -1;
+}
+
+PyDoc_STRVAR(count_doc,
+"count(values, counts)\n--\n\n"
+"Add the slot counts of ``values`` (a C-contiguous native float buffer of the layout's type) to\n"
+"``counts`` (a writable int64 buffer of ``nslot`` entries): slot 0 below the first edge, slot k\n"
+"for the bucket [edge k-1, edge k), slot nslot-2 above the last edge, slot nslot-1 NaN/Inf.\n"
+"The GIL is released while counting; one Layout may count in several threads at once.");
+
+static PyObject *Layout_count(Layout *self, PyObject *args) {
+    PyObject *x_obj, *counts_obj;
+    Py_buffer x, counts;
+    if (self->table == NULL) {
+        PyErr_SetString(PyExc_TypeError, "Layout is not initialized");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OO", &x_obj, &counts_obj)) return NULL;
+    if (get_buffer(x_obj, &x, 0) < 0) return NULL;
+    if (get_buffer(counts_obj, &counts, 1) < 0) {
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (!is_code(&x, self->is32 ? "f" : "d")) {
+        PyErr_Format(PyExc_TypeError, "values must be a C-contiguous native %s buffer",
+                     self->is32 ? "float32" : "float64");
+    } else if (!is_code(&counts, "ql") || counts.itemsize != 8 ||
+               counts.len / 8 != self->nslot) {
+        PyErr_Format(PyExc_ValueError, "counts must be a contiguous int64 buffer of %zd entries", self->nslot);
+    } else {
+        Py_ssize_t n = x.len / x.itemsize;
+        uint32_t *lanes = malloc(sizeof(uint32_t) * LANES * (size_t)self->nslot); /* per call: reentrant */
+        if (lanes == NULL) {
+            PyErr_NoMemory();
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+            if (self->is32) count_f32(self, (const float *)x.buf, n, (int64_t *)counts.buf, lanes);
+            else count_f64(self, (const double *)x.buf, n, (int64_t *)counts.buf, lanes);
+            Py_END_ALLOW_THREADS
+            free(lanes);
+            result = Py_None;
+            Py_INCREF(result);
+        }
+    }
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&counts);
+    return result;
+}
+
+static PyObject *Layout_get_nslot(Layout *self, void *Py_UNUSED(closure)) {
+    return PyLong_FromSsize_t(self->nslot);
+}
+
+static PyMethodDef Layout_methods[] = {
+    {"count", (PyCFunction)Layout_count, METH_VARARGS, count_doc},
+    {NULL},
+};
+
+static PyGetSetDef Layout_getset[] = {
+    {"nslot", (getter)Layout_get_nslot, NULL, "number of count slots (edges + 2)", NULL},
+    {NULL},
+};
+
+PyDoc_STRVAR(Layout_doc,
+"Layout(compare_values, cellbits, *, block=2**30)\n--\n\n"
+"A cell table for exact binning of float32 (``compare_values`` float32) or float64 values.\n"
+"``block``: values counted into 32-bit lane counters between flushes (tests make it small).");
+
+static PyTypeObject LayoutType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "anyboard.summary._binning.Layout",
+    .tp_basicsize = sizeof(Layout),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = Layout_doc,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Layout_init,
+    .tp_dealloc = (destructor)Layout_dealloc,
+    .tp_methods = Layout_methods,
+    .tp_getset = Layout_getset,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "anyboard.summary._binning",
+    "Compiled exact binning into TensorFlow's histogram buckets (see anyboard.summary.histogram).", -1,
+    NULL, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__binning(void) {
+    if (PyType_Ready(&LayoutType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&LayoutType);
+    if (PyModule_AddObject(m, "Layout", (PyObject *)&LayoutType) < 0) {
+        Py_DECREF(&LayoutType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
