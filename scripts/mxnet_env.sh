@@ -40,6 +40,7 @@ fi
 PIP=("$VENV_DIR/bin/python" -m pip)
 
 "${PIP[@]}" install -q --upgrade "pip>=23" "setuptools<81" wheel
+"${PIP[@]}" install -q "torch==2.13.0+cpu" 2>/dev/null || echo "(no torch 2.13.0+cpu here: the registry's torch 2.13.0 is used)"
 "${PIP[@]}" install -q \
     "numpy==1.23.5" \
     "mxnet==1.9.1" \

@@ -22,6 +22,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "main environment (.venv)"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+# The CPU build of torch first, where the machine has it: `torch==2.13.0` in the test extra is
+# then already satisfied, instead of newer pips choosing the registry's build with GBs of CUDA.
+.venv/bin/python -m pip install -q 'torch==2.13.0+cpu' 2>/dev/null || echo "(no torch 2.13.0+cpu here: the registry's torch 2.13.0 is used)"
 .venv/bin/python -m pip install -q -e '.[test]'
 
 step "proto generator environment (.venv-protoc)"

@@ -628,3 +628,38 @@ def test_exit_while_blocked_on_a_slow_disk_does_not_hang(tmp_path):
     _clean_file(path)
     steps = _scalar_steps(logdir)
     assert steps == list(range(len(steps))) and len(steps) > 10
+
+
+def test_large_histograms_bin_on_one_thread_until_a_caller_waits(tmp_path, monkeypatch):
+    # While the training loop runs, binning keeps to the writer thread; once a caller waits
+    # (here flush()), the next large histogram may use BIN_THREADS threads.
+    seen = []
+    first_started, release = threading.Event(), threading.Event()
+    binning = core_methods._histogram
+
+    def recording(*args, threads=1):
+        seen.append(threads)
+        if len(seen) == 1:
+            first_started.set()
+            release.wait(30)
+        return binning(*args, threads=threads)
+
+    monkeypatch.setattr(core_methods, "_histogram", recording)
+    monkeypatch.setattr(core_methods, "BIN_THREADS", 3)
+    w = SummaryWriter(str(tmp_path))
+    x = np.random.default_rng(0).standard_normal(1 << 17)  # 1 MiB of float64: the pooled path
+    w.add_histogram("h", x, 0)
+    w.add_histogram("h", x, 1)
+    assert first_started.wait(30)
+    assert not w._core.caller_waiting()
+    flusher = threading.Thread(target=w.flush)
+    flusher.start()
+    deadline = time.monotonic() + 30
+    while not w._core.caller_waiting() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    release.set()
+    flusher.join(30)
+    w.close()
+    assert seen == [1, 3]
+    steps = [e.step for e in anyboard.iter_run_events(str(tmp_path)) for v in e.summary.value if v.tag == "h"]
+    assert steps == [0, 1]

@@ -284,7 +284,7 @@ def test_split_over_helper_threads_is_exact(monkeypatch: pytest.MonkeyPatch, thr
     monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
     monkeypatch.setattr(h, "_helpers", None)
     x = _specials(10_001, threads)
-    np.testing.assert_array_equal(h._tf_slots(x), reference_slots(x))
+    np.testing.assert_array_equal(h._tf_slots(x, threads), reference_slots(x))
     assert h._helpers is not None and h._helpers[1]._max_workers == threads - 1
 
 
@@ -297,12 +297,12 @@ def test_split_counts_on_the_caller_when_no_helper_can_start(monkeypatch: pytest
     monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
     monkeypatch.setattr(h, "_helper_pool", shutting_down)
     x = _specials(5_000, 1)
-    np.testing.assert_array_equal(h._tf_slots(x), reference_slots(x))
+    np.testing.assert_array_equal(h._tf_slots(x, 2), reference_slots(x))
 
 
 def _child_slots(queue: Any) -> None:
     x = _specials(5_000, 2)
-    queue.put(bool(np.array_equal(h._tf_slots(x), reference_slots(x))))
+    queue.put(bool(np.array_equal(h._tf_slots(x, 2), reference_slots(x))))
 
 
 @native
@@ -312,7 +312,7 @@ def test_a_forked_child_makes_its_own_helper_threads(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(h, "BIN_THREADS", 2)
     monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
-    h._tf_slots(_specials(5_000, 3))  # the parent's pool exists (and its thread) before the fork
+    h._tf_slots(_specials(5_000, 3), 2)  # the parent's pool exists (and its thread) before the fork
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     child = ctx.Process(target=_child_slots, args=(queue,))

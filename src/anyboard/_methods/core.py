@@ -13,6 +13,7 @@ from anyboard._paths import safe_component
 from anyboard.adapters import Deferred, device_histogram_rows, to_numpy
 from anyboard.io.background import encoder_code
 from anyboard.io.records import frame_row_groups
+from anyboard.summary.histogram import BIN_THREADS
 from anyboard.summary.histogram import histogram as _histogram
 from anyboard.summary.histogram import histogram_raw as _histogram_raw
 from anyboard.summary.histogram import rows_summary
@@ -73,9 +74,13 @@ _POOL_MIN = 256 << 10  # arrays from this size on are snapshot into recycled buf
 
 
 def _pooled_histogram(tag: str, buffer: np.ndarray, bins: Any, max_bins: int | None, core: Any) -> Any:
-    """Background side of a large histogram: bin the snapshot, then hand its buffer back."""
+    """Background side of a large histogram: bin the snapshot, then hand its buffer back.
+
+    It bins on this thread alone while the training loop runs, and on up to
+    ``BIN_THREADS`` threads while a caller waits (flush, close, a full queue).
+    """
     try:
-        return _histogram(tag, buffer, bins, max_bins)
+        return _histogram(tag, buffer, bins, max_bins, threads=BIN_THREADS if core.caller_waiting() else 1)
     finally:
         core.give_buffer(buffer)
 

@@ -118,6 +118,7 @@ class BackgroundWriter:
         self._progress = threading.Condition(threading.Lock())
         self._flush_requests: deque[threading.Event] = deque()
         self._stop = False
+        self._hurry = False  # the drain in progress was asked for by a waiting caller
         self._dirty = False
         self._thread: threading.Thread | None = None
         self._set_slow()  # start the thread on first use
@@ -180,6 +181,14 @@ class BackgroundWriter:
                 return None
             self._pool_bytes -= nbytes
             return free.pop()
+
+    def caller_waiting(self) -> bool:
+        """Whether a caller is waiting on this writer (``flush``, ``close``, the memory bound).
+
+        Encoders may then spread their work over more cores: no training loop is running
+        on the waiting thread meanwhile. Otherwise they use this thread alone.
+        """
+        return self._hurry or self._waiting > 0 or bool(self._flush_requests)
 
     def give_buffer(self, buffer: Any) -> None:
         """Return a snapshot buffer whose encoder has run (background thread)."""
@@ -346,7 +355,9 @@ class BackgroundWriter:
             while self._flush_requests:
                 requests.append(self._flush_requests.popleft())
             stop = self._stop
+            self._hurry = bool(requests) or stop
             self._drain_all()
+            self._hurry = False
             now = time.monotonic()
             if requests or stop or now >= next_flush:
                 if self._dirty or requests:

@@ -206,10 +206,10 @@ def _helper_pool() -> ThreadPoolExecutor:
         return _helpers[1]
 
 
-def _native_slots(x: np.ndarray) -> np.ndarray:
-    """The compiled count; a large ``x`` is split over ``BIN_THREADS`` threads (the GIL is released)."""
+def _native_slots(x: np.ndarray, threads: int) -> np.ndarray:
+    """The compiled count; a large ``x`` is split over up to ``threads`` threads (the GIL is released)."""
     layout = _native_layout(x.dtype)
-    parts = min(BIN_THREADS, x.size // _SPLIT_MIN)
+    parts = min(threads, BIN_THREADS, x.size // _SPLIT_MIN)
     slots = [np.zeros(layout.nslot, np.int64) for _ in range(max(parts, 1))]
     futures: list[Future[None]] = []
     if parts > 1:
@@ -228,14 +228,15 @@ def _native_slots(x: np.ndarray) -> np.ndarray:
     return slots[0] if len(slots) == 1 else np.sum(slots, axis=0)
 
 
-def _tf_slots(x: np.ndarray) -> np.ndarray:
+def _tf_slots(x: np.ndarray, threads: int = 1) -> np.ndarray:
     """Counts of 1-D float32/float64 ``x`` in ``[below, *TF buckets, above, non-finite]`` (1551).
 
     ``below``/``above``: finite values under ``TF_EDGES[0]`` / over ``TF_EDGES[-1]``;
     the last bucket is closed. Exact: the same counts as ``np.histogram`` on float64.
+    ``threads``: how many threads the compiled count may use (capped by ``BIN_THREADS``).
     """
     if _native is not None:
-        return _native_slots(_native_order(x))
+        return _native_slots(_native_order(x), threads)
     slots = np.zeros(_NBUCKETS + 3, np.int64)
     lo, hi = float(TF_EDGES[0]), float(TF_EDGES[-1])
     if lo <= float(x.min()) and float(x.max()) <= hi:  # the common case (NaN fails it): no mask
@@ -264,8 +265,13 @@ def _as_binnable(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float64)  # as np.histogram's reference x.astype(float64) does
 
 
-def bucket_rows(values: np.ndarray, bins: Any = "tensorflow", max_bins: int | None = None, *, tag: str = "") -> np.ndarray:
-    """Return the ``[k, 3]`` float64 rows for ``values`` (see module doc)."""
+def bucket_rows(
+    values: np.ndarray, bins: Any = "tensorflow", max_bins: int | None = None, *, tag: str = "", threads: int = 1
+) -> np.ndarray:
+    """Return the ``[k, 3]`` float64 rows for ``values`` (see module doc).
+
+    ``threads``: how many threads may bin a large input (``bins="tensorflow"``, compiled path).
+    """
     x = np.asarray(values)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"tag {tag!r}: expected real numeric values for a histogram, got dtype {x.dtype}")
@@ -273,7 +279,7 @@ def bucket_rows(values: np.ndarray, bins: Any = "tensorflow", max_bins: int | No
     if x.size == 0:
         return np.zeros((0, 3))
     if isinstance(bins, str) and bins in ("tensorflow", "default"):
-        slots = _tf_slots(x)
+        slots = _tf_slots(x, threads)
         below, counts, above = int(slots[0]), slots[1:-2], int(slots[-2])
         nz = np.flatnonzero(counts)
         if not (nz.size or below or above):
@@ -321,9 +327,11 @@ def bucket_rows(values: np.ndarray, bins: Any = "tensorflow", max_bins: int | No
     return out
 
 
-def histogram(tag: str, values: np.ndarray, bins: Any = "tensorflow", max_bins: int | None = None) -> Summary:
-    """Return a histogram ``Summary`` of ``values`` (any shape; flattened)."""
-    rows = bucket_rows(values, bins, max_bins, tag=tag)
+def histogram(
+    tag: str, values: np.ndarray, bins: Any = "tensorflow", max_bins: int | None = None, *, threads: int = 1
+) -> Summary:
+    """Return a histogram ``Summary`` of ``values`` (any shape; flattened); ``threads``: see :func:`bucket_rows`."""
+    rows = bucket_rows(values, bins, max_bins, tag=tag, threads=threads)
     return rows_summary(tag, rows)
 
 
