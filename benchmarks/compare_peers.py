@@ -91,9 +91,11 @@ class Workload:
     light: bool = False  # time single calls in a separate pass
     needs_torch_input: bool = False
     note: str = ""
-    # Untimed calls first, on the same writer, then flush(): the timed calls see
-    # the writer as a training loop does after its first burst (warm buffers).
+    # Untimed calls first, on the same writer, then flush() and a pause (the training
+    # steps between two bursts of logging): the timed calls see the writer as a
+    # training loop does after its first burst (warm buffers).
     warm_calls: int = 0
+    warm_pause_s: float = 0.25
 
 
 def _scalar_args() -> Callable[[int], tuple[Any, ...]]:
@@ -144,7 +146,7 @@ def workloads(quick: bool) -> list[Workload]:
         Workload("hist_1e6_np", "add_histogram", max(20 // q, 5), r or 3, _hist_args(1_000_000, False)),
         Workload(
             "hist_1e6_np_warm", "add_histogram", max(20 // q, 5), r or 3, _hist_args(1_000_000, False),
-            warm_calls=max(20 // q, 5), note="20 untimed calls and a flush first (steady state)",
+            warm_calls=max(20 // q, 5), note="20 untimed calls, a flush and a 0.25 s pause first (steady state)",
         ),
         Workload("hist_1e6_torch", "add_histogram", max(20 // q, 5), r or 3, _hist_args(1_000_000, True), needs_torch_input=True),
         Workload("image_u8", "add_image", max(100 // q, 10), r or 3, _image_args(False), needs_torch_input=True),
@@ -236,6 +238,7 @@ def run_once(impl: str, wl: Workload, call: Callable[[int], tuple[Any, ...]], ca
             method(*a)
         if wl.warm_calls:
             writer.flush()
+            time.sleep(wl.warm_pause_s)
         timed_single = not wl.light
         lat: list[int] = []
         gc.collect()

@@ -646,6 +646,7 @@ def test_large_histograms_bin_on_one_thread_until_a_caller_waits(tmp_path, monke
 
     monkeypatch.setattr(core_methods, "_histogram", recording)
     monkeypatch.setattr(core_methods, "BIN_THREADS", 3)
+    monkeypatch.setattr(core_methods, "native_binning", lambda: False)  # every call takes a snapshot
     w = SummaryWriter(str(tmp_path))
     x = np.random.default_rng(0).standard_normal(1 << 17)  # 1 MiB of float64: the pooled path
     w.add_histogram("h", x, 0)

@@ -124,9 +124,11 @@ def test_exact_for_integers_and_bool(dtype: type[np.generic], slots: Callable[[n
     np.testing.assert_array_equal(slots(x), reference_slots(x))
 
 
-def test_non_native_byte_order_and_strided_input(slots: Callable[[np.ndarray], np.ndarray]) -> None:
+def test_non_native_byte_order_strided_and_unaligned_input(slots: Callable[[np.ndarray], np.ndarray]) -> None:
     x = np.random.default_rng(5).standard_normal(10_000)
-    for arr in (x.astype(">f8"), x.astype(">f4"), x[::3], x.astype(np.float32)[::2]):
+    unaligned = np.frombuffer(b"\0" + x.astype(np.float32).tobytes(), np.float32, offset=1)
+    assert not unaligned.flags.aligned
+    for arr in (x.astype(">f8"), x.astype(">f4"), x[::3], x.astype(np.float32)[::2], unaligned):
         np.testing.assert_array_equal(slots(arr), reference_slots(arr))
 
 

@@ -16,6 +16,14 @@ min or max. Any other ``bins`` goes to :func:`numpy.histogram` unchanged.
 
 Non-finite values (NaN, ±Inf) are excluded from the buckets; an input with no
 finite value is written as an empty ``[0, 3]`` histogram.
+
+Binning with ``bins="tensorflow"`` is exact (the counts ``np.histogram`` gives on
+float64) and runs in one pass: in the compiled helper ``summary/_binning.c``
+(built at install where a C compiler exists; about 0.7-1 ms per 1e6 float32 values
+here, with the GIL released), else in NumPy (about 2 ms). A large input may be
+split over ``BIN_THREADS`` threads (``ANYBOARD_BIN_THREADS``, default: usable CPUs,
+at most 4) when the caller passes ``threads``; the writer does so only while a
+caller waits on it.
 """
 
 from __future__ import annotations
@@ -149,8 +157,11 @@ def _tf_bucket_counts(x: np.ndarray) -> np.ndarray:
 
 
 def _native_order(x: np.ndarray) -> np.ndarray:
+    """``x`` C-contiguous, aligned and in native byte order (copied only if it is not)."""
     x = np.ascontiguousarray(x)
-    return x if x.dtype.byteorder in "=|" else x.astype(x.dtype.newbyteorder("="))
+    if x.dtype.byteorder not in "=|":
+        return x.astype(x.dtype.newbyteorder("="))
+    return x if x.flags.aligned else x.copy()
 
 
 # The compiled binning (summary/_binning.c): one pass, exact, GIL released. Built at install
@@ -159,6 +170,11 @@ try:
     from anyboard.summary import _binning as _native
 except ImportError:  # pragma: no cover - exercised by the fallback tests via monkeypatch
     _native = None
+
+def native_binning() -> bool:
+    """Whether the compiled binning is available (else the NumPy path is used)."""
+    return _native is not None
+
 
 _NATIVE_CELLBITS = {4: 18, 8: 20}  # cell table: 512 KiB (float32), 2 MiB (float64); 1.4 % / 2.8 % edge cells
 _NATIVE_LAYOUTS: dict[np.dtype[Any], Any] = {}
