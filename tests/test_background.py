@@ -396,7 +396,7 @@ def test_float_image_snapshot_is_the_same_uint8_conversion():
         assert float_to_uint8(x).tobytes() == expected.tobytes()
 
 
-def _histogram_rows(event) -> "np.ndarray":
+def _histogram_rows(event):
     import numpy as np
 
     return np.frombuffer(event.summary.value[0].tensor.tensor_content, "<f8").reshape(-1, 3)
@@ -456,4 +456,20 @@ def test_wanted_buffers_stay_within_the_pool_cap():
     assert buffer is not None and buffer.nbytes == 1 << 20 and buffer.dtype == np.float32
     core._full(0)  # the memory bound: free buffers and wanted ones go first
     assert core._pool_bytes == 0 and core._wanted_bytes == 0
+    core.close()
+
+
+def test_running_out_of_memory_while_filling_the_pool_only_gives_the_pool_up(monkeypatch):
+    import numpy as np
+
+    core = BackgroundWriter(max_pending_bytes=16 << 20)
+    core.want_buffer(1 << 20, np.dtype(np.float32).str)
+    core.want_buffer(1 << 20, np.dtype(np.float32).str)
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(bg.np, "empty", no_memory)
+    core._fill_pool()
+    assert core._pool_bytes == 0 and not core._wanted and core._error is None
     core.close()

@@ -13,11 +13,10 @@ from anyboard._paths import safe_component
 from anyboard.adapters import Deferred, device_histogram_rows, to_numpy
 from anyboard.io.background import encoder_code
 from anyboard.io.records import frame_row_groups
-from anyboard.summary.histogram import BIN_THREADS, native_binning
+from anyboard.summary.histogram import BIN_THREADS, native_binning, rows_summary
 from anyboard.summary.histogram import bucket_rows as _bucket_rows
 from anyboard.summary.histogram import histogram as _histogram
 from anyboard.summary.histogram import histogram_raw as _histogram_raw
-from anyboard.summary.histogram import rows_summary
 from anyboard.summary.scalar import scalar as _scalar
 from anyboard.summary.scalar import simple_value_event, simple_value_payload_groups
 from anyboard.summary.tensor import tensor as _tensor

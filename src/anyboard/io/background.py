@@ -207,8 +207,12 @@ class BackgroundWriter:
                     return
                 nbytes, dtype = self._wanted.popleft()
                 self._wanted_bytes -= nbytes
-            buffer = np.empty(nbytes // np.dtype(dtype).itemsize, dtype)
-            buffer.fill(0)  # touches every page; NumPy releases the GIL meanwhile
+            try:
+                buffer = np.empty(nbytes // np.dtype(dtype).itemsize, dtype)
+                buffer.fill(0)  # touches every page; NumPy releases the GIL meanwhile
+            except MemoryError:  # the pool is only a speed-up: give it up, never fail the writer
+                self._drop_pool()
+                return
             self.give_buffer(buffer)
 
     def caller_waiting(self) -> bool:
