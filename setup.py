@@ -1,6 +1,6 @@
 """Build script for the one compiled helper; everything else is in pyproject.toml.
 
-``anyboard.summary._binning`` is optional: where no C compiler is available the extension is
+``anyboard._native`` is optional: where no C compiler is available the extension is
 skipped (``optional=True``) and histograms use the NumPy path, which gives the same counts.
 """
 
@@ -11,8 +11,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "anyboard.summary._binning",
-            ["src/anyboard/summary/_binning.c"],
+            "anyboard._native",
+            ["src/anyboard/_native.c"],
             extra_compile_args=[] if sys.platform == "win32" else ["-O3"],
             optional=True,
         )

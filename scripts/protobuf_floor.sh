@@ -44,11 +44,11 @@ for name in ("tensorboard", "torch", "tensorboardX"):
     raise SystemExit(f"{name} is installed in the floor venv; these tests must not depend on it")
 import os
 try:  # the wheel built from this checkout carries the compiled binning helper
-    import anyboard.summary._binning
+    import anyboard._native
 except ImportError as exc:
     if os.environ.get("ANYBOARD_REQUIRE_NATIVE"):
-        raise SystemExit(f"the installed wheel lacks anyboard.summary._binning: {exc}")
-    print("note: anyboard.summary._binning not built; histograms use the NumPy path")
+        raise SystemExit(f"the installed wheel lacks anyboard._native: {exc}")
+    print("note: anyboard._native not built; histograms use the NumPy path")
 EOF
 
 # Run from a temporary copy of the tests so the installed package (not src/) is tested.

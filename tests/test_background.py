@@ -413,7 +413,7 @@ def test_a_burst_of_large_histograms_is_exact_whichever_path_each_call_takes(tmp
 
     if native and not h.native_binning():
         if os.environ.get("ANYBOARD_REQUIRE_NATIVE"):
-            pytest.fail("anyboard.summary._binning is not compiled, and ANYBOARD_REQUIRE_NATIVE is set")
+            pytest.fail("anyboard._native is not compiled, and ANYBOARD_REQUIRE_NATIVE is set")
         pytest.skip("compiled binning not built")
     if not native:
         monkeypatch.setattr(h, "_native", None)

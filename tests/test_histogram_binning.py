@@ -1,6 +1,6 @@
 """The fast TensorFlow-layout binning equals ``np.histogram`` exactly.
 
-Every counting test runs twice: through the compiled helper (``summary/_binning.c``) and
+Every counting test runs twice: through the compiled helper (``_native.c``) and
 through the NumPy fallback used where it is not built. ``ANYBOARD_REQUIRE_NATIVE=1`` (set by
 the test scripts) turns a missing compiled helper into a failure instead of a skip.
 """
@@ -45,8 +45,8 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setattr(h, "_native", None)
     elif h._native is None:
         if os.environ.get("ANYBOARD_REQUIRE_NATIVE"):
-            pytest.fail("anyboard.summary._binning is not compiled, and ANYBOARD_REQUIRE_NATIVE is set")
-        pytest.skip("anyboard.summary._binning is not compiled (no C compiler at install)")
+            pytest.fail("anyboard._native is not compiled, and ANYBOARD_REQUIRE_NATIVE is set")
+        pytest.skip("anyboard._native is not compiled (no C compiler at install)")
     return str(request.param)
 
 

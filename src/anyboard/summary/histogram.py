@@ -18,7 +18,7 @@ Non-finite values (NaN, ±Inf) are excluded from the buckets; an input with no
 finite value is written as an empty ``[0, 3]`` histogram.
 
 Binning with ``bins="tensorflow"`` is exact (the counts ``np.histogram`` gives on
-float64) and runs in one pass: in the compiled helper ``summary/_binning.c``
+float64) and runs in one pass: in the compiled helper ``_native.c``
 (built at install where a C compiler exists; about 0.7-1 ms per 1e6 float32 values
 here, with the GIL released), else in NumPy (about 2 ms). A large input may be
 split over ``BIN_THREADS`` threads (``ANYBOARD_BIN_THREADS``, default: usable CPUs,
@@ -164,10 +164,10 @@ def _native_order(x: np.ndarray) -> np.ndarray:
     return x if x.flags.aligned else x.copy()
 
 
-# The compiled binning (summary/_binning.c): one pass, exact, GIL released. Built at install
+# The compiled binning (_native.c): one pass, exact, GIL released. Built at install
 # when a C compiler is present; without it the NumPy path below gives the same counts.
 try:
-    from anyboard.summary import _binning as _native
+    from anyboard import _native
 except ImportError:  # pragma: no cover - exercised by the fallback tests via monkeypatch
     _native = None
 

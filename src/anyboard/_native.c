@@ -1,11 +1,13 @@
-/* Exact single-pass binning of float32/float64 values into TensorFlow's histogram buckets.
+/* anyboard's compiled kernels (optional: each caller has a NumPy path giving identical results).
  *
- * Optional compiled helper of anyboard.summary.histogram (which has a NumPy fallback giving
- * identical counts). Python builds a Layout from the bucket edges, rounded up to the value
- * type ("compare values"): a value v belongs to slot  #{k : v >= cmp[k]}  where slot 0 is
- * "below the first edge", slots 1..nedge-1 are the buckets and slot nedge is "above the last
- * edge" (the caller makes cmp[last] the first value strictly above the last edge, so the last
- * bucket is closed). Slot nedge+1 counts NaN and +-Inf.
+ * Layout: exact single-pass binning of float32/float64 values into TensorFlow's histogram
+ * buckets (used by anyboard.summary.histogram).
+ *
+ * Python builds a Layout from the bucket edges, rounded up to the value type ("compare
+ * values"): a value v belongs to slot  #{k : v >= cmp[k]}  where slot 0 is "below the first
+ * edge", slots 1..nedge-1 are the buckets and slot nedge is "above the last edge" (the caller
+ * makes cmp[last] the first value strictly above the last edge, so the last bucket is closed).
+ * Slot nedge+1 counts NaN and +-Inf.
  *
  * The top `cellbits` bits of a value's bit pattern (sign, exponent, the leading mantissa bits)
  * name a cell: an interval of values narrower than the gap between two edges, so a cell holds
@@ -261,7 +263,7 @@ PyDoc_STRVAR(Layout_doc,
 
 static PyTypeObject LayoutType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "anyboard.summary._binning.Layout",
+    .tp_name = "anyboard._native.Layout",
     .tp_basicsize = sizeof(Layout),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = Layout_doc,
@@ -273,12 +275,12 @@ static PyTypeObject LayoutType = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "anyboard.summary._binning",
-    "Compiled exact binning into TensorFlow's histogram buckets (see anyboard.summary.histogram).", -1,
+    PyModuleDef_HEAD_INIT, "anyboard._native",
+    "anyboard's compiled kernels: exact histogram binning (Layout).", -1,
     NULL, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__binning(void) {
+PyMODINIT_FUNC PyInit__native(void) {
     if (PyType_Ready(&LayoutType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
