@@ -11,6 +11,7 @@ import importlib
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -256,12 +257,18 @@ def test_native_layout_rejects_bad_input_with_clear_errors() -> None:
         h._native.Layout(np.arange(100, dtype=np.int32), 18)
     with pytest.raises(ValueError, match="cellbits"):
         h._native.Layout(edges, 40)
+    with pytest.raises(ValueError, match="cellbits"):  # a cell would mix finite and non-finite values
+        h._native.Layout(np.array([1.0, 2.0]), 11)
+    with pytest.raises(ValueError, match="cellbits"):
+        h._native.Layout(np.array([1.0, 2.0], np.float32), 8)
     layout = h._native.Layout(edges, 18)
     good = np.zeros(layout.nslot, np.int64)
     with pytest.raises(TypeError, match="float32"):
         layout.count(np.zeros(4, np.float64), good)
     with pytest.raises((TypeError, ValueError)):
         layout.count(np.zeros(8, np.float32)[::2], good)  # not contiguous
+    with pytest.raises(ValueError, match="aligned"):
+        layout.count(np.frombuffer(bytes(41), np.float32, offset=1), good)
     with pytest.raises(ValueError, match="int64"):
         layout.count(np.zeros(4, np.float32), np.zeros(layout.nslot - 1, np.int64))
     with pytest.raises((TypeError, ValueError)):
@@ -300,6 +307,39 @@ def test_split_counts_on_the_caller_when_no_helper_can_start(monkeypatch: pytest
     monkeypatch.setattr(h, "_helper_pool", shutting_down)
     x = _specials(5_000, 1)
     np.testing.assert_array_equal(h._tf_slots(x, 2), reference_slots(x))
+
+
+class _RefusingPool:
+    """A helper pool whose submits after the first fail, having queued the item (as a thread
+    pool does when no thread can start): the refused chunks must not be counted twice."""
+
+    def __init__(self) -> None:
+        self.inner = ThreadPoolExecutor(1)
+        self.calls = 0
+        self.queued: list[Any] = []
+
+    def submit(self, fn: Any, *args: Any) -> Any:
+        self.calls += 1
+        if self.calls > 1:
+            self.queued.append(self.inner.submit(fn, *args))  # still runs, later
+            raise RuntimeError("can't start new thread")
+        return self.inner.submit(fn, *args)
+
+
+@native
+def test_split_counts_each_value_once_when_a_helper_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = _RefusingPool()
+    monkeypatch.setattr(h, "BIN_THREADS", 4)
+    monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
+    monkeypatch.setattr(h, "_helper_pool", lambda: pool)
+    x = _specials(8_000, 5)
+    counts = h._tf_slots(x, 4)
+    for f in pool.queued:
+        f.result()  # the refused items did run
+    assert pool.calls == 2
+    np.testing.assert_array_equal(counts, reference_slots(x))
+    np.testing.assert_array_equal(h._tf_slots(x, 4), reference_slots(x))
+    pool.inner.shutdown()
 
 
 def _child_slots(queue: Any) -> None:

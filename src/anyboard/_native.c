@@ -151,8 +151,9 @@ static int Layout_init(Layout *self, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_TypeError, "compare_values must be a contiguous float32 or float64 buffer");
     } else if (cmp.len / cmp.itemsize < 2 || cmp.len / cmp.itemsize > 30000) {
         PyErr_SetString(PyExc_ValueError, "compare_values must hold 2 to 30000 values");
-    } else if (cellbits < 8 || cellbits > 22 || cellbits >= 8 * cmp.itemsize) {
-        PyErr_SetString(PyExc_ValueError, "cellbits must be in [8, 22]");
+    } else if (cellbits < (cmp.itemsize == 4 ? 9 : 12) || cellbits > 22) {
+        /* at least sign + exponent: a cell never mixes finite and non-finite values */
+        PyErr_SetString(PyExc_ValueError, "cellbits must be in [9, 22] (float32) or [12, 22] (float64)");
     } else if (block < 1 || block > BLOCK) {
         PyErr_SetString(PyExc_ValueError, "block must be in [1, 2**30]");
     } else {
@@ -219,6 +220,8 @@ static PyObject *Layout_count(Layout *self, PyObject *args) {
     if (!is_code(&x, self->is32 ? "f" : "d")) {
         PyErr_Format(PyExc_TypeError, "values must be a C-contiguous native %s buffer",
                      self->is32 ? "float32" : "float64");
+    } else if ((uintptr_t)x.buf % (uintptr_t)x.itemsize != 0) {
+        PyErr_SetString(PyExc_ValueError, "values must be aligned to their item size");
     } else if (!is_code(&counts, "ql") || counts.itemsize != 8 ||
                counts.len / 8 != self->nslot) {
         PyErr_Format(PyExc_ValueError, "counts must be a contiguous int64 buffer of %zd entries", self->nslot);

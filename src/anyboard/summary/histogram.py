@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -214,6 +214,15 @@ _helpers: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked 
 _helpers_lock = threading.Lock()
 
 
+def _forget_helpers() -> None:  # in a forked child: the parent's threads (and a held lock) are gone
+    global _helpers, _helpers_lock
+    _helpers, _helpers_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helpers)
+
+
 def _helper_pool() -> ThreadPoolExecutor:
     global _helpers
     with _helpers_lock:
@@ -223,25 +232,40 @@ def _helper_pool() -> ThreadPoolExecutor:
 
 
 def _native_slots(x: np.ndarray, threads: int) -> np.ndarray:
-    """The compiled count; a large ``x`` is split over up to ``threads`` threads (the GIL is released)."""
+    """The compiled count; a large ``x`` is split over up to ``threads`` threads (the GIL is released).
+
+    Returns only once every helper is done with ``x`` (the caller may then reuse its buffer).
+    """
     layout = _native_layout(x.dtype)
-    parts = min(threads, BIN_THREADS, x.size // _SPLIT_MIN)
-    slots = [np.zeros(layout.nslot, np.int64) for _ in range(max(parts, 1))]
+    parts = max(1, min(threads, BIN_THREADS, x.size // _SPLIT_MIN))
+    chunks = np.array_split(x, parts) if parts > 1 else [x]
+    slots = [np.zeros(layout.nslot, np.int64) for _ in range(parts)]
     futures: list[Future[None]] = []
+    here = [0]  # chunks counted on this thread
+    pool = None
     if parts > 1:
-        chunks = np.array_split(x, parts)
         try:
             pool = _helper_pool()
-            futures = [pool.submit(layout.count, c, out) for c, out in zip(chunks[1:], slots[1:])]
-        except RuntimeError:  # interpreter shutdown: no new threads, count here
-            pass
-        for c, out in zip(chunks[1 + len(futures) :], slots[1 + len(futures) :]):
-            layout.count(c, out)
-        x = chunks[0]
-    layout.count(x, slots[0])
+        except RuntimeError:  # no helper pool: count everything here
+            pool = None
+    for i in range(1, parts):
+        if pool is not None:
+            try:
+                futures.append(pool.submit(layout.count, chunks[i], slots[i]))
+                continue
+            except RuntimeError:  # interpreter shutdown, or no thread could start
+                pool = None
+                # The refused item may still run later: count into an array it cannot touch.
+                slots[i] = np.zeros(layout.nslot, np.int64)
+        here.append(i)
+    try:
+        for i in here:
+            layout.count(chunks[i], slots[i])
+    finally:
+        wait(futures)  # even on an error here: no helper may still read x when this returns
     for f in futures:
         f.result()
-    return slots[0] if len(slots) == 1 else np.sum(slots, axis=0)
+    return slots[0] if parts == 1 else np.sum(slots, axis=0)
 
 
 def _tf_slots(x: np.ndarray, threads: int = 1) -> np.ndarray:
