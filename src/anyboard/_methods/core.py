@@ -281,8 +281,9 @@ class CoreMethods:
             if buffer is None and isinstance(bins, str) and bins in _TF_BINS and native_binning():
                 # No warm buffer: binning here (compiled, ~1 ns per value) is cheaper than
                 # faulting in a fresh snapshot (~0.6 µs per 4 KiB page); the writer thread
-                # faults one in for the next call while it is idle.
-                core.want_buffer(array.nbytes, array.dtype.str)
+                # faults two in while it is idle (the pool grows to a burst's size within
+                # one or two bursts, up to its cap).
+                core.want_buffer(array.nbytes, array.dtype.str, 2)
                 rows = _bucket_rows(array, bins, max_bins, tag=tag)
                 self._emit(tag, _rows_histogram, (tag, rows), global_step, walltime, nbytes=rows.nbytes + 256)  # type: ignore[attr-defined]
                 return

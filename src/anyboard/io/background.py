@@ -186,18 +186,19 @@ class BackgroundWriter:
             self._pool_bytes -= nbytes
             return free.pop()
 
-    def want_buffer(self, nbytes: int, dtype: str) -> None:
-        """Ask the writer thread for one more free buffer like this (after :meth:`take_buffer` found none).
+    def want_buffer(self, nbytes: int, dtype: str, count: int = 1) -> None:
+        """Ask the writer thread for ``count`` more free buffers like this (after :meth:`take_buffer` found none).
 
-        The thread allocates it and faults its pages in when it has nothing queued to
-        write, so that cost (about 0.6 µs per 4 KiB page) is not paid on the caller's
+        The thread allocates them and faults their pages in when it has nothing queued
+        to write, so that cost (about 0.6 µs per 4 KiB page) is not paid on the caller's
         copy. Requests beyond the pool's cap are ignored.
         """
         with self._pool_lock:
-            if self._closed or self._pool_bytes + self._wanted_bytes + nbytes > self._pool_cap:
-                return
-            self._wanted.append((nbytes, dtype))
-            self._wanted_bytes += nbytes
+            for _ in range(count):
+                if self._closed or self._pool_bytes + self._wanted_bytes + nbytes > self._pool_cap:
+                    return
+                self._wanted.append((nbytes, dtype))
+                self._wanted_bytes += nbytes
 
     def _fill_pool(self) -> None:
         """Fault in the wanted buffers (writer thread), yielding to queued work."""
