@@ -13,7 +13,7 @@ from anyboard._paths import safe_component
 from anyboard.adapters import Deferred, device_histogram_rows, to_numpy
 from anyboard.io.background import encoder_code
 from anyboard.io.records import frame_row_groups
-from anyboard.summary.histogram import BIN_THREADS, native_binning, rows_summary
+from anyboard.summary.histogram import BIN_THREADS, TF_BINS, native_binning, rows_summary
 from anyboard.summary.histogram import bucket_rows as _bucket_rows
 from anyboard.summary.histogram import histogram as _histogram
 from anyboard.summary.histogram import histogram_raw as _histogram_raw
@@ -71,7 +71,6 @@ def _scalar_summary(tag: str, value: Any, display_name: str, description: str, n
 
 
 _POOL_MIN = 256 << 10  # arrays from this size on are snapshot into recycled buffers
-_TF_BINS = ("tensorflow", "default")
 
 
 def _pooled_histogram(tag: str, buffer: np.ndarray, bins: Any, max_bins: int | None, core: Any) -> Any:
@@ -278,7 +277,7 @@ class CoreMethods:
             # A large snapshot goes into a recycled buffer (no fresh pages to fault in);
             # the background thread hands it back once it has binned it.
             buffer = core.take_buffer(array.nbytes, array.dtype.str)
-            if buffer is None and isinstance(bins, str) and bins in _TF_BINS and native_binning():
+            if buffer is None and isinstance(bins, str) and bins in TF_BINS and native_binning():
                 # No warm buffer: binning here (compiled, ~1 ns per value) is cheaper than
                 # faulting in a fresh snapshot (~0.6 µs per 4 KiB page); the writer thread
                 # faults two in while it is idle (the pool grows to a burst's size within

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from anyboard.adapters import Deferred
-from anyboard.summary.histogram import TF_EDGES
+from anyboard.summary.histogram import TF_BINS, TF_EDGES
 
 _L = len(TF_EDGES)  # edges; buckets are 1.._L-1 in slot numbering
 _CHUNK = 1 << 24  # values per pass: bounds the temporary memory (int64 slots)
@@ -81,7 +81,7 @@ def device_histogram_rows(
 
     from anyboard.adapters.torch_adapter import check_has_data
 
-    if not isinstance(x, torch.Tensor) or not (isinstance(bins, str) and bins in ("tensorflow", "default")):
+    if not isinstance(x, torch.Tensor) or not (isinstance(bins, str) and bins in TF_BINS):
         return None
     if x.device.type == "cpu" and not allow_cpu:
         return None

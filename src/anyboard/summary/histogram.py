@@ -54,8 +54,17 @@ def _tensorflow_edges() -> np.ndarray:
 
 
 TF_EDGES = _tensorflow_edges()
+TF_BINS = ("tensorflow", "default")  # the ``bins`` names of this layout
 _NBUCKETS = len(TF_EDGES) - 1
 _CHUNK = 1 << 16  # elements per pass: the working set stays in L2, no fresh pages
+
+
+def _ceil_edges(float_type: type[np.floating]) -> np.ndarray:
+    """``TF_EDGES`` rounded up in ``float_type``: for ``x`` of that type, ``x >= edge`` iff ``x >= ceil(edge)``."""
+    edges = TF_EDGES.astype(float_type)
+    low = edges.astype(np.float64) < TF_EDGES
+    edges[low] = np.nextafter(edges[low], float_type(np.inf))
+    return edges
 
 
 class _Layout:
@@ -79,10 +88,7 @@ class _Layout:
         self.int_type = np.int32 if np.dtype(uint_type).itemsize == 4 else np.int64
         nbits = np.dtype(uint_type).itemsize * 8
         self.shift = mantissa - 4
-        edges = TF_EDGES.astype(float_type)
-        low = edges.astype(np.float64) < TF_EDGES
-        edges[low] = np.nextafter(edges[low], float_type(np.inf))  # ceil(edge) in this type
-        self.edges = edges
+        self.edges = edges = _ceil_edges(float_type)
         ncell = 1 << (nbits - self.shift)
         cells = np.arange(ncell, dtype=uint_type)
         first = (cells << uint_type(self.shift)).view(float_type)
@@ -171,6 +177,7 @@ try:
 except ImportError:  # pragma: no cover - exercised by the fallback tests via monkeypatch
     _native = None
 
+
 def native_binning() -> bool:
     """Whether the compiled binning is available (else the NumPy path is used)."""
     return _native is not None
@@ -184,9 +191,7 @@ def _native_layout(dtype: np.dtype[Any]) -> Any:
     layout = _NATIVE_LAYOUTS.get(dtype)
     if layout is None:
         ftype = dtype.type
-        compare = TF_EDGES.astype(ftype)
-        low = compare.astype(np.float64) < TF_EDGES
-        compare[low] = np.nextafter(compare[low], ftype(np.inf))  # smallest value >= edge
+        compare = _ceil_edges(ftype)
         if compare[-1] <= TF_EDGES[-1]:  # the last bucket is closed: "above" starts past the edge
             compare[-1] = np.nextafter(compare[-1], ftype(np.inf))
         layout = _NATIVE_LAYOUTS[dtype] = _native.Layout(compare, _NATIVE_CELLBITS[dtype.itemsize])
@@ -247,7 +252,7 @@ def _native_slots(x: np.ndarray, threads: int) -> np.ndarray:
         try:
             pool = _helper_pool()
         except RuntimeError:  # no helper pool: count everything here
-            pool = None
+            pass
     for i in range(1, parts):
         if pool is not None:
             try:
@@ -318,7 +323,7 @@ def bucket_rows(
     x = _as_binnable(x.reshape(-1))
     if x.size == 0:
         return np.zeros((0, 3))
-    if isinstance(bins, str) and bins in ("tensorflow", "default"):
+    if isinstance(bins, str) and bins in TF_BINS:
         slots = _tf_slots(x, threads)
         below, counts, above = int(slots[0]), slots[1:-2], int(slots[-2])
         nz = np.flatnonzero(counts)
