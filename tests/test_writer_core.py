@@ -497,6 +497,23 @@ def test_add_scalar_step_outside_int64_raises(logdir):
     assert scalars(logdir) == []
 
 
+def test_add_scalar_steps_either_side_of_the_fast_path_bound(logdir):
+    # A tag seen before takes the fast path only for steps within +-(2**30 - 1); steps past
+    # that take the checked path: all are written exactly, and int64 overflow still raises.
+    from anyboard._methods.core import _FAST_STEP
+
+    steps = [0, _FAST_STEP, _FAST_STEP + 1, -_FAST_STEP, -_FAST_STEP - 1, 2**62, -(2**63), 2**63 - 1, 7]
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_scalar("t", 0.5, 1)  # the tag is known from here on
+        for i, step in enumerate(steps):
+            w.add_scalar("t", float(i), step)
+        with pytest.raises(ValueError, match="'t'.*int64"):
+            w.add_scalar("t", 1.0, 2**63)
+        with pytest.raises(ValueError, match="'t'.*int64"):
+            w.add_scalar("t", 1.0, -(2**63) - 1)
+    assert [(s, v) for _, s, v, _ in scalars(logdir)] == [(1, 0.5)] + [(s, float(i)) for i, s in enumerate(steps)]
+
+
 # -- background write failures ------------------------------------------------
 
 
