@@ -380,28 +380,6 @@ def test_snapshot_buffers_are_reused_counted_and_dropped_first(tmp_path):
     assert first[0, 0] >= 0 > second[0, 0]  # the first snapshot was taken before data changed
 
 
-def test_float_image_snapshot_is_the_same_uint8_conversion():
-    # add_image converts float pixels on the caller (its snapshot); the bytes must equal
-    # the range rule's to_uint8, including NaN, infinities, halves and float16/64.
-    import numpy as np
-
-    from anyboard._methods.images import float_to_uint8
-    from anyboard.imaging import to_uint8
-
-    rng = np.random.default_rng(0)
-    specials = [np.nan, -np.nan, np.inf, -np.inf, -0.0, 0.0, 0.5 / 255, 1.5 / 255, 2.5 / 255, 254.5 / 255, 1.0,
-                1e30, -1e30, 0.5, 1.00001, -0.00001, np.nextafter(0.5 / 255, 1), np.nextafter(0.5 / 255, 0)]
-    for dtype in (np.float16, np.float32, np.float64):
-        x = rng.standard_normal(50_000) * 0.7 + 0.5
-        x[: len(specials)] = specials
-        with np.errstate(over="ignore"):  # 1e30 is inf in float16
-            x = x.astype(dtype)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            expected = to_uint8(x)
-        assert float_to_uint8(x).tobytes() == expected.tobytes()
-
-
 def _histogram_rows(event):
     import numpy as np
 
@@ -482,3 +460,115 @@ def test_running_out_of_memory_while_filling_the_pool_only_gives_the_pool_up(mon
     core._fill_pool()
     assert core._pool_bytes == 0 and not core._wanted and core._error is None
     core.close()
+
+
+# -- independent encoders (images) run on several threads while a caller waits ---------------------
+
+
+def _image_burst(tmp_path, monkeypatch, n, *, fail_at=None):
+    """Queue ``n`` images (image ``i`` all pixels ``i``) behind a stalled first one, then flush.
+
+    Returns ``(writer, threads, error)``: the thread ident of every image encode, and the
+    exception flush() raised (or None). Image ``fail_at``'s builder raises.
+    """
+    import numpy as np
+
+    from anyboard import _threads
+    from anyboard._methods import images
+
+    monkeypatch.setattr(_threads, "THREADS", 3)
+    monkeypatch.setattr(_threads, "_pool", None)
+    started, release = threading.Event(), threading.Event()
+    threads = []
+    build = images._image
+
+    def recording(tag, array, fmt, level):
+        threads.append(threading.get_ident())
+        value = int(array.flat[0])
+        if value == 0:
+            started.set()
+            release.wait(30)
+        if value == fail_at:
+            raise ValueError(f"builder failed on image {value}")
+        time.sleep(0.002)  # long enough for a helper to take its share
+        return build(tag, array, fmt, level)
+
+    monkeypatch.setattr(images, "_image", recording)
+    w = anyboard.SummaryWriter(str(tmp_path))
+    for i in range(n):
+        w.add_image("im", np.full((1, 4, 4), i, np.uint8), i)
+    assert started.wait(30)
+    error = []
+
+    def flush():
+        try:
+            w.flush()
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            error.append(exc)
+
+    flusher = threading.Thread(target=flush)
+    flusher.start()
+    deadline = time.monotonic() + 30
+    while not w._core.caller_waiting() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    release.set()
+    flusher.join(30)
+    assert not flusher.is_alive()
+    return w, threads, error[0] if error else None
+
+
+def _written_images(logdir):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    out = []
+    for e in anyboard.iter_run_events(logdir):
+        for v in e.summary.value:
+            if v.tag == "im":
+                out.append((e.step, int(np.asarray(Image.open(io.BytesIO(v.tensor.string_val[2])))[0, 0])))
+    return out
+
+
+def test_images_queued_while_a_caller_waits_encode_on_several_threads_in_order(tmp_path, monkeypatch):
+    w, threads, error = _image_burst(tmp_path, monkeypatch, 40)
+    w.close()
+    assert error is None
+    assert len(threads) == 40
+    assert len(set(threads[1:])) > 1  # the writer thread and at least one helper
+    assert _written_images(str(tmp_path)) == [(i, i) for i in range(40)]  # queue order, every image once
+
+
+def test_a_failing_image_encode_in_a_parallel_run_is_reported_and_the_rest_written(tmp_path, monkeypatch):
+    w, threads, error = _image_burst(tmp_path, monkeypatch, 20, fail_at=7)
+    assert isinstance(error, ValueError) and "image 7" in str(error)  # an encoder's ValueError, as raised
+    w.close()
+    assert _written_images(str(tmp_path)) == [(i, i) for i in range(20) if i != 7]
+
+
+def test_images_encode_on_the_writer_thread_alone_while_no_caller_waits(tmp_path, monkeypatch):
+    import numpy as np
+
+    from anyboard import _threads
+    from anyboard._methods import images
+
+    monkeypatch.setattr(_threads, "THREADS", 3)
+    threads = []
+    build = images._image
+
+    def recording(*args):
+        threads.append(threading.get_ident())
+        return build(*args)
+
+    monkeypatch.setattr(images, "_image", recording)
+    w = anyboard.SummaryWriter(str(tmp_path), max_queue=1)
+    for i in range(12):
+        w.add_image("im", np.full((1, 4, 4), i, np.uint8), i)
+    deadline = time.monotonic() + 30
+    while w._core._out_events < 12 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(threads) == 12 and len(set(threads)) == 1
+    assert threads[0] == w._core._thread.ident
+    w.close()
+    assert _written_images(str(tmp_path)) == [(i, i) for i in range(12)]

@@ -25,7 +25,7 @@ import pytest
 import tbread
 
 import anyboard
-from anyboard import SummaryWriter, WriteError
+from anyboard import SummaryWriter, WriteError, _threads
 from anyboard._methods import core as core_methods
 from anyboard.io import event_file
 from anyboard.io.events import event_bytes
@@ -632,7 +632,7 @@ def test_exit_while_blocked_on_a_slow_disk_does_not_hang(tmp_path):
 
 def test_large_histograms_bin_on_one_thread_until_a_caller_waits(tmp_path, monkeypatch):
     # While the training loop runs, binning keeps to the writer thread; once a caller waits
-    # (here flush()), the next large histogram may use BIN_THREADS threads.
+    # (here flush()), the next large histogram may use anyboard._threads.THREADS threads.
     seen = []
     first_started, release = threading.Event(), threading.Event()
     binning = core_methods._histogram
@@ -645,7 +645,7 @@ def test_large_histograms_bin_on_one_thread_until_a_caller_waits(tmp_path, monke
         return binning(*args, threads=threads)
 
     monkeypatch.setattr(core_methods, "_histogram", recording)
-    monkeypatch.setattr(core_methods, "BIN_THREADS", 3)
+    monkeypatch.setattr(_threads, "THREADS", 3)
     monkeypatch.setattr(core_methods, "native_binning", lambda: False)  # every call takes a snapshot
     w = SummaryWriter(str(tmp_path))
     x = np.random.default_rng(0).standard_normal(1 << 17)  # 1 MiB of float64: the pooled path

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from anyboard import _threads
 from anyboard.summary.histogram import TF_EDGES, bucket_rows
 
 h = importlib.import_module("anyboard.summary.histogram")
@@ -289,12 +290,12 @@ def _specials(n: int, seed: int) -> np.ndarray:
 @native
 @pytest.mark.parametrize("threads", [2, 3, 4])
 def test_split_over_helper_threads_is_exact(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
-    monkeypatch.setattr(h, "BIN_THREADS", threads)
+    monkeypatch.setattr(_threads, "THREADS", threads)
     monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
-    monkeypatch.setattr(h, "_helpers", None)
+    monkeypatch.setattr(_threads, "_pool", None)
     x = _specials(10_001, threads)
     np.testing.assert_array_equal(h._tf_slots(x, threads), reference_slots(x))
-    assert h._helpers is not None and h._helpers[1]._max_workers == threads - 1
+    assert _threads._pool is not None and _threads._pool[1]._max_workers == threads - 1
 
 
 @native
@@ -302,9 +303,9 @@ def test_split_counts_on_the_caller_when_no_helper_can_start(monkeypatch: pytest
     def shutting_down() -> None:
         raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
-    monkeypatch.setattr(h, "BIN_THREADS", 2)
+    monkeypatch.setattr(_threads, "THREADS", 2)
     monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
-    monkeypatch.setattr(h, "_helper_pool", shutting_down)
+    monkeypatch.setattr(_threads, "helper_pool", shutting_down)
     x = _specials(5_000, 1)
     np.testing.assert_array_equal(h._tf_slots(x, 2), reference_slots(x))
 
@@ -329,9 +330,9 @@ class _RefusingPool:
 @native
 def test_split_counts_each_value_once_when_a_helper_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     pool = _RefusingPool()
-    monkeypatch.setattr(h, "BIN_THREADS", 4)
+    monkeypatch.setattr(_threads, "THREADS", 4)
     monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
-    monkeypatch.setattr(h, "_helper_pool", lambda: pool)
+    monkeypatch.setattr(_threads, "helper_pool", lambda: pool)
     x = _specials(8_000, 5)
     counts = h._tf_slots(x, 4)
     for f in pool.queued:
@@ -352,7 +353,7 @@ def _child_slots(queue: Any) -> None:
 def test_a_forked_child_makes_its_own_helper_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     import multiprocessing
 
-    monkeypatch.setattr(h, "BIN_THREADS", 2)
+    monkeypatch.setattr(_threads, "THREADS", 2)
     monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
     h._tf_slots(_specials(5_000, 3), 2)  # the parent's pool exists (and its thread) before the fork
     ctx = multiprocessing.get_context("fork")
@@ -364,15 +365,3 @@ def test_a_forked_child_makes_its_own_helper_threads(monkeypatch: pytest.MonkeyP
         child.kill()
         pytest.fail("binning in a forked child hung on the parent's helper pool")
     assert child.exitcode == 0 and queue.get(timeout=5) is True
-
-
-def test_bin_threads_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ANYBOARD_BIN_THREADS", "3")
-    assert h._bin_threads() == 3
-    monkeypatch.setenv("ANYBOARD_BIN_THREADS", "0")
-    assert h._bin_threads() == 1
-    monkeypatch.setenv("ANYBOARD_BIN_THREADS", "many")
-    with pytest.raises(ValueError, match="ANYBOARD_BIN_THREADS"):
-        h._bin_threads()
-    monkeypatch.delenv("ANYBOARD_BIN_THREADS")
-    assert 1 <= h._bin_threads() <= 4

@@ -261,3 +261,118 @@ def test_importing_image_modules_imports_no_pillow_matplotlib_or_torch():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- the float snapshot's uint8 conversion (compiled and NumPy paths) ----------------------------
+
+
+def _conversion_inputs(dtype, rng):
+    """Specials, every half-way value k + 0.5 over 255 and its neighbours, normal and random-bit values."""
+    specials = [np.nan, -np.nan, np.inf, -np.inf, -0.0, 0.0, 1.0, 1e30, -1e30, 0.5, 1.00001, -0.00001, 5e-324]
+    with np.errstate(over="ignore", under="ignore"):
+        halves = ((np.arange(256) + 0.5) / 255).astype(dtype)
+        near = np.concatenate([halves, np.nextafter(halves, dtype(0)), np.nextafter(halves, dtype(2))])
+        parts = [np.array(specials).astype(dtype), near, (rng.standard_normal(50_000) * 0.7 + 0.5).astype(dtype)]
+    if dtype != np.float16:  # arbitrary bit patterns: NaN payloads, subnormals, huge values
+        bits = {np.float32: np.uint32, np.float64: np.uint64}[dtype]
+        parts.append(rng.integers(0, np.iinfo(bits).max, 50_000, dtype=bits, endpoint=True).view(dtype))
+    return np.concatenate(parts)
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def conversion(request, monkeypatch):
+    """``(float_to_uint8, calls, compiled)``: the conversion through the compiled helper or the NumPy steps.
+
+    ``calls`` lists the dtype of each input the compiled helper converted.
+    """
+    import os
+
+    from anyboard._methods import images
+
+    real = images._native_to_uint8
+    if request.param == "compiled" and real is None:
+        if os.environ.get("ANYBOARD_REQUIRE_NATIVE"):
+            pytest.fail("anyboard._native.float_to_uint8 is not compiled, and ANYBOARD_REQUIRE_NATIVE is set")
+        pytest.skip("compiled conversion not built")
+    calls = []
+    if request.param == "numpy":
+        monkeypatch.setattr(images, "_native_to_uint8", None)
+    else:
+        monkeypatch.setattr(images, "_native_to_uint8", lambda x, out: (calls.append(x.dtype), real(x, out)))
+    return images.float_to_uint8, calls, request.param == "compiled"
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_float_snapshot_is_the_range_rules_uint8(conversion, dtype):
+    # add_image snapshots float pixels as their uint8 conversion on the caller; the bytes must
+    # equal the range rule's to_uint8 (anyboard.imaging) for every input, in either path.
+    import warnings
+
+    from anyboard.imaging import to_uint8
+
+    convert, calls, compiled = conversion
+    x = _conversion_inputs(dtype, np.random.default_rng(0))
+    x = x[: len(x) // 3 * 3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = to_uint8(x)
+    forms = {
+        "contiguous": (x, expected),
+        "reversed": (x[::-1], expected[::-1]),
+        "byte-swapped": (x.astype(x.dtype.newbyteorder()), expected),
+        "2-D slice": (x.reshape(3, -1)[:, 1:], expected.reshape(3, -1)[:, 1:]),
+    }
+    for name, (form, want) in forms.items():
+        got = convert(form)
+        assert got.shape == form.shape and got.tobytes() == want.tobytes(), name
+    # The compiled helper takes C-contiguous native float32/float64 arrays; the rest go through NumPy.
+    assert calls == ([np.dtype(dtype)] if compiled and dtype != np.float16 else [])
+
+
+def test_compiled_conversion_checks_its_arguments():
+    import os
+
+    from anyboard._methods import images
+
+    native = images._native_to_uint8
+    if native is None:
+        if os.environ.get("ANYBOARD_REQUIRE_NATIVE"):
+            pytest.fail("anyboard._native.float_to_uint8 is not compiled, and ANYBOARD_REQUIRE_NATIVE is set")
+        pytest.skip("compiled conversion not built")
+    x = np.linspace(-1, 2, 64, dtype=np.float32)
+    out = np.full(64, 7, np.uint8)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        native(x.astype(np.float16), out)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        native(x.astype(np.int32), out)
+    with pytest.raises(ValueError, match="64 items"):
+        native(x, np.empty(63, np.uint8))
+    with pytest.raises(ValueError, match="64 items"):
+        native(x, np.empty(64, np.int8))
+    misaligned = np.ndarray(64, np.float32, buffer=np.zeros(257, np.uint8).data, offset=1)
+    with pytest.raises(ValueError, match="aligned"):
+        native(misaligned, out)
+    with pytest.raises((BufferError, TypeError, ValueError)):
+        native(x, np.empty((8, 16), np.uint8)[:, ::2])  # not contiguous
+    with pytest.raises((BufferError, TypeError)):
+        native(x, bytes(64))  # read-only
+    assert (out == 7).all()  # nothing was written by a refused call
+    native(x, out)
+    assert out.tolist() == np.clip(np.rint(x * np.float32(255)), 0, 255).astype(np.uint8).tolist()
+
+
+def test_byte_swapped_and_strided_float_images_read_back_as_native_ones(logdir):
+    # Big-endian floats (FITS files, network buffers) once failed in the NumPy conversion's
+    # dtype= argument; they and non-contiguous arrays take the NumPy path, native ones the compiled one.
+    x = np.random.default_rng(1).random((3, 16, 16))
+    x[0, 0, :4] = [np.nan, np.inf, -1.0, 0.5 / 255]
+    with anyboard.SummaryWriter(logdir) as w:
+        for bits in ("4", "8"):
+            w.add_image(f"native{bits}", x.astype(f"=f{bits}"))
+            w.add_image(f"swapped{bits}", x.astype(f">f{bits}" if np.little_endian else f"<f{bits}"))
+            w.add_image(f"strided{bits}", np.asfortranarray(x.astype(f"=f{bits}")))
+    for bits in ("4", "8"):
+        reference = pixels(logdir, f"native{bits}")
+        assert reference[0, :4, 0].tolist() == [0, 255, 0, 0]  # NaN, inf, negative, a half (to even: 0)
+        for tag in (f"swapped{bits}", f"strided{bits}"):
+            assert np.array_equal(pixels(logdir, tag), reference), tag

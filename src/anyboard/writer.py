@@ -32,7 +32,7 @@ from anyboard._paths import safe_component
 from anyboard.adapters import to_numpy
 from anyboard.errors import WriterClosedError
 from anyboard.io import remote
-from anyboard.io.background import BackgroundWriter, Stream
+from anyboard.io.background import BackgroundWriter, Stream, parallel_encoder
 from anyboard.io.events import event_bytes, header_events
 from anyboard.proto.event_pb2 import Event
 from anyboard.proto.summary_pb2 import Summary
@@ -44,6 +44,13 @@ def _summary_event(wall: float, step: int, builder: Callable[..., Summary], args
     """Background-side encoder: build a ``Summary`` and wrap it in an ``Event``."""
     summary = builder(*args)
     return event_bytes(wall, step, summary if type(summary) is bytes else summary.SerializeToString())
+
+
+@parallel_encoder
+def _independent_summary_event(wall: float, step: int, builder: Callable[..., Summary], args: tuple[Any, ...]) -> bytes:
+    """:func:`_summary_event` for a builder that is a pure function of ``args`` (images, video):
+    while a caller waits, a run of these is encoded on several threads at once."""
+    return _summary_event(wall, step, builder, args)
 
 
 def _close_quietly(core: BackgroundWriter) -> None:
@@ -211,16 +218,20 @@ class _WriterBase:
         *,
         nbytes: int = 256,
         run: str = "",
+        independent: bool = False,
     ) -> None:
         """Queue ``builder(*args)`` (run on the background thread) as one event.
 
         ``builder`` returns a ``Summary`` (or its serialized bytes); ``nbytes``
         estimates the memory ``args`` hold; ``run`` is a safe sub-run path.
+        ``independent``: ``builder`` is a pure, thread-safe function of ``args``
+        (it may then run beside other such builders while a caller waits).
         """
         step = self._step(tag, global_step)
         wall = self._walltime(tag, walltime)
         stream = self._main if not run else self._run_stream(run)
-        stream.put((_summary_event, (wall, step, builder, args)), nbytes)
+        encode = _independent_summary_event if independent else _summary_event
+        stream.put((encode, (wall, step, builder, args)), nbytes)
 
     def _emit_event(self, event: Event | bytes, *, run: str = "", nbytes: int = 256) -> None:
         """Queue a ready ``Event`` (wall time and step already set)."""

@@ -9,11 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from anyboard import _threads
 from anyboard._paths import safe_component
 from anyboard.adapters import Deferred, device_histogram_rows, to_numpy
 from anyboard.io.background import encoder_code
 from anyboard.io.records import frame_row_groups
-from anyboard.summary.histogram import BIN_THREADS, TF_BINS, native_binning, rows_summary
+from anyboard.summary.histogram import TF_BINS, native_binning, rows_summary
 from anyboard.summary.histogram import bucket_rows as _bucket_rows
 from anyboard.summary.histogram import histogram as _histogram
 from anyboard.summary.histogram import histogram_raw as _histogram_raw
@@ -81,10 +82,10 @@ def _pooled_histogram(tag: str, buffer: np.ndarray, bins: Any, max_bins: int | N
     """Background side of a large histogram: bin the snapshot, then hand its buffer back.
 
     It bins on this thread alone while the training loop runs, and on up to
-    ``BIN_THREADS`` threads while a caller waits (flush, close, a full queue).
+    ``anyboard._threads.THREADS`` threads while a caller waits (flush, close, a full queue).
     """
     try:
-        return _histogram(tag, buffer, bins, max_bins, threads=BIN_THREADS if core.caller_waiting() else 1)
+        return _histogram(tag, buffer, bins, max_bins, threads=_threads.THREADS if core.caller_waiting() else 1)
     finally:
         core.give_buffer(buffer)
 

@@ -66,6 +66,7 @@ from anyboard.io.stream import (  # noqa: F401 - re-exported: the writer's const
     Item,
     Stream,
     encoder_code,
+    parallel_encoder,
 )
 
 _ALL: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()

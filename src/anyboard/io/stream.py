@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from anyboard import _threads
 from anyboard.io.records import frame_many
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ FileFactory = Callable[[], Any]
 
 _ENCODERS: list[Callable[[Any, Any, Any, Any], bytes]] = []
 _RECORDS: dict[int, Callable[[list[Any]], bytes | None]] = {}  # code -> batch encoder (framed records)
+_PARALLEL: set[Callable[..., bytes]] = set()  # encoders of independent items (see parallel_encoder)
 
 EVENT_BYTES = 160
 """Memory charged for every queued event (a small tuple with a float, an int and a str)."""
@@ -43,6 +45,8 @@ POOL_BYTES = 64 << 20
 """Most bytes of free snapshot buffers a writer keeps for reuse (see ``take_buffer``)."""
 SINCE_FLUSH_BYTES = 32 << 20
 """Written bytes kept until the next flush confirms the file still exists."""
+PARALLEL_RUN = 16
+"""Most items of a :func:`parallel_encoder` encoded at once."""
 
 def encoder_code(
     encode: Callable[[Any, Any, Any, Any], bytes], records: Callable[[list[Any]], bytes | None] | None = None
@@ -62,6 +66,20 @@ def encoder_code(
     if records is not None:
         _RECORDS[code] = records
     return code
+
+
+def parallel_encoder(encode: Callable[..., bytes]) -> Callable[..., bytes]:
+    """Declare queued ``(encode, args)`` items independent of each other and thread-safe.
+
+    ``encode`` must be a pure function of its arguments (no shared state, no
+    I/O). While a caller waits on the writer (``flush``, ``close``, the memory
+    bound), a run of consecutive such items (at most :data:`PARALLEL_RUN`) is
+    encoded on the writer thread and the helper threads at once
+    (:func:`anyboard._threads.call_all`) and written in queue order. Returns
+    ``encode`` (usable as a decorator).
+    """
+    _PARALLEL.add(encode)
+    return encode
 
 
 def _run_length(chunk: list[Any], code: int) -> int:
@@ -162,6 +180,7 @@ class Stream:
         popleft = queue.popleft
         encoders = _ENCODERS
         batchers = _RECORDS
+        parallel = _PARALLEL
         w = self._writer
         n = 0
         error: BaseException | None = None
@@ -210,6 +229,16 @@ class Stream:
                     parts.append(data)
                     size += len(data)
                     continue
+                if len(item) == 2 and item[0] in parallel and _threads.THREADS > 1 and w.caller_waiting():
+                    run = self._parallel_run(item)
+                    count += len(run) - 1
+                    for ok, data in _threads.call_all(run):
+                        if not ok:  # an encoder failed: report it, keep the rest
+                            error = error or data
+                            continue
+                        add(data)
+                        size += len(data)
+                    continue
                 try:
                     if len(item) == 5:
                         data = encoders[item[0]](item[1], item[2], item[3], item[4])
@@ -244,6 +273,20 @@ class Stream:
         if error is not None:
             raise error
         return n
+
+    def _parallel_run(self, first: Item) -> list[Item]:
+        """``first`` and the items of parallel encoders queued right after it (popped)."""
+        run = [first]
+        queue = self.queue
+        try:
+            while len(run) < PARALLEL_RUN:
+                item = queue[0]  # only this thread pops from the left (a dropping caller pops from the right)
+                if not (type(item) is tuple and len(item) == 2 and item[0] in _PARALLEL):
+                    break
+                run.append(queue.popleft())
+        except IndexError:  # the queue ran empty
+            pass
+        return run
 
     def _remember(self, data: bytes) -> None:
         if self._since_flush_bytes + len(data) > SINCE_FLUSH_BYTES:

@@ -21,20 +21,19 @@ Binning with ``bins="tensorflow"`` is exact (the counts ``np.histogram`` gives o
 float64) and runs in one pass: in the compiled helper ``_native.c``
 (built at install where a C compiler exists; about 0.7-1 ms per 1e6 float32 values
 here, with the GIL released), else in NumPy (about 2 ms). A large input may be
-split over ``BIN_THREADS`` threads (``ANYBOARD_BIN_THREADS``, default: usable CPUs,
-at most 4) when the caller passes ``threads``; the writer does so only while a
-caller waits on it.
+split over up to ``anyboard._threads.THREADS`` threads (``ANYBOARD_THREADS``,
+default: usable CPUs, at most 4) when the caller passes ``threads``; the writer
+does so only while a caller waits on it.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from typing import Any
 
 import numpy as np
 
+from anyboard import _threads
 from anyboard.proto.summary_pb2 import HistogramProto, Summary
 from anyboard.proto.tensor_pb2 import TensorProto
 from anyboard.proto.types_pb2 import DT_DOUBLE
@@ -198,42 +197,7 @@ def _native_layout(dtype: np.dtype[Any]) -> Any:
     return layout
 
 
-def _bin_threads() -> int:
-    """Threads that share one large histogram: ``ANYBOARD_BIN_THREADS``, else the usable CPUs, at most 4."""
-    env = os.environ.get("ANYBOARD_BIN_THREADS", "")
-    if env.strip():
-        try:
-            return max(1, int(env))
-        except ValueError:
-            raise ValueError(f"ANYBOARD_BIN_THREADS must be a positive integer, got {env!r}") from None
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 4))
-
-
-BIN_THREADS = _bin_threads()
 _SPLIT_MIN = 1 << 18  # values per thread, at least: below this a helper costs more than it saves
-_helpers: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked child makes its own
-_helpers_lock = threading.Lock()
-
-
-def _forget_helpers() -> None:  # in a forked child: the parent's threads (and a held lock) are gone
-    global _helpers, _helpers_lock
-    _helpers, _helpers_lock = None, threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_helpers)
-
-
-def _helper_pool() -> ThreadPoolExecutor:
-    global _helpers
-    with _helpers_lock:
-        if _helpers is None or _helpers[0] != os.getpid():
-            _helpers = (os.getpid(), ThreadPoolExecutor(BIN_THREADS - 1, thread_name_prefix="anyboard-bin"))
-        return _helpers[1]
 
 
 def _native_slots(x: np.ndarray, threads: int) -> np.ndarray:
@@ -242,7 +206,7 @@ def _native_slots(x: np.ndarray, threads: int) -> np.ndarray:
     Returns only once every helper is done with ``x`` (the caller may then reuse its buffer).
     """
     layout = _native_layout(x.dtype)
-    parts = max(1, min(threads, BIN_THREADS, x.size // _SPLIT_MIN))
+    parts = max(1, min(threads, _threads.THREADS, x.size // _SPLIT_MIN))
     chunks = np.array_split(x, parts) if parts > 1 else [x]
     slots = [np.zeros(layout.nslot, np.int64) for _ in range(parts)]
     futures: list[Future[None]] = []
@@ -250,7 +214,7 @@ def _native_slots(x: np.ndarray, threads: int) -> np.ndarray:
     pool = None
     if parts > 1:
         try:
-            pool = _helper_pool()
+            pool = _threads.helper_pool()
         except RuntimeError:  # no helper pool: count everything here
             pass
     for i in range(1, parts):
@@ -278,7 +242,7 @@ def _tf_slots(x: np.ndarray, threads: int = 1) -> np.ndarray:
 
     ``below``/``above``: finite values under ``TF_EDGES[0]`` / over ``TF_EDGES[-1]``;
     the last bucket is closed. Exact: the same counts as ``np.histogram`` on float64.
-    ``threads``: how many threads the compiled count may use (capped by ``BIN_THREADS``).
+    ``threads``: how many threads the compiled count may use (capped by ``anyboard._threads.THREADS``).
     """
     if _native is not None:
         return _native_slots(_native_order(x), threads)

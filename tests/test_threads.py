@@ -1,0 +1,105 @@
+"""anyboard._threads: the helper threads a writer borrows while a caller waits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from anyboard import _threads
+
+
+def test_threads_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANYBOARD_THREADS", "3")
+    assert _threads._configured_threads() == 3
+    for bad in ("0", "-2", "many"):
+        monkeypatch.setenv("ANYBOARD_THREADS", bad)
+        with pytest.raises(ValueError, match="ANYBOARD_THREADS must be a positive integer"):
+            _threads._configured_threads()
+    monkeypatch.delenv("ANYBOARD_THREADS")
+    assert 1 <= _threads._configured_threads() <= 4
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_call_all_runs_each_call_once_and_keeps_the_order(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    monkeypatch.setattr(_threads, "THREADS", threads)
+    monkeypatch.setattr(_threads, "_pool", None)
+    runs: list[int] = []
+    where: set[int] = set()
+
+    def square(i: int) -> int:
+        runs.append(i)
+        where.add(threading.get_ident())
+        time.sleep(0.005)  # long enough for the helpers to take some
+        return i * i
+
+    out = _threads.call_all([(square, (i,)) for i in range(12)])
+    assert out == [(True, i * i) for i in range(12)]
+    assert sorted(runs) == list(range(12))
+    assert (len(where) > 1) == (threads > 1)  # helpers took part only when there are any
+
+
+def test_call_all_hands_back_each_failure_in_its_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_threads, "THREADS", 3)
+
+    def maybe(i: int) -> int:
+        if i % 3 == 1:
+            raise ValueError(f"bad {i}")
+        return i
+
+    out = _threads.call_all([(maybe, (i,)) for i in range(7)])
+    for i, (ok, value) in enumerate(out):
+        if i % 3 == 1:
+            assert not ok and isinstance(value, ValueError) and str(value) == f"bad {i}"
+        else:
+            assert ok and value == i
+
+
+def test_call_all_runs_everything_here_when_the_pool_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Refusing:
+        def submit(self, fn, *args):
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    monkeypatch.setattr(_threads, "THREADS", 4)
+    monkeypatch.setattr(_threads, "helper_pool", lambda: Refusing())
+    here = threading.get_ident()
+    out = _threads.call_all([(threading.get_ident, ()) for _ in range(5)])
+    assert out == [(True, here)] * 5
+
+
+def test_call_all_takes_back_calls_a_busy_pool_has_not_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The only helper is blocked: call_all must not wait behind it for the calls it queued.
+    pool = ThreadPoolExecutor(1)
+    release = threading.Event()
+    blocker = pool.submit(release.wait, 30)
+    monkeypatch.setattr(_threads, "THREADS", 2)
+    monkeypatch.setattr(_threads, "helper_pool", lambda: pool)
+    here = threading.get_ident()
+    try:
+        out = _threads.call_all([(threading.get_ident, ()) for _ in range(4)])
+        assert out == [(True, here)] * 4
+        assert not blocker.done()
+    finally:
+        release.set()
+        pool.shutdown()
+
+
+def test_call_all_waits_for_the_helpers_before_an_interrupt_propagates(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_threads, "THREADS", 2)
+    monkeypatch.setattr(_threads, "_pool", None)
+    started, finished = threading.Event(), threading.Event()
+
+    def helper_work() -> None:
+        started.set()
+        time.sleep(0.1)
+        finished.set()
+
+    def interrupt() -> None:
+        assert started.wait(10)  # the helper is running the other call
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _threads.call_all([(interrupt, ()), (helper_work, ())])
+    assert finished.is_set()  # no helper still ran a call when call_all returned
