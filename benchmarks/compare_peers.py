@@ -361,10 +361,16 @@ def import_times(reps: int, log: Callable[[str], None]) -> dict[str, list[float]
         "torch": "from torch.utils.tensorboard import SummaryWriter",
     }
     out: dict[str, list[float]] = {k: [] for k in stmts}
+    # Every package is timed with its bytecode cache in place, as after its first import on a
+    # user's machine: pip wrote the peers' .pyc at install, but an editable anyboard under
+    # PYTHONDONTWRITEBYTECODE=1 (set on these machines) was compiled from source on every import.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    for stmt in stmts.values():
+        subprocess.run([sys.executable, "-c", stmt], capture_output=True, env=env, timeout=300)
     for rep in range(reps):
         for impl, stmt in stmts.items():
             code = f"import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
-            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
             if proc.returncode != 0:
                 log(f"  import {impl} failed: {proc.stderr[-300:]}")
                 continue

@@ -57,3 +57,22 @@ def test_import_anyboard_with_forbidden_modules_blocked(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_crc32c_is_imported_on_the_first_record_not_with_anyboard(tmp_path):
+    # crc32c's own __init__ costs 30-45 ms (importlib.metadata); anyboard defers it to the
+    # first CRC, and the records written then are checked by the reader's CRC test.
+    code = textwrap.dedent(
+        """
+        import sys
+        import anyboard
+        print("crc32c" in sys.modules)
+        with anyboard.SummaryWriter(sys.argv[1]) as w:
+            w.add_scalar("x", 1.0, 1)
+        print("crc32c" in sys.modules)
+        print(sum(1 for _ in anyboard.iter_run_events(sys.argv[1])))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "True", "2"]  # the file_version event and the scalar

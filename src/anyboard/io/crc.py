@@ -3,11 +3,32 @@
 ``masked = ((crc >> 15 | crc << 17) + 0xA282EAD8) mod 2**32`` over the
 Castagnoli CRC computed by the native ``crc32c`` package (never a pure-Python
 loop: that costs ~6 µs per scalar record and ~13 ms per image).
+
+The package is imported on the first CRC, not with anyboard: its ``__init__``
+reads its own version through ``importlib.metadata``, 30-45 ms here, a fifth
+of ``import anyboard`` (a process that imports anyboard but never writes,
+such as a non-zero rank, never pays it).
 """
 
 from __future__ import annotations
 
-from crc32c import crc32c as _crc32c
+from typing import Any
+
+
+def _load() -> Any:
+    global _crc32c
+    from crc32c import crc32c as function
+
+    _crc32c = function
+    return function
+
+
+def _first_crc(data: bytes | bytearray | memoryview) -> int:
+    """Stands for ``crc32c.crc32c`` until the package is imported (by this call)."""
+    return _load()(data)  # type: ignore[no-any-return]
+
+
+_crc32c: Any = _first_crc
 
 MASK_DELTA = 0xA282EAD8
 
