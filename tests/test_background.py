@@ -572,3 +572,62 @@ def test_images_encode_on_the_writer_thread_alone_while_no_caller_waits(tmp_path
     assert threads[0] == w._core._thread.ident
     w.close()
     assert _written_images(str(tmp_path)) == [(i, i) for i in range(12)]
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_run_of_one_code_stops_at_the_first_other_item(monkeypatch, compiled):
+    # The writer takes a run of queued scalars at once (compiled take_run, or the popleft loop
+    # and _run_length); whatever follows the run must stay queued, in order.
+    if compiled and st._native_take_run is None:
+        if os.environ.get("ANYBOARD_REQUIRE_NATIVE"):
+            pytest.fail("anyboard._native is not compiled, and ANYBOARD_REQUIRE_NATIVE is set")
+        pytest.skip("compiled take_run not built")
+    if not compiled:
+        monkeypatch.setattr(st, "_native_take_run", None)
+    from collections import deque
+
+    from anyboard._methods.core import _SCALAR
+
+    scalars = [(_SCALAR, 1.0, i, "t", 0.5) for i in range(5)]
+    other = [b"raw", (_SCALAR + 1, 1.0, 9, "t", 0.5), (_SCALAR, 1.0), (len, ("x",))]
+    for stop in other:
+        queue = deque(scalars[1:] + [stop] + scalars[:2])
+        if compiled:
+            run = st._native_take_run(queue, _SCALAR, 100)
+        else:
+            run = [queue.popleft() for _ in range(len(queue))]
+            m = st._run_length(run, _SCALAR)
+            queue.extendleft(reversed(run[m:]))
+            del run[m:]
+        assert run == scalars[1:] and list(queue) == [stop] + scalars[:2]
+    queue = deque(scalars)
+    if compiled:
+        assert st._native_take_run(queue, _SCALAR, 3) == scalars[:3] and list(queue) == scalars[3:]
+        assert st._native_take_run(deque(), _SCALAR, 3) == []
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_interleaved_scalars_and_other_events_are_written_in_call_order(tmp_path, monkeypatch, compiled):
+    # Runs of scalars are taken, columned and framed at once (compiled or Python); the events
+    # between them, and scalars of odd forms, must keep their places.
+    from anyboard._methods import core as core_methods
+    from anyboard.io import records
+
+    if not compiled:
+        monkeypatch.setattr(st, "_native_take_run", None)
+        monkeypatch.setattr(core_methods, "_native_columns", None)
+        monkeypatch.setattr(records, "_native_frame_rows", None)
+    elif st._native_take_run is None and not os.environ.get("ANYBOARD_REQUIRE_NATIVE"):
+        pytest.skip("compiled helpers not built")
+    expected = []
+    with anyboard.SummaryWriter(str(tmp_path), max_queue=10**6, flush_secs=10**6) as w:
+        for i in range(3000):
+            if i % 700 == 0:
+                w.add_text("note", f"at {i}", i)
+                expected.append(("note", i))
+            tag = "a" if i % 3 else "b/c"
+            step = i if i % 11 else 2**40 + i  # some steps outside the fast path's bound
+            w.add_scalar(tag, float(i) * 0.5, step, walltime=None if i % 5 else 1.5e9 + i)
+            expected.append((tag, step))
+    got = [(v.tag, e.step) for e in anyboard.iter_run_events(str(tmp_path)) for v in e.summary.value]
+    assert got == expected

@@ -211,6 +211,24 @@ def _batch_cases():
     yield [(-0.0, -(2**63), "x" * 101, -math.inf)]
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def backend(request, monkeypatch):
+    """Framing and scalar columns through the compiled loops (_native.c) or the NumPy/itemgetter code."""
+    import os
+
+    from anyboard._methods import core
+    from anyboard.io import records
+
+    if request.param == "compiled" and (records._native_frame_rows is None or core._native_columns is None):
+        if os.environ.get("ANYBOARD_REQUIRE_NATIVE"):
+            pytest.fail("anyboard._native is not compiled, and ANYBOARD_REQUIRE_NATIVE is set")
+        pytest.skip("compiled framing not built")
+    if request.param == "numpy":
+        monkeypatch.setattr(records, "_native_frame_rows", None)
+        monkeypatch.setattr(core, "_native_columns", None)
+    return request.param
+
+
 def _group_framing(items):
     from anyboard.io.records import frame_row_groups
     from anyboard.summary.scalar import simple_value_payload_groups
@@ -220,7 +238,7 @@ def _group_framing(items):
     return groups, frame_row_groups(len(items), groups)
 
 
-def test_scalar_payload_groups_framed_are_byte_identical_to_framing_each_event():
+def test_scalar_payload_groups_framed_are_byte_identical_to_framing_each_event(backend):
     from anyboard.summary.scalar import simple_value_event
 
     for items in _batch_cases():
@@ -236,7 +254,7 @@ def test_scalar_payload_groups_framed_are_byte_identical_to_framing_each_event()
                 assert bytes(rows[j]) == simple_value_event(*items[i])
 
 
-def test_scalar_records_batch_encoder_matches_one_by_one():
+def test_scalar_records_batch_encoder_matches_one_by_one(backend):
     from anyboard._methods.core import _SCALAR, _scalar_event, _scalar_records
 
     for items in _batch_cases():
@@ -245,7 +263,7 @@ def test_scalar_records_batch_encoder_matches_one_by_one():
 
 
 @pytest.mark.parametrize("length", [0, 1, 3, 4, 40, 129, 20000])
-def test_frame_rows_matches_frame_many(length):
+def test_frame_rows_matches_frame_many(length, backend):
     from anyboard.io.records import frame_rows
 
     rng = np.random.default_rng(length)
@@ -262,7 +280,7 @@ def test_frame_rows_matches_frame_many(length):
         assert frame_rows(wide[:, 1 : 1 + length]).tobytes() == out.tobytes()
 
 
-def test_frame_row_groups_scatters_records_back_in_order():
+def test_frame_row_groups_scatters_records_back_in_order(backend):
     from anyboard.io.records import frame_row_groups
 
     rng = np.random.default_rng(7)
@@ -279,7 +297,7 @@ def test_frame_row_groups_scatters_records_back_in_order():
     assert frame_row_groups(0, []) == b""
 
 
-def test_frame_row_groups_rejects_groups_that_do_not_fit():
+def test_frame_row_groups_rejects_groups_that_do_not_fit(backend):
     from anyboard.io.records import frame_row_groups
 
     rows = np.zeros((2, 3), dtype=np.uint8)
@@ -316,9 +334,11 @@ def test_layering_summary_scalar_and_io_records():
     assert "numpy" not in imports(records_mod.__file__, True)
     source = Path(records_mod.__file__).read_text(encoding="utf-8")
     assert "0x82F63B78" not in source.upper().replace("0X", "0x")  # the CRC-32C polynomial: no table CRC
+    native = (Path(records_mod.__file__).parents[1] / "_native.c").read_text(encoding="utf-8").upper()
+    assert "82F63B78" not in native and "1EDC6F41" not in native  # nor in the compiled loops: crc is passed in
 
 
-def test_scalar_batches_built_by_many_threads_at_once_are_right():
+def test_scalar_batches_built_by_many_threads_at_once_are_right(backend):
     # Several writer threads encode batches at once (the step table is built lazily).
     import sys
     import threading
@@ -345,3 +365,91 @@ def test_scalar_batches_built_by_many_threads_at_once_are_right():
     finally:
         sys.setswitchinterval(old)
     assert len(results) == 60 and all(r == expected for r in results)
+
+
+def _native_or_skip():
+    import os
+
+    from anyboard.io import records
+
+    if records._native_frame_rows is None:
+        if os.environ.get("ANYBOARD_REQUIRE_NATIVE"):
+            pytest.fail("anyboard._native is not compiled, and ANYBOARD_REQUIRE_NATIVE is set")
+        pytest.skip("compiled framing not built")
+    from anyboard import _native
+
+    return _native
+
+
+def test_compiled_framing_takes_every_crc_from_the_function_it_is_given():
+    from anyboard.io.crc import crc32c as real_crc
+    from anyboard.io.records import _header
+
+    native = _native_or_skip()
+    rows = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    seen = []
+
+    def crc(data):
+        seen.append(bytes(data))
+        return real_crc(data)
+
+    out = np.zeros((3, 20), np.uint8)
+    native.frame_rows(rows, _header(4), crc, out)
+    assert seen == [bytes(r) for r in rows]
+    assert out.tobytes() == frame_many([bytes(r) for r in rows])
+    # placed at given starts, other bytes untouched
+    wide = np.full(70, 0xEE, np.uint8)
+    native.frame_rows(rows[::-1].copy(), _header(4), real_crc, wide, np.array([50, 25, 0], np.int64))
+    assert wide[:20].tobytes() + wide[25:45].tobytes() + wide[50:].tobytes() == out.tobytes()
+    assert (wide[20:25] == 0xEE).all() and (wide[45:50] == 0xEE).all()
+
+
+def test_compiled_framing_checks_its_arguments_and_passes_crc_errors_on():
+    from anyboard.io.crc import crc32c as real_crc
+    from anyboard.io.records import _header
+
+    native = _native_or_skip()
+    rows = np.zeros((2, 4), np.uint8)
+    out = np.zeros((2, 20), np.uint8)
+    with pytest.raises(TypeError, match="uint8"):
+        native.frame_rows(rows.astype(np.float32), _header(4), real_crc, out)
+    with pytest.raises(ValueError, match="12 bytes"):
+        native.frame_rows(rows, b"short", real_crc, out)
+    with pytest.raises(TypeError, match="callable"):
+        native.frame_rows(rows, _header(4), None, out)
+    with pytest.raises(ValueError, match="16 bytes per row"):
+        native.frame_rows(rows, _header(4), real_crc, np.zeros(39, np.uint8))
+    with pytest.raises(ValueError, match="not fit"):
+        native.frame_rows(rows, _header(4), real_crc, out, np.array([0, 21], np.int64))
+    with pytest.raises(ValueError, match="multiple"):
+        native.frame_rows(np.zeros(5, np.uint8), _header(4), real_crc, out, np.array([0, 20], np.int64))
+    with pytest.raises(TypeError, match="int64"):
+        native.frame_rows(rows, _header(4), real_crc, out, np.array([0, 20], np.int32))
+    with pytest.raises(ZeroDivisionError):
+        native.frame_rows(rows, _header(4), lambda data: 1 // 0, out)
+    with pytest.raises(TypeError):
+        native.frame_rows(rows, _header(4), lambda data: "not an int", out)
+
+
+def test_compiled_scalar_columns_match_the_items_and_refuse_other_forms():
+    from anyboard._methods.core import _SCALAR
+
+    native = _native_or_skip()
+    items = [(_SCALAR, 1.5 + i, (-1) ** i * 2 ** (i % 50) * 1000, f"t{i % 3}", i / 7) for i in range(60)]
+    items.append((_SCALAR, -0.0, 2**63 - 1, "é", float("nan")))
+    walls, steps, tags, values = native.scalar_columns(items)
+    assert np.frombuffer(walls, np.float64).tolist() == [it[1] for it in items]
+    assert np.frombuffer(steps, np.int64).tolist() == [it[2] for it in items]
+    assert tags == [it[3] for it in items] and all(a is b for a, b in zip(tags, (it[3] for it in items)))
+    got = np.frombuffer(values, np.float64)
+    assert got[:-1].tolist() == [it[4] for it in items[:-1]] and np.isnan(got[-1])
+    assert native.scalar_columns([]) == (b"", b"", [], b"")
+    for bad in [(_SCALAR, 1.0, 1, "t"), (_SCALAR, 1, 1, "t", 1.0), (_SCALAR, 1.0, 1.0, "t", 1.0),
+                (_SCALAR, 1.0, 1, b"t", 1.0), (_SCALAR, 1.0, True, "t", 1.0), [_SCALAR, 1.0, 1, "t", 1.0]]:
+        with pytest.raises(TypeError, match="item 1"):
+            native.scalar_columns([items[0], bad])
+    with pytest.raises(OverflowError):
+        native.scalar_columns([(_SCALAR, 1.0, 2**63, "t", 1.0)])
+    with pytest.raises(TypeError):
+        native.scalar_columns(tuple(items))
+

@@ -16,6 +16,10 @@
  * Counting is one table load and one increment per value, spread over four count lanes so
  * repeated slots do not serialize on one counter. The GIL is released while counting.
  *
+ * frame_rows: tfrecord framing of many equal-length payloads (anyboard.io.records), each CRC
+ * from the crc32c package's function, passed in; scalar_columns: the queued scalars of a batch
+ * as columns (anyboard._methods.core). Both replace per-record Python loops on the writer thread.
+ *
  * float_to_uint8: float pixels to uint8 by the image range rule of anyboard.imaging
  * (x * 255 in the input's type, NaN and values below 0 to 0, above 255 to 255, rounded half
  * to even), one fused pass instead of NumPy's five (used by anyboard._methods.images).
@@ -351,16 +355,242 @@ static PyObject *float_to_uint8(PyObject *Py_UNUSED(module), PyObject *args) {
 }
 #endif
 
+/* -- tfrecord framing of equal-length payloads (anyboard.io.records) -------------------------- */
+
+PyDoc_STRVAR(frame_rows_doc,
+"frame_rows(rows, header, crc, out, starts=None)\n--\n\n"
+"Write each row of ``rows`` (a C-contiguous uint8 buffer of n rows of L = len(rows) / n bytes,\n"
+"n = len(starts), or the number of records ``out`` holds when ``starts`` is None) into ``out``\n"
+"(a writable uint8 buffer) as one tfrecord: the 12 bytes of ``header`` (the length and its\n"
+"masked CRC, the same for every row), the row, then the masked CRC-32C of the row as uint32 LE,\n"
+"``crc(row)`` being the unmasked CRC (the crc32c package's function). Record i starts at byte\n"
+"``starts[i]`` (an int64 buffer), or at i * (12 + L + 4). Every CRC comes from ``crc``.");
+
+static PyObject *frame_rows(PyObject *Py_UNUSED(module), PyObject *args) {
+    PyObject *rows_obj, *header_obj, *crc, *out_obj, *starts_obj = Py_None;
+    Py_buffer rows, header, out, starts;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "OOOO|O", &rows_obj, &header_obj, &crc, &out_obj, &starts_obj)) return NULL;
+    if (!PyCallable_Check(crc)) {
+        PyErr_SetString(PyExc_TypeError, "crc must be callable");
+        return NULL;
+    }
+    if (get_buffer(rows_obj, &rows, 0) < 0) return NULL;
+    if (PyObject_GetBuffer(header_obj, &header, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&rows);
+        return NULL;
+    }
+    if (get_buffer(out_obj, &out, 1) < 0) {
+        PyBuffer_Release(&rows);
+        PyBuffer_Release(&header);
+        return NULL;
+    }
+    int have_starts = starts_obj != Py_None;
+    if (have_starts && get_buffer(starts_obj, &starts, 0) < 0) {
+        PyBuffer_Release(&rows);
+        PyBuffer_Release(&header);
+        PyBuffer_Release(&out);
+        return NULL;
+    }
+    PyObject *result = NULL, *scratch = NULL;
+    if (!is_code(&rows, "Bb") || !is_code(&out, "Bb")) {
+        PyErr_SetString(PyExc_TypeError, "rows and out must be C-contiguous uint8 buffers");
+        goto done;
+    }
+    if (header.len != 12) {
+        PyErr_SetString(PyExc_ValueError, "header must be 12 bytes");
+        goto done;
+    }
+    if (have_starts && (!is_code(&starts, "ql") || starts.itemsize != 8)) {
+        PyErr_SetString(PyExc_TypeError, "starts must be a C-contiguous int64 buffer");
+        goto done;
+    }
+    Py_ssize_t length, width;
+    if (have_starts) {
+        n = starts.len / 8;
+        if (n == 0) {
+            if (rows.len != 0) {
+                PyErr_SetString(PyExc_ValueError, "rows hold bytes but starts is empty");
+                goto done;
+            }
+            result = Py_None;
+            Py_INCREF(result);
+            goto done;
+        }
+        if (rows.len % n != 0) {
+            PyErr_SetString(PyExc_ValueError, "len(rows) must be a multiple of len(starts)");
+            goto done;
+        }
+        length = rows.len / n;
+        width = length + 16;
+        const int64_t *at = (const int64_t *)starts.buf;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (at[i] < 0 || at[i] > (int64_t)(out.len - width)) {
+                PyErr_Format(PyExc_ValueError, "record %zd would not fit in out (start %lld)", i, (long long)at[i]);
+                goto done;
+            }
+        }
+    } else {
+        /* n records of width L + 16 fill out exactly: n * L == rows.len, n * (L + 16) == out.len */
+        n = (out.len - rows.len) / 16;
+        if (out.len < rows.len || (out.len - rows.len) % 16 != 0 || (n == 0 ? rows.len != 0 : rows.len % n != 0)) {
+            PyErr_SetString(PyExc_ValueError, "out must hold len(rows) + 16 bytes per row");
+            goto done;
+        }
+        if (n == 0) {
+            result = Py_None;
+            Py_INCREF(result);
+            goto done;
+        }
+        length = rows.len / n;
+        width = length + 16;
+    }
+    scratch = PyByteArray_FromStringAndSize(NULL, length); /* one row at a time: crc reads it */
+    if (scratch == NULL) goto done;
+    char *row_copy = PyByteArray_AS_STRING(scratch);
+    const char *row = (const char *)rows.buf;
+    for (Py_ssize_t i = 0; i < n; i++, row += length) {
+        char *o = (char *)out.buf + (have_starts ? (Py_ssize_t)((const int64_t *)starts.buf)[i] : i * width);
+        memcpy(row_copy, row, (size_t)length);
+        PyObject *value = PyObject_CallOneArg(crc, scratch);
+        if (value == NULL) goto done;
+        unsigned long c = PyLong_AsUnsignedLong(value);
+        Py_DECREF(value);
+        if (c == (unsigned long)-1 && PyErr_Occurred()) goto done;
+        uint32_t crc32 = (uint32_t)c;
+        uint32_t masked = ((crc32 >> 15) | (crc32 << 17)) + 0xA282EAD8u;
+        unsigned char tail[4] = {(unsigned char)masked, (unsigned char)(masked >> 8),
+                                 (unsigned char)(masked >> 16), (unsigned char)(masked >> 24)};
+        memcpy(o, header.buf, 12);
+        memcpy(o + 12, row, (size_t)length);
+        memcpy(o + 12 + length, tail, 4);
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    Py_XDECREF(scratch);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&header);
+    PyBuffer_Release(&out);
+    if (have_starts) PyBuffer_Release(&starts);
+    return result;
+}
+
+/* -- queued scalars to columns (anyboard._methods.core) --------------------------------------- */
+
+PyDoc_STRVAR(scalar_columns_doc,
+"scalar_columns(items)\n--\n\n"
+"Columns of a list of queued scalars ``(code, wall, step, tag, value)`` (wall and value floats,\n"
+"step an int in int64, tag a str): returns ``(walls, steps, tags, values)``, walls and values\n"
+"as float64 bytes, steps as int64 bytes (native order), tags a list. Raises TypeError (or\n"
+"OverflowError) on an item of any other form.");
+
+static PyObject *scalar_columns(PyObject *Py_UNUSED(module), PyObject *items) {
+    if (!PyList_Check(items)) {
+        PyErr_SetString(PyExc_TypeError, "items must be a list");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    PyObject *walls = PyBytes_FromStringAndSize(NULL, n * 8);
+    PyObject *steps = PyBytes_FromStringAndSize(NULL, n * 8);
+    PyObject *values = PyBytes_FromStringAndSize(NULL, n * 8);
+    PyObject *tags = PyList_New(n);
+    if (walls == NULL || steps == NULL || values == NULL || tags == NULL) goto fail;
+    double *w = (double *)PyBytes_AS_STRING(walls), *v = (double *)PyBytes_AS_STRING(values);
+    int64_t *s = (int64_t *)PyBytes_AS_STRING(steps);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 5 ||
+            !PyFloat_CheckExact(PyTuple_GET_ITEM(item, 1)) || !PyLong_CheckExact(PyTuple_GET_ITEM(item, 2)) ||
+            !PyUnicode_Check(PyTuple_GET_ITEM(item, 3)) || !PyFloat_CheckExact(PyTuple_GET_ITEM(item, 4))) {
+            PyErr_Format(PyExc_TypeError, "item %zd is not (code, float, int, str, float)", i);
+            goto fail;
+        }
+        long long step = PyLong_AsLongLong(PyTuple_GET_ITEM(item, 2));
+        if (step == -1 && PyErr_Occurred()) goto fail;
+        w[i] = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(item, 1));
+        s[i] = (int64_t)step;
+        v[i] = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(item, 4));
+        PyObject *tag = PyTuple_GET_ITEM(item, 3);
+        Py_INCREF(tag);
+        PyList_SET_ITEM(tags, i, tag);
+    }
+    return Py_BuildValue("(NNNN)", walls, steps, tags, values);
+fail:
+    Py_XDECREF(walls);
+    Py_XDECREF(steps);
+    Py_XDECREF(values);
+    Py_XDECREF(tags);
+    return NULL;
+}
+
+/* -- a run of queued items of one code (anyboard.io.stream) ----------------------------------- */
+
+PyDoc_STRVAR(take_run_doc,
+"take_run(queue, code, limit)\n--\n\n"
+"Pop from the left of ``queue`` (a collections.deque) the items that are 5-tuples whose first\n"
+"element equals ``code``, stopping at the first other item, when ``queue`` is empty or after\n"
+"``limit`` items; return them as a list, in queue order. Items after the run stay queued.");
+
+static PyObject *take_run(PyObject *Py_UNUSED(module), PyObject *args) {
+    PyObject *queue, *code;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "OOn", &queue, &code, &limit)) return NULL;
+    PyObject *popleft = PyObject_GetAttrString(queue, "popleft");
+    if (popleft == NULL) return NULL;
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        Py_DECREF(popleft);
+        return NULL;
+    }
+    while (PyList_GET_SIZE(out) < limit) {
+        Py_ssize_t size = PyObject_Length(queue);
+        if (size < 0) goto fail;
+        if (size == 0) break;
+        PyObject *head = PySequence_GetItem(queue, 0);
+        if (head == NULL) goto fail;
+        int same = 0;
+        if (PyTuple_CheckExact(head) && PyTuple_GET_SIZE(head) == 5) {
+            PyObject *first = PyTuple_GET_ITEM(head, 0); /* codes are ints: comparing them cannot fail */
+            same = first == code || (PyLong_CheckExact(first) && PyLong_CheckExact(code) &&
+                                     PyObject_RichCompareBool(first, code, Py_EQ) == 1);
+        }
+        Py_DECREF(head);
+        if (!same) break;
+        PyObject *item = PyObject_CallNoArgs(popleft); /* the GIL is held: still the head */
+        if (item == NULL) goto fail;
+        int appended = PyList_Append(out, item);
+        Py_DECREF(item);
+        if (appended < 0) goto fail;
+    }
+    Py_DECREF(popleft);
+    return out;
+fail: /* out of memory: the items taken go back to the front of the queue, in order */
+    if (PyList_GET_SIZE(out) > 0 && PyList_Reverse(out) == 0) {
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        PyObject *done = PyObject_CallMethod(queue, "extendleft", "O", out);
+        Py_XDECREF(done);
+        PyErr_Restore(type, value, traceback);
+    }
+    Py_DECREF(popleft);
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef module_methods[] = {
 #ifdef HAVE_TO_UINT8
     {"float_to_uint8", float_to_uint8, METH_VARARGS, float_to_uint8_doc},
 #endif
+    {"frame_rows", frame_rows, METH_VARARGS, frame_rows_doc},
+    {"scalar_columns", scalar_columns, METH_O, scalar_columns_doc},
+    {"take_run", take_run, METH_VARARGS, take_run_doc},
     {NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "anyboard._native",
-    "anyboard's compiled kernels: exact histogram binning (Layout), float pixels to uint8.", -1,
+    "anyboard's compiled kernels: histogram binning, float pixels to uint8, record framing.", -1,
     module_methods, NULL, NULL, NULL, NULL,
 };
 

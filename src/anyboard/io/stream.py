@@ -19,6 +19,11 @@ from typing import TYPE_CHECKING, Any
 from anyboard import _threads
 from anyboard.io.records import frame_many
 
+try:  # the compiled run taker (_native.c); the popleft loop and _run_length below do the same
+    from anyboard._native import take_run as _native_take_run
+except ImportError:  # pragma: no cover - not built: the fallback tests patch this
+    _native_take_run = None
+
 if TYPE_CHECKING:
     from anyboard.io.background import BackgroundWriter
 
@@ -206,12 +211,15 @@ class Stream:
                     # A run of items of one code (scalars): encoded and framed together.
                     code = item[0]
                     chunk = [item]
-                    chunk += [popleft() for _ in range(min(len(queue), RUN_EVENTS - 1))]
-                    m = _run_length(chunk, code)
-                    if m < len(chunk):
-                        queue.extendleft(reversed(chunk[m:]))
-                        del chunk[m:]
-                    count += m - 1
+                    if _native_take_run is not None:  # one C loop instead of the three below
+                        chunk += _native_take_run(queue, code, RUN_EVENTS - 1)
+                    else:
+                        chunk += [popleft() for _ in range(min(len(queue), RUN_EVENTS - 1))]
+                        m = _run_length(chunk, code)
+                        if m < len(chunk):
+                            queue.extendleft(reversed(chunk[m:]))
+                            del chunk[m:]
+                    count += len(chunk) - 1
                     try:
                         data = batchers[code](chunk)
                     except Exception:  # noqa: BLE001 - encoded one by one below, which reports
