@@ -541,7 +541,7 @@ def test_images_queued_while_a_caller_waits_encode_on_several_threads_in_order(t
 
 
 def test_a_failing_image_encode_in_a_parallel_run_is_reported_and_the_rest_written(tmp_path, monkeypatch):
-    w, threads, error = _image_burst(tmp_path, monkeypatch, 20, fail_at=7)
+    w, _, error = _image_burst(tmp_path, monkeypatch, 20, fail_at=7)
     assert isinstance(error, ValueError) and "image 7" in str(error)  # an encoder's ValueError, as raised
     w.close()
     assert _written_images(str(tmp_path)) == [(i, i) for i in range(20) if i != 7]

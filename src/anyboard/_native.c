@@ -20,12 +20,15 @@
  * from the crc32c package's function, passed in; scalar_columns: the queued scalars of a batch
  * as columns (anyboard._methods.core). Both replace per-record Python loops on the writer thread.
  *
+ * FastScalar: add_scalar's fast path as a method descriptor (anyboard._methods.core).
+ *
  * float_to_uint8: float pixels to uint8 by the image range rule of anyboard.imaging
  * (x * 255 in the input's type, NaN and values below 0 to 0, above 255 to 255, rounded half
  * to even), one fused pass instead of NumPy's five (used by anyboard._methods.images).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -578,6 +581,236 @@ fail: /* out of memory: the items taken go back to the front of the queue, in or
     return NULL;
 }
 
+/* -- add_scalar's fast path (anyboard._methods.core) ----------------------------------------- */
+
+/* FastScalar(function, code, clock) is a method descriptor standing for ``function`` (the Python
+ * add_scalar). A call whose arguments are exactly (self, tag, value, step), possibly with tag,
+ * scalar_value and global_step as keywords, where value is a float, step an int within
+ * +-(2**30 - 1), tag a str in self._fast_tags and self._core._in_events < self._core._gate,
+ * does what the Python fast path does: self._main_append((code, clock(), step, tag, value)) and
+ * self._core._in_events += 1. Every other call is passed to ``function`` unchanged. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *func;
+    PyObject *code;
+    PyObject *clock;
+    vectorcallfunc vectorcall;
+} FastScalar;
+
+static PyObject *s_fast_tags, *s_core, *s_main_append, *s_in_events, *s_gate, *s_tag, *s_scalar_value,
+    *s_global_step;
+
+static int intern_names(void) {
+    struct { PyObject **slot; const char *name; } names[] = {
+        {&s_fast_tags, "_fast_tags"}, {&s_core, "_core"}, {&s_main_append, "_main_append"},
+        {&s_in_events, "_in_events"}, {&s_gate, "_gate"}, {&s_tag, "tag"},
+        {&s_scalar_value, "scalar_value"}, {&s_global_step, "global_step"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL) return -1;
+    }
+    return 0;
+}
+
+/* A borrowed item of an instance's __dict__ (NULL, with no error set, when absent). */
+static PyObject *instance_item(PyObject *dict, PyObject *name) {
+    PyObject *value = PyDict_GetItemWithError(dict, name);
+    if (value == NULL) PyErr_Clear();
+    return value;
+}
+
+static PyObject *FastScalar_call(FastScalar *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *w, *tag = NULL, *value = NULL, *step = NULL;
+    PyObject *wdict = NULL, *core = NULL, *append = NULL, *cdict = NULL;
+    if (nargs < 1 || nargs > 4) goto slow;
+    w = args[0];
+    if (nargs > 1) tag = args[1];
+    if (nargs > 2) value = args[2];
+    if (nargs > 3) step = args[3];
+    if (kwnames != NULL) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+            PyObject *name = PyTuple_GET_ITEM(kwnames, i), *arg = args[nargs + i];
+            if (name == s_global_step && step == NULL) step = arg; /* keyword names arrive interned */
+            else if (name == s_scalar_value && value == NULL) value = arg;
+            else if (name == s_tag && tag == NULL) tag = arg;
+            else goto slow;
+        }
+    }
+    if (tag == NULL || value == NULL || step == NULL || !PyFloat_CheckExact(value) || !PyLong_CheckExact(step) ||
+        !PyUnicode_CheckExact(tag))
+        goto slow;
+    int overflow = 0;
+    long long s = PyLong_AsLongLongAndOverflow(step, &overflow);
+    if (overflow || s < -0x3FFFFFFFLL || s > 0x3FFFFFFFLL) goto slow;
+    wdict = PyObject_GenericGetDict(w, NULL);
+    if (wdict == NULL) {
+        PyErr_Clear();
+        goto slow;
+    }
+    PyObject *tags = instance_item(wdict, s_fast_tags);
+    if (tags == NULL || !PyAnySet_Check(tags)) goto slow;
+    int known = PySet_Contains(tags, tag);
+    if (known != 1) {
+        if (known < 0) PyErr_Clear();
+        goto slow;
+    }
+    core = instance_item(wdict, s_core);
+    append = instance_item(wdict, s_main_append);
+    if (core == NULL || append == NULL) goto slow;
+    Py_INCREF(core);
+    Py_INCREF(append);
+    cdict = PyObject_GenericGetDict(core, NULL);
+    if (cdict == NULL) {
+        PyErr_Clear();
+        goto slow;
+    }
+    PyObject *in_obj = instance_item(cdict, s_in_events), *gate_obj = instance_item(cdict, s_gate);
+    if (in_obj == NULL || gate_obj == NULL || !PyLong_CheckExact(in_obj) || !PyLong_CheckExact(gate_obj)) goto slow;
+    long long in_events = PyLong_AsLongLongAndOverflow(in_obj, &overflow);
+    if (overflow) goto slow;
+    long long gate = PyLong_AsLongLongAndOverflow(gate_obj, &overflow);
+    if (overflow || in_events >= gate || in_events == LLONG_MAX) goto slow;
+    /* From here on the call is taken: an error is the caller's, as in the Python fast path. */
+    PyObject *result = NULL;
+    PyObject *now = PyObject_CallNoArgs(self->clock);
+    if (now != NULL) {
+        PyObject *item = PyTuple_Pack(5, self->code, now, step, tag, value);
+        Py_DECREF(now);
+        if (item != NULL) {
+            PyObject *done = PyObject_CallOneArg(append, item);
+            Py_DECREF(item);
+            if (done != NULL) {
+                Py_DECREF(done);
+                PyObject *next = PyLong_FromLongLong(in_events + 1);
+                if (next != NULL) {
+                    if (PyDict_SetItem(cdict, s_in_events, next) == 0) {
+                        result = Py_None;
+                        Py_INCREF(result);
+                    }
+                    Py_DECREF(next);
+                }
+            }
+        }
+    }
+    Py_DECREF(cdict);
+    Py_DECREF(core);
+    Py_DECREF(append);
+    Py_DECREF(wdict);
+    return result;
+slow:
+    Py_XDECREF(cdict);
+    Py_XDECREF(core);
+    Py_XDECREF(append);
+    Py_XDECREF(wdict);
+    return PyObject_Vectorcall(self->func, args, nargsf, kwnames);
+}
+
+static int FastScalar_init(FastScalar *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"function", "code", "clock", NULL};
+    PyObject *func, *code, *clock;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO", kwlist, &func, &code, &clock)) return -1;
+    if (!PyCallable_Check(func) || !PyCallable_Check(clock)) {
+        PyErr_SetString(PyExc_TypeError, "function and clock must be callable");
+        return -1;
+    }
+    if (!PyLong_CheckExact(code)) {
+        PyErr_SetString(PyExc_TypeError, "code must be an int");
+        return -1;
+    }
+    if (intern_names() < 0) return -1;
+    Py_INCREF(func);
+    Py_INCREF(code);
+    Py_INCREF(clock);
+    Py_XSETREF(self->func, func);
+    Py_XSETREF(self->code, code);
+    Py_XSETREF(self->clock, clock);
+    self->vectorcall = (vectorcallfunc)FastScalar_call;
+    return 0;
+}
+
+static PyObject *FastScalar_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    FastScalar *self = (FastScalar *)type->tp_alloc(type, 0);
+    if (self != NULL) self->vectorcall = NULL; /* not callable until __init__ ran */
+    return (PyObject *)self;
+}
+
+static PyObject *FastScalar_unready(PyObject *self, PyObject *args, PyObject *kwds) {
+    FastScalar *fs = (FastScalar *)self;
+    if (fs->vectorcall == NULL) {
+        PyErr_SetString(PyExc_TypeError, "FastScalar is not initialized");
+        return NULL;
+    }
+    return PyVectorcall_Call(self, args, kwds);
+}
+
+static int FastScalar_traverse(FastScalar *self, visitproc visit, void *arg) {
+    Py_VISIT(self->func);
+    Py_VISIT(self->code);
+    Py_VISIT(self->clock);
+    return 0;
+}
+
+static int FastScalar_clear(FastScalar *self) {
+    Py_CLEAR(self->func);
+    Py_CLEAR(self->code);
+    Py_CLEAR(self->clock);
+    return 0;
+}
+
+static void FastScalar_dealloc(FastScalar *self) {
+    PyObject_GC_UnTrack(self);
+    FastScalar_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *FastScalar_get(PyObject *self, PyObject *obj, PyObject *type) {
+    if (obj == NULL || obj == Py_None) {
+        Py_INCREF(self);
+        return self;
+    }
+    return PyMethod_New(self, obj);
+}
+
+/* __wrapped__ (inspect.signature follows it), __doc__, __name__, __qualname__, __module__: the function's. */
+static PyObject *FastScalar_forward(FastScalar *self, void *closure) {
+    if (self->func == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "FastScalar is not initialized");
+        return NULL;
+    }
+    if (closure == NULL) {
+        Py_INCREF(self->func);
+        return self->func;
+    }
+    return PyObject_GetAttrString(self->func, (const char *)closure);
+}
+
+static PyGetSetDef FastScalar_getset[] = {
+    {"__wrapped__", (getter)FastScalar_forward, NULL, "the Python function this stands for", NULL},
+    {"__doc__", (getter)FastScalar_forward, NULL, NULL, "__doc__"},
+    {"__name__", (getter)FastScalar_forward, NULL, NULL, "__name__"},
+    {"__qualname__", (getter)FastScalar_forward, NULL, NULL, "__qualname__"},
+    {"__module__", (getter)FastScalar_forward, NULL, NULL, "__module__"},
+    {NULL},
+};
+
+static PyTypeObject FastScalarType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "anyboard._native.FastScalar",
+    .tp_basicsize = sizeof(FastScalar),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = "FastScalar(function, code, clock)\n--\n\nadd_scalar's compiled fast path (see _native.c).",
+    .tp_new = FastScalar_new,
+    .tp_init = (initproc)FastScalar_init,
+    .tp_dealloc = (destructor)FastScalar_dealloc,
+    .tp_traverse = (traverseproc)FastScalar_traverse,
+    .tp_clear = (inquiry)FastScalar_clear,
+    .tp_call = FastScalar_unready,
+    .tp_vectorcall_offset = offsetof(FastScalar, vectorcall),
+    .tp_descr_get = FastScalar_get,
+    .tp_getset = FastScalar_getset,
+};
+
 static PyMethodDef module_methods[] = {
 #ifdef HAVE_TO_UINT8
     {"float_to_uint8", float_to_uint8, METH_VARARGS, float_to_uint8_doc},
@@ -595,12 +828,18 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__native(void) {
-    if (PyType_Ready(&LayoutType) < 0) return NULL;
+    if (PyType_Ready(&LayoutType) < 0 || PyType_Ready(&FastScalarType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     Py_INCREF(&LayoutType);
     if (PyModule_AddObject(m, "Layout", (PyObject *)&LayoutType) < 0) {
         Py_DECREF(&LayoutType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&FastScalarType);
+    if (PyModule_AddObject(m, "FastScalar", (PyObject *)&FastScalarType) < 0) {
+        Py_DECREF(&FastScalarType);
         Py_DECREF(m);
         return NULL;
     }

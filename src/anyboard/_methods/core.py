@@ -25,6 +25,11 @@ from anyboard.summary.text import text as _text
 
 _MISSING: Any = object()
 
+try:  # add_scalar's compiled fast path (see the end of this module)
+    from anyboard._native import FastScalar as _FastScalar
+except ImportError:  # pragma: no cover - not built: add_scalar is the Python method alone
+    _FastScalar = None
+
 try:  # the compiled column extraction (_native.c); the itemgetter maps in _scalar_records give the same columns
     from anyboard._native import scalar_columns as _native_columns
 except ImportError:  # pragma: no cover - not built: the fallback tests patch this
@@ -370,3 +375,10 @@ class CoreMethods:
 
 # add_scalar's parameter ``scalar_value`` (the peers' name) shadows the function there.
 _to_scalar = scalar_value
+
+# The compiled fast path (_native.c): the common call add_scalar(tag, float, int step) on a tag
+# seen before does, in C, exactly what the first branch of add_scalar above does (about twice
+# as fast); every other call reaches the method above unchanged. inspect.signature, help() and
+# __doc__ show the method above (FastScalar forwards __wrapped__, __doc__ and the names).
+if _FastScalar is not None:
+    CoreMethods.add_scalar = _FastScalar(CoreMethods.add_scalar, _SCALAR, _time)  # type: ignore[method-assign]
