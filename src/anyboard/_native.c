@@ -133,11 +133,11 @@ COUNT(count_f64, double, uint64_t)
  * t = t < 255 ? t : 255;  t = (t + 2^m) - 2^m  with m the mantissa bits: for 0 <= t < 2^m the
  * sum rounds to an integer, half to even (the default rounding mode, as np.rint), and the
  * difference is exact. Branch-free, so compilers vectorize it (-fno-trapping-math, set by
- * setup.py, lets them turn the selects into min/max); on x86-64 Linux GCC also builds an AVX2
+ * setup.py, lets them turn the selects into min/max); on x86-64 glibc Linux GCC also builds an AVX2
  * clone, chosen at load time. Needs FLT_EVAL_METHOD 0 (no x87 excess precision). */
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
 #define HAVE_TO_UINT8 1
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__)
 #define CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define CLONES
