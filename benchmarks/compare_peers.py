@@ -143,6 +143,7 @@ def workloads(quick: bool) -> list[Workload]:
         Workload("scalar_1e6", "add_scalar", 1_000_000 // q, r or 2, _scalar_args, light=True),
         Workload("scalars_4keys", "add_scalars", 25_000 // q, r or 3, _scalars_args, 4, light=True),
         Workload("hist_1e4_np", "add_histogram", 2_000 // q, r or 3, _hist_args(10_000, False)),
+        Workload("hist_1e4_torch", "add_histogram", 2_000 // q, r or 3, _hist_args(10_000, True), needs_torch_input=True),
         Workload("hist_1e6_np", "add_histogram", max(20 // q, 5), r or 3, _hist_args(1_000_000, False)),
         Workload(
             "hist_1e6_np_warm", "add_histogram", max(20 // q, 5), r or 3, _hist_args(1_000_000, False),
