@@ -114,7 +114,7 @@ def test_calls_the_fast_path_does_not_take_reach_the_python_method_unchanged(tmp
         seen.append((args, kwargs))
         return PYTHON_ADD_SCALAR(self, *args, **kwargs)
 
-    monkeypatch.setattr(CoreMethods, "add_scalar", FAST(python_add_scalar, core_methods._SCALAR, time.time))
+    monkeypatch.setattr(CoreMethods, "add_scalar", FAST(python_add_scalar, core_methods._SCALAR, {"now": time.time}, "now"))
     with anyboard.SummaryWriter(str(tmp_path)) as w:
         w.add_scalar("loss", 0.0, 0)  # a new tag: the Python method
         w.add_scalar("loss", 1.0, 1)
@@ -147,7 +147,7 @@ def test_the_fast_path_leaves_the_checks_to_the_python_method_at_the_gate(tmp_pa
         seen.append(self._core._in_events)
         return PYTHON_ADD_SCALAR(self, *args, **kwargs)
 
-    monkeypatch.setattr(CoreMethods, "add_scalar", FAST(python_add_scalar, core_methods._SCALAR, time.time))
+    monkeypatch.setattr(CoreMethods, "add_scalar", FAST(python_add_scalar, core_methods._SCALAR, {"now": time.time}, "now"))
     expected = []
     with anyboard.SummaryWriter(str(tmp_path), max_queue=7, flush_secs=3600) as w:
         core = w._core
@@ -163,7 +163,7 @@ def test_a_failing_clock_raises_and_queues_nothing(tmp_path, monkeypatch):
     def broken_clock():
         raise RuntimeError("no clock")
 
-    monkeypatch.setattr(CoreMethods, "add_scalar", FAST(PYTHON_ADD_SCALAR, core_methods._SCALAR, broken_clock))
+    monkeypatch.setattr(CoreMethods, "add_scalar", FAST(PYTHON_ADD_SCALAR, core_methods._SCALAR, {"now": broken_clock}, "now"))
     w = anyboard.SummaryWriter(str(tmp_path))
     w.add_scalar("t", 1.0, 1)  # new tag: the Python method (its own clock)
     before = w._core._in_events
@@ -174,13 +174,80 @@ def test_a_failing_clock_raises_and_queues_nothing(tmp_path, monkeypatch):
     assert [e.step for e in anyboard.iter_run_events(str(tmp_path)) if e.summary.value] == [1]
 
 
+def test_the_clock_is_the_module_global_at_the_time_of_the_call(tmp_path, monkeypatch):
+    # The Python method reads core._time on every call; so does the compiled path.
+    w = anyboard.SummaryWriter(str(tmp_path))
+    w.add_scalar("t", 1.0, 1)
+    monkeypatch.setattr(core_methods, "_time", lambda: 1234.5)
+    w.add_scalar("t", 2.0, 2)
+    monkeypatch.undo()
+    w.add_scalar("t", 3.0, 3)
+    w.close()
+    walls = [e.wall_time for e in anyboard.iter_run_events(str(tmp_path)) if e.summary.value]
+    assert walls[1] == 1234.5 and walls[0] > 1.7e9 and walls[2] > 1.7e9
+
+
+def test_the_fast_path_leaves_the_writers_attribute_storage_alone(tmp_path):
+    # Reading the writer's attributes through __dict__ would swap CPython 3.11/3.12's inline
+    # attribute storage for a dict (slower attribute access for the writer's whole life).
+    import sys
+
+    if sys.version_info[:2] not in ((3, 11), (3, 12)):
+        pytest.skip("the managed-dict layout checked here is CPython 3.11/3.12's")
+    import ctypes
+
+    def dict_pointer(obj):  # 3.11/3.12: NULL while the attributes live inline, set once __dict__ is made
+        return ctypes.c_void_p.from_address(id(obj) - 3 * ctypes.sizeof(ctypes.c_void_p)).value
+
+    w = anyboard.SummaryWriter(str(tmp_path))
+    w.add_scalar("t", 0.0, 0)  # a new tag: the Python method
+    assert dict_pointer(w) is None
+    before = dict_pointer(w._core)
+    for i in range(1, 4):
+        w.add_scalar("t", float(i), i)  # the compiled path
+    assert dict_pointer(w) is None and dict_pointer(w._core) == before
+    w.close()
+
+
 def test_fast_scalar_checks_its_construction():
     with pytest.raises(TypeError, match="callable"):
-        FAST(None, core_methods._SCALAR, time.time)
-    with pytest.raises(TypeError, match="callable"):
-        FAST(PYTHON_ADD_SCALAR, core_methods._SCALAR, 5)
+        FAST(None, core_methods._SCALAR, {}, "now")
+    with pytest.raises(TypeError):
+        FAST(PYTHON_ADD_SCALAR, core_methods._SCALAR, None, "now")
+    with pytest.raises(TypeError):
+        FAST(PYTHON_ADD_SCALAR, core_methods._SCALAR, {}, 5)
     with pytest.raises(TypeError, match="int"):
-        FAST(PYTHON_ADD_SCALAR, "code", time.time)
+        FAST(PYTHON_ADD_SCALAR, "code", {}, "now")
     unready = FAST.__new__(FAST)
     with pytest.raises(TypeError, match="not initialized"):
         unready(object(), "t", 1.0, 1)
+
+
+def test_a_writer_class_whose_attributes_are_not_plain_slots_takes_the_python_method(tmp_path, monkeypatch):
+    # The compiled path reads _fast_tags, _core and _main_append at their __slots__ offsets; a
+    # subclass that makes one of them something else (here a property) must not be read there.
+    seen = []
+
+    def python_add_scalar(self, *args, **kwargs):
+        seen.append(args)
+        return PYTHON_ADD_SCALAR(self, *args, **kwargs)
+
+    class Renamed(anyboard.SummaryWriter):
+        @property
+        def _fast_tags(self):
+            return self._tags_ok
+
+        @_fast_tags.setter
+        def _fast_tags(self, value):
+            pass
+
+    monkeypatch.setattr(CoreMethods, "add_scalar", FAST(python_add_scalar, core_methods._SCALAR, {"now": time.time}, "now"))
+    with Renamed(str(tmp_path)) as w:
+        for i in range(3):
+            w.add_scalar("t", float(i), i)
+    assert len(seen) == 3
+    with anyboard.SummaryWriter(str(tmp_path / "plain")) as w:  # the plain class, after it: fast again
+        for i in range(3):
+            w.add_scalar("t", float(i), i)
+    assert len(seen) == 4
+    assert [e.step for e in anyboard.iter_run_events(str(tmp_path)) if e.summary.value] == [0, 1, 2]

@@ -12,14 +12,21 @@ from anyboard import _threads
 
 
 def test_threads_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANYBOARD_BIN_THREADS", raising=False)
     monkeypatch.setenv("ANYBOARD_THREADS", "3")
     assert _threads._configured_threads() == 3
-    for bad in ("0", "-2", "many"):
+    monkeypatch.setenv("ANYBOARD_THREADS", "0")
+    assert _threads._configured_threads() == 1  # no helpers
+    for bad in ("-2", "many"):
         monkeypatch.setenv("ANYBOARD_THREADS", bad)
-        with pytest.raises(ValueError, match="ANYBOARD_THREADS must be a positive integer"):
+        with pytest.raises(ValueError, match="ANYBOARD_THREADS must be a non-negative integer"):
             _threads._configured_threads()
     monkeypatch.delenv("ANYBOARD_THREADS")
     assert 1 <= _threads._configured_threads() <= 4
+    monkeypatch.setenv("ANYBOARD_BIN_THREADS", "2")  # the older name still counts
+    assert _threads._configured_threads() == 2
+    monkeypatch.setenv("ANYBOARD_THREADS", "5")  # the new name wins
+    assert _threads._configured_threads() == 5
 
 
 @pytest.mark.parametrize("threads", [1, 2, 4])
@@ -103,3 +110,31 @@ def test_call_all_waits_for_the_helpers_before_an_interrupt_propagates(monkeypat
     with pytest.raises(KeyboardInterrupt):
         _threads.call_all([(interrupt, ()), (helper_work, ())])
     assert finished.is_set()  # no helper still ran a call when call_all returned
+
+
+def test_each_call_runs_once_when_the_pool_queues_a_call_and_then_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ThreadPoolExecutor.submit queues the call before it starts a thread; if that start fails
+    # ("can't start new thread"), the call is queued and still runs later. call_all runs it
+    # here too, so each call must be claimed by one thread only.
+    class QueuesThenRefuses:
+        def __init__(self) -> None:
+            self.inner = ThreadPoolExecutor(1)
+            self.queued = []
+            self.release = threading.Event()
+            self.inner.submit(self.release.wait, 30)  # the queued copies start only after call_all
+
+        def submit(self, fn, *args):
+            self.queued.append(self.inner.submit(fn, *args))
+            raise RuntimeError("can't start new thread")
+
+    pool = QueuesThenRefuses()
+    monkeypatch.setattr(_threads, "THREADS", 2)
+    monkeypatch.setattr(_threads, "helper_pool", lambda: pool)
+    runs: list[int] = []
+    out = _threads.call_all([(runs.append, (i,)) for i in range(4)])
+    pool.release.set()
+    for f in pool.queued:
+        f.result(10)  # the queued copy ran, and found its call taken
+    pool.inner.shutdown()
+    assert out == [(True, None)] * 4 and sorted(runs) == [0, 1, 2, 3]
+

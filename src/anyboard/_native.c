@@ -28,6 +28,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h> /* T_OBJECT_EX: the member type of a __slots__ entry */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -137,6 +138,7 @@ COUNT(count_f64, double, uint64_t)
  * clone, chosen at load time. Needs FLT_EVAL_METHOD 0 (no x87 excess precision). */
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
 #define HAVE_TO_UINT8 1
+#define RESTRICT __restrict /* GCC, Clang and MSVC all accept this spelling */
 #if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__)
 #define CLONES __attribute__((target_clones("avx2", "default")))
 #else
@@ -144,7 +146,7 @@ COUNT(count_f64, double, uint64_t)
 #endif
 
 #define TO_UINT8(NAME, FT, MAGIC)                                                              \
-CLONES static void NAME(const FT *restrict x, uint8_t *restrict out, Py_ssize_t n) {          \
+CLONES static void NAME(const FT *RESTRICT x, uint8_t *RESTRICT out, Py_ssize_t n) {          \
     for (Py_ssize_t i = 0; i < n; i++) {                                                       \
         FT t = x[i] * (FT)255;                                                                 \
         t = t > 0 ? t : (FT)0;                                                                 \
@@ -404,8 +406,8 @@ static PyObject *frame_rows(PyObject *Py_UNUSED(module), PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "header must be 12 bytes");
         goto done;
     }
-    if (have_starts && (!is_code(&starts, "ql") || starts.itemsize != 8)) {
-        PyErr_SetString(PyExc_TypeError, "starts must be a C-contiguous int64 buffer");
+    if (have_starts && (!is_code(&starts, "ql") || starts.itemsize != 8 || (uintptr_t)starts.buf % 8 != 0)) {
+        PyErr_SetString(PyExc_TypeError, "starts must be a C-contiguous, aligned int64 buffer");
         goto done;
     }
     Py_ssize_t length, width;
@@ -450,10 +452,14 @@ static PyObject *frame_rows(PyObject *Py_UNUSED(module), PyObject *args) {
     }
     scratch = PyByteArray_FromStringAndSize(NULL, length); /* one row at a time: crc reads it */
     if (scratch == NULL) goto done;
-    char *row_copy = PyByteArray_AS_STRING(scratch);
     const char *row = (const char *)rows.buf;
     for (Py_ssize_t i = 0; i < n; i++, row += length) {
         char *o = (char *)out.buf + (have_starts ? (Py_ssize_t)((const int64_t *)starts.buf)[i] : i * width);
+        if (PyByteArray_GET_SIZE(scratch) != length) { /* crc resized it */
+            PyErr_SetString(PyExc_RuntimeError, "crc changed the size of its argument");
+            goto done;
+        }
+        char *row_copy = PyByteArray_AS_STRING(scratch);
         memcpy(row_copy, row, (size_t)length);
         PyObject *value = PyObject_CallOneArg(crc, scratch);
         if (value == NULL) goto done;
@@ -465,7 +471,7 @@ static PyObject *frame_rows(PyObject *Py_UNUSED(module), PyObject *args) {
         unsigned char tail[4] = {(unsigned char)masked, (unsigned char)(masked >> 8),
                                  (unsigned char)(masked >> 16), (unsigned char)(masked >> 24)};
         memcpy(o, header.buf, 12);
-        memcpy(o + 12, row, (size_t)length);
+        memcpy(o + 12, row, (size_t)length); /* the row crc was given (a copy: crc sees only the copy) */
         memcpy(o + 12 + length, tail, 4);
     }
     result = Py_None;
@@ -570,11 +576,19 @@ static PyObject *take_run(PyObject *Py_UNUSED(module), PyObject *args) {
     return out;
 fail: /* out of memory: the items taken go back to the front of the queue, in order */
     if (PyList_GET_SIZE(out) > 0 && PyList_Reverse(out) == 0) {
+#if PY_VERSION_HEX >= 0x030C0000
+        PyObject *raised = PyErr_GetRaisedException();
+#else
         PyObject *type, *value, *traceback;
         PyErr_Fetch(&type, &value, &traceback);
+#endif
         PyObject *done = PyObject_CallMethod(queue, "extendleft", "O", out);
         Py_XDECREF(done);
+#if PY_VERSION_HEX >= 0x030C0000
+        PyErr_SetRaisedException(raised);
+#else
         PyErr_Restore(type, value, traceback);
+#endif
     }
     Py_DECREF(popleft);
     Py_DECREF(out);
@@ -583,17 +597,32 @@ fail: /* out of memory: the items taken go back to the front of the queue, in or
 
 /* -- add_scalar's fast path (anyboard._methods.core) ----------------------------------------- */
 
-/* FastScalar(function, code, clock) is a method descriptor standing for ``function`` (the Python
- * add_scalar). A call whose arguments are exactly (self, tag, value, step), possibly with tag,
- * scalar_value and global_step as keywords, where value is a float, step an int within
- * +-(2**30 - 1), tag a str in self._fast_tags and self._core._in_events < self._core._gate,
- * does what the Python fast path does: self._main_append((code, clock(), step, tag, value)) and
- * self._core._in_events += 1. Every other call is passed to ``function`` unchanged. */
+/* FastScalar(function, code, namespace, clock_name) is a method descriptor standing for
+ * ``function`` (the Python add_scalar). A call whose arguments are exactly (self, tag, value,
+ * step), possibly with tag, scalar_value and global_step as keywords, where value is a float,
+ * step an int within +-(2**30 - 1), tag a str in self._fast_tags and self._core._in_events <
+ * self._core._gate, does what the Python fast path does: self._main_append((code, clock(),
+ * step, tag, value)) then self._core._in_events += 1, clock being namespace[clock_name] at the
+ * time of the call (the module global the Python method reads). Every other call is passed to
+ * ``function`` unchanged.
+ *
+ * Those five attributes are __slots__ of the writer's and the background writer's classes:
+ * their values sit at fixed offsets in the objects, which this reads and writes directly (the
+ * offsets come from the classes' member descriptors, looked up once per class). A class where
+ * any of them is not a plain slot sends every call to ``function``. (Reading them through
+ * __dict__ would replace CPython 3.11/3.12's inline attribute storage with a dict, slowing
+ * every other attribute access on the writer; PyObject_GetAttr costs more than the Python
+ * method it replaces.) */
 typedef struct {
     PyObject_HEAD
     PyObject *func;
     PyObject *code;
-    PyObject *clock;
+    PyObject *namespace;
+    PyObject *clock_name;
+    PyTypeObject *wtype; /* the writer class the offsets below are for (a strong reference) */
+    Py_ssize_t off_tags, off_core, off_append;
+    PyTypeObject *ctype; /* the background writer class */
+    Py_ssize_t off_in, off_gate;
     vectorcallfunc vectorcall;
 } FastScalar;
 
@@ -612,17 +641,65 @@ static int intern_names(void) {
     return 0;
 }
 
-/* A borrowed item of an instance's __dict__ (NULL, with no error set, when absent). */
-static PyObject *instance_item(PyObject *dict, PyObject *name) {
-    PyObject *value = PyDict_GetItemWithError(dict, name);
-    if (value == NULL) PyErr_Clear();
+/* The offset of the __slots__ entry ``name`` of ``type``, or -1 when it is anything else. */
+static Py_ssize_t slot_offset(PyTypeObject *type, PyObject *name) {
+    PyObject *descr = PyObject_GetAttr((PyObject *)type, name);
+    if (descr == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    Py_ssize_t offset = -1;
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type == T_OBJECT_EX && !(member->flags & READONLY)) offset = member->offset;
+    }
+    Py_DECREF(descr);
+    return offset;
+}
+
+#define MEMBER_AT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
+
+/* Whether ``obj``'s class has the slots; fills the cache for a new class. */
+static int writer_slots(FastScalar *self, PyObject *w) {
+    PyTypeObject *type = Py_TYPE(w);
+    if (type != self->wtype) {
+        Py_INCREF(type);
+        Py_XSETREF(self->wtype, type);
+        self->off_tags = slot_offset(type, s_fast_tags);
+        self->off_core = slot_offset(type, s_core);
+        self->off_append = slot_offset(type, s_main_append);
+    }
+    return self->off_tags >= 0 && self->off_core >= 0 && self->off_append >= 0;
+}
+
+static int core_slots(FastScalar *self, PyObject *core) {
+    PyTypeObject *type = Py_TYPE(core);
+    if (type != self->ctype) {
+        Py_INCREF(type);
+        Py_XSETREF(self->ctype, type);
+        self->off_in = slot_offset(type, s_in_events);
+        self->off_gate = slot_offset(type, s_gate);
+    }
+    return self->off_in >= 0 && self->off_gate >= 0;
+}
+
+/* An exact int's value, with 0 in *ok when it is not one or does not fit a long long. */
+static long long exact_int(PyObject *obj, int *ok) {
+    int overflow = 0;
+    *ok = obj != NULL && PyLong_CheckExact(obj);
+    long long value = *ok ? PyLong_AsLongLongAndOverflow(obj, &overflow) : 0;
+    *ok = *ok && !overflow;
     return value;
 }
 
 static PyObject *FastScalar_call(FastScalar *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    PyObject *w, *tag = NULL, *value = NULL, *step = NULL;
-    PyObject *wdict = NULL, *core = NULL, *append = NULL, *cdict = NULL;
+    PyObject *w, *tag = NULL, *value = NULL, *step = NULL, *tags = NULL, *core = NULL;
+    int ok;
+    if (self->func == NULL) {
+        PyErr_SetString(PyExc_TypeError, "FastScalar is not initialized");
+        return NULL;
+    }
     if (nargs < 1 || nargs > 4) goto slow;
     w = args[0];
     if (nargs > 1) tag = args[1];
@@ -637,81 +714,83 @@ static PyObject *FastScalar_call(FastScalar *self, PyObject *const *args, size_t
             else goto slow;
         }
     }
-    if (tag == NULL || value == NULL || step == NULL || !PyFloat_CheckExact(value) || !PyLong_CheckExact(step) ||
-        !PyUnicode_CheckExact(tag))
+    if (tag == NULL || value == NULL || step == NULL || !PyFloat_CheckExact(value) || !PyUnicode_CheckExact(tag))
         goto slow;
-    int overflow = 0;
-    long long s = PyLong_AsLongLongAndOverflow(step, &overflow);
-    if (overflow || s < -0x3FFFFFFFLL || s > 0x3FFFFFFFLL) goto slow;
-    wdict = PyObject_GenericGetDict(w, NULL);
-    if (wdict == NULL) {
-        PyErr_Clear();
-        goto slow;
-    }
-    PyObject *tags = instance_item(wdict, s_fast_tags);
+    long long s = exact_int(step, &ok);
+    if (!ok || s < -0x3FFFFFFFLL || s > 0x3FFFFFFFLL || !writer_slots(self, w)) goto slow;
+    tags = MEMBER_AT(w, self->off_tags);
     if (tags == NULL || !PyAnySet_Check(tags)) goto slow;
+    Py_INCREF(tags); /* alive through the set's __eq__ calls, which run Python code */
     int known = PySet_Contains(tags, tag);
+    Py_CLEAR(tags);
     if (known != 1) {
         if (known < 0) PyErr_Clear();
         goto slow;
     }
-    core = instance_item(wdict, s_core);
-    append = instance_item(wdict, s_main_append);
-    if (core == NULL || append == NULL) goto slow;
+    core = MEMBER_AT(w, self->off_core);
+    if (core == NULL || !core_slots(self, core)) goto slow;
+    long long in_events = exact_int(MEMBER_AT(core, self->off_in), &ok);
+    if (!ok) goto slow;
+    long long gate = exact_int(MEMBER_AT(core, self->off_gate), &ok);
+    if (!ok || in_events >= gate) goto slow;
+    /* Taken: from here on an error is the caller's, as in the Python fast path, which runs
+     * self._main_append((code, _time(), step, tag, value)) then core._in_events += 1. */
     Py_INCREF(core);
-    Py_INCREF(append);
-    cdict = PyObject_GenericGetDict(core, NULL);
-    if (cdict == NULL) {
-        PyErr_Clear();
-        goto slow;
+    PyObject *result = NULL, *item = NULL, *append = NULL, *done = NULL;
+    PyObject *clock = PyDict_GetItemWithError(self->namespace, self->clock_name);
+    if (clock == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetObject(PyExc_NameError, self->clock_name);
+        goto taken_done;
     }
-    PyObject *in_obj = instance_item(cdict, s_in_events), *gate_obj = instance_item(cdict, s_gate);
-    if (in_obj == NULL || gate_obj == NULL || !PyLong_CheckExact(in_obj) || !PyLong_CheckExact(gate_obj)) goto slow;
-    long long in_events = PyLong_AsLongLongAndOverflow(in_obj, &overflow);
-    if (overflow) goto slow;
-    long long gate = PyLong_AsLongLongAndOverflow(gate_obj, &overflow);
-    if (overflow || in_events >= gate || in_events == LLONG_MAX) goto slow;
-    /* From here on the call is taken: an error is the caller's, as in the Python fast path. */
-    PyObject *result = NULL;
-    PyObject *now = PyObject_CallNoArgs(self->clock);
-    if (now != NULL) {
-        PyObject *item = PyTuple_Pack(5, self->code, now, step, tag, value);
-        Py_DECREF(now);
-        if (item != NULL) {
-            PyObject *done = PyObject_CallOneArg(append, item);
-            Py_DECREF(item);
-            if (done != NULL) {
-                Py_DECREF(done);
-                PyObject *next = PyLong_FromLongLong(in_events + 1);
-                if (next != NULL) {
-                    if (PyDict_SetItem(cdict, s_in_events, next) == 0) {
-                        result = Py_None;
-                        Py_INCREF(result);
-                    }
-                    Py_DECREF(next);
-                }
-            }
+    Py_INCREF(clock);
+    PyObject *now = PyObject_CallNoArgs(clock);
+    Py_DECREF(clock);
+    if (now == NULL) goto taken_done;
+    item = PyTuple_Pack(5, self->code, now, step, tag, value);
+    Py_DECREF(now);
+    if (item == NULL) goto taken_done;
+    append = MEMBER_AT(w, self->off_append);
+    if (append == NULL) {
+        PyErr_SetObject(PyExc_AttributeError, s_main_append);
+        goto taken_done;
+    }
+    Py_INCREF(append);
+    done = PyObject_CallOneArg(append, item);
+    if (done == NULL) goto taken_done;
+    if (Py_TYPE(core) == self->ctype) { /* read again after the append, as `+= 1` does */
+        long long now_in = exact_int(MEMBER_AT(core, self->off_in), &ok);
+        PyObject *next = ok && now_in < LLONG_MAX ? PyLong_FromLongLong(now_in + 1) : NULL;
+        if (next != NULL) {
+            PyObject *old = MEMBER_AT(core, self->off_in);
+            MEMBER_AT(core, self->off_in) = next;
+            Py_XDECREF(old);
+            result = Py_None;
+            Py_INCREF(result);
+        } else if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_OverflowError, "_in_events does not fit in int64");
         }
     }
-    Py_DECREF(cdict);
+    else {
+        PyErr_SetString(PyExc_TypeError, "the writer's background writer changed during the call");
+    }
+taken_done:
+    Py_XDECREF(done);
+    Py_XDECREF(append);
+    Py_XDECREF(item);
     Py_DECREF(core);
-    Py_DECREF(append);
-    Py_DECREF(wdict);
     return result;
 slow:
-    Py_XDECREF(cdict);
-    Py_XDECREF(core);
-    Py_XDECREF(append);
-    Py_XDECREF(wdict);
     return PyObject_Vectorcall(self->func, args, nargsf, kwnames);
 }
 
 static int FastScalar_init(FastScalar *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"function", "code", "clock", NULL};
-    PyObject *func, *code, *clock;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO", kwlist, &func, &code, &clock)) return -1;
-    if (!PyCallable_Check(func) || !PyCallable_Check(clock)) {
-        PyErr_SetString(PyExc_TypeError, "function and clock must be callable");
+    static char *kwlist[] = {"function", "code", "namespace", "clock_name", NULL};
+    PyObject *func, *code, *namespace, *clock_name;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!U", kwlist, &func, &code, &PyDict_Type, &namespace,
+                                     &clock_name))
+        return -1;
+    if (!PyCallable_Check(func)) {
+        PyErr_SetString(PyExc_TypeError, "function must be callable");
         return -1;
     }
     if (!PyLong_CheckExact(code)) {
@@ -721,10 +800,15 @@ static int FastScalar_init(FastScalar *self, PyObject *args, PyObject *kwds) {
     if (intern_names() < 0) return -1;
     Py_INCREF(func);
     Py_INCREF(code);
-    Py_INCREF(clock);
+    Py_INCREF(namespace);
+    Py_INCREF(clock_name);
+    PyUnicode_InternInPlace(&clock_name);
     Py_XSETREF(self->func, func);
     Py_XSETREF(self->code, code);
-    Py_XSETREF(self->clock, clock);
+    Py_XSETREF(self->namespace, namespace);
+    Py_XSETREF(self->clock_name, clock_name);
+    Py_CLEAR(self->wtype); /* offsets are looked up on the first call for each class */
+    Py_CLEAR(self->ctype);
     self->vectorcall = (vectorcallfunc)FastScalar_call;
     return 0;
 }
@@ -737,7 +821,7 @@ static PyObject *FastScalar_new(PyTypeObject *type, PyObject *args, PyObject *kw
 
 static PyObject *FastScalar_unready(PyObject *self, PyObject *args, PyObject *kwds) {
     FastScalar *fs = (FastScalar *)self;
-    if (fs->vectorcall == NULL) {
+    if (fs->vectorcall == NULL || fs->func == NULL) {
         PyErr_SetString(PyExc_TypeError, "FastScalar is not initialized");
         return NULL;
     }
@@ -747,14 +831,21 @@ static PyObject *FastScalar_unready(PyObject *self, PyObject *args, PyObject *kw
 static int FastScalar_traverse(FastScalar *self, visitproc visit, void *arg) {
     Py_VISIT(self->func);
     Py_VISIT(self->code);
-    Py_VISIT(self->clock);
+    Py_VISIT(self->namespace);
+    Py_VISIT(self->clock_name);
+    Py_VISIT(self->wtype);
+    Py_VISIT(self->ctype);
     return 0;
 }
 
 static int FastScalar_clear(FastScalar *self) {
+    self->vectorcall = NULL; /* a call after this reaches FastScalar_unready */
     Py_CLEAR(self->func);
     Py_CLEAR(self->code);
-    Py_CLEAR(self->clock);
+    Py_CLEAR(self->namespace);
+    Py_CLEAR(self->clock_name);
+    Py_CLEAR(self->wtype);
+    Py_CLEAR(self->ctype);
     return 0;
 }
 
@@ -791,6 +882,7 @@ static PyGetSetDef FastScalar_getset[] = {
     {"__name__", (getter)FastScalar_forward, NULL, NULL, "__name__"},
     {"__qualname__", (getter)FastScalar_forward, NULL, NULL, "__qualname__"},
     {"__module__", (getter)FastScalar_forward, NULL, NULL, "__module__"},
+    {"__annotations__", (getter)FastScalar_forward, NULL, NULL, "__annotations__"},
     {NULL},
 };
 
@@ -799,7 +891,7 @@ static PyTypeObject FastScalarType = {
     .tp_name = "anyboard._native.FastScalar",
     .tp_basicsize = sizeof(FastScalar),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
-    .tp_doc = "FastScalar(function, code, clock)\n--\n\nadd_scalar's compiled fast path (see _native.c).",
+    .tp_doc = "FastScalar(function, code, namespace, clock_name)\n--\n\nadd_scalar's compiled fast path (see _native.c).",
     .tp_new = FastScalar_new,
     .tp_init = (initproc)FastScalar_init,
     .tp_dealloc = (destructor)FastScalar_dealloc,

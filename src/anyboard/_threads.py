@@ -14,21 +14,25 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 
 def _configured_threads() -> int:
-    """``ANYBOARD_THREADS`` if set (a positive int), else the usable CPUs, at most 4."""
-    env = os.environ.get("ANYBOARD_THREADS", "")
+    """``ANYBOARD_THREADS`` (or its older name ``ANYBOARD_BIN_THREADS``) if set, else the usable CPUs, at most 4.
+
+    0 means no helper threads (the same as 1); anything but a non-negative integer is an error.
+    """
+    name = "ANYBOARD_THREADS" if os.environ.get("ANYBOARD_THREADS", "").strip() else "ANYBOARD_BIN_THREADS"
+    env = os.environ.get(name, "")
     if env.strip():
         try:
             value = int(env)
         except ValueError:
-            value = 0
-        if value < 1:
-            raise ValueError(f"ANYBOARD_THREADS must be a positive integer, got {env!r}")
-        return value
+            value = -1
+        if value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {env!r}")
+        return max(1, value)
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
@@ -59,50 +63,57 @@ def helper_pool() -> ThreadPoolExecutor:
         return _pool[1]
 
 
+class _Call:
+    """One call of :func:`call_all`: run by whichever thread claims it first, exactly once."""
+
+    __slots__ = ("args", "claim", "done", "fn", "outcome")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.fn, self.args = fn, args
+        self.claim = threading.Lock()
+        self.done = threading.Event()
+        self.outcome: tuple[bool, Any] = (False, None)
+
+    def run(self) -> None:
+        """Run the call unless another thread has claimed it (then return at once)."""
+        if not self.claim.acquire(blocking=False):
+            return
+        try:
+            self.outcome = (True, self.fn(*self.args))
+        except BaseException as exc:  # noqa: BLE001 - an Exception is handed back; anything else also propagates
+            self.outcome = (False, exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self.done.set()
+
+
 def call_all(calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[tuple[bool, Any]]:
     """Run every ``fn(*args)`` of ``calls`` on this thread and the helpers; return once all have run.
 
     Returns ``(True, result)`` or ``(False, exception)`` per call, in the order
-    of ``calls`` (an ``Exception`` is caught per call; anything else still
-    propagates, after the helpers are done). The first call runs here; each
-    call a helper has not started yet when this thread is free is taken back
-    and run here too, so nothing waits behind a busy pool. A pool that refuses
-    work (interpreter shutdown) leaves every call to this thread.
+    of ``calls``. Each call runs exactly once, on whichever thread claims it
+    first: the helpers take calls from the pool's queue while this thread
+    runs, in order, every call not claimed yet (so nothing waits behind a busy
+    or refusing pool). An ``Exception`` is caught per call; a ``BaseException``
+    raised here (``KeyboardInterrupt``) propagates once no helper runs a call
+    any more (calls not started by then are not run).
     """
-    pool = None
-    if len(calls) > 1 and THREADS > 1:
-        try:
-            pool = helper_pool()
-        except RuntimeError:  # no thread could start
-            pool = None
-    futures: list[Future[Any] | None] = []
-    for fn, args in calls[1:]:
-        future = None
-        if pool is not None:
+    tasks = [_Call(fn, args) for fn, args in calls]
+    if len(tasks) > 1 and THREADS > 1:
+        pool = helper_pool()
+        for task in tasks[1:]:
             try:
-                future = pool.submit(fn, *args)
-            except RuntimeError:  # shutting down: not queued, run here below
-                pool = None
-        futures.append(future)
-    out: list[tuple[bool, Any]] = [(False, None)] * len(calls)
+                pool.submit(task.run)
+            except RuntimeError:  # shutting down, or no thread could start: this thread runs the rest
+                break
     try:
-        out[0] = _outcome(*calls[0])
-        for i, future in enumerate(futures, 1):
-            if future is None or future.cancel():  # not started by a helper: run it here
-                out[i] = _outcome(*calls[i])
+        for task in tasks:
+            task.run()
     finally:
-        # No helper still runs a call when this returns. (A call taken back is not waited
-        # for: its future counts as done only once a helper dequeues it.)
-        wait([f for f in futures if f is not None and not f.cancelled()])
-    for i, future in enumerate(futures, 1):
-        if future is not None and not future.cancelled():
-            exc = future.exception()
-            out[i] = (False, exc) if exc is not None else (True, future.result())
-    return out
-
-
-def _outcome(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
-    try:
-        return True, fn(*args)
-    except Exception as exc:  # noqa: BLE001 - handed back to the caller of call_all
-        return False, exc
+        for task in tasks:
+            if task.claim.acquire(blocking=False):  # not started: nobody runs it now
+                task.done.set()
+        for task in tasks:
+            task.done.wait()
+    return [task.outcome for task in tasks]

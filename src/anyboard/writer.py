@@ -63,6 +63,10 @@ def _close_quietly(core: BackgroundWriter) -> None:
 class _WriterBase:
     """State and the emit API shared by all method groups."""
 
+    # add_scalar's fast path reads these three at fixed offsets (anyboard._native.FastScalar);
+    # every other attribute lives in the instance's (inline) __dict__ as usual.
+    __slots__ = ("__dict__", "__weakref__", "_core", "_fast_tags", "_main_append")
+
     def __init__(
         self,
         logdir: str | os.PathLike[str] | None = None,

@@ -381,4 +381,4 @@ _to_scalar = scalar_value
 # as fast); every other call reaches the method above unchanged. inspect.signature, help() and
 # __doc__ show the method above (FastScalar forwards __wrapped__, __doc__ and the names).
 if _FastScalar is not None:
-    CoreMethods.add_scalar = _FastScalar(CoreMethods.add_scalar, _SCALAR, _time)  # type: ignore[method-assign]
+    CoreMethods.add_scalar = _FastScalar(CoreMethods.add_scalar, _SCALAR, globals(), "_time")  # type: ignore[method-assign]

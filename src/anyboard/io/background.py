@@ -75,6 +75,10 @@ _ALL: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
 class BackgroundWriter:
     """The shared thread and bookkeeping for one writer's event files."""
 
+    # The queue counters add_scalar's compiled fast path reads and writes at fixed offsets
+    # (anyboard._native.FastScalar); everything else lives in __dict__.
+    __slots__ = ("__dict__", "__weakref__", "_gate", "_in_events")
+
     def __init__(
         self,
         *,

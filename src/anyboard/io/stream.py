@@ -286,14 +286,15 @@ class Stream:
         """``first`` and the items of parallel encoders queued right after it (popped)."""
         run = [first]
         queue = self.queue
-        try:
-            while len(run) < PARALLEL_RUN:
-                item = queue[0]  # only this thread pops from the left (a dropping caller pops from the right)
-                if not (type(item) is tuple and len(item) == 2 and item[0] in _PARALLEL):
-                    break
-                run.append(queue.popleft())
-        except IndexError:  # the queue ran empty
-            pass
+        while len(run) < PARALLEL_RUN:
+            try:
+                item = queue.popleft()  # popped, then checked: another thread may change the queue in between
+            except IndexError:  # the queue ran empty
+                break
+            if not (type(item) is tuple and len(item) == 2 and item[0] in _PARALLEL):
+                queue.appendleft(item)  # not ours: back to the front, where it was
+                break
+            run.append(item)
         return run
 
     def _remember(self, data: bytes) -> None:
