@@ -80,7 +80,7 @@ class _Call:
             return
         try:
             self.outcome = (True, self.fn(*self.args))
-        except BaseException as exc:  # noqa: BLE001 - an Exception is handed back; anything else also propagates
+        except BaseException as exc:  # an Exception is handed back; anything else also propagates
             self.outcome = (False, exc)
             if not isinstance(exc, Exception):
                 raise

@@ -28,12 +28,12 @@ _MISSING: Any = object()
 try:  # add_scalar's compiled fast path (see the end of this module)
     from anyboard._native import FastScalar as _FastScalar
 except ImportError:  # pragma: no cover - not built: add_scalar is the Python method alone
-    _FastScalar = None
+    _FastScalar = None  # type: ignore[misc,assignment]
 
 try:  # the compiled column extraction (_native.c); the itemgetter maps in _scalar_records give the same columns
     from anyboard._native import scalar_columns as _native_columns
 except ImportError:  # pragma: no cover - not built: the fallback tests patch this
-    _native_columns = None
+    _native_columns = None  # type: ignore[assignment]
 _STEP_MIN = -(1 << 63)
 _STEP_MAX = (1 << 63) - 1
 # add_scalar's fast path takes steps within one 30-bit int digit: CPython compares such

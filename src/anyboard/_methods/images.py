@@ -30,7 +30,7 @@ _MISSING: Any = object()
 try:  # the compiled conversion (_native.c): one fused pass; the NumPy steps below give the same bytes
     from anyboard._native import float_to_uint8 as _native_to_uint8
 except ImportError:  # pragma: no cover - not built, or no FLT_EVAL_METHOD 0: the fallback tests patch this
-    _native_to_uint8 = None
+    _native_to_uint8 = None  # type: ignore[assignment]
 _NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order only
 
 

@@ -25,7 +25,7 @@ from anyboard.io.crc import masked_crc32c
 try:  # the compiled framing loop (_native.c); the NumPy code below writes the same bytes
     from anyboard._native import frame_rows as _native_frame_rows
 except ImportError:  # pragma: no cover - not built: the fallback tests patch this
-    _native_frame_rows = None
+    _native_frame_rows = None  # type: ignore[assignment]
 
 HEADER_SIZE = 12
 FOOTER_SIZE = 4

@@ -22,7 +22,7 @@ from anyboard.io.records import frame_many
 try:  # the compiled run taker (_native.c); the popleft loop and _run_length below do the same
     from anyboard._native import take_run as _native_take_run
 except ImportError:  # pragma: no cover - not built: the fallback tests patch this
-    _native_take_run = None
+    _native_take_run = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from anyboard.io.background import BackgroundWriter

@@ -174,7 +174,7 @@ def _native_order(x: np.ndarray) -> np.ndarray:
 try:
     from anyboard import _native
 except ImportError:  # pragma: no cover - exercised by the fallback tests via monkeypatch
-    _native = None
+    _native = None  # type: ignore[assignment]
 
 
 def native_binning() -> bool:
