@@ -453,3 +453,24 @@ def test_compiled_scalar_columns_match_the_items_and_refuse_other_forms():
     with pytest.raises(TypeError):
         native.scalar_columns(tuple(items))
 
+
+
+def test_text_event_is_byte_identical_to_protobuf():
+    # add_text's one-string events are written without protobuf objects (summary.text.text_event);
+    # they must be the bytes protobuf writes for the same Event.
+    import random
+
+    from anyboard.proto.event_pb2 import Event
+    from anyboard.summary.text import text, text_event
+
+    rng = random.Random(11)
+    alphabet = "abc xyz\n\t*_#|<>&\"'\\" + "éλ損失🙂\u200b\x00\x7f"
+    strings = ["", "a", "x" * 127, "x" * 128, "é" * 10_000, "y" * 70_000, "**bold** and `code`\n\n| a | b |"]
+    strings += ["".join(rng.choice(alphabet) for _ in range(rng.choice([1, 5, 60, 300]))) for _ in range(60)]
+    tags = ["notes", "", "a/b/c", "損失", "t" * 200]
+    steps = [0, 1, 127, 128, 16383, 16384, 2**40, 2**63 - 1, -1, -(2**63)]
+    walls = [0.0, -0.0, 1.7e9, math.nan, 5.5, -3.0]
+    for i, s in enumerate(strings):
+        tag, step, wall = tags[i % len(tags)], steps[i % len(steps)], walls[i % len(walls)]
+        expected = Event(wall_time=wall, step=step, summary=text(tag, s)).SerializeToString()
+        assert text_event(wall, step, tag, s) == expected, (tag, step, wall, s[:20])

@@ -614,3 +614,13 @@ def test_unwritable_logdir_fails_on_the_caller(tmp_path):
     blocker.write_text("a file, not a directory")
     with pytest.raises(OSError):
         anyboard.SummaryWriter(str(blocker / "run"))
+
+
+def test_add_text_of_a_string_that_is_not_utf8_raises_naming_the_tag(logdir):
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_text("ok", "fine é", 1)
+        with pytest.raises(ValueError, match="'bad'.*UTF-8"):
+            w.add_text("bad", "lone \ud800 surrogate", 2)
+        w.add_text("ok", "still fine", 3)
+    texts = [(v.tag, e.step, v.tensor.string_val[0].decode()) for e in anyboard.iter_run_events(logdir) for v in e.summary.value]
+    assert texts == [("ok", 1, "fine é"), ("ok", 3, "still fine")]

@@ -22,6 +22,7 @@ from anyboard.summary.scalar import scalar as _scalar
 from anyboard.summary.scalar import simple_value_event, simple_value_payload_groups
 from anyboard.summary.tensor import tensor as _tensor
 from anyboard.summary.text import text as _text
+from anyboard.summary.text import text_event as _text_event
 
 _MISSING: Any = object()
 
@@ -83,6 +84,7 @@ def _device_scalar_event(wall: float, step: int, tag: str, value: Any) -> bytes:
 
 
 _SCALAR = encoder_code(_scalar_event, _scalar_records)  # value: a float
+_TEXT = encoder_code(_text_event)  # value: one str
 _DEVICE_SCALAR = encoder_code(_device_scalar_event)  # value: a Deferred (device scalar), one by one
 
 
@@ -357,6 +359,16 @@ class CoreMethods:
             text_string = text
         if isinstance(text_string, bytes):
             text_string = text_string.decode("utf-8", "replace")
+        if type(text_string) is str:  # one string: the writer thread writes its event without protobuf objects
+            if not text_string.isascii():
+                try:
+                    text_string.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise ValueError(f"tag {tag!r}: text must be encodable as UTF-8 (no lone surrogates): {exc}") from None
+            step = self._step(tag, global_step)  # type: ignore[attr-defined]
+            wall = self._walltime(tag, walltime)  # type: ignore[attr-defined]
+            self._main.put((_TEXT, wall, step, tag, text_string), 256 + len(text_string))  # type: ignore[attr-defined]
+            return
         if not isinstance(text_string, str):
             array = np.array(text_string, dtype=object)
             if array.ndim not in (1, 2) or array.size == 0 or not all(isinstance(x, str) for x in array.flat):

@@ -3,6 +3,13 @@
 Stored as a ``DT_STRING`` tensor with plugin ``text`` metadata under the tag
 as given: rank 0 for one string (rendered as Markdown), rank 1 or 2 for a
 list or table of strings (rendered as an HTML table).
+
+:func:`text_event` writes the whole ``Event`` of one string without building
+protobuf objects: the bytes protobuf writes for ``text(tag, s)`` at that wall
+time and step (``Event``: wall_time 1, step 2, summary 5; ``Summary.value`` 1;
+``Value``: tag 1, tensor 8, metadata 9; the tensor's dtype field, then
+``string_val`` 8), with the parts that depend on neither the tag nor the
+string taken once from protobuf itself.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from anyboard._wire import length_prefix, step_field, wall_field
 from anyboard.proto.summary_pb2 import Summary
 from anyboard.summary.metadata import metadata
 from anyboard.summary.tensor_util import make_tensor
@@ -30,3 +38,34 @@ def text(tag: str, text: str | Sequence[str] | np.ndarray) -> Summary:
             raise TypeError(f"tag {tag!r}: expected a str, or a 1-D or 2-D list of str, got {type(text).__name__}")
     val = Summary.Value(tag=tag, metadata=metadata(PLUGIN_NAME), tensor=make_tensor(array, tag=tag))
     return Summary(value=[val])
+
+
+_PARTS: tuple[bytes, bytes] | None = None  # (tensor fields before the string's length, metadata field)
+
+
+def _parts() -> tuple[bytes, bytes]:
+    global _PARTS
+    if _PARTS is None:
+        empty = make_tensor(np.array("", dtype=object)).SerializeToString()
+        if not empty.endswith(b"\x42\x00"):  # string_val (field 8) holding "": the last field
+            raise RuntimeError(f"unexpected rank-0 DT_STRING tensor encoding {empty!r}")
+        meta = metadata(PLUGIN_NAME).SerializeToString()
+        _PARTS = (empty[:-1], b"\x4a" + length_prefix(len(meta)) + meta)
+    return _PARTS
+
+
+def text_event(wall_time: float, step: int, tag: str, text: str) -> bytes:
+    """Serialized ``Event`` of ``text(tag, text)`` (one str) at ``wall_time`` and ``step``.
+
+    Byte for byte what protobuf writes (module doc). Raises ``UnicodeEncodeError``
+    for a str that is not valid UTF-8 (lone surrogates), as protobuf does.
+    """
+    head, meta = _parts()
+    data = text.encode("utf-8")
+    tensor = head + length_prefix(len(data)) + data
+    name = tag.encode("utf-8")
+    field = b"\x0a" + length_prefix(len(name)) + name if name else b""  # an empty tag is omitted, as protobuf does
+    value = field + b"\x42" + length_prefix(len(tensor)) + tensor + meta
+    summary = b"\x0a" + length_prefix(len(value)) + value
+    return wall_field(wall_time) + step_field(step) + b"\x2a" + length_prefix(len(summary)) + summary
+
