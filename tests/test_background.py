@@ -508,9 +508,7 @@ def _image_burst(tmp_path, monkeypatch, n, *, fail_at=None):
 
     flusher = threading.Thread(target=flush)
     flusher.start()
-    deadline = time.monotonic() + 30
-    while not w._core.caller_waiting() and time.monotonic() < deadline:
-        time.sleep(0.002)
+    _wait_for(w._core.caller_waiting)
     release.set()
     flusher.join(30)
     assert not flusher.is_alive()

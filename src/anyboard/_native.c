@@ -695,11 +695,7 @@ static long long exact_int(PyObject *obj, int *ok) {
 static PyObject *FastScalar_call(FastScalar *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     PyObject *w, *tag = NULL, *value = NULL, *step = NULL, *tags = NULL, *core = NULL;
-    int ok;
-    if (self->func == NULL) {
-        PyErr_SetString(PyExc_TypeError, "FastScalar is not initialized");
-        return NULL;
-    }
+    int ok; /* (this is reached only through self->vectorcall, which is set while func is) */
     if (nargs < 1 || nargs > 4) goto slow;
     w = args[0];
     if (nargs > 1) tag = args[1];

@@ -69,11 +69,12 @@ def _scalar_records(items: list[Any]) -> bytes:
         wall_bytes, step_bytes, tags, value_bytes = _native_columns(items)
         walls, steps = np.frombuffer(wall_bytes, np.float64), np.frombuffer(step_bytes, np.int64)
         values = np.frombuffer(value_bytes, np.float64)
-        return frame_row_groups(n, simple_value_payload_groups(walls, steps, tags, values))
-    walls = np.fromiter(map(_WALL, items), np.float64, n)  # itemgetter maps: 5x faster than zip(*items)
-    steps = np.fromiter(map(_STEP, items), np.int64, n)
-    values = np.fromiter(map(_VALUE, items), np.float64, n)
-    return frame_row_groups(n, simple_value_payload_groups(walls, steps, list(map(_TAG, items)), values))
+    else:
+        walls = np.fromiter(map(_WALL, items), np.float64, n)  # itemgetter maps: 5x faster than zip(*items)
+        steps = np.fromiter(map(_STEP, items), np.int64, n)
+        values = np.fromiter(map(_VALUE, items), np.float64, n)
+        tags = list(map(_TAG, items))
+    return frame_row_groups(n, simple_value_payload_groups(walls, steps, tags, values))
 
 
 _WALL, _STEP, _TAG, _VALUE = (itemgetter(i) for i in range(1, 5))

@@ -28,7 +28,6 @@ does so only while a caller waits on it.
 
 from __future__ import annotations
 
-from concurrent.futures import Future, wait
 from typing import Any
 
 import numpy as np
@@ -203,38 +202,22 @@ _SPLIT_MIN = 1 << 18  # values per thread, at least: below this a helper costs m
 def _native_slots(x: np.ndarray, threads: int) -> np.ndarray:
     """The compiled count; a large ``x`` is split over up to ``threads`` threads (the GIL is released).
 
-    Returns only once every helper is done with ``x`` (the caller may then reuse its buffer).
+    The chunks go through :func:`anyboard._threads.call_all`: each is counted
+    exactly once, and this returns only once no helper reads ``x`` any more
+    (the caller may then reuse its buffer).
     """
     layout = _native_layout(x.dtype)
     parts = max(1, min(threads, _threads.THREADS, x.size // _SPLIT_MIN))
-    chunks = np.array_split(x, parts) if parts > 1 else [x]
-    slots = [np.zeros(layout.nslot, np.int64) for _ in range(parts)]
-    futures: list[Future[None]] = []
-    here = [0]  # chunks counted on this thread
-    pool = None
-    if parts > 1:
-        try:
-            pool = _threads.helper_pool()
-        except RuntimeError:  # no helper pool: count everything here
-            pass
-    for i in range(1, parts):
-        if pool is not None:
-            try:
-                futures.append(pool.submit(layout.count, chunks[i], slots[i]))
-                continue
-            except RuntimeError:  # interpreter shutdown, or no thread could start
-                pool = None
-                # The refused item may still run later: count into an array it cannot touch.
-                slots[i] = np.zeros(layout.nslot, np.int64)
-        here.append(i)
-    try:
-        for i in here:
-            layout.count(chunks[i], slots[i])
-    finally:
-        wait(futures)  # even on an error here: no helper may still read x when this returns
-    for f in futures:
-        f.result()
-    return slots[0] if parts == 1 else np.sum(slots, axis=0)
+    if parts == 1:
+        slots = np.zeros(layout.nslot, np.int64)
+        layout.count(x, slots)
+        return slots
+    chunk_slots = [np.zeros(layout.nslot, np.int64) for _ in range(parts)]
+    calls = [(layout.count, (chunk, counts)) for chunk, counts in zip(np.array_split(x, parts), chunk_slots)]
+    for ok, error in _threads.call_all(calls):
+        if not ok:
+            raise error
+    return np.sum(chunk_slots, axis=0)  # type: ignore[no-any-return]
 
 
 def _tf_slots(x: np.ndarray, threads: int = 1) -> np.ndarray:
