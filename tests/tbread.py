@@ -63,6 +63,10 @@ def tensorboard_command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "tensorboard.main"]
 
 
+class _PortTaken(RuntimeError):
+    """tensorboard exited because its port was taken between choosing and binding it."""
+
+
 class TensorBoardServer:
     """A real ``tensorboard`` bound to 127.0.0.1 for one log directory.
 
@@ -73,6 +77,18 @@ class TensorBoardServer:
     """
 
     def __init__(self, logdir: str | os.PathLike[str], *, load_fast: bool = True, extra: list[str] | None = None) -> None:
+        # The port is free when chosen, but another process, or this tensorboard's own data
+        # server (it binds an ephemeral port first), may take it before tensorboard binds it:
+        # then start again on another port.
+        for attempt in range(3):
+            try:
+                self._start(logdir, load_fast, extra)
+                return
+            except _PortTaken:
+                if attempt == 2:
+                    raise
+
+    def _start(self, logdir: str | os.PathLike[str], load_fast: bool, extra: list[str] | None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         args = [
@@ -98,7 +114,10 @@ class TensorBoardServer:
         deadline = time.monotonic() + 90
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"tensorboard exited: {self.proc.stderr.read().decode()[-2000:]}")
+                message = self.proc.stderr.read().decode()[-2000:]
+                if "could not bind to port" in message:
+                    raise _PortTaken(message)
+                raise RuntimeError(f"tensorboard exited: {message}")
             try:
                 if requests.get(self.base + "/data/runs", timeout=2).status_code == 200:
                     break

@@ -20,3 +20,26 @@ def test_scalars_read_back_by_anyboard_python_loader_and_server(logdir):
         data = tb.wait_for(lambda: tb.scalars(".", "loss"))
         assert [(w, s) for w, s, _ in data] == [(1000.0 + s, s) for s in range(5)]
         assert [round(v, 6) for _, _, v in data] == [round(1.0 / (s + 1), 6) for s in range(5)]
+
+
+def test_tensorboard_server_starts_again_when_its_port_is_taken_before_it_binds(logdir, monkeypatch):
+    # The port tbread chooses can be taken before tensorboard binds it (CI saw its own data
+    # server take it): the helper must start again on another port, not fail the test.
+    import socket
+
+    import tbread
+
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_scalar("loss", 1.0, 1)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ports = [taken.getsockname()[1]]
+    real = tbread.free_port
+    monkeypatch.setattr(tbread, "free_port", lambda: ports.pop() if ports else real())
+    try:
+        with TensorBoardServer(logdir) as tb:
+            assert tb.port != taken.getsockname()[1]
+            assert tb.get("/data/runs") == ["."]  # the run it was started on, served
+    finally:
+        taken.close()
