@@ -25,11 +25,13 @@ step "main environment (.venv)"
 # The CPU build of torch first, where the machine has it: `torch==2.13.0` in the test extra is
 # then already satisfied, instead of newer pips choosing the registry's build with GBs of CUDA.
 .venv/bin/python -m pip install -q 'torch==2.13.0+cpu' 2>/dev/null || echo "(no torch 2.13.0+cpu here: the registry's torch 2.13.0 is used)"
-.venv/bin/python -m pip install -q -e '.[test]'
+# scripts/constraints.txt holds this machine's exact torch (never the package metadata's business).
+.venv/bin/python -m pip install -q -c scripts/constraints.txt -e . --group test --group lint
 
 step "proto generator environment (.venv-protoc)"
 [ -x .venv-protoc/bin/python ] || "$PY" -m venv .venv-protoc
-.venv-protoc/bin/python -m pip install -q 'grpcio-tools==1.51.3'
+.venv-protoc/bin/python -m pip install -q --upgrade pip
+.venv-protoc/bin/python -m pip install -q --group protoc
 export ANYBOARD_PROTOC_PYTHON="$PWD/.venv-protoc/bin/python"
 
 step "MXNet environment (.venv-mx)"
