@@ -39,6 +39,11 @@ from anyboard.proto.summary_pb2 import Summary
 
 log = logging.getLogger(__name__)
 
+SUMMARY_FORMATS = frozenset({"compat", "tensor"})
+"""``SummaryWriter(summary_format=...)``: ``"compat"`` (default) writes each summary in the form the peers
+write (histograms as ``HistogramProto``, images and audio in ``Summary.Value.image``/``.audio``), so every
+reader of their files reads anyboard's the same way; ``"tensor"`` writes TensorBoard's v2 tensor encodings."""
+
 
 def _summary_event(wall: float, step: int, builder: Callable[..., Summary], args: tuple[Any, ...]) -> bytes:
     """Background-side encoder: build a ``Summary`` and wrap it in an ``Event``."""
@@ -81,8 +86,12 @@ class _WriterBase:
         max_pending_bytes: int = 256 << 20,
         on_full: str = "block",
         storage_options: dict[str, Any] | None = None,
+        summary_format: str = "compat",
         **kwargs: Any,
     ) -> None:
+        if summary_format not in SUMMARY_FORMATS:
+            raise ValueError(f"summary_format must be one of {sorted(SUMMARY_FORMATS)}, got {summary_format!r}")
+        self._summary_format = summary_format
         self._defaults: tuple[int | None, float | None] | None = None  # use_metadata's (step, walltime)
         unknown = set(kwargs) - {"verbose", "comet_config"}
         if unknown:
@@ -415,6 +424,10 @@ class SummaryWriter(*method_groups(), CoreMethods, _WriterBase):  # type: ignore
             :attr:`dropped`, warn once) when ``max_pending_bytes`` is reached.
         storage_options: fsspec options for a URL ``logdir`` (``s3://``,
             ``gs://``, ``memory://``, ...); a plain path never imports fsspec.
+        summary_format: ``"compat"`` (default): histograms, images and audio in
+            the peers' (TensorFlow 1.x) fields, read the same way by every reader
+            of tensorboardX/torch files; ``"tensor"``: TensorBoard's v2 tensor
+            encodings (see :data:`SUMMARY_FORMATS`).
 
     A writer is a context manager; :meth:`close` is idempotent; any call after
     it raises :class:`~anyboard.errors.WriterClosedError`. Writers still open at
