@@ -1,4 +1,5 @@
-"""Utilities users of the peers expect: :func:`make_grid` (torchvision's) and MXBoard's :func:`make_image_grid`."""
+"""Utilities users of the peers expect: :func:`make_grid` (torchvision's), MXBoard's :func:`make_image_grid`
+and tensorboardX's :func:`figure_to_image`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 from anyboard.adapters import to_numpy
 from anyboard.imaging import padded_grid
 
-__all__ = ["make_grid", "make_image_grid"]
+__all__ = ["figure_to_image", "make_grid", "make_image_grid"]
 
 
 def _is_torch(x: Any) -> bool:
@@ -100,3 +101,62 @@ def make_image_grid(
     """MXBoard's name for :func:`make_grid` (``norm_range`` is its ``value_range``)."""
     value_range = None if norm_range is None else (norm_range[0], norm_range[1])
     return make_grid(tensor, nrow, padding, normalize, value_range, scale_each, pad_value)
+
+
+def _figure_pixels(figure: Any, close: bool) -> np.ndarray:
+    """``[3, H, W]`` uint8 RGB of one matplotlib figure, drawn with Agg (its own canvas is put back)."""
+    if not (hasattr(figure, "canvas") and hasattr(figure, "set_canvas")):
+        raise TypeError(
+            f"figure_to_image: expected a matplotlib Figure (or a list of them), got {type(figure).__name__}"
+        )
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    original = figure.canvas
+    canvas = original if isinstance(original, FigureCanvasAgg) else FigureCanvasAgg(figure)
+    try:
+        canvas.draw()
+        rgba = np.asarray(canvas.buffer_rgba(), dtype=np.uint8)
+        chw = np.ascontiguousarray(np.moveaxis(rgba[:, :, :3], 2, 0))
+    finally:
+        if canvas is not original:
+            figure.set_canvas(original)
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+    return chw
+
+
+def figure_to_image(figures: Any, close: bool = True) -> np.ndarray:
+    """Render matplotlib figure(s) to pixels, as ``tensorboardX.utils.figure_to_image`` does.
+
+    Args:
+        figures: a ``matplotlib.figure.Figure``, or a list/tuple of them (all of
+            one pixel size: same ``figsize`` and ``dpi``).
+        close: close each figure after drawing it (``plt.close``), freeing
+            pyplot's reference to it.
+
+    Returns:
+        One figure: a ``[3, H, W]`` uint8 RGB array (CHW, ``add_image``'s
+        default layout; the alpha channel is dropped). A list: ``[N, 3, H, W]``
+        (NCHW, ready for ``add_images``). ``H, W`` are the figure's size in
+        pixels (``figsize * dpi``). Drawn with matplotlib's Agg renderer on
+        the calling thread; a figure keeps its own canvas (tensorboardX's
+        replaces it with an Agg canvas).
+
+    Raises:
+        TypeError: something other than a figure or a list of figures.
+        ValueError: an empty list, or figures of different pixel sizes.
+    """
+    if isinstance(figures, list | tuple):
+        if not figures:
+            raise ValueError("figure_to_image: got an empty list of figures")
+        images = [_figure_pixels(f, close) for f in figures]
+        shapes = {im.shape for im in images}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"figure_to_image: figures of one list must have one pixel size, got {sorted(s[1:] for s in shapes)} "
+                "(H, W); give them the same figsize and dpi"
+            )
+        return np.stack(images)
+    return _figure_pixels(figures, close)

@@ -47,7 +47,10 @@ class Methods(MethodsBase):
 
         Raises:
             ValueError: the model cannot be traced or converted (names its class;
-                the framework's error is the ``__cause__``).
+                the framework's error is the ``__cause__``). A torch trace
+                failure is an :class:`anyboard.graph.GraphTraceError`, which is
+                also a ``RuntimeError`` as the peers raise (and a ``TypeError``
+                when the tracer raised one).
             TypeError: ``model`` is none of the kinds above.
         """
         root = _root(model)
@@ -58,7 +61,9 @@ class Methods(MethodsBase):
             import torch
 
             if not isinstance(model, torch.nn.Module):
-                raise TypeError(f"add_graph expects a torch.nn.Module, got {type(model).__module__}.{type(model).__name__}")
+                raise TypeError(
+                    f"add_graph expects a torch.nn.Module, got {type(model).__module__}.{type(model).__name__}"
+                )
             from anyboard.graph.torch_graph import torch_graph
 
             graph = torch_graph(model, input_to_model, strict=bool(use_strict_trace), verbose=bool(verbose))
@@ -102,7 +107,9 @@ class Methods(MethodsBase):
         if isinstance(onnx_model_file, str | bytes | os.PathLike) or _root(onnx_model_file) == "onnx":
             graph = onnx_graph(onnx_model_file)
         else:
-            raise TypeError(f"add_onnx_graph expects an onnx.ModelProto, a path or bytes, got {type(onnx_model_file).__name__}")
+            raise TypeError(
+                f"add_onnx_graph expects an onnx.ModelProto, a path or bytes, got {type(onnx_model_file).__name__}"
+            )
         self._write_graph(graph, False)
 
     def add_openvino_graph(self, xmlname: Any) -> None:

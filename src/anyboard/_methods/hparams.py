@@ -57,10 +57,7 @@ def hparam_value(key: str, value: Any) -> bool | float | str | None:
 
 
 def _session(hparams: dict[str, Any], metrics: dict[str, Any], start: float, end: float) -> Any:
-    resolved = {
-        k: resolved_float(v)
-        for k, v in metrics.items()
-    }
+    resolved = {k: resolved_float(v) for k, v in metrics.items()}
     return _hp.session(hparams, resolved, start, end)
 
 
@@ -82,9 +79,23 @@ class Methods(MethodsBase):
         run_name: str | None = None,
         global_step: Any = None,
         *,
+        name: str | None = None,
         into_run: bool = False,
     ) -> None:
         """Record one session (a set of hyperparameters and its metrics) for the HParams dashboard.
+
+        Both peers' signatures are accepted:
+
+        - torch: ``add_hparams(hparam_dict, metric_dict, hparam_domain_discrete=None,
+          run_name=None, global_step=None)``;
+        - tensorboardX: ``add_hparams(hparam_dict, metric_dict, name=None,
+          global_step=None)``. A ``str`` third positional argument is
+          tensorboardX's ``name`` (a run name, never a domain, which is a
+          dict), and a fourth positional argument after it is then its
+          ``global_step``; an integer fourth positional argument after a
+          ``None`` third is tensorboardX's ``global_step`` too (a run name
+          is a str). ``name=`` is the keyword spelling of ``run_name``;
+          giving both raises ``TypeError``.
 
         Args:
             hparam_dict: ``{name: value}``. A bool stays a bool; ints, floats,
@@ -104,9 +115,11 @@ class Methods(MethodsBase):
                 the values actually logged as the domain.
             run_name: the session's sub-run, relative to this writer's logdir
                 (``/`` nests directories; each part is made a safe name, so it
-                stays inside the logdir). Default: the current time
-                (``time.time()`` with microseconds), made unique per writer.
+                stays inside the logdir). Default (also for ``""``, as the
+                peers do): the current time (``time.time()`` with
+                microseconds), made unique per writer.
             global_step: the step of the metric scalars (default 0).
+            name: tensorboardX's spelling of ``run_name``.
             into_run: record the session in this writer's own run instead of a
                 sub-run (``run_name`` must then be ``None``). TensorBoard
                 keeps the first hyperparameters of a run, so call it once per
@@ -116,6 +129,7 @@ class Methods(MethodsBase):
         call appears as a column, because no experiment summary is written and
         TensorBoard builds the columns from all sessions.
         """
+        hparam_domain_discrete, run_name, global_step = _dialect(hparam_domain_discrete, run_name, global_step, name)
         if not isinstance(hparam_dict, Mapping):
             raise TypeError(f"{_LABEL}: hparam_dict must be a dict, got {type(hparam_dict).__name__}")
         if not isinstance(metric_dict, Mapping):
@@ -141,7 +155,7 @@ class Methods(MethodsBase):
             if run_name is not None:
                 raise ValueError(f"{_LABEL}: pass either into_run=True or run_name={run_name!r}, not both")
             run = ""
-        elif run_name is None:
+        elif run_name is None or run_name == "":
             run = self._fresh_run_name()
         else:
             if not isinstance(run_name, str):
@@ -174,6 +188,51 @@ class Methods(MethodsBase):
         while name in used:
             name, i = f"{base}_{i}", i + 1
         return safe_component(name)
+
+
+def _dialect(third: Any, fourth: Any, global_step: Any, name: Any) -> tuple[Any, Any, Any]:
+    """``(hparam_domain_discrete, run_name, global_step)`` from either peer's call.
+
+    ``third``/``fourth`` are what landed in torch's third and fourth
+    parameters; ``name`` is tensorboardX's keyword.
+    """
+    if isinstance(third, str):  # tensorboardX: add_hparams(h, m, name[, global_step])
+        if name is not None:
+            raise TypeError(
+                f"{_LABEL}: got a run name twice: {third!r} as the third positional argument "
+                f"(tensorboardX's name) and name={name!r}"
+            )
+        if isinstance(fourth, str):
+            raise TypeError(
+                f"{_LABEL}: got a run name twice: {third!r} as the third positional argument "
+                f"(tensorboardX's name) and run_name={fourth!r}"
+            )
+        if fourth is not None:
+            if global_step is not None:
+                raise TypeError(
+                    f"{_LABEL}: got global_step twice: {fourth!r} after the run name {third!r} "
+                    f"(tensorboardX's add_hparams(hparam_dict, metric_dict, name, global_step)) "
+                    f"and global_step={global_step!r}"
+                )
+            global_step = fourth
+        return None, third, global_step
+    if (
+        third is None
+        and isinstance(fourth, int | np.integer)
+        and not isinstance(fourth, bool)
+        and global_step is None
+        and name is None
+    ):  # tensorboardX: add_hparams(h, m, None, global_step)
+        return None, None, fourth
+    if name is not None:
+        if fourth is not None:
+            raise TypeError(
+                f"{_LABEL}: pass the run name as name={name!r} (tensorboardX) or run_name={fourth!r} (torch), not both"
+            )
+        if not isinstance(name, str):
+            raise TypeError(f"{_LABEL}: name must be a str, got {type(name).__name__}")
+        fourth = name
+    return third, fourth, global_step
 
 
 def _check_domains(domains: Any, hparams: Mapping[str, Any]) -> None:

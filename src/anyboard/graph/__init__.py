@@ -24,6 +24,24 @@ PRODUCER = 22  # VersionDef.producer torch and tensorboardX write
 _MAX_ATTR_TEXT = 1000
 
 
+class GraphTraceError(ValueError, RuntimeError):
+    """A model could not be traced or converted for ``add_graph``.
+
+    Both a ``ValueError`` (anyboard's rule for bad input) and a
+    ``RuntimeError`` (what ``torch.utils.tensorboard`` and tensorboardX
+    raise when ``torch.jit.trace`` fails: a wrong input size, a dict output
+    under ``use_strict_trace=True``, no example input). The framework's own
+    exception is the ``__cause__``.
+    """
+
+
+class GraphTraceTypeError(GraphTraceError, TypeError):
+    """A :class:`GraphTraceError` whose cause is a ``TypeError`` (e.g. too few inputs for ``forward``).
+
+    Also a ``TypeError``, as the peers raise the tracer's ``TypeError`` as is.
+    """
+
+
 def shape_proto(dims: Sequence[int] | None) -> TensorShapeProto:
     """A ``TensorShapeProto``; ``None`` is an unknown rank, a negative size an unknown dimension."""
     if dims is None:

@@ -64,20 +64,32 @@ def _sizes(value: Any, torch: Any) -> list[int] | None:
 
 
 def trace(model: Any, input_to_model: Any = None, strict: bool = True) -> Any:
-    """``torch.jit.trace`` of ``model`` in eval mode, inlined; a failure is a ``ValueError`` naming the model."""
+    """``torch.jit.trace`` of ``model`` in eval mode, inlined.
+
+    A failure raises :class:`~anyboard.graph.GraphTraceError` (a ``ValueError``
+    and a ``RuntimeError``; also a ``TypeError`` when the tracer raised one
+    for the inputs given)
+    naming the model, chained to the tracer's exception.
+    """
     import torch
+
+    from anyboard.graph import GraphTraceError, GraphTraceTypeError
 
     args = _trace_args(input_to_model)
     training = model.training
     model.eval()
     try:
         with torch.no_grad(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace.* is deprecated", category=DeprecationWarning)
+            warnings.filterwarnings(
+                "ignore", message=r".*torch\.jit\.trace.* is deprecated", category=DeprecationWarning
+            )
             traced = torch.jit.trace(model, args, strict=strict, check_trace=False)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = "" if args else " (no input_to_model was given; pass example inputs)"
-        raise ValueError(
+        # no example input: the peers' tracer call fails with a RuntimeError, so no TypeError here
+        error = GraphTraceTypeError if isinstance(exc, TypeError) and args else GraphTraceError
+        raise error(
             f"add_graph: torch.jit.trace could not trace model {type(model).__name__}{hint}: {first[:300]}"
         ) from exc
     finally:

@@ -1,0 +1,305 @@
+"""Public-API behaviours a user switching from tensorboardX or torch.utils.tensorboard relies on.
+
+Each test writes with anyboard and, where the peer has the call, with the peer too, and
+reads both back with the real readers (tbparse, TensorBoard's EventAccumulator).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import anyboard
+from anyboard.graph import GraphTraceError
+
+tensorboardX = pytest.importorskip("tensorboardX")
+tbparse = pytest.importorskip("tbparse")
+
+
+def _hparams_and_metrics(logdir):
+    """``({run: {hparam: value}}, {run: [(tag, step, value)]})`` through tbparse."""
+    reader = tbparse.SummaryReader(logdir, extra_columns={"dir_name"})
+    hp: dict[str, dict[str, object]] = {}
+    for row in reader.hparams.itertuples():
+        hp.setdefault(row.dir_name, {})[row.tag] = row.value
+    metrics: dict[str, list[tuple[str, int, float]]] = {}
+    for row in reader.scalars.itertuples():
+        metrics.setdefault(row.dir_name, []).append((row.tag, int(row.step), float(row.value)))
+    return hp, metrics
+
+
+def _both(tmp_path, call):
+    """Run ``call(writer)`` with anyboard and tensorboardX; tbparse's view of each."""
+    out = []
+    for name, cls in (("anyboard", anyboard.SummaryWriter), ("tbx", tensorboardX.SummaryWriter)):
+        d = str(tmp_path / name)
+        w = cls(d)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            call(w)
+        w.close()
+        out.append(_hparams_and_metrics(d))
+    return out
+
+
+# ---------------------------------------------------------------- add_hparams: both dialects
+
+
+def test_tensorboardx_positional_name_and_step_match_tensorboardx(tmp_path):
+    def call(w):
+        w.add_hparams({"lr": 0.1, "opt": "sgd", "bn": True}, {"hp/acc": 0.5}, "trial_a", 5)
+        w.add_hparams({"lr": 0.2, "opt": "adam", "bn": False}, {"hp/acc": 0.75}, "trial_b")
+
+    ours, theirs = _both(tmp_path, call)
+    assert ours == theirs
+    hp, metrics = ours
+    assert set(hp) == {"trial_a", "trial_b"}
+    assert hp["trial_a"] == {"lr": 0.1, "opt": "sgd", "bn": True}
+    assert metrics["trial_a"] == [("hp/acc", 5, 0.5)]
+    assert metrics["trial_b"] == [("hp/acc", 0, 0.75)]
+
+
+def test_tensorboardx_keywords_match_tensorboardx(tmp_path):
+    def call(w):
+        w.add_hparams({"depth": 3}, {"m": 1.5}, name="kw_run", global_step=9)
+        w.add_hparams({"depth": 4}, {"m": 2.5}, None, 11)  # tensorboardX: name=None, global_step=11
+
+    ours, theirs = _both(tmp_path, call)
+    hp, metrics = ours
+    assert hp["kw_run"] == {"depth": 3.0}
+    assert metrics["kw_run"] == [("m", 9, 1.5)]
+    # the unnamed session gets a time-based run name in both; compare everything but the name
+    (unnamed,) = [r for r in hp if r != "kw_run"]
+    assert metrics[unnamed] == [("m", 11, 2.5)]
+    (their_unnamed,) = [r for r in theirs[0] if r != "kw_run"]
+    assert theirs[0][their_unnamed] == hp[unnamed]
+    assert theirs[1][their_unnamed] == metrics[unnamed]
+    assert theirs[0]["kw_run"] == hp["kw_run"]
+
+
+def test_torch_dialect_still_takes_domain_run_name_and_step(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter as TorchWriter
+
+    views = []
+    for name, cls in (("anyboard", anyboard.SummaryWriter), ("torch", TorchWriter)):
+        d = str(tmp_path / name)
+        with cls(d) as w:
+            w.add_hparams({"opt": "adam", "lr": 0.01}, {"acc": 0.9}, {"opt": ["sgd", "adam"]}, "torch_run", 4)
+            w.add_hparams({"opt": "sgd", "lr": 0.02}, {"acc": 0.8}, run_name="torch_kw", global_step=6)
+        views.append(_hparams_and_metrics(d))
+    assert views[0] == views[1]
+    assert views[0][1]["torch_run"] == [("acc", 4, pytest.approx(0.9))]
+    # a domain that excludes the value is still checked (the torch dialect's third argument is a dict)
+    with anyboard.SummaryWriter(str(tmp_path / "bad")) as w, pytest.raises(ValueError, match="opt"):
+        w.add_hparams({"opt": "rmsprop"}, {"acc": 1.0}, {"opt": ["sgd", "adam"]}, "r")
+
+
+def test_hparams_dashboard_reads_tensorboardx_dialect_sessions(tmp_path):
+    from tbread import python_accumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    d = str(tmp_path / "dash")
+    with anyboard.SummaryWriter(d) as w:
+        w.add_hparams({"lr": 0.3, "act": "relu"}, {"loss": 0.25}, "s1", 2)
+    acc = python_accumulator(os.path.join(d, "s1"))
+    content = acc.PluginTagToContent("hparams")
+    data = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    start = data.session_start_info
+    assert start.hparams["lr"].number_value == 0.3
+    assert start.hparams["act"].string_value == "relu"
+    assert "_hparams_/session_end_info" in content
+
+
+def test_empty_run_name_is_a_fresh_run_as_in_the_peers(logdir):
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_hparams({"a": 1}, {"m": 1.0}, name="")
+        w.add_hparams({"a": 2}, {"m": 2.0}, run_name="")
+    subdirs = [e for e in os.listdir(logdir) if os.path.isdir(os.path.join(logdir, e))]
+    assert len(subdirs) == 2
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, match",
+    [
+        (("a",), {"name": "b"}, "run name twice"),
+        (("a", "b"), {}, "run name twice"),
+        (("a",), {"run_name": "b"}, "run name twice"),
+        ((None, "b"), {"name": "c"}, "not both"),
+        ((), {"name": "a", "run_name": "b"}, "not both"),
+        (("a", 3), {"global_step": 4}, "global_step twice"),
+        ((), {"name": 5}, "name must be a str"),
+    ],
+)
+def test_ambiguous_hparams_calls_raise_type_error_and_write_nothing(logdir, args, kwargs, match):
+    with anyboard.SummaryWriter(logdir) as w, pytest.raises(TypeError, match=match):
+        w.add_hparams({"a": 1}, {"m": 1.0}, *args, **kwargs)
+    assert [e for e in os.listdir(logdir) if os.path.isdir(os.path.join(logdir, e))] == []
+
+
+# ---------------------------------------------------------------- add_graph: the peers' exception classes
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+class _DictOut(torch.nn.Module):
+    def forward(self, x):
+        return {"double": x * 2}
+
+
+class _TwoInputs(torch.nn.Module):
+    def forward(self, x, y):
+        return x + y
+
+
+def _peer_exception(tmp_path, model, inputs, **kwargs):
+    """The exception class each peer's ``add_graph`` raises (``None`` if it does not)."""
+    import contextlib
+    import io
+
+    from torch.utils.tensorboard import SummaryWriter as TorchWriter
+
+    found = []
+    for i, cls in enumerate((TorchWriter, tensorboardX.SummaryWriter)):
+        w = cls(str(tmp_path / f"peer{i}"))
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                w.add_graph(model, inputs, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - recording what the peer raised
+            found.append(type(exc))
+        else:
+            found.append(None)
+        finally:
+            w.close()
+    return found
+
+
+@pytest.mark.parametrize(
+    "model, inputs, kwargs, peer_class",
+    [
+        (_Linear(), torch.zeros(1, 5), {}, RuntimeError),  # wrong input size
+        (_DictOut(), torch.zeros(2), {"use_strict_trace": True}, RuntimeError),
+        (_Linear(), None, {}, RuntimeError),  # no example input
+        (_TwoInputs(), torch.zeros(2), {}, TypeError),  # too few inputs for forward
+    ],
+    ids=["wrong-size", "dict-output-strict", "no-input", "too-few-inputs"],
+)
+def test_add_graph_raises_what_the_peers_raise(tmp_path, model, inputs, kwargs, peer_class):
+    peers = _peer_exception(tmp_path, model, inputs, **kwargs)
+    assert all(p is not None and issubclass(p, peer_class) for p in peers), peers
+    logdir = str(tmp_path / "ours")
+    with anyboard.SummaryWriter(logdir) as w, pytest.raises(peer_class) as info:
+        w.add_graph(model, inputs, **kwargs)
+    # still anyboard's own rule: a ValueError naming the model, chained to the tracer's error
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, GraphTraceError)
+    assert type(model).__name__ in str(info.value)
+    assert info.value.__cause__ is not None
+    if inputs is not None:
+        assert isinstance(info.value.__cause__, peer_class)
+    else:
+        assert "no input_to_model" in str(info.value)
+    from tbread import python_accumulator
+
+    assert python_accumulator(logdir).Tags()["graph"] is False
+
+
+def test_dict_output_without_strict_trace_is_written(logdir):
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_graph(_DictOut(), torch.zeros(2), use_strict_trace=False)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(logdir)
+    acc.Reload()
+    assert acc.Tags()["graph"] is True
+    assert any("mul" in n.op for n in acc.Graph().node)
+
+
+# ---------------------------------------------------------------- utils.figure_to_image
+
+
+def _figure(color, size=(2.0, 1.5), dpi=40):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=size, dpi=dpi)
+    fig.patch.set_facecolor(color)
+    return fig
+
+
+def test_figure_to_image_matches_tensorboardx():
+    import matplotlib.pyplot as plt
+    from tensorboardX.utils import figure_to_image as tbx_figure_to_image
+
+    from anyboard.utils import figure_to_image
+
+    ours = figure_to_image(_figure("red"))
+    theirs = tbx_figure_to_image(_figure("red"))
+    assert ours.dtype == np.uint8 and ours.shape == (3, 60, 80)  # CHW, figsize * dpi
+    np.testing.assert_array_equal(ours, theirs)
+    assert tuple(ours[:, 30, 40]) == (255, 0, 0)
+
+    batch = figure_to_image([_figure("blue"), _figure("lime")])
+    their_batch = tbx_figure_to_image([_figure("blue"), _figure("lime")])
+    assert batch.shape == (2, 3, 60, 80)
+    np.testing.assert_array_equal(batch, their_batch)
+    assert tuple(batch[1, :, 0, 0]) == (0, 255, 0)
+    assert plt.get_fignums() == []  # close=True closed every figure
+
+
+def test_figure_to_image_close_false_keeps_the_figure_and_its_canvas():
+    import matplotlib.pyplot as plt
+
+    from anyboard.utils import figure_to_image
+
+    fig = _figure("white")
+    canvas = fig.canvas
+    image = figure_to_image(fig, close=False)
+    assert image.shape == (3, 60, 80)
+    assert fig.number in plt.get_fignums()
+    assert fig.canvas is canvas
+    plt.close(fig)
+
+
+def test_figure_to_image_output_logs_as_an_image(logdir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from anyboard.utils import figure_to_image
+
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_image("fig", figure_to_image(_figure("red")), 0)
+        w.add_images("figs", figure_to_image([_figure("red"), _figure("blue")]), 0)
+    acc = EventAccumulator(logdir)
+    acc.Reload()
+    img = acc.Images("fig")[0] if "fig" in acc.Tags()["images"] else None
+    if img is not None:
+        assert (img.width, img.height) == (80, 60)
+    else:  # tensor (v2) image encoding: width and height are the first two strings
+        from tbread import python_tensors
+
+        (_, _, arr) = python_tensors(logdir, "fig")[0]
+        assert arr[:2].tolist() == [b"80", b"60"]
+
+
+def test_figure_to_image_bad_input():
+    from anyboard.utils import figure_to_image
+
+    with pytest.raises(TypeError, match="matplotlib Figure"):
+        figure_to_image(np.zeros((3, 4, 4)))
+    with pytest.raises(ValueError, match="empty"):
+        figure_to_image([])
+    with pytest.raises(ValueError, match="pixel size"):
+        figure_to_image([_figure("red"), _figure("red", size=(3.0, 1.5))])
