@@ -1,0 +1,212 @@
+"""anyboard.patch() / unpatch(): torch's and tensorboardX's SummaryWriter names give anyboard's writer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import anyboard
+from anyboard import patching
+
+pytest.importorskip("torch")
+pytest.importorskip("tensorboardX")
+
+
+def _run_python(code: str, tmp_path) -> dict:
+    """Run ``code`` in a fresh interpreter; it prints one JSON object as its last line."""
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=tmp_path,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _scalars(run_dir: str, tag: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
+    acc = ea.EventAccumulator(run_dir, size_guidance={ea.SCALARS: 0})
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+def test_patch_before_import_torch_uses_the_import_hook(tmp_path):
+    out = _run_python(
+        """
+        import json, sys
+        import anyboard
+        anyboard.patch()
+        anyboard.patch()  # twice is the same as once
+        state = {"torch_imported_by_patch": "torch" in sys.modules, "tbx_imported_by_patch": "tensorboardX" in sys.modules}
+        from torch.utils.tensorboard import SummaryWriter as TorchWriter
+        import torch.utils.tensorboard.writer as torch_writer_module
+        from tensorboardX import SummaryWriter as TbxWriter
+        import tensorboardX, tensorboardX.writer
+        state["patched"] = [
+            TorchWriter is anyboard.SummaryWriter,
+            torch_writer_module.SummaryWriter is anyboard.SummaryWriter,
+            TbxWriter is anyboard.SummaryWriter,
+            tensorboardX.SummaryWriter is anyboard.SummaryWriter,
+            tensorboardX.writer.SummaryWriter is anyboard.SummaryWriter,
+        ]
+        # The modules keep their real loaders.
+        state["loaders"] = [type(m.__loader__).__name__ for m in (tensorboardX, sys.modules["torch.utils.tensorboard"])]
+        with TorchWriter(log_dir="torch_run") as w:
+            w.add_scalar("loss", 0.5, 3)
+        with tensorboardX.SummaryWriter(logdir="tbx_run") as w:
+            w.add_scalar("loss", 0.25, 4)
+        anyboard.unpatch()
+        anyboard.unpatch()
+        import torch
+        state["restored"] = [
+            f"{c.__module__}.{c.__qualname__}"
+            for c in (
+                torch.utils.tensorboard.SummaryWriter,
+                torch_writer_module.SummaryWriter,
+                tensorboardX.SummaryWriter,
+                tensorboardX.writer.SummaryWriter,
+            )
+        ]
+        state["hook_left"] = any(type(f).__module__ == "anyboard.patching" for f in sys.meta_path)
+        print(json.dumps(state))
+        """,
+        tmp_path,
+    )
+    assert out["torch_imported_by_patch"] is False and out["tbx_imported_by_patch"] is False
+    assert out["patched"] == [True] * 5
+    assert out["loaders"] == ["SourceFileLoader", "SourceFileLoader"]
+    assert out["restored"] == [
+        "torch.utils.tensorboard.writer.SummaryWriter",
+        "torch.utils.tensorboard.writer.SummaryWriter",
+        "tensorboardX.writer.SummaryWriter",
+        "tensorboardX.writer.SummaryWriter",
+    ]
+    assert out["hook_left"] is False
+    # Written by anyboard (its event file names carry a per-process counter), read by TensorBoard.
+    for run, expected in (("torch_run", [(3, 0.5)]), ("tbx_run", [(4, 0.25)])):
+        run_dir = tmp_path / run
+        names = os.listdir(run_dir)
+        assert len(names) == 1 and names[0].startswith("events.out.tfevents."), names
+        assert _scalars(str(run_dir), "loss") == expected
+
+
+def test_patch_imports_nothing_and_tolerates_missing_packages(tmp_path):
+    out = _run_python(
+        """
+        import importlib.abc, json, sys
+
+        class Block(importlib.abc.MetaPathFinder):  # torch and tensorboardX "not installed"
+            def find_spec(self, name, path, target=None):
+                if name.split(".")[0] in ("torch", "tensorboardX"):
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+                return None
+
+        sys.meta_path.insert(0, Block())
+        import anyboard
+        anyboard.patch()
+        errors = []
+        for name in ("tensorboardX", "torch.utils.tensorboard"):
+            try:
+                __import__(name)
+            except ModuleNotFoundError as exc:
+                errors.append(exc.name)
+        anyboard.unpatch()
+        print(json.dumps({"errors": errors, "loaded": sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "tensorboardX"))}))
+        """,
+        tmp_path,
+    )
+    assert out == {"errors": ["tensorboardX", "torch"], "loaded": []}
+
+
+def test_reimported_module_is_patched_again_and_its_own_class_restored(tmp_path):
+    out = _run_python(
+        """
+        import json, sys
+        import tensorboardX
+        first = tensorboardX.writer.SummaryWriter
+        import anyboard
+        anyboard.patch()
+        for name in [m for m in sys.modules if m == "tensorboardX" or m.startswith("tensorboardX.")]:
+            del sys.modules[name]
+        import tensorboardX as again
+        fresh = sys.modules["tensorboardX.writer"].__dict__
+        state = {"patched": again.SummaryWriter is anyboard.SummaryWriter}
+        anyboard.unpatch()
+        state["restored_is_new_class"] = again.SummaryWriter is not first and again.SummaryWriter.__module__ == "tensorboardX.writer"
+        print(json.dumps(state))
+        """,
+        tmp_path,
+    )
+    assert out == {"patched": True, "restored_is_new_class": True}
+
+
+def test_already_imported_modules_are_patched_and_restored_in_process():
+    import tensorboardX
+    import torch.utils.tensorboard
+    import torch.utils.tensorboard.writer
+    from torch.utils.tensorboard import SummaryWriter as BoundBefore
+
+    originals = (torch.utils.tensorboard.SummaryWriter, tensorboardX.SummaryWriter)
+    assert not patching.is_patched()
+    try:
+        anyboard.patch()
+        anyboard.patch()
+        assert patching.is_patched()
+        from tensorboardX import SummaryWriter as X
+        from torch.utils.tensorboard import SummaryWriter as T
+
+        assert T is X is anyboard.SummaryWriter
+        assert torch.utils.tensorboard.writer.SummaryWriter is anyboard.SummaryWriter
+        assert tensorboardX.writer.SummaryWriter is anyboard.SummaryWriter
+        # The documented limit: a name bound before patch() keeps the original class.
+        assert BoundBefore is originals[0]
+    finally:
+        anyboard.unpatch()
+    anyboard.unpatch()
+    assert not patching.is_patched()
+    assert (torch.utils.tensorboard.SummaryWriter, tensorboardX.SummaryWriter) == originals
+    assert torch.utils.tensorboard.writer.SummaryWriter is originals[0]
+    assert tensorboardX.writer.SummaryWriter is originals[1]
+    assert not any(isinstance(f, patching._ImportHook) for f in sys.meta_path)
+
+
+def test_unpatch_leaves_a_value_someone_else_set_and_patched_restores_state():
+    import tensorboardX
+
+    original = tensorboardX.SummaryWriter
+
+    class Other:
+        pass
+
+    with patching.patched():
+        assert tensorboardX.SummaryWriter is anyboard.SummaryWriter
+        tensorboardX.SummaryWriter = Other  # type: ignore[misc, assignment]
+    try:
+        assert tensorboardX.SummaryWriter is Other
+        assert tensorboardX.writer.SummaryWriter is original
+    finally:
+        tensorboardX.SummaryWriter = original  # type: ignore[misc]
+    # patched() inside patch(): still patched after the block.
+    anyboard.patch()
+    try:
+        with patching.patched():
+            pass
+        assert tensorboardX.SummaryWriter is anyboard.SummaryWriter
+    finally:
+        anyboard.unpatch()
+    assert tensorboardX.SummaryWriter is original
+
+
+def test_lazy_export_is_the_module_function():
+    assert anyboard.patch is patching.patch and anyboard.unpatch is patching.unpatch
