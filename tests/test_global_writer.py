@@ -1,0 +1,232 @@
+"""GlobalSummaryWriter: one run shared by many processes (fork and spawn), steps unique per tag.
+
+Everything is read back with TensorBoard's own EventAccumulator, which merges every event file
+of the run directory.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import pickle
+import threading
+
+import pytest
+
+import anyboard
+from anyboard import global_writer
+from anyboard.errors import WriterClosedError
+from anyboard.global_writer import GlobalSummaryWriter, StepCounter
+
+METHODS = [m for m in ("fork", "spawn") if m in mp.get_all_start_methods()]
+
+
+def _accumulator(logdir):
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
+    acc = ea.EventAccumulator(logdir, size_guidance={ea.SCALARS: 0, ea.TENSORS: 0, ea.HISTOGRAMS: 0})
+    acc.Reload()
+    return acc
+
+
+def _scalars(logdir, tag):
+    """``[(step, value)]`` of ``tag`` as TensorBoard's legacy EventAccumulator reads it."""
+    return [(e.step, e.value) for e in _accumulator(logdir).Scalars(tag)]
+
+
+def _steps(logdir, tag):
+    """Sorted steps of ``tag`` in TensorBoard's plugin loader, in whichever form it was written."""
+    from tbread import python_accumulator
+
+    return sorted(e.step for e in python_accumulator(logdir).Tensors(tag))
+
+
+def _event_files(logdir):
+    return [f for f in os.listdir(logdir) if "tfevents" in f]
+
+
+# -- children (module level, so that spawn children can import them) ---------------------------------
+
+
+def _child_logs(writer, child, n):
+    for i in range(n):
+        writer.add_scalar("shared/loss", child * 1000 + i)
+    writer.add_text("notes", f"child {child}")
+    writer.add_histogram("weights", [float(child), 1.0, 2.0])
+
+
+def _pool_task(args):
+    writer, x = args
+    writer.add_scalar("pool/value", x)
+    return os.getpid()
+
+
+def _fork_pool_task(x):
+    _INHERITED.add_scalar("pool/value", x)
+    return os.getpid()
+
+
+_INHERITED: GlobalSummaryWriter | None = None
+
+
+def _exit_abruptly(writer, child):
+    writer.add_scalar("abrupt", child)
+    os._exit(0)  # no atexit, no multiprocessing exit hook
+
+
+def _via_get_summary_writer(child, queue):
+    writer = GlobalSummaryWriter.getSummaryWriter()  # a spawn child: rebuilt from the environment
+    for i in range(5):
+        writer.add_scalar("global/x", child * 100 + i)
+    queue.put(writer.get_logdir())
+
+
+# -- tests ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_processes_share_one_run_with_unique_steps(logdir, method):
+    ctx = mp.get_context(method)
+    writer = GlobalSummaryWriter(logdir)
+    for i in range(10):
+        writer.add_scalar("shared/loss", -1 - i)  # the creator logs too
+    children = [ctx.Process(target=_child_logs, args=(writer, c, 30)) for c in range(1, 4)]
+    for p in children:
+        p.start()
+    for p in children:
+        p.join(120)
+        assert p.exitcode == 0
+    writer.close()
+
+    points = _scalars(logdir, "shared/loss")
+    steps = [s for s, _ in points]
+    assert sorted(steps) == list(range(100))  # 10 + 3 * 30 events, each step exactly once
+    values = sorted(v for _, v in points)
+    expected = sorted([-1.0 - i for i in range(10)] + [c * 1000.0 + i for c in range(1, 4) for i in range(30)])
+    assert values == expected  # nothing lost, nothing written twice
+    # each child's own events come in increasing steps (the counter is monotonic)
+    for c in range(1, 4):
+        mine = [s for s, v in sorted(points) if c * 1000 <= v < c * 1000 + 1000]
+        assert len(mine) == 30
+    assert _steps(logdir, "weights") == [0, 1, 2]
+    assert _steps(logdir, "notes") == [0, 1, 2]
+    assert len(_event_files(logdir)) == 4  # one file per process
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_pool_terminated_by_its_context_manager_loses_nothing(logdir, method):
+    global _INHERITED
+    ctx = mp.get_context(method)
+    writer = GlobalSummaryWriter(logdir)
+    try:
+        if method == "fork":
+            _INHERITED = writer  # tensorboardX's documented pattern: a module-level writer used by workers
+            with ctx.Pool(3) as pool:  # __exit__ calls terminate(): workers get SIGTERM
+                pids = pool.map(_fork_pool_task, range(60), chunksize=1)
+        else:
+            with ctx.Pool(3) as pool:
+                pids = pool.map(_pool_task, [(writer, x) for x in range(60)], chunksize=1)
+    finally:
+        _INHERITED = None
+    writer.close()
+    assert os.getpid() not in pids
+    points = _scalars(logdir, "pool/value")
+    assert sorted(s for s, _ in points) == list(range(60))
+    assert sorted(v for _, v in points) == [float(x) for x in range(60)]
+
+
+def test_child_leaving_through_os_exit_loses_nothing(logdir):
+    if "fork" not in METHODS:
+        pytest.skip("needs the fork start method")
+    ctx = mp.get_context("fork")
+    writer = GlobalSummaryWriter(logdir)
+    children = [ctx.Process(target=_exit_abruptly, args=(writer, c)) for c in range(4)]
+    for p in children:
+        p.start()
+    for p in children:
+        p.join(120)
+    writer.close()
+    points = _scalars(logdir, "abrupt")
+    assert sorted(v for _, v in points) == [0.0, 1.0, 2.0, 3.0]
+    assert sorted(s for s, _ in points) == [0, 1, 2, 3]
+
+
+def test_get_summary_writer_in_spawn_children_joins_the_same_run(tmp_path, monkeypatch):
+    if "spawn" not in METHODS:
+        pytest.skip("needs the spawn start method")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(global_writer.ENV_VAR, raising=False)
+    monkeypatch.setattr(global_writer, "_global", None)
+    writer = GlobalSummaryWriter.getSummaryWriter()
+    assert GlobalSummaryWriter.getSummaryWriter() is writer  # one per program
+    try:
+        ctx = mp.get_context("spawn")
+        queue = ctx.Queue()
+        children = [ctx.Process(target=_via_get_summary_writer, args=(c, queue)) for c in range(2)]
+        for p in children:
+            p.start()
+        seen = [queue.get(timeout=120) for _ in children]
+        for p in children:
+            p.join(120)
+            assert p.exitcode == 0
+        writer.add_scalar("global/x", -1)
+        logdir = writer.get_logdir()
+    finally:
+        writer.close()
+    assert global_writer.ENV_VAR not in os.environ
+    assert seen == [logdir, logdir]
+    assert os.path.dirname(logdir) == "runs"  # the default run directory, relative to the working directory
+    points = _scalars(str(tmp_path / logdir), "global/x")
+    assert sorted(s for s, _ in points) == list(range(11))
+    assert len(os.listdir(tmp_path / "runs")) == 1  # the children did not make runs of their own
+
+
+def test_threads_get_unique_steps_and_kinds_count_separately(logdir):
+    writer = GlobalSummaryWriter(logdir)
+
+    def work(k):
+        for i in range(25):
+            writer.add_scalar("t", k * 100 + i)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.add_text("t_text", "a")
+    writer.add_text("t_text", "b")
+    writer.close()
+    assert sorted(s for s, _ in _scalars(logdir, "t")) == list(range(100))
+    assert _steps(logdir, "t_text") == [0, 1]
+
+
+def test_close_removes_the_counters_and_later_calls_raise(logdir):
+    writer = GlobalSummaryWriter(logdir)
+    writer.add_scalar("x", 1.0)
+    path = writer._counter.path
+    assert os.path.exists(path)
+    copy = pickle.loads(pickle.dumps(writer))  # what a spawn child receives
+    assert copy.get_logdir() == writer.get_logdir()
+    writer.close()
+    writer.close()  # idempotent
+    assert not os.path.exists(os.path.dirname(path))
+    with pytest.raises(WriterClosedError):
+        writer.add_scalar("x", 2.0)
+    with pytest.raises(WriterClosedError, match="closed it or exited"):
+        StepCounter(path).next("x")
+    assert _scalars(logdir, "x") == [(0, 1.0)]
+
+
+def test_bad_input_names_the_tag_and_is_not_logged(logdir):
+    with GlobalSummaryWriter(logdir) as writer:
+        with pytest.raises(TypeError):
+            writer.add_scalar(3, 1.0)  # type: ignore[arg-type]
+        with pytest.raises((TypeError, ValueError), match="loss"):
+            writer.add_scalar("loss", "not a number")
+        writer.add_scalar("loss", 0.5)
+    points = _scalars(logdir, "loss")
+    assert [v for _, v in points] == [0.5]  # steps are unique, not necessarily gap-free
+
+
+def test_exported_lazily_from_the_package():
+    assert anyboard.GlobalSummaryWriter is GlobalSummaryWriter
