@@ -21,6 +21,9 @@ FLAVORS: dict[str, tuple[str, str]] = {
     "pytorch_lightning": ("pytorch_lightning", "lightning_fabric"),
 }
 
+# Keyword arguments of the peers' writers that anyboard's accepts and ignores (its **kwargs).
+_PEER_ONLY_KEYWORDS = frozenset({"verbose", "comet_config"})
+
 _classes: dict[str, type] = {}
 _lock = threading.Lock()
 
@@ -65,7 +68,11 @@ def _build(flavor: str) -> type:
     rank_zero_only = rank_zero.rank_zero_only
     rank_zero_experiment = fabric_logger.rank_zero_experiment
     base: Any = loggers.TensorBoardLogger
-    writer_signature = inspect.signature(SummaryWriter)
+    writer_keywords = {
+        name
+        for name, p in inspect.signature(SummaryWriter).parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    } | _PEER_ONLY_KEYWORDS
 
     class TensorBoardLogger(base):  # type: ignore[misc, valid-type]
         __doc__ = f"""Lightning's ``{pytorch_pkg}.loggers.TensorBoardLogger``, writing through :class:`anyboard.SummaryWriter`.
@@ -93,10 +100,12 @@ def _build(flavor: str) -> type:
             sub_dir: Any = None,
             **kwargs: Any,
         ) -> None:
-            try:
-                writer_signature.bind(log_dir="", **kwargs)
-            except TypeError as exc:
-                raise TypeError(f"TensorBoardLogger: keyword arguments for anyboard.SummaryWriter: {exc}") from None
+            unknown = sorted(set(kwargs) - writer_keywords)
+            if unknown:
+                raise TypeError(
+                    f"TensorBoardLogger: anyboard.SummaryWriter takes no keyword argument(s) {unknown}; "
+                    f"it takes {sorted(writer_keywords - {'log_dir', 'logdir'})}"
+                )
             super().__init__(
                 save_dir,
                 name=name,
