@@ -205,3 +205,40 @@ def tensor_value(value: Any) -> np.ndarray:
     from tensorboard.util import tensor_util
 
     return tensor_util.make_ndarray(tensor_pb2.TensorProto.FromString(value.tensor.SerializeToString()))
+
+
+def image_blob(value: Any) -> tuple[int, int, bytes]:
+    """``(width, height, encoded bytes)`` of an image ``Summary.Value`` in either summary format.
+
+    ``"compat"``: ``value.image`` (``Summary.Image``); ``"tensor"``: the v2
+    ``[b"<width>", b"<height>", <bytes>]`` string tensor.
+    """
+    if value.HasField("image"):
+        return value.image.width, value.image.height, value.image.encoded_image_string
+    sv = value.tensor.string_val
+    return int(sv[0]), int(sv[1]), sv[2]
+
+
+def audio_blob(value: Any) -> bytes:
+    """The WAV bytes of an audio ``Summary.Value`` in either summary format."""
+    if value.HasField("audio"):
+        return value.audio.encoded_audio_string  # type: ignore[no-any-return]
+    return value.tensor.string_val[0]  # type: ignore[no-any-return]
+
+
+def histogram_rows(value: Any) -> np.ndarray:
+    """The ``[k, 3]`` ``[left, right, count]`` rows of a histogram ``Summary.Value`` in either format.
+
+    ``"tensor"``: the v2 tensor as written. ``"compat"``: the ``HistogramProto``'s
+    buckets in the peers' layout (``bucket_limit[0]`` the left edge of the first
+    row, with a zero ``bucket[0]``), turned back into rows: left edges
+    ``bucket_limit[:-1]``, right edges ``bucket_limit[1:]``, counts ``bucket[1:]``.
+    """
+    if value.HasField("histo"):
+        limits = np.asarray(value.histo.bucket_limit, dtype=np.float64)
+        counts = np.asarray(value.histo.bucket, dtype=np.float64)
+        if limits.size == 0:
+            return np.zeros((0, 3))
+        assert counts[0] == 0, "compat histograms start with an empty bucket"
+        return np.stack([limits[:-1], limits[1:], counts[1:]], axis=1)
+    return tensor_value(value)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tbread import tensor_value, values_by_tag
+from tbread import histogram_rows, tensor_value, values_by_tag
 
 import anyboard
 from anyboard import adapters
@@ -167,9 +167,13 @@ def test_every_core_method_logs_torch_inputs_that_read_back_equal(logdir):
     assert s == 3 and float(tensor_value(val)) == 0.5
     ((s, val),) = got["h/f32"]
     assert s == 5
-    np.testing.assert_array_equal(tensor_value(val), bucket_rows(hist_in.numpy()))
-    np.testing.assert_array_equal(tensor_value(got["h/bf16"][0][1]), bucket_rows(hist_bf16.float().numpy()))
-    np.testing.assert_array_equal(tensor_value(got["h/int"][0][1]), bucket_rows(np.arange(-20, 20), 8))
+    np.testing.assert_array_equal(histogram_rows(val), bucket_rows(hist_in.numpy()))
+    ref = hist_in.numpy().astype(np.float64).reshape(-1)
+    assert (val.histo.num, val.histo.min, val.histo.max) == (ref.size, ref.min(), ref.max())
+    assert val.histo.sum == pytest.approx(ref.sum(), rel=1e-12, abs=1e-9)
+    assert val.histo.sum_squares == pytest.approx(ref.dot(ref), rel=1e-12)
+    np.testing.assert_array_equal(histogram_rows(got["h/bf16"][0][1]), bucket_rows(hist_bf16.float().numpy()))
+    np.testing.assert_array_equal(histogram_rows(got["h/int"][0][1]), bucket_rows(np.arange(-20, 20), 8))
     assert got["txt"][0][0] == 9
     for tag, t in tensor_in.items():
         ((s, val),) = got[tag]
@@ -219,7 +223,7 @@ def test_scalar_is_the_value_at_call_time_despite_later_in_place_changes(logdir)
     assert got["direct"][0][1].simple_value == 1.0
     assert got["deferred"][0][1].simple_value == 5.0
     np.testing.assert_array_equal(tensor_value(got["tensor"][0][1]), [10.0, 20.0])
-    np.testing.assert_array_equal(tensor_value(got["hist"][0][1]), bucket_rows(np.array([10.0, 20.0])))
+    np.testing.assert_array_equal(histogram_rows(got["hist"][0][1]), bucket_rows(np.array([10.0, 20.0])))
 
 
 def test_snapshot_on_cpu_is_ready_and_independent():
@@ -378,5 +382,5 @@ def test_cuda_writer_inputs_and_device_histogram(logdir):
         w.add_tensor("t", x[:2, :3], 0)
     got = values_by_tag(logdir)
     assert got["s"][0][0] == 2 and got["s"][0][1].simple_value == 1.5
-    np.testing.assert_array_equal(tensor_value(got["h"][0][1]), bucket_rows(x.cpu().numpy()))
+    np.testing.assert_array_equal(histogram_rows(got["h"][0][1]), bucket_rows(x.cpu().numpy()))
     np.testing.assert_array_equal(tensor_value(got["t"][0][1]), x[:2, :3].cpu().numpy())

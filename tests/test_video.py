@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image, ImageSequence
-from tbread import TensorBoardServer, python_accumulator, python_tensors
+from tbread import TensorBoardServer, image_blob, python_accumulator, python_tensors
 
 import anyboard
 
@@ -17,8 +17,7 @@ def gifs(logdir):
     out = {}
     for e in anyboard.iter_run_events(logdir):
         for v in e.summary.value:
-            sv = v.tensor.string_val
-            out.setdefault(v.tag, []).append((e.step, int(sv[0]), int(sv[1]), sv[2]))
+            out.setdefault(v.tag, []).append((e.step, *image_blob(v)))
     return out
 
 

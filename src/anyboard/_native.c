@@ -712,6 +712,10 @@ static PyObject *FastScalar_call(FastScalar *self, PyObject *const *args, size_t
     }
     if (tag == NULL || value == NULL || step == NULL || !PyFloat_CheckExact(value) || !PyUnicode_CheckExact(tag))
         goto slow;
+    {   /* a finite value beyond float32's range is written as +-inf with a warning: the Python method */
+        double v = PyFloat_AS_DOUBLE(value);
+        if (isfinite(v) && fabs(v) > (double)FLT_MAX) goto slow;
+    }
     long long s = exact_int(step, &ok);
     if (!ok || s < -0x3FFFFFFFLL || s > 0x3FFFFFFFLL || !writer_slots(self, w)) goto slow;
     tags = MEMBER_AT(w, self->off_tags);

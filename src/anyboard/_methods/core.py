@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Mapping
 from operator import itemgetter
 from time import time as _time
@@ -11,11 +13,12 @@ import numpy as np
 
 from anyboard import _threads
 from anyboard._paths import safe_component
-from anyboard.adapters import Deferred, device_histogram_rows, to_numpy
+from anyboard.adapters import Deferred, module_root, to_numpy
 from anyboard.io.background import encoder_code
 from anyboard.io.records import frame_row_groups
-from anyboard.summary.histogram import TF_BINS, native_binning, rows_summary
+from anyboard.summary.histogram import MAX_BUCKETS, TF_BINS, encode_bytes, histogram_stats, histogram_summary_bytes
 from anyboard.summary.histogram import bucket_rows as _bucket_rows
+from anyboard.summary.histogram import native_binning, rows_summary
 from anyboard.summary.histogram import histogram as _histogram
 from anyboard.summary.histogram import histogram_raw as _histogram_raw
 from anyboard.summary.scalar import scalar as _scalar
@@ -23,6 +26,7 @@ from anyboard.summary.scalar import simple_value_event, simple_value_payload_gro
 from anyboard.summary.tensor import tensor as _tensor
 from anyboard.summary.text import text as _text
 from anyboard.summary.text import text_event as _text_event
+from anyboard.summary.text import text_event_compat as _text_event_compat
 
 _MISSING: Any = object()
 
@@ -85,7 +89,8 @@ def _device_scalar_event(wall: float, step: int, tag: str, value: Any) -> bytes:
 
 
 _SCALAR = encoder_code(_scalar_event, _scalar_records)  # value: a float
-_TEXT = encoder_code(_text_event)  # value: one str
+_TEXT = encoder_code(_text_event)  # value: one str ("tensor": rank 0)
+_TEXT_COMPAT = encoder_code(_text_event_compat)  # value: one str ("compat": shape [1])
 _DEVICE_SCALAR = encoder_code(_device_scalar_event)  # value: a Deferred (device scalar), one by one
 
 
@@ -96,21 +101,40 @@ def _scalar_summary(tag: str, value: Any, display_name: str, description: str, n
 _POOL_MIN = 256 << 10  # arrays from this size on are snapshot into recycled buffers
 
 
-def _pooled_histogram(tag: str, buffer: np.ndarray, bins: Any, max_bins: int | None, core: Any) -> Any:
+def _pooled_histogram(
+    tag: str, buffer: np.ndarray, bins: Any, max_bins: int | None, summary_format: str, core: Any
+) -> Any:
     """Background side of a large histogram: bin the snapshot, then hand its buffer back.
 
     It bins on this thread alone while the training loop runs, and on up to
     ``anyboard._threads.THREADS`` threads while a caller waits (flush, close, a full queue).
     """
     try:
-        return _histogram(tag, buffer, bins, max_bins, threads=_threads.THREADS if core.caller_waiting() else 1)
+        threads = _threads.THREADS if core.caller_waiting() else 1
+        return _histogram(tag, buffer, bins, max_bins, summary_format, threads=threads)
     finally:
         core.give_buffer(buffer)
 
 
-def _rows_histogram(tag: str, rows: Any) -> Any:
-    """Background side of a device histogram: wait for the rows if needed, wrap them."""
-    return rows_summary(tag, rows.resolve() if isinstance(rows, Deferred) else rows)
+def _rows_histogram(tag: str, rows: Any, stats: Any = None) -> Any:
+    """Background side of rows binned already (on the caller or a device): wait for them if needed, wrap them.
+
+    ``stats`` ``None``: the ``"tensor"`` encoding; else ``"compat"`` (``rows`` may then be a
+    :class:`Deferred` of ``(rows, stats)``, and ``stats`` is ``True``).
+    """
+    if isinstance(rows, Deferred):
+        rows = rows.resolve()
+    if stats is None:
+        return rows_summary(tag, rows)
+    if stats is True:
+        rows, stats = rows
+    return histogram_summary_bytes(tag, rows, stats)
+
+
+def _is_empty(x: Any) -> bool:
+    """Whether a tensor-like ``x`` has no elements (``numel``/``size``), without copying it."""
+    numel = getattr(x, "numel", None)
+    return callable(numel) and numel() == 0
 
 
 def scalar_value(tag: str, value: Any) -> Any:
@@ -120,7 +144,10 @@ def scalar_value(tag: str, value: Any) -> Any:
     if isinstance(value, bool | str | bytes) or value is None:
         raise TypeError(f"tag {tag!r}: expected a real number for a scalar, got {type(value).__name__}: {value!r}")
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError(f"tag {tag!r}: the scalar {_short(value)} cannot be represented as a float64 (|x| > 1.8e308)") from None
     array = to_numpy(value, tag=tag, defer=True)
     if isinstance(array, Deferred):
         return array
@@ -129,7 +156,26 @@ def scalar_value(tag: str, value: Any) -> Any:
             f"tag {tag!r}: expected a single real number for a scalar, got an array of shape "
             f"{array.shape} and dtype {array.dtype}"
         )
-    return float(array.reshape(()))
+    with np.errstate(over="ignore"):
+        number = float(array.reshape(()))
+    if math.isinf(number) and np.isfinite(array).all():  # e.g. a longdouble beyond float64
+        raise ValueError(f"tag {tag!r}: the scalar {_short(array.reshape(()).item())} cannot be represented as a float64 (|x| > 1.8e308)")
+    return number
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut to 40 characters (an int of 400 digits stays readable in a message)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
+
+
+_F32_MAX = float(np.finfo(np.float32).max)
+_F32_OVERFLOW = 3.4028235677973366e38  # float64 values from here on become inf as float32 (round to nearest)
+
+
+def beyond_float32(value: Any) -> bool:
+    """Whether a queued scalar is a finite float that float32 (what ``simple_value`` holds) stores as ±inf."""
+    return type(value) is float and math.isfinite(value) and abs(value) >= _F32_OVERFLOW
 
 
 class CoreMethods:
@@ -176,6 +222,7 @@ class CoreMethods:
             and tag in self._fast_tags  # type: ignore[attr-defined]  # empty while use_metadata applies
             and -0x3FFFFFFF <= global_step <= 0x3FFFFFFF  # _FAST_STEP, as constants
             and not (new_style or display_name or summary_description)
+            and -3.4028234663852886e38 <= scalar_value <= 3.4028234663852886e38  # float32's range (NaN, inf: below)
         ):
             core = self._core  # type: ignore[attr-defined]
             if core._in_events < core._gate:
@@ -205,6 +252,8 @@ class CoreMethods:
                     ) from None
                 return self.add_scalars(tag, named, global_step, walltime)
             scalar_value = _to_scalar(tag, scalar_value)
+        if beyond_float32(scalar_value):
+            self._warn_float32(tag, scalar_value)
         step = self._step(tag, global_step)  # type: ignore[attr-defined]
         if not _STEP_MIN <= step <= _STEP_MAX:
             raise ValueError(f"tag {tag!r}: global_step {step} does not fit in int64")
@@ -216,6 +265,18 @@ class CoreMethods:
         code = _SCALAR if type(scalar_value) is float else _DEVICE_SCALAR
         self._main.put((code, wall, step, tag, scalar_value))  # type: ignore[attr-defined]
         return None
+
+    def _warn_float32(self, tag: str, value: float) -> None:
+        """One warning per writer and tag: a finite scalar beyond float32's range is written as ±inf."""
+        warned = self._extras.setdefault("_anyboard_float32_warned", set())  # type: ignore[attr-defined]
+        if tag not in warned:
+            warned.add(tag)
+            warnings.warn(
+                f"tag {tag!r}: {value!r} is beyond float32's range (|x| > 3.4e38), the precision of a TensorBoard "
+                f"scalar; it is written as {'inf' if value > 0 else '-inf'} (warned once per tag)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def add_scalars(
         self, main_tag: str, tag_scalar_dict: Mapping[str, Any], global_step: Any = None, walltime: Any = None
@@ -231,6 +292,8 @@ class CoreMethods:
         main_tag = self._tag(main_tag)  # type: ignore[attr-defined]
         if not isinstance(tag_scalar_dict, Mapping):
             raise TypeError(f"tag {main_tag!r}: expected a dict of name -> scalar, got {type(tag_scalar_dict).__name__}")
+        if not tag_scalar_dict:
+            raise ValueError(f"tag {main_tag!r}: add_scalars got an empty dict; expected at least one name -> scalar")
         step = global_step if type(global_step) is int else self._step(main_tag, global_step)  # type: ignore[attr-defined]
         if not _STEP_MIN <= step <= _STEP_MAX:
             raise ValueError(f"tag {main_tag!r}: global_step {step} does not fit in int64")
@@ -245,6 +308,8 @@ class CoreMethods:
                     value = _to_scalar(main_tag, value)
                 except (TypeError, ValueError) as exc:  # name the main tag (as given) and the key
                     raise type(exc)(f"{exc} (add_scalars key {key!r})") from None
+            if beyond_float32(value):
+                self._warn_float32(f"{main_tag} ({key})", value)
             items.append((streams.get((main_tag, key)), key, value))
         for i, (stream, key, value) in enumerate(items):
             if stream is None:
@@ -276,25 +341,44 @@ class CoreMethods:
         if isinstance(bins, str):
             if bins not in _HIST_BINS:
                 raise ValueError(f"tag {tag!r}: bins must be one of {_HIST_BINS}, an int or a sequence of edges, got {bins!r}")
+        elif isinstance(bins, bool):
+            raise TypeError(f"tag {tag!r}: bins must be a bin rule name, an int or a sequence of edges, got bool")
         elif isinstance(bins, int | np.integer):
-            if bins < 1:
-                raise ValueError(f"tag {tag!r}: bins must be >= 1, got {bins}")
+            if not 1 <= bins <= MAX_BUCKETS:
+                raise ValueError(f"tag {tag!r}: bins must be an int in 1..{MAX_BUCKETS:_}, got {bins}")
+            bins = int(bins)
         else:
-            edges = np.asarray(bins, dtype=np.float64)
+            try:
+                edges = np.asarray(bins, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise TypeError(f"tag {tag!r}: bins must be a bin rule name, an int or a sequence of edges, got {bins!r}") from None
             if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) < 0) or not np.isfinite(edges).all():
                 raise ValueError(f"tag {tag!r}: bins as edges must be a 1-D increasing finite sequence of >= 2 values")
+            if edges.size > MAX_BUCKETS + 1:
+                raise ValueError(f"tag {tag!r}: at most {MAX_BUCKETS:_} buckets ({MAX_BUCKETS + 1:_} edges), got {edges.size:_} edges")
             bins = edges
         if max_bins is not None and not (isinstance(max_bins, int | np.integer) and max_bins >= 1):
             raise ValueError(f"tag {tag!r}: max_bins must be a positive int, got {max_bins!r}")
-        # A tensor on a GPU is binned there: only the [k, 3] rows cross to the host,
-        # and the caller does not wait for the device (rows may be a Deferred).
-        rows = device_histogram_rows(values, bins, max_bins, tag=tag)
-        if rows is not None:
-            self._emit(tag, _rows_histogram, (tag, rows), global_step, walltime, nbytes=16384)  # type: ignore[attr-defined]
-            return
+        fmt = self._summary_format  # type: ignore[attr-defined]
+        compat = fmt == "compat"
+        # A tensor on a GPU is binned there: only the [k, 3] rows (and the statistics) cross to
+        # the host, and the caller does not wait for the device (rows may be a Deferred).
+        if module_root(values) == "torch" and isinstance(bins, str) and bins in TF_BINS:
+            from anyboard.adapters.device_histogram import device_histogram_rows
+
+            if _is_empty(values):
+                raise ValueError(f"tag {tag!r}: add_histogram got an empty array (no values to bin)")
+            rows = device_histogram_rows(values, bins, max_bins, tag=tag, with_stats=compat)
+            if rows is not None:
+                args = (tag, rows, True) if compat else (tag, rows)
+                self._emit(tag, _rows_histogram, args, global_step, walltime, nbytes=encode_bytes(0, np.dtype(np.float64), bins))  # type: ignore[attr-defined]
+                return
         array = self._array(tag, values, copy=False)  # type: ignore[attr-defined]
         if array.dtype.kind not in "biuf":
             raise TypeError(f"tag {tag!r}: expected real numeric values for a histogram, got dtype {array.dtype}")
+        if array.size == 0:
+            raise ValueError(f"tag {tag!r}: add_histogram got an empty array (shape {array.shape}); expected at least one value")
+        extra = encode_bytes(array.size, array.dtype, bins, fmt)
         core = self._core  # type: ignore[attr-defined]
         if array.nbytes >= _POOL_MIN and array.dtype.isnative:
             # A large snapshot goes into a recycled buffer (no fresh pages to fault in);
@@ -307,16 +391,17 @@ class CoreMethods:
                 # one or two bursts, up to its cap).
                 core.want_buffer(array.nbytes, array.dtype.str, 2)
                 rows = _bucket_rows(array, bins, max_bins, tag=tag)
-                self._emit(tag, _rows_histogram, (tag, rows), global_step, walltime, nbytes=rows.nbytes + 256)  # type: ignore[attr-defined]
+                args = (tag, rows, histogram_stats(array)) if compat else (tag, rows)
+                self._emit(tag, _rows_histogram, args, global_step, walltime, nbytes=rows.nbytes * 2 + 65536)  # type: ignore[attr-defined]
                 return
             if buffer is None:
                 buffer = np.empty(array.size, array.dtype)
             np.copyto(buffer.reshape(array.shape), array)
-            args = (tag, buffer, bins, max_bins, core)
-            self._emit(tag, _pooled_histogram, args, global_step, walltime, nbytes=array.nbytes + 256)  # type: ignore[attr-defined]
+            args = (tag, buffer, bins, max_bins, fmt, core)
+            self._emit(tag, _pooled_histogram, args, global_step, walltime, nbytes=array.nbytes + extra)  # type: ignore[attr-defined]
             return
         array = np.array(array, copy=True)  # the caller may change its array after this call
-        self._emit(tag, _histogram, (tag, array, bins, max_bins), global_step, walltime, nbytes=array.nbytes + 256)  # type: ignore[attr-defined]
+        self._emit(tag, _histogram, (tag, array, bins, max_bins, fmt), global_step, walltime, nbytes=array.nbytes + extra)  # type: ignore[attr-defined]
 
     def add_histogram_raw(
         self,
@@ -344,7 +429,7 @@ class CoreMethods:
                 raise TypeError(f"tag {tag!r}: {name} must be a number, got {type(v).__name__}") from None
         limits = self._array(tag, bucket_limits)
         counts = self._array(tag, bucket_counts)
-        summary = _histogram_raw(tag, *stats, limits, counts)  # validates on the caller
+        summary = _histogram_raw(tag, *stats, limits, counts, summary_format=self._summary_format)  # type: ignore[attr-defined]  # validates on the caller
         self._emit(tag, bytes, (summary.SerializeToString(),), global_step, walltime)
 
     def add_text(self, tag: str, text_string: Any = _MISSING, global_step: Any = None, walltime: Any = None, *, text: Any = _MISSING) -> None:
@@ -362,28 +447,51 @@ class CoreMethods:
             text_string = text_string.decode("utf-8", "replace")
         if type(text_string) is str:  # one string: the writer thread writes its event without protobuf objects
             if not text_string.isascii():
-                try:
-                    text_string.encode("utf-8")
-                except UnicodeEncodeError as exc:
-                    raise ValueError(f"tag {tag!r}: text must be encodable as UTF-8 (no lone surrogates): {exc}") from None
+                _check_utf8(tag, text_string)
             step = self._step(tag, global_step)  # type: ignore[attr-defined]
             wall = self._walltime(tag, walltime)  # type: ignore[attr-defined]
-            self._main.put((_TEXT, wall, step, tag, text_string), 256 + len(text_string))  # type: ignore[attr-defined]
+            code = _TEXT_COMPAT if self._summary_format == "compat" else _TEXT  # type: ignore[attr-defined]
+            self._main.put((code, wall, step, tag, text_string), 256 + 4 * len(text_string))  # type: ignore[attr-defined]
             return
         if not isinstance(text_string, str):
             array = np.array(text_string, dtype=object)
             if array.ndim not in (1, 2) or array.size == 0 or not all(isinstance(x, str) for x in array.flat):
                 raise TypeError(f"tag {tag!r}: expected a str, or a 1-D or 2-D list of str, got {type(text_string).__name__}")
+            # the strings, their UTF-8 copies and the proto (64 bytes per cell for the objects)
+            nbytes = 256 + 64 * array.size + 3 * _check_utf8(tag, "".join(array.flat))
             text_string = array
-        self._emit(tag, _text, (tag, text_string), global_step, walltime, nbytes=256 + len(str(text_string)))
+        else:  # a str subclass
+            nbytes = 256 + 3 * _check_utf8(tag, str(text_string))
+        self._emit(tag, _text, (tag, text_string, self._summary_format), global_step, walltime, nbytes=nbytes)  # type: ignore[attr-defined]
 
     def add_tensor(self, tag: str, tensor: Any, global_step: Any = None, walltime: Any = None) -> None:
         """Log a raw tensor (any shape; numeric, bool or str) under plugin ``tensor``."""
         tag = self._tag(tag)
         array = self._array(tag, tensor)
-        if array.dtype.kind not in "biufcUS" and not (array.dtype == object and all(isinstance(x, str | bytes) for x in array.flat)):
+        strings = array.dtype.kind in "US" or (array.dtype == object and all(isinstance(x, str | bytes) for x in array.flat))
+        if array.dtype.kind not in "biufc" and not strings:
             raise TypeError(f"tag {tag!r}: add_tensor expects a numeric, bool or string array, got dtype {array.dtype}")
-        self._emit(tag, _tensor, (tag, array), global_step, walltime, nbytes=array.nbytes + 256)
+        if strings:
+            texts = [x for x in array.flat if isinstance(x, str)]
+            size = _check_utf8(tag, "".join(texts)) + sum(len(x) for x in array.flat if not isinstance(x, str))
+            nbytes = array.nbytes + 3 * size + 64 * array.size + 256
+        else:
+            size = array.nbytes
+            nbytes = 3 * array.nbytes + 256  # the snapshot, tensor_content and the serialized event
+        if size >= _PROTO_LIMIT:
+            raise ValueError(f"tag {tag!r}: the tensor holds {size:_} bytes; one event must stay under 2 GiB")
+        self._emit(tag, _tensor, (tag, array), global_step, walltime, nbytes=nbytes)  # type: ignore[attr-defined]
+
+
+def _check_utf8(tag: str, text: str) -> int:
+    """The UTF-8 length of ``text``; a ``ValueError`` naming ``tag`` if it cannot be encoded (lone surrogates)."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"tag {tag!r}: text must be encodable as UTF-8 (no lone surrogates): {exc}") from None
+
+
+_PROTO_LIMIT = (1 << 31) - (1 << 20)  # a protobuf message must stay under 2 GiB (margin for the envelope)
 
 
 # add_scalar's parameter ``scalar_value`` (the peers' name) shadows the function there.

@@ -23,6 +23,8 @@ from anyboard.imaging import check_range, parse_layout
 from anyboard.summary.image import DEFAULT_COMPRESS_LEVEL
 from anyboard.summary.image import image as _image
 from anyboard.summary.image import image_with_boxes as _image_with_boxes
+from anyboard.summary.image import encode_bytes as _encode_bytes
+from anyboard.summary.video import MAX_FRAME_MS, MIN_FPS, frame_duration_ms
 from anyboard.summary.video import video as _video
 
 _MISSING: Any = object()
@@ -52,6 +54,31 @@ def _positive(tag: str, name: str, value: Any) -> float:
     if not (math.isfinite(number) and number > 0):
         raise ValueError(f"tag {tag!r}: {name} must be a positive finite number, got {value!r}")
     return number
+
+
+def _check_gif_delay(tag: str, array: np.ndarray, fmt: str, rate: float, fps: Any) -> None:
+    """Refuse an ``fps`` whose frame delay a GIF cannot store (16 bits of 10 ms units).
+
+    Pillow merges consecutive identical frames into one frame of the summed delay, so a
+    run of identical frames counts as one long frame.
+    """
+    delay = frame_duration_ms(rate) if rate >= MIN_FPS / 2 else MAX_FRAME_MS + 1
+    if delay > MAX_FRAME_MS:
+        raise ValueError(
+            f"tag {tag!r}: fps must be >= {MIN_FPS:.4g} (a GIF frame lasts at most {MAX_FRAME_MS / 1000:g} s), got {fps!r}"
+        )
+    frames = np.moveaxis(array, fmt.index("T"), 0)
+    if delay * frames.shape[0] <= MAX_FRAME_MS:
+        return
+    run = longest = 1
+    for i in range(1, frames.shape[0]):
+        run = run + 1 if np.array_equal(frames[i], frames[i - 1]) else 1
+        longest = max(longest, run)
+    if delay * longest > MAX_FRAME_MS:
+        raise ValueError(
+            f"tag {tag!r}: {longest} identical frames in a row at fps={fps!r} make one GIF frame of "
+            f"{delay * longest / 1000:g} s, more than a GIF can store ({MAX_FRAME_MS / 1000:g} s); raise fps"
+        )
 
 
 def _render_figure(tag: str, figure: Any) -> np.ndarray:
@@ -98,13 +125,16 @@ class Methods(MethodsBase):
     """``add_image``, ``add_images``, ``add_image_with_boxes``, ``add_figure``, ``add_video``."""
 
     def _emit_pixels(
-        self, tag: str, builder: Any, args: tuple[Any, ...], array: np.ndarray, global_step: Any, walltime: Any
+        self, tag: str, builder: Any, args: tuple[Any, ...], array: np.ndarray, fmt: str, global_step: Any, walltime: Any
     ) -> None:
-        """Queue an image or video ``builder`` (a pure function of ``args``, whose pixels are ``array``).
+        """Queue an image or video ``builder`` (a pure function of ``args``, whose pixels are ``array`` laid out as ``fmt``).
 
-        Independent: while a caller waits, several are encoded at once (``anyboard.io.stream.parallel_encoder``).
+        The declared bytes cover the snapshot and what encoding it allocates (grid, PNG/GIF
+        buffers). Independent: while a caller waits, several are encoded at once
+        (``anyboard.io.stream.parallel_encoder``).
         """
-        self._emit(tag, builder, args, global_step, walltime, nbytes=array.nbytes + 256, independent=True)  # type: ignore[attr-defined]
+        nbytes = array.nbytes + _encode_bytes(array, fmt)
+        self._emit(tag, builder, args, global_step, walltime, nbytes=nbytes, independent=True)  # type: ignore[attr-defined]
 
     def _image_snapshot(
         self, tag: str, x: Any, dataformats: Any, letters: str, *, copied: bool = False, as_uint8: bool = False
@@ -167,7 +197,7 @@ class Methods(MethodsBase):
         level = _level(tag, compress_level)
         copied = image is not _MISSING
         array, fmt = self._image_snapshot(tag, img_tensor, dataformats, "NCHW", copied=copied, as_uint8=True)
-        self._emit_pixels(tag, _image, (tag, array, fmt, level), array, global_step, walltime)
+        self._emit_pixels(tag, _image, (tag, array, fmt, level, self._summary_format), array, fmt, global_step, walltime)  # type: ignore[attr-defined]
 
     def add_images(
         self,
@@ -210,7 +240,7 @@ class Methods(MethodsBase):
             img_tensor = np.stack(parts, axis=fmt.index("N"))  # a new array: the snapshot
             dataformats, copied = fmt, True
         array, fmt = self._image_snapshot(tag, img_tensor, dataformats, "NCHW", copied=copied, as_uint8=True)
-        self._emit_pixels(tag, _image, (tag, array, fmt, level), array, global_step, walltime)
+        self._emit_pixels(tag, _image, (tag, array, fmt, level, self._summary_format), array, fmt, global_step, walltime)  # type: ignore[attr-defined]
 
     def add_image_with_boxes(
         self,
@@ -265,8 +295,9 @@ class Methods(MethodsBase):
                 raise ValueError(
                     f"tag {tag!r}: labels must be a list of {len(boxes)} str (one per box), got {len(labels)} items"
                 )
-        args = (tag, array, fmt, boxes, labels, scale, level)
-        self._emit(tag, _image_with_boxes, args, global_step, walltime, nbytes=array.nbytes + 256)  # type: ignore[attr-defined]
+        args = (tag, array, fmt, boxes, labels, scale, level, self._summary_format)  # type: ignore[attr-defined]
+        nbytes = array.nbytes + _encode_bytes(array, fmt, scale)
+        self._emit(tag, _image_with_boxes, args, global_step, walltime, nbytes=nbytes)  # type: ignore[attr-defined]
 
     def add_figure(
         self,
@@ -301,7 +332,7 @@ class Methods(MethodsBase):
                 plt.close(f)
         array = pixels[0] if len(pixels) == 1 else np.stack(pixels)
         fmt = "HWC" if len(pixels) == 1 else "NHWC"
-        self._emit_pixels(tag, _image, (tag, array, fmt, level), array, global_step, walltime)
+        self._emit_pixels(tag, _image, (tag, array, fmt, level, self._summary_format), array, fmt, global_step, walltime)  # type: ignore[attr-defined]
 
     def add_video(
         self,
@@ -326,4 +357,5 @@ class Methods(MethodsBase):
             raise ValueError(
                 f"tag {tag!r}: video dataformats must include a time axis 'T' (e.g. 'NTCHW'), got {dataformats!r}"
             )
-        self._emit_pixels(tag, _video, (tag, array, fmt, rate), array, global_step, walltime)
+        _check_gif_delay(tag, array, fmt, rate, fps)
+        self._emit_pixels(tag, _video, (tag, array, fmt, rate, self._summary_format), array, fmt, global_step, walltime)  # type: ignore[attr-defined]

@@ -26,6 +26,10 @@ from anyboard.summary.pr_curve import pr_curve_raw as _pr_curve_raw
 
 _MISSING: Any = object()
 _DEFAULT_THRESHOLDS = 127
+_PROTO_LIMIT = (1 << 31) - (1 << 20)  # a protobuf message must stay under 2 GiB (margin for the envelope)
+MAX_THRESHOLDS = 10_000_000
+"""The most thresholds a PR curve may have: its ``[6, n]`` float32 tensor is then 240 MB
+(the peers cap ``n`` at 127; a protobuf message cannot exceed 2 GiB)."""
 
 
 def _int_arg(tag: str, name: str, value: Any, minimum: int) -> int:
@@ -91,6 +95,8 @@ class Methods(MethodsBase):
         if sample_rate >= 1 << 31:
             raise ValueError(f"tag {tag!r}: sample_rate must be < 2**31 (a WAV header field), got {sample_rate}")
         x = _audio_frames(tag, self._array(tag, snd_tensor))
+        if 2 * x.size >= _PROTO_LIMIT:
+            raise ValueError(f"tag {tag!r}: {x.shape[0]:_} frames make a WAV over 2 GiB, more than one event can hold")
         # NaN compares False (it is written as silence, without a warning); +-Inf is clipped.
         if x.dtype.kind == "f" and bool((np.abs(x) > 1.0).any()):
             warned = self._extras.setdefault("_anyboard_audio_clip_warned", set())
@@ -99,7 +105,9 @@ class Methods(MethodsBase):
                 warnings.warn(
                     f"tag {tag!r}: audio samples outside [-1, 1] were clipped (warned once per tag)", stacklevel=2
                 )
-        self._emit(tag, _audio, (tag, x, sample_rate), global_step, walltime, nbytes=x.nbytes + 256)
+        # The writer thread holds the float64 and int16 conversions, the WAV and its copy.
+        nbytes = x.nbytes + x.size * 16 + 65536
+        self._emit(tag, _audio, (tag, x, sample_rate, self._summary_format), global_step, walltime, nbytes=nbytes)
 
     def add_pr_curve(
         self,
@@ -129,6 +137,11 @@ class Methods(MethodsBase):
         """
         tag = self._tag(tag)
         n = _int_arg(tag, "num_thresholds", num_thresholds, 2)
+        if n > MAX_THRESHOLDS:
+            raise ValueError(
+                f"tag {tag!r}: num_thresholds must be at most {MAX_THRESHOLDS:_} "
+                f"(a [6, n] float32 tensor of {24 * n / 2**30:.3g} GiB otherwise), got {n:_}"
+            )
         y = self._array(tag, labels)
         p = self._array(tag, predictions)
         if y.size != p.size:
@@ -157,7 +170,9 @@ class Methods(MethodsBase):
             if not (np.isfinite(w).all() and np.all(w >= 0)):
                 raise ValueError(f"tag {tag!r}: weights must be finite and >= 0")
             w = w.astype(np.float64) if w.ndim else float(w)
-        nbytes = y.nbytes + p.nbytes + 48 * n + 256
+        # The writer thread's temporaries: per example a bool, a float64, an int64 and two float64
+        # weight columns; per threshold about 25 float64 arrays, the float32 tensor and its proto.
+        nbytes = y.nbytes + p.nbytes + 33 * y.size + 256 * n + 4096
         self._emit(tag, _pr_curve, (tag, y, p, n, w), global_step, walltime, nbytes=nbytes)
 
     def add_pr_curve_raw(
@@ -223,10 +238,12 @@ class Methods(MethodsBase):
         n = lengths.pop()
         if n < 2:
             raise ValueError(f"tag {tag!r}: a PR curve needs >= 2 thresholds, got arrays of length {n}")
+        if n > MAX_THRESHOLDS:
+            raise ValueError(f"tag {tag!r}: a PR curve holds at most {MAX_THRESHOLDS:_} thresholds, got arrays of length {n:_}")
         if n_arg != n and n_arg != _DEFAULT_THRESHOLDS:
             raise ValueError(f"tag {tag!r}: num_thresholds={n_arg} but the arrays have length {n}")
         data = np.stack(arrays)
-        self._emit(tag, _pr_curve_raw, (tag, data), global_step, walltime, nbytes=data.nbytes + 256)
+        self._emit(tag, _pr_curve_raw, (tag, data), global_step, walltime, nbytes=data.nbytes * 3 + 4096)
 
     def add_mesh(
         self,
@@ -298,7 +315,10 @@ class Methods(MethodsBase):
             v = v.astype(np.float32)
         if not np.isfinite(v).all():
             raise ValueError(f"tag {tag!r}: vertices must be finite float32 values (|x| < 3.4e38), got NaN, Inf or overflow")
-        nbytes = v.nbytes + (c.nbytes if c is not None else 0) + (f.nbytes if f is not None else 0) + 512
+        size = v.nbytes + (c.nbytes if c is not None else 0) + (f.nbytes if f is not None else 0)
+        if size >= _PROTO_LIMIT:
+            raise ValueError(f"tag {tag!r}: the mesh holds {size:_} bytes; one event must stay under 2 GiB")
+        nbytes = 3 * size + 4096  # the arrays, their tensor protos and the serialized event
         self._emit(tag, _mesh, (tag, v, f, c, config), global_step, walltime, nbytes=nbytes)
 
     def _mesh_array(self, tag: str, name: str, value: Any) -> np.ndarray:

@@ -11,8 +11,8 @@ On the device, each value gets a slot by :func:`torch.bucketize` (exact: a
 float32 value is compared with each edge rounded *up* to float32, which gives
 the same answer as comparing in float64), slots are counted with
 ``scatter_add_`` (deterministic, no data-dependent shapes, so no
-synchronization), and the finite min/max are reduced. Only those 1551 counts
-and 2 numbers move to the host, where the rows are trimmed (microseconds). On
+synchronization), and the finite min/max, sum and sum of squares (float64 but
+on MPS) are reduced. Only those 1551 counts and 4 numbers move to the host, where the rows are trimmed (microseconds). On
 CUDA the copy is ``non_blocking`` into pinned memory and the result is a
 :class:`~anyboard.adapters.Deferred` resolved on the writer's background
 thread; on other devices (and on CPU when asked, for testing) it is an array.
@@ -55,7 +55,13 @@ def _edges(torch: Any, device: Any, dtype: Any) -> Any:
 
 
 def device_histogram_rows(
-    x: Any, bins: Any = "tensorflow", max_bins: int | None = None, *, tag: str = "", allow_cpu: bool = False
+    x: Any,
+    bins: Any = "tensorflow",
+    max_bins: int | None = None,
+    *,
+    tag: str = "",
+    allow_cpu: bool = False,
+    with_stats: bool = False,
 ) -> Any:
     """Bucket rows of a torch tensor computed on its device.
 
@@ -66,6 +72,9 @@ def device_histogram_rows(
         tag: named in error messages.
         allow_cpu: bin CPU tensors too (normally they return ``None``: the
             NumPy path is as fast there).
+        with_stats: return ``(rows, stats)``, ``stats`` being
+            :func:`~anyboard.summary.histogram.histogram_stats`'s
+            ``[num, min, max, sum, sum_squares]`` of the finite values.
 
     Returns:
         ``None`` when not applicable (not a torch tensor, a CPU tensor without
@@ -109,13 +118,16 @@ def device_histogram_rows(
     work = torch.float32 if (exact32 or str(x.dtype).startswith("torch.float8")) else torch.float64
     stats = _device_stats(torch, x.detach(), work)
     if x.device.type == "cuda":
-        return _CudaRows(torch, stats, x.device, max_bins)
+        return _CudaRows(torch, stats, x.device, max_bins, with_stats)
     counts, extremes = (t.cpu().numpy() for t in stats)
-    return rows_from_counts(counts, extremes, max_bins)
+    rows = rows_from_counts(counts, extremes, max_bins)
+    return (rows, stats_from_counts(counts, extremes)) if with_stats else rows
 
 
 def _device_stats(torch: Any, x: Any, work: Any) -> tuple[Any, Any]:
-    """Slot counts (int64, ``_L + 2``) and ``[finite min, finite max]`` (``work`` dtype), on the device.
+    """Slot counts (int64, ``_L + 2``) and ``[min, max, sum, sum of squares]`` of the finite values, on the device.
+
+    The extremes are float64 (``work`` on MPS, which has no float64).
 
     Slots: 0 below the lowest edge, ``1.._L-1`` the TF buckets, ``_L`` above
     the highest edge, ``_L + 1`` NaN/±Inf.
@@ -127,7 +139,8 @@ def _device_stats(torch: Any, x: Any, work: Any) -> tuple[Any, Any]:
     hi = edges[-1] if work == torch.float64 or float(np.float32(TF_EDGES[-1])) == TF_EDGES[-1] else None
     counts = torch.zeros(_L + 2, dtype=torch.int64, device=device)
     inf = float("inf")  # Python scalars, not host tensors: copying one to CUDA would synchronize
-    lows, highs = [], []
+    acc = work if device.type == "mps" else torch.float64
+    lows, highs, sums, squares = [], [], [], []
     flat = x.reshape(-1)
     for chunk in flat.split(_CHUNK) if flat.numel() else ():
         v = chunk.to(work)
@@ -137,21 +150,27 @@ def _device_stats(torch: Any, x: Any, work: Any) -> tuple[Any, Any]:
             slot = torch.where(v == hi, _L - 1, slot)  # the last bucket is closed
         slot = torch.where(finite, slot, _L + 1)
         counts.scatter_add_(0, slot, torch.ones(1, dtype=torch.int64, device=device).expand_as(slot))
-        lows.append(torch.where(finite, v, inf).amin().reshape(1))
-        highs.append(torch.where(finite, v, -inf).amax().reshape(1))
+        lows.append(torch.where(finite, v, inf).amin().reshape(1).to(acc))
+        highs.append(torch.where(finite, v, -inf).amax().reshape(1).to(acc))
+        wide = torch.where(finite, v, 0).to(acc)
+        sums.append(wide.sum().reshape(1))
+        squares.append(wide.square().sum().reshape(1))
     if not lows:
-        lows = [torch.full((1,), inf, dtype=work, device=device)]
-        highs = [torch.full((1,), -inf, dtype=work, device=device)]
-    extremes = torch.stack([torch.cat(lows).amin(), torch.cat(highs).amax()])
-    return counts, extremes
+        lows = [torch.full((1,), inf, dtype=acc, device=device)]
+        highs = [torch.full((1,), -inf, dtype=acc, device=device)]
+        sums = squares = [torch.zeros(1, dtype=acc, device=device)]
+    parts = (torch.cat(lows).amin(), torch.cat(highs).amax(), torch.cat(sums).sum(), torch.cat(squares).sum())
+    return counts, torch.stack(parts)
 
 
 class _CudaRows(Deferred):
     """Counts and extremes on their way to pinned host memory; rows built in :meth:`resolve`."""
 
-    __slots__ = ("_event", "_host", "_keep", "_max_bins", "_value")
+    __slots__ = ("_event", "_host", "_keep", "_max_bins", "_value", "_with_stats")
 
-    def __init__(self, torch: Any, stats: tuple[Any, Any], device: Any, max_bins: int | None) -> None:
+    def __init__(
+        self, torch: Any, stats: tuple[Any, Any], device: Any, max_bins: int | None, with_stats: bool = False
+    ) -> None:
         with torch.cuda.device(device):
             host = tuple(torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for t in stats)
             for h, t in zip(host, stats, strict=True):
@@ -162,24 +181,34 @@ class _CudaRows(Deferred):
         self._host = host
         self._event = event
         self._max_bins = max_bins
-        self._value: np.ndarray | None = None
+        self._with_stats = with_stats
+        self._value: Any = None
 
-    def resolve(self) -> np.ndarray:
+    def resolve(self) -> Any:
         if self._value is None:
             self._event.synchronize()
             counts, extremes = (h.numpy() for h in self._host)
-            self._value = rows_from_counts(counts, extremes, self._max_bins)
+            rows = rows_from_counts(counts, extremes, self._max_bins)
+            self._value = (rows, stats_from_counts(counts, extremes)) if self._with_stats else rows
             self._keep = None
         return self._value
 
 
+def stats_from_counts(counts: np.ndarray, extremes: np.ndarray) -> np.ndarray:
+    """``[num, min, max, sum, sum_squares]`` (as ``histogram_stats``) from slot counts and the device's extremes."""
+    num = int(np.asarray(counts, dtype=np.int64)[: _L + 1].sum())
+    if num == 0:
+        return np.zeros(5)
+    return np.concatenate([[float(num)], np.asarray(extremes, dtype=np.float64)[:4]])
+
+
 def rows_from_counts(counts: np.ndarray, extremes: np.ndarray, max_bins: int | None = None) -> np.ndarray:
-    """The ``[k, 3]`` float64 rows from slot ``counts`` and ``[finite min, finite max]``."""
+    """The ``[k, 3]`` float64 rows from slot ``counts`` and ``[finite min, finite max, ...]``."""
     counts = np.asarray(counts, dtype=np.int64)
     lo_count, buckets, hi_count = int(counts[0]), counts[1:_L], int(counts[_L])
     if lo_count + hi_count + int(buckets.sum()) == 0:
         return np.zeros((0, 3))
-    vmin, vmax = (float(v) for v in np.asarray(extremes, dtype=np.float64))
+    vmin, vmax = (float(v) for v in np.asarray(extremes, dtype=np.float64)[:2])
     lo, hi = float(TF_EDGES[0]), float(TF_EDGES[-1])
     rows = []
     if lo_count:

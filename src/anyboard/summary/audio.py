@@ -1,10 +1,19 @@
 """Audio summaries.
 
-On disk (TensorBoard's v2 audio encoding): one ``Summary.Value`` whose tensor
-is ``DT_STRING`` of shape ``[1, 2]``, the single row being ``(wav_bytes,
-label)`` with an empty label, and whose metadata is plugin ``audio`` with
-content ``AudioPluginData(version=0, encoding=WAV)`` (the ``WAV`` encoding
-makes both TensorBoard loaders serve the clip as ``audio/wav``).
+On disk, by ``SummaryWriter(summary_format=...)``:
+
+- ``"compat"`` (default), the peers' form: ``Summary.Value.audio``, a
+  ``Summary.Audio{sample_rate, num_channels, length_frames,
+  encoded_audio_string (the WAV), content_type="audio/wav"}`` without metadata,
+  read by the legacy ``EventAccumulator`` (``Audio``) and tbparse (``.audio``)
+  as the peers' files are. TensorBoard's Python loader serves it as
+  ``audio/wav``, its Rust data server (as for the peers' files) as
+  ``application/octet-stream``.
+- ``"tensor"``: TensorBoard's v2 encoding, one ``Summary.Value`` whose tensor
+  is ``DT_STRING`` of shape ``[1, 2]``, the single row being ``(wav_bytes,
+  label)`` with an empty label, and whose metadata is plugin ``audio`` with
+  content ``AudioPluginData(version=0, encoding=WAV)`` (the ``WAV`` encoding
+  makes both TensorBoard loaders serve the clip as ``audio/wav``).
 
 The WAV file is 16-bit signed little-endian PCM written with the standard
 library :mod:`wave` module, mono or stereo (interleaved frames), at the given
@@ -59,14 +68,24 @@ def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
     return buf.getvalue()
 
 
-def audio(tag: str, samples: np.ndarray, sample_rate: int) -> Summary:
+def audio(tag: str, samples: np.ndarray, sample_rate: int, summary_format: str = "compat") -> Summary:
     """Return an audio ``Summary`` holding one clip.
 
     Args:
         tag: the tag.
         samples: ``[frames, channels]`` with 1 or 2 channels; ``int16`` or float.
         sample_rate: frames per second (a positive int).
+        summary_format: ``"compat"`` or ``"tensor"`` (module doc).
     """
+    if summary_format == "compat":
+        clip = Summary.Audio(
+            sample_rate=float(sample_rate),
+            num_channels=int(samples.shape[1]),
+            length_frames=int(samples.shape[0]),
+            encoded_audio_string=wav_bytes(samples, sample_rate),
+            content_type="audio/wav",
+        )
+        return Summary(value=[Summary.Value(tag=tag, audio=clip)])
     tensor = TensorProto(dtype=DT_STRING)
     tensor.tensor_shape.dim.add().size = 1
     tensor.tensor_shape.dim.add().size = 2

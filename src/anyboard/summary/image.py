@@ -1,11 +1,19 @@
 """Image summaries (``add_image``, ``add_images``, ``add_image_with_boxes``, ``add_figure``).
 
-On disk (TensorBoard's v2 image encoding): a rank-1 ``DT_STRING`` tensor of
-shape ``[3]``, ``string_val = [b"<width>", b"<height>", <png bytes>]`` (width
-and height as ASCII decimals), with plugin ``images`` metadata whose content
-is ``ImagePluginData(version=0)``. Both TensorBoard loaders serve it in the
-images dashboard; ``samples`` is 1 (a batch is one grid image, as the peers
-write it).
+On disk, by ``SummaryWriter(summary_format=...)``:
+
+- ``"compat"`` (default), the peers' form: ``Summary.Value.image``, a
+  ``Summary.Image{height, width, colorspace (the channel count: 1, 3 or 4),
+  encoded_image_string (the PNG)}`` without metadata. The legacy
+  ``EventAccumulator`` (``Images``) and tbparse (``.images``) read it as they
+  read the peers' files; both TensorBoard loaders convert it to the v2 form.
+- ``"tensor"``: TensorBoard's v2 encoding, a rank-1 ``DT_STRING`` tensor of
+  shape ``[3]``, ``string_val = [b"<width>", b"<height>", <png bytes>]`` (width
+  and height as ASCII decimals), with plugin ``images`` metadata whose content
+  is ``ImagePluginData(version=0)``.
+
+Both TensorBoard loaders serve either in the images dashboard; ``samples`` is 1
+(a batch is one grid image, as the peers write it).
 
 The PNG is written by Pillow at ``compress_level`` (0-9, default 6, Pillow's
 own default; 1 is about twice as fast and a little larger):
@@ -41,12 +49,41 @@ BOX_COLOR = (255, 0, 0)
 BOX_WIDTH = 2
 
 
-def image_summary(tag: str, width: int, height: int, blobs: Sequence[bytes]) -> Summary:
-    """Wrap encoded images (PNG/GIF bytes, all ``width`` x ``height``) as a v2 image ``Summary``."""
+def image_summary(
+    tag: str, width: int, height: int, blobs: Sequence[bytes], channels: int = 3, summary_format: str = "tensor"
+) -> Summary:
+    """Wrap encoded images (PNG/GIF bytes, all ``width`` x ``height``) as an image ``Summary``.
+
+    ``summary_format`` ``"compat"``: one ``Summary.Image`` (``blobs`` must hold one image) with
+    ``colorspace=channels``; ``"tensor"``: the v2 tensor (module doc).
+    """
+    if summary_format == "compat":
+        if len(blobs) != 1:
+            raise ValueError(f"tag {tag!r}: the compat image encoding holds one image, got {len(blobs)}")
+        img = Summary.Image(height=int(height), width=int(width), colorspace=int(channels), encoded_image_string=blobs[0])
+        return Summary(value=[Summary.Value(tag=tag, image=img)])
     t = TensorProto(dtype=DT_STRING)
     t.tensor_shape.dim.add().size = 2 + len(blobs)
     t.string_val.extend([str(int(width)).encode(), str(int(height)).encode(), *blobs])
     return Summary(value=[Summary.Value(tag=tag, metadata=metadata(PLUGIN_NAME, _CONTENT), tensor=t)])
+
+
+def encode_bytes(array: np.ndarray, fmt: str, scale: float = 1.0) -> int:
+    """Bytes the writer thread allocates to encode ``array`` (axes named by ``fmt``) as an image or
+    video event: the uint8 conversion, the grid, Pillow's copy, the PNG/GIF output and its copy.
+
+    A batch of ``N`` images makes a grid of at most ``2 * N`` cells; videos pad ``N`` to a power
+    of two. ``scale``: ``rescale`` of :func:`image_with_boxes` (a resized copy).
+    """
+    sizes = dict(zip(fmt, array.shape))
+    n, t = sizes.get("N", 1), sizes.get("T", 1)
+    cells = n if n <= 8 else -(-n // 8) * 8
+    if "T" in sizes:
+        cells = 1 << max(0, (n - 1).bit_length())
+    out = cells * t * sizes.get("H", 1) * sizes.get("W", 1) * max(3, sizes.get("C", 1))
+    conv = array.size if array.dtype != np.uint8 else 0
+    resized = int(out * scale * scale) if scale != 1 else 0
+    return conv + 4 * out + 2 * resized + 65536
 
 
 def _pil(hwc: np.ndarray):  # type: ignore[no-untyped-def]
@@ -68,7 +105,13 @@ def to_hwc_uint8(array: np.ndarray, fmt: str) -> np.ndarray:
     return tile(to_uint8(to_layout(array, fmt, "NHWC")))
 
 
-def image(tag: str, array: np.ndarray, fmt: str = "CHW", compress_level: int = DEFAULT_COMPRESS_LEVEL) -> Summary:
+def image(
+    tag: str,
+    array: np.ndarray,
+    fmt: str = "CHW",
+    compress_level: int = DEFAULT_COMPRESS_LEVEL,
+    summary_format: str = "compat",
+) -> Summary:
     """Return an image ``Summary`` of ``array`` whose axes are named by ``fmt``.
 
     Args:
@@ -77,9 +120,11 @@ def image(tag: str, array: np.ndarray, fmt: str = "CHW", compress_level: int = D
             (validated by the caller); uint8, bool, float or int in [0, 255].
         fmt: upper-case layout string, e.g. ``"CHW"``, ``"HWC"``, ``"HW"``, ``"NCHW"``.
         compress_level: PNG zlib level 0-9.
+        summary_format: ``"compat"`` or ``"tensor"`` (module doc).
     """
     hwc = to_hwc_uint8(array, fmt)
-    return image_summary(tag, hwc.shape[1], hwc.shape[0], [encode_png(hwc, compress_level)])
+    png = encode_png(hwc, compress_level)
+    return image_summary(tag, hwc.shape[1], hwc.shape[0], [png], hwc.shape[2], summary_format)
 
 
 def draw_boxes(hwc: np.ndarray, boxes: np.ndarray, labels: Sequence[str] | None):  # type: ignore[no-untyped-def]
@@ -111,6 +156,7 @@ def image_with_boxes(
     labels: Sequence[str] | None = None,
     rescale: float = 1.0,
     compress_level: int = DEFAULT_COMPRESS_LEVEL,
+    summary_format: str = "compat",
 ) -> Summary:
     """Return an image ``Summary`` of one image with bounding boxes drawn on it.
 
@@ -127,4 +173,4 @@ def image_with_boxes(
         img = img.resize(size, Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=compress_level)
-    return image_summary(tag, img.width, img.height, [buf.getvalue()])
+    return image_summary(tag, img.width, img.height, [buf.getvalue()], len(img.getbands()), summary_format)

@@ -1,8 +1,12 @@
 """Text summaries.
 
-Stored as a ``DT_STRING`` tensor with plugin ``text`` metadata under the tag
-as given: rank 0 for one string (rendered as Markdown), rank 1 or 2 for a
-list or table of strings (rendered as an HTML table).
+Stored as a ``DT_STRING`` tensor with plugin ``text`` metadata (empty content,
+``TextPluginData(version=0)``) under the tag as given (the peers append
+``/text_summary``). One string: shape ``[1]`` with ``summary_format="compat"``
+(the default, the peers' form: TensorBoard renders it as a one-cell table),
+rank 0 with ``"tensor"`` (rendered as one Markdown block, as TF2's
+``tf.summary.text`` writes it); a list or table of strings: rank 1 or 2
+(rendered as an HTML table) in both.
 
 :func:`text_event` writes the whole ``Event`` of one string without building
 protobuf objects: the bytes protobuf writes for ``text(tag, s)`` at that wall
@@ -26,12 +30,14 @@ from anyboard.summary.tensor_util import make_tensor
 PLUGIN_NAME = "text"
 
 
-def text(tag: str, text: str | Sequence[str] | np.ndarray) -> Summary:
-    """Return a text ``Summary``; ``text`` is a str or a 1-D/2-D array of str."""
+def text(tag: str, text: str | Sequence[str] | np.ndarray, summary_format: str = "tensor") -> Summary:
+    """Return a text ``Summary``; ``text`` is a str or a 1-D/2-D array of str (module doc)."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     if isinstance(text, str):
         array = np.array(text, dtype=object)
+        if summary_format == "compat":
+            array = array.reshape(1)
     else:
         array = np.array(text, dtype=object)
         if array.ndim not in (1, 2) or not all(isinstance(x, str) for x in array.flat):
@@ -40,27 +46,39 @@ def text(tag: str, text: str | Sequence[str] | np.ndarray) -> Summary:
     return Summary(value=[val])
 
 
-_PARTS: tuple[bytes, bytes] | None = None  # (tensor fields before the string's length, metadata field)
+_PARTS: dict[str, tuple[bytes, bytes]] = {}  # format -> (tensor fields before the string's length, metadata field)
 
 
-def _parts() -> tuple[bytes, bytes]:
-    global _PARTS
-    if _PARTS is None:
-        empty = make_tensor(np.array("", dtype=object)).SerializeToString()
-        if not empty.endswith(b"\x42\x00"):  # string_val (field 8) holding "": the last field
-            raise RuntimeError(f"unexpected rank-0 DT_STRING tensor encoding {empty!r}")
+def _parts(summary_format: str) -> tuple[bytes, bytes]:
+    parts = _PARTS.get(summary_format)
+    if parts is None:
+        empty = np.array("", dtype=object)
+        if summary_format == "compat":
+            empty = empty.reshape(1)
+        tensor = make_tensor(empty).SerializeToString()
+        if not tensor.endswith(b"\x42\x00"):  # string_val (field 8) holding "": the last field
+            raise RuntimeError(f"unexpected DT_STRING tensor encoding {tensor!r}")
         meta = metadata(PLUGIN_NAME).SerializeToString()
-        _PARTS = (empty[:-1], b"\x4a" + length_prefix(len(meta)) + meta)
-    return _PARTS
+        parts = _PARTS[summary_format] = (tensor[:-1], b"\x4a" + length_prefix(len(meta)) + meta)
+    return parts
 
 
 def text_event(wall_time: float, step: int, tag: str, text: str) -> bytes:
-    """Serialized ``Event`` of ``text(tag, text)`` (one str) at ``wall_time`` and ``step``.
+    """Serialized ``Event`` of ``text(tag, text, "tensor")`` (one str, rank 0) at ``wall_time`` and ``step``.
 
     Byte for byte what protobuf writes (module doc). Raises ``UnicodeEncodeError``
     for a str that is not valid UTF-8 (lone surrogates), as protobuf does.
     """
-    head, meta = _parts()
+    return _text_event(wall_time, step, tag, text, "tensor")
+
+
+def text_event_compat(wall_time: float, step: int, tag: str, text: str) -> bytes:
+    """:func:`text_event` in the ``"compat"`` form: the string as a shape ``[1]`` tensor."""
+    return _text_event(wall_time, step, tag, text, "compat")
+
+
+def _text_event(wall_time: float, step: int, tag: str, text: str, summary_format: str) -> bytes:
+    head, meta = _parts(summary_format)
     data = text.encode("utf-8")
     tensor = head + length_prefix(len(data)) + data
     name = tag.encode("utf-8")
