@@ -2,7 +2,8 @@
 
 ``tests/golden/<type>/<case>.pbtxt`` holds the text-format ``Summary`` (or
 ``Event``) that a PURE builder of :mod:`anyboard.summary` returns for a small
-deterministic input. The comparison parses the file into the proto class and
+deterministic input, in the default ``summary_format="compat"`` (the peers'
+fields); cases named ``*_tensor`` hold the ``"tensor"`` (v2) form. The comparison parses the file into the proto class and
 compares PROTOS (never strings); a mismatch fails with a unified diff of the
 two text forms. ``pytest --update-goldens`` rewrites the files.
 
@@ -89,12 +90,21 @@ CASES: dict[tuple[str, str], Callable[[], Any]] = {
     ("histogram", "explicit_edges"): lambda: histogram("weights", np.arange(10.0), bins=np.array([0.0, 2.0, 5.0, 9.0])),
     ("histogram", "max_bins"): lambda: histogram("weights", _HIST_VALUES, max_bins=3),
     ("histogram", "nonfinite"): lambda: histogram("weights", np.array([np.nan, np.inf, -np.inf, 1.0, 2.0, 2.0])),
-    ("histogram", "empty"): lambda: histogram("weights", np.zeros(0)),
     ("histogram", "all_nan"): lambda: histogram("weights", np.full(3, np.nan, np.float32)),
+    ("histogram", "tensorflow_bins_tensor"): lambda: histogram("weights", _HIST_VALUES, summary_format="tensor"),
+    ("histogram", "nonfinite_tensor"): lambda: histogram(
+        "weights", np.array([np.nan, np.inf, -np.inf, 1.0, 2.0, 2.0]), summary_format="tensor"
+    ),
+    ("histogram", "all_nan_tensor"): lambda: histogram("weights", np.full(3, np.nan, np.float32), summary_format="tensor"),
+    ("histogram", "beyond_edges"): lambda: histogram("weights", np.array([-1e25, 0.5, 3e30, 3e30])),
     ("histogram_raw", "basic"): lambda: histogram_raw(
         "raw", 0.0, 3.0, 4.0, 6.0, 14.0, np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 2.0])
     ),
+    ("histogram_raw", "basic_tensor"): lambda: histogram_raw(
+        "raw", 0.0, 3.0, 4.0, 6.0, 14.0, np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 2.0]), summary_format="tensor"
+    ),
     ("text", "str"): lambda: text("notes", "**bold** and `code`\nline 2 é"),
+    ("text", "str_tensor"): lambda: text("notes", "**bold** and `code`\nline 2 é", "tensor"),
     ("text", "list_1d"): lambda: text("notes", ["a", "b", "c"]),
     ("text", "table_2d"): lambda: text("notes", [["x", "y"], ["1", "2"], ["3", "4"]]),
     ("tensor", "float32"): lambda: tensor("t", np.array([[1.5, -2.0, 0.0], [np.inf, 3.25, 1e-8]], np.float32)),
@@ -110,8 +120,11 @@ CASES: dict[tuple[str, str], Callable[[], Any]] = {
     ("image", "rgba_uint8_hwc"): lambda: image("img", np.dstack([_RGB, np.full((3, 2), 128, np.uint8)]), "HWC"),
     ("image", "rgb_float_chw"): lambda: image("img", np.linspace(0, 1, 18).reshape(3, 3, 2)),
     ("image", "batch_nchw"): lambda: image("img", np.stack([_RGB.transpose(2, 0, 1)] * 3), "NCHW"),
+    ("image", "rgb_uint8_hwc_tensor"): lambda: image("img", _RGB, "HWC", summary_format="tensor"),
     ("video", "rgb_ntchw"): lambda: video("clip", _FRAMES, "NTCHW", fps=4),
+    ("video", "rgb_ntchw_tensor"): lambda: video("clip", _FRAMES, "NTCHW", fps=4, summary_format="tensor"),
     ("audio", "mono_float"): lambda: audio("snd", _audio_mono(), 8000),
+    ("audio", "mono_float_tensor"): lambda: audio("snd", _audio_mono(), 8000, "tensor"),
     ("audio", "stereo_int16"): lambda: audio("snd", np.array([[0, 1], [-32768, 32767], [100, -100]], np.int16), 22050),
     ("pr_curve", "basic"): lambda: pr_curve("pr", _PR_LABELS, _PR_PREDICTIONS, 5),
     ("pr_curve", "weighted"): lambda: pr_curve("pr", _PR_LABELS, _PR_PREDICTIONS, 3, np.arange(1.0, 9.0)),
@@ -129,6 +142,12 @@ CASES: dict[tuple[str, str], Callable[[], Any]] = {
     ("events", "scalar_negative_step"): lambda: Event.FromString(simple_value_event(2.0, -3, "ünï", -4.5)),
 }
 SUMMARY_CASES = [k for k in CASES if k[0] != "events"]
+
+
+def build(kind: str, case: str) -> Any:
+    """The proto of case ``(kind, case)`` (a builder that returns serialized bytes gives them parsed)."""
+    built = CASES[(kind, case)]()
+    return Summary.FromString(built) if isinstance(built, bytes) else built
 
 
 # -- media placeholders ------------------------------------------------------
@@ -163,6 +182,10 @@ def normalize(proto: Any) -> Any:
         return out
     for value in out.value:
         plugin = value.metadata.plugin_data.plugin_name
+        if value.HasField("image"):
+            value.image.encoded_image_string = _decoded_image(value.image.encoded_image_string).encode()
+        elif value.HasField("audio"):
+            value.audio.encoded_audio_string = _decoded_wav(value.audio.encoded_audio_string).encode()
         if plugin == "hparams":  # map fields: protobuf's serialization order is not fixed
             data = HParamsPluginData.FromString(value.metadata.plugin_data.content)
             value.metadata.plugin_data.content = data.SerializeToString(deterministic=True)
@@ -239,7 +262,7 @@ def golden(request) -> Callable[[str, str, Any], None]:
 # -- 1. the builders produce the goldens --------------------------------------
 @pytest.mark.parametrize(("kind", "case"), list(CASES), ids=[f"{k}/{c}" for k, c in CASES])
 def test_builder_matches_golden(golden, kind, case):
-    golden(kind, case, CASES[(kind, case)]())
+    golden(kind, case, build(kind, case))
 
 
 def test_every_golden_file_has_a_case():
@@ -255,7 +278,7 @@ def test_purge_header_is_two_identical_start_events():
 
 # -- 2. the comparison catches drift -------------------------------------------
 def test_one_field_change_fails_with_a_diff(tmp_path):
-    summary = CASES[("histogram", "explicit_edges")]()
+    summary = build("histogram", "explicit_edges")
     path = tmp_path / "h.pbtxt"
     compare_golden(path, summary, update=True)
     compare_golden(path, summary)  # round trip passes
@@ -264,10 +287,8 @@ def test_one_field_change_fails_with_a_diff(tmp_path):
     with pytest.raises(AssertionError) as err:
         compare_golden(path, changed)
     assert '-  tag: "weights"' in str(err.value) and '+  tag: "weightz"' in str(err.value)
-    rows = tensor_util.make_ndarray(summary.value[0].tensor).copy()
-    rows[0, 2] += 1  # one count
     changed = Summary.FromString(summary.SerializeToString())
-    changed.value[0].tensor.tensor_content = rows.astype("<f8").tobytes()
+    changed.value[0].histo.bucket[1] += 1  # one count
     with pytest.raises(AssertionError, match="does not match"):
         compare_golden(path, changed)
 
@@ -275,28 +296,28 @@ def test_one_field_change_fails_with_a_diff(tmp_path):
 def test_changed_pixels_fail_but_png_bytes_do_not_matter(tmp_path):
     from PIL import Image
 
-    summary = CASES[("image", "rgb_uint8_hwc")]()
+    summary = build("image", "rgb_uint8_hwc")
     path = tmp_path / "i.pbtxt"
     compare_golden(path, summary, update=True)
     # Same pixels, different PNG bytes (another compression level): still equal.
     buf = io.BytesIO()
     Image.fromarray(_RGB).save(buf, format="PNG", compress_level=0)
     recoded = Summary.FromString(summary.SerializeToString())
-    assert recoded.value[0].tensor.string_val[2] != buf.getvalue()
-    recoded.value[0].tensor.string_val[2] = buf.getvalue()
+    assert recoded.value[0].image.encoded_image_string != buf.getvalue()
+    recoded.value[0].image.encoded_image_string = buf.getvalue()
     compare_golden(path, recoded)
     # One pixel changed: fails.
     pixels = _RGB.copy()
     pixels[0, 0, 0] = 1
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format="PNG")
-    recoded.value[0].tensor.string_val[2] = buf.getvalue()
+    recoded.value[0].image.encoded_image_string = buf.getvalue()
     with pytest.raises(AssertionError, match="sha256"):
         compare_golden(path, recoded)
 
 
 def test_changed_wav_samples_fail(tmp_path):
-    summary = CASES[("audio", "stereo_int16")]()
+    summary = build("audio", "stereo_int16")
     path = tmp_path / "a.pbtxt"
     compare_golden(path, summary, update=True)
     other = audio("snd", np.array([[0, 1], [-32768, 32767], [100, -101]], np.int16), 22050)
@@ -307,7 +328,7 @@ def test_changed_wav_samples_fail(tmp_path):
 # -- 3. TensorBoard's readers read the goldens -------------------------------------
 def _golden_summary(kind: str, case: str) -> Summary:
     """The summary the golden file describes, with real media bytes (from the builder, checked equal)."""
-    built = CASES[(kind, case)]()
+    built = build(kind, case)
     compare_golden(golden_path(kind, case), built)
     return built
 
@@ -339,13 +360,36 @@ def golden_logdir(tmp_path_factory):
     return logdir
 
 
+_V1_PLUGIN = {"simple_value": "scalars", "histo": "histograms", "image": "images", "audio": "audio"}
+
+
+def _plugin(value: Summary.Value) -> str:
+    """The plugin TensorBoard files ``value`` under: its metadata's, or the one of its v1 field."""
+    return _V1_PLUGIN.get(value.WhichOneof("value") or "", "") or value.metadata.plugin_data.plugin_name
+
+
 def _expected_array(value: Summary.Value) -> np.ndarray | None:
+    """What TensorBoard's loaders give for ``value`` (v1 images as ``[w, h, png]``, v1 audio as ``[[wav, label]]``)."""
     kind = value.WhichOneof("value")
     if kind == "simple_value":
         return np.array(value.simple_value, np.float32)
     if kind == "tensor":
         return tensor_util.make_ndarray(value.tensor)
+    if kind == "image":
+        im = value.image
+        return np.array([str(im.width).encode(), str(im.height).encode(), im.encoded_image_string], dtype=object)
+    if kind == "audio":
+        return np.array([[value.audio.encoded_audio_string, b""]], dtype=object)
     return None
+
+
+def _media_blob(value: Summary.Value) -> bytes:
+    """The encoded image (PNG/GIF) or audio (WAV) of ``value``, in either format."""
+    if value.HasField("image"):
+        return value.image.encoded_image_string
+    if value.HasField("audio"):
+        return value.audio.encoded_audio_string
+    return value.tensor.string_val[2 if _plugin(value) == "images" else 0]
 
 
 @pytest.mark.parametrize(("kind", "case"), SUMMARY_CASES, ids=[f"{k}/{c}" for k, c in SUMMARY_CASES])
@@ -355,10 +399,11 @@ def test_python_loader_reads_golden(golden_logdir, kind, case):
     summary = _golden_summary(kind, case)
     acc = python_accumulator(golden_logdir / _run_name(kind, case))
     for value in summary.value:
-        plugin = value.metadata.plugin_data.plugin_name or "scalars"  # simple_value -> scalars
+        plugin = _plugin(value)
         meta = acc.SummaryMetadata(value.tag)
         assert meta.plugin_data.plugin_name == plugin
-        assert meta.plugin_data.content == value.metadata.plugin_data.content
+        if value.WhichOneof("value") not in _V1_PLUGIN:  # v1 values get the loader's own metadata
+            assert meta.plugin_data.content == value.metadata.plugin_data.content
         if plugin in _DATA_CLASS:
             assert meta.data_class == _DATA_CLASS[plugin], (value.tag, meta)
         events = acc.Tensors(value.tag)
@@ -367,7 +412,8 @@ def test_python_loader_reads_golden(golden_logdir, kind, case):
         expected = _expected_array(value)
         if value.HasField("histo"):  # legacy histogram, converted to [k, 3] rows on read
             assert got.shape[1] == 3 and got[:, 2].sum() == value.histo.num
-            assert got[-1, 1] == value.histo.bucket_limit[-1]
+            if value.histo.num:  # the loader's outer edges are the data's min and max
+                assert (got[0, 0], got[-1, 1]) == (np.float32(value.histo.min), np.float32(value.histo.max))
         elif expected is None:  # metadata-only (hparams): the content is the data
             HParamsPluginData.FromString(meta.plugin_data.content)
         elif plugin == "audio":  # TensorBoard drops the label column of [k, 2] audio on read
@@ -399,7 +445,7 @@ def test_tensorboard_server_serves_every_golden(golden_logdir):
         for run, (kind, case) in runs.items():
             summary = _golden_summary(kind, case)
             for value in summary.value:
-                plugin = value.metadata.plugin_data.plugin_name or "scalars"
+                plugin = _plugin(value)
                 where = f"{kind}/{case} tag {value.tag!r}"
                 expected = _expected_array(value)
                 if plugin == "scalars":
@@ -418,11 +464,11 @@ def test_tensorboard_server_serves_every_golden(golden_logdir):
                 elif plugin == "images":
                     assert value.tag in tags["images"][run], where
                     data = _blob(server, "images", "images", "individualImage", run, value.tag)
-                    assert data == value.tensor.string_val[2], where
+                    assert data == _media_blob(value), where
                 elif plugin == "audio":
                     assert value.tag in tags["audio"][run], where
                     data = _blob(server, "audio", "audio", "individualAudio", run, value.tag)
-                    assert data == value.tensor.string_val[0], where
+                    assert data == _media_blob(value), where
                 elif plugin == "text":
                     assert value.tag in tags["text"][run], where
                     [entry] = server.get("/data/plugin/text/text", run=run, tag=value.tag, markdown="false")
@@ -486,19 +532,24 @@ def _writer_calls() -> dict[tuple[str, str], Callable[[Any], None]]:
         ("histogram", "nonfinite"): lambda w: w.add_histogram(
             "weights", [np.nan, np.inf, -np.inf, 1.0, 2.0, 2.0], s, walltime=wt
         ),
-        ("histogram", "empty"): lambda w: w.add_histogram("weights", np.zeros(0), s, walltime=wt),
+        ("histogram", "beyond_edges"): lambda w: w.add_histogram("weights", [-1e25, 0.5, 3e30, 3e30], s, walltime=wt),
+        ("histogram", "tensorflow_bins_tensor"): lambda w: w.add_histogram("weights", _HIST_VALUES, s, walltime=wt),
         ("histogram_raw", "basic"): lambda w: w.add_histogram_raw("raw", 0, 3, 4, 6, 14, [1, 2, 3], [1, 1, 2], s, wt),
         ("text", "str"): lambda w: w.add_text("notes", "**bold** and `code`\nline 2 é", s, wt),
+        ("text", "str_tensor"): lambda w: w.add_text("notes", "**bold** and `code`\nline 2 é", s, wt),
         ("text", "list_1d"): lambda w: w.add_text("notes", ["a", "b", "c"], s, wt),
         ("text", "table_2d"): lambda w: w.add_text("notes", [["x", "y"], ["1", "2"], ["3", "4"]], s, wt),
         ("tensor", "int64"): lambda w: w.add_tensor("t", np.array([-(2**62), 0, 7], np.int64), s, wt),
         ("tensor", "uint8_3d"): lambda w: w.add_tensor("t", np.arange(24, dtype=np.uint8).reshape(2, 3, 4), s, wt),
         ("image", "gray_uint8_chw"): lambda w: w.add_image("img", _RGB[:, :, :1].transpose(2, 0, 1), s, wt),
         ("image", "rgb_uint8_hwc"): lambda w: w.add_image("img", _RGB, s, wt, dataformats="HWC"),
+        ("image", "rgb_uint8_hwc_tensor"): lambda w: w.add_image("img", _RGB, s, wt, dataformats="HWC"),
         ("image", "rgb_float_chw"): lambda w: w.add_image("img", np.linspace(0, 1, 18).reshape(3, 3, 2), s, wt),
         ("image", "batch_nchw"): lambda w: w.add_images("img", np.stack([_RGB.transpose(2, 0, 1)] * 3), s, wt),
         ("video", "rgb_ntchw"): lambda w: w.add_video("clip", _FRAMES, s, fps=4, walltime=wt),
+        ("video", "rgb_ntchw_tensor"): lambda w: w.add_video("clip", _FRAMES, s, fps=4, walltime=wt),
         ("audio", "mono_float"): lambda w: w.add_audio("snd", _audio_mono()[:, 0], s, 8000, wt),
+        ("audio", "mono_float_tensor"): lambda w: w.add_audio("snd", _audio_mono()[:, 0], s, 8000, wt),
         ("audio", "stereo_int16"): lambda w: w.add_audio(
             "snd", np.array([[0, 1], [-32768, 32767], [100, -100]], np.int16), s, 22050, wt
         ),
@@ -520,7 +571,7 @@ def _writer_calls() -> dict[tuple[str, str], Callable[[Any], None]]:
 @pytest.mark.parametrize(("kind", "case"), list(_writer_calls()), ids=[f"{k}/{c}" for k, c in _writer_calls()])
 def test_writer_writes_the_golden(tmp_path, kind, case):
     run = tmp_path / "run"
-    with anyboard.SummaryWriter(str(run)) as w:
+    with anyboard.SummaryWriter(str(run), summary_format="tensor" if case.endswith("_tensor") else "compat") as w:
         _writer_calls()[(kind, case)](w)
     events = [e for e in anyboard.iter_run_events(run) if e.HasField("summary")]
     assert len(events) == 1

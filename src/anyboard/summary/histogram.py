@@ -18,7 +18,8 @@ On disk, two encodings (``SummaryWriter(summary_format=...)``):
   bucket layout: ``bucket_limit[0]`` is the left edge of the first row with a
   zero ``bucket[0]``, then each row's right edge and count
   (``bucket_limit = [rows[0, 0], *rows[:, 1]]``, ``bucket = [0, *rows[:, 2]]``),
-  empty rows at both ends dropped; ``min``/``max``/``num``/``sum``/``sum_squares``
+  empty rows at both ends dropped, an empty bucket before a row that does not
+  start where the previous one ends (the rows beyond the edges); ``min``/``max``/``num``/``sum``/``sum_squares``
   of the finite values (:func:`histogram_stats`). Read as the peers' files are
   by TensorBoard's legacy ``EventAccumulator`` (``Histograms``,
   ``CompressedHistograms``), its plugin loader and Rust data server (each
@@ -466,6 +467,10 @@ def histogram_proto_bytes(rows: np.ndarray, stats: np.ndarray) -> bytes:
         buckets = np.empty(len(rows) + 1)
         buckets[0] = 0.0
         buckets[1:] = rows[:, 2]
+        gaps = np.flatnonzero(rows[1:, 0] != rows[:-1, 1]) + 1  # rows after a gap (the outer rows)
+        if gaps.size:  # an empty bucket reaching to the row's left edge, so each bucket keeps its own edges
+            limits = np.insert(limits, gaps + 1, rows[gaps, 0])
+            buckets = np.insert(buckets, gaps + 1, 0.0)
     else:
         limits = buckets = np.zeros(0)
     return b"".join(

@@ -30,7 +30,7 @@ from anyboard.summary.tensor_util import make_tensor
 PLUGIN_NAME = "text"
 
 
-def text(tag: str, text: str | Sequence[str] | np.ndarray, summary_format: str = "tensor") -> Summary:
+def text(tag: str, text: str | Sequence[str] | np.ndarray, summary_format: str = "compat") -> Summary:
     """Return a text ``Summary``; ``text`` is a str or a 1-D/2-D array of str (module doc)."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
