@@ -107,29 +107,33 @@ def test_batches_are_written_with_one_call_each(make):
     assert f.writes - 1 <= 3  # header + at most one write per batch
 
 
-def test_close_is_idempotent_and_later_calls_raise(make):
+def test_close_is_idempotent_flush_after_it_does_nothing_and_a_put_reopens(make):
     w, s, f = make()
     s.put(b"a")
     w.close()
     w.close()
     assert w.closed and f.closed == 1
     assert f.payloads() == [b"header", b"a"]
-    with pytest.raises(WriterClosedError):
-        s.put(b"b")
-    with pytest.raises(WriterClosedError):
-        w.flush()
+    w.flush()  # the peers' lifecycle: frameworks flush after close
+    assert w.closed and f.payloads() == [b"header", b"a"]
+    s.put(b"b")  # logging after close reopens (the factory here hands back the same file)
+    assert not w.closed
+    w.close()
+    assert f.payloads() == [b"header", b"a", b"header", b"b"] and f.closed == 2
 
 
-def test_summary_writer_fast_path_raises_after_close(tmp_path):
+def test_summary_writer_fast_path_reopens_after_close(tmp_path):
     w = anyboard.SummaryWriter(str(tmp_path))
     for i in range(50):  # well past the first max_queue gate: the fast path is in use
         w.add_scalar("loss", float(i), i)
     w.close()
-    with pytest.raises(WriterClosedError):
-        w.add_scalar("loss", 1.0, 99)
-    (path,) = glob.glob(str(tmp_path / "events.out.tfevents.*"))
-    steps = [e.step for e in anyboard.iter_events(path) if e.summary.value]
-    assert steps == list(range(50))
+    (first,) = glob.glob(str(tmp_path / "events.out.tfevents.*"))
+    w.add_scalar("loss", 1.0, 99)  # reopens: a new event file after the first
+    w.close()
+    (second,) = set(glob.glob(str(tmp_path / "events.out.tfevents.*"))) - {first}
+    assert sorted([first, second]) == [first, second]
+    assert [e.step for e in anyboard.iter_events(first) if e.summary.value] == list(range(50))
+    assert [e.step for e in anyboard.iter_events(second) if e.summary.value] == [99]
 
 
 def test_write_error_surfaces_on_next_call_then_clears_and_batch_is_retried(make):
@@ -351,7 +355,7 @@ def _wait_for(condition, timeout: float = 30.0) -> None:
 def test_snapshot_buffers_are_reused_counted_and_dropped_first(tmp_path):
     import numpy as np
 
-    w = anyboard.SummaryWriter(str(tmp_path), max_pending_bytes=64 << 20)
+    w = anyboard.SummaryWriter(str(tmp_path), max_pending_bytes=64 << 20, summary_format="tensor")
     core = w._core
     data = np.arange(1 << 18, dtype=np.float32)  # 1 MiB: a pooled snapshot
     from anyboard.summary.histogram import native_binning
@@ -406,7 +410,7 @@ def test_a_burst_of_large_histograms_is_exact_whichever_path_each_call_takes(tmp
     monkeypatch.setattr(core_methods, "_bucket_rows", lambda *a, **k: on_caller.append(1) or binning(*a, **k))
     rng = np.random.default_rng(6)
     arrays = [rng.standard_normal(1 << 18).astype(np.float32) * (i + 1) for i in range(12)]
-    w = anyboard.SummaryWriter(str(tmp_path), max_pending_bytes=32 << 20)  # pool cap: 8 MiB, 8 buffers
+    w = anyboard.SummaryWriter(str(tmp_path), max_pending_bytes=32 << 20, summary_format="tensor")  # pool cap: 8 MiB, 8 buffers
     for i, x in enumerate(arrays):
         w.add_histogram("h", x, i)
         x[:] = np.nan  # the logged histogram was taken at the call
@@ -494,7 +498,7 @@ def _image_burst(tmp_path, monkeypatch, n, *, fail_at=None):
         return build(tag, array, fmt, level)
 
     monkeypatch.setattr(images, "_image", recording)
-    w = anyboard.SummaryWriter(str(tmp_path))
+    w = anyboard.SummaryWriter(str(tmp_path), summary_format="tensor")
     for i in range(n):
         w.add_image("im", np.full((1, 4, 4), i, np.uint8), i)
     assert started.wait(30)
@@ -560,7 +564,7 @@ def test_images_encode_on_the_writer_thread_alone_while_no_caller_waits(tmp_path
         return build(*args)
 
     monkeypatch.setattr(images, "_image", recording)
-    w = anyboard.SummaryWriter(str(tmp_path), max_queue=1)
+    w = anyboard.SummaryWriter(str(tmp_path), max_queue=1, summary_format="tensor")
     for i in range(12):
         w.add_image("im", np.full((1, 4, 4), i, np.uint8), i)
     deadline = time.monotonic() + 30

@@ -7,6 +7,7 @@ makes of the files is checked in ``test_readback_core.py``.
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 import re
@@ -261,28 +262,51 @@ def test_max_queue_wakes_writer_without_flush(logdir):
 # -- lifecycle ----------------------------------------------------------------
 
 
-def test_close_idempotent_and_calls_after_close_raise(logdir):
+def test_close_idempotent_flush_after_close_is_a_no_op_and_logging_reopens(logdir):
+    """The peers' lifecycle: flush() after close() does nothing; any add_* after it reopens and logs."""
     w = anyboard.SummaryWriter(logdir)
     w.add_scalar("x", 1.0, 0)
     assert not w.closed and "open" in repr(w)
     w.close()
     w.close()
     assert w.closed and "closed" in repr(w)
-    for call in (
+    w.flush()  # Lightning closes, then flushes
+    assert w.closed and w.file_writer is None
+    calls = (
         lambda: w.add_scalar("x", 2.0, 1),
         lambda: w.add_scalars("m", {"a": 1.0}, 1),
         lambda: w.add_histogram("h", [1.0, 2.0], 1),
         lambda: w.add_text("t", "x", 1),
         lambda: w.add_tensor("tt", [1, 2], 1),
-        lambda: w.add_summary(Summary(), 1),
-        lambda: w.add_event(Event(step=1)),
-        lambda: w.file_writer,
-        w.flush,
-    ):
-        with pytest.raises(anyboard.WriterClosedError):
-            call()
-    assert issubclass(anyboard.WriterClosedError, RuntimeError)
-    assert [s for _, s, _, _ in scalars(logdir)] == [0]
+        lambda: w.add_summary(Summary(value=[Summary.Value(tag="s", simple_value=3.0)]), 1),
+        lambda: w.add_event(Event(step=1, summary=Summary(value=[Summary.Value(tag="e", simple_value=4.0)]))),
+    )
+    for call in calls:
+        call()
+        assert not w.closed
+        w.close()
+    files = sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*")))
+    assert len(files) == 1 + len(calls) - 1  # add_scalars logs to its sub-run: no new main file then
+    tags = [(v.tag, e.step) for path in files for e in anyboard.iter_events(path) for v in e.summary.value]
+    assert {("x", 0), ("x", 1), ("h", 1), ("t", 1), ("tt", 1), ("s", 1), ("e", 1)} <= set(tags)
+    assert [s for tag, s, _, _ in scalars(logdir) if tag == "x"] == [0, 1]
+    assert [s for _, s, _, _ in scalars(os.path.join(logdir, "m_a"))] == [1]
+
+
+def test_reopening_does_not_purge_what_the_writer_wrote_itself(logdir):
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_scalar("loss", 9.0, 7)  # an earlier run up to step 7
+    w = anyboard.SummaryWriter(logdir, purge_step=5)
+    w.add_scalar("loss", 1.0, 5)
+    w.add_scalar("loss", 1.0, 6)
+    w.close()
+    w.add_scalar("loss", 1.0, 7)  # reopened: steps 5 and 6 of this writer must stay
+    w.close()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(logdir, size_guidance={"scalars": 0})
+    acc.Reload()
+    assert [(e.step, e.value) for e in acc.Scalars("loss")] == [(5, 1.0), (6, 1.0), (7, 1.0)]
 
 
 def test_context_manager_closes_and_flushes(logdir):

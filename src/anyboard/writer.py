@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -30,7 +31,6 @@ from anyboard._methods.core import CoreMethods
 from anyboard._methods.registry import method_groups
 from anyboard._paths import safe_component
 from anyboard.adapters import to_numpy
-from anyboard.errors import WriterClosedError
 from anyboard.io import remote
 from anyboard.io.background import BackgroundWriter, Stream, parallel_encoder
 from anyboard.io.events import event_bytes, header_events
@@ -59,6 +59,14 @@ def _independent_summary_event(wall: float, step: int, builder: Callable[..., Su
 
 
 def _close_quietly(core: BackgroundWriter) -> None:
+    """The finalizer of a writer: at garbage collection close it; at interpreter exit shut it down.
+
+    At exit (the main thread has finished) threads still logging must not keep the process
+    alive: what was queued is written, later calls are dropped (see ``shutdown_at_exit``).
+    """
+    if not threading.main_thread().is_alive():
+        core.shutdown_at_exit()
+        return
     try:
         core.close(timeout=60)
     except Exception as exc:  # noqa: BLE001 - at exit or GC there is no caller to raise to
@@ -129,7 +137,7 @@ class _WriterBase:
         self._open()
 
     def _open(self) -> None:
-        """Start a background writer and open the main run's stream (construction and :meth:`reopen`)."""
+        """Start the background writer and open the main run's stream."""
         self._core = BackgroundWriter(**self._core_options)
         self._runs: dict[str, Stream] = {}
         self._main = self._run_stream("")
@@ -151,7 +159,9 @@ class _WriterBase:
                 factory = remote.event_file_factory(directory, self._suffix, self._storage_options)
             else:
                 factory = _NullFile
-            stream = self._core.stream(factory, header_events(purge_step=self._purge_step))
+            # After a close() the writer reopens with new files: those must not purge what this
+            # writer itself wrote before (the peers apply purge_step once, too).
+            stream = self._core.stream(factory, header_events(purge_step=self._purge_step), header_events())
             stream.open()
             self._runs[run] = stream
             self._streams_ever.append((run, stream))
@@ -306,27 +316,44 @@ class _WriterBase:
         return {run: paths for run, paths in out.items() if paths}
 
     def flush(self) -> None:
-        """Return once everything logged so far is in the event files.
+        """Return once everything logged so far (by any thread) is in the event files.
+
+        A barrier: other threads may keep logging meanwhile. On a closed writer it does
+        nothing, as with the peers (frameworks call it after ``close()``).
 
         Raises:
             WriteError: writing failed in the background.
-            WriterClosedError: the writer is closed.
         """
         self._core.flush()
 
     def close(self) -> None:
-        """Write everything pending and close all files. Calling it again does nothing."""
-        self._finalizer.detach()
+        """Write everything pending and close all files. Calling it again does nothing.
+
+        Safe from several threads at once. A later ``add_*`` call reopens the writer
+        (new event files in the same directories), as the peers' writers do.
+        """
         self._core.close()
 
     def reopen(self) -> None:
         """Log again after :meth:`close` (MXBoard's method): new event files, same directories.
 
-        Does nothing on an open writer. Sub-runs are reopened when next used.
+        Does nothing on an open writer; any ``add_*`` after ``close()`` reopens too. Sub-runs
+        get their new files when next used.
         """
-        if not self._core.closed:
-            return
-        self._open()
+        self._core.reopen(open_now=self._main)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickling (``multiprocessing`` with 'spawn', ``concurrent.futures``) opens the same log directory.
+
+        The process that unpickles gets its own writer (own thread, own event files) on the
+        same ``logdir`` with the same options; a ``purge_step`` is not applied again there.
+        """
+        options = dict(self._core_options)
+        return (
+            _writer_in_another_process,
+            (type(self), self._logdir, self._suffix, self._write_to_disk, self._storage_options,
+             self._summary_format, options),
+        )
 
     def __enter__(self) -> SummaryWriter:
         return self  # type: ignore[return-value]
@@ -337,6 +364,26 @@ class _WriterBase:
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<SummaryWriter logdir={self._logdir!r} {state}>"
+
+
+def _writer_in_another_process(
+    cls: type[SummaryWriter],
+    logdir: str,
+    suffix: str,
+    write_to_disk: bool,
+    storage_options: dict[str, Any] | None,
+    summary_format: str,
+    options: dict[str, Any],
+) -> SummaryWriter:
+    """Unpickle a writer: a new one on the same log directory (see ``SummaryWriter.__reduce__``)."""
+    return cls(
+        logdir,
+        filename_suffix=suffix,
+        write_to_disk=write_to_disk,
+        storage_options=storage_options,
+        summary_format=summary_format,
+        **options,
+    )
 
 
 class _NullFile:
@@ -429,27 +476,30 @@ class SummaryWriter(*method_groups(), CoreMethods, _WriterBase):  # type: ignore
             of tensorboardX/torch files; ``"tensor"``: TensorBoard's v2 tensor
             encodings (see :data:`SUMMARY_FORMATS`).
 
-    A writer is a context manager; :meth:`close` is idempotent; any call after
-    it raises :class:`~anyboard.errors.WriterClosedError`. Writers still open at
-    interpreter exit or garbage collection are flushed and closed.
+    A writer is a context manager; :meth:`close` is idempotent; as with the peers,
+    :meth:`flush` after it does nothing and any ``add_*`` after it reopens the
+    writer (new event files). Any number of threads may share one writer. Writers
+    still open at interpreter exit or garbage collection are flushed and closed.
     """
 
     @property
-    def file_writer(self) -> FileWriter:
-        """The main run's :class:`FileWriter` (tensorboardX's attribute)."""
+    def file_writer(self) -> FileWriter | None:
+        """The main run's :class:`FileWriter` (tensorboardX's attribute); ``None`` once closed, as the peers."""
         if self.closed:
-            raise WriterClosedError("this writer is closed; create a new SummaryWriter to log again")
+            return None
         return FileWriter(self)
 
     def _get_file_writer(self) -> FileWriter:
-        """torch's accessor for the main run's :class:`FileWriter`."""
-        return self.file_writer
+        """torch's accessor for the main run's :class:`FileWriter` (it reopens a closed writer, as torch's does)."""
+        if self.closed:
+            self.reopen()
+        return FileWriter(self)
 
     def add_event(self, event: Event, step: int | None = None, walltime: float | None = None) -> None:
         """Write a ready ``Event`` proto to the main run."""
-        self.file_writer.add_event(event, step, walltime)
+        FileWriter(self).add_event(event, step, walltime)
 
     def add_summary(self, summary: Summary | bytes, global_step: int | None = None, walltime: float | None = None) -> None:
         """Write a ready ``Summary`` proto to the main run."""
-        self.file_writer.add_summary(summary, global_step, walltime)
+        FileWriter(self).add_summary(summary, global_step, walltime)
 

@@ -31,14 +31,30 @@ Contracts:
   declaring more than :data:`BIG_ITEM` bytes is checked at once.
 - Every ``flush_secs`` the files are flushed, but only when something was
   written since the last flush.
-- :meth:`BackgroundWriter.flush` returns once everything queued before it is
-  in the files.
+- :meth:`BackgroundWriter.flush` is a barrier: it puts a :class:`FlushMarker`
+  behind what each file's queue holds and returns once the thread has written
+  everything before the markers and flushed the files, however fast other
+  threads keep queueing (each round of the thread drains at most what its
+  queues held when the round began).
+- Any number of threads may share one writer: starting the thread (first use,
+  after a fork, after a reopen), :meth:`~BackgroundWriter.close`,
+  :meth:`~BackgroundWriter.flush` and :meth:`~BackgroundWriter.reopen` are
+  serialized by one lifecycle lock that the caller's hot path never takes, so
+  there is always at most one writer thread, and each thread's events are
+  written exactly once, in the order it queued them.
 - An exception in the thread (disk full, file deleted, permission lost) is
   raised on the caller's next logging call or flush, as
   :class:`~anyboard.errors.WriteError` chained to the original. The failed
   batch is kept and retried on the next write, so what a retry can save is
   not lost. The caller never blocks on a failing thread.
-- :meth:`BackgroundWriter.close` is idempotent.
+- :meth:`BackgroundWriter.close` is idempotent and may be called from several
+  threads at once. After it, :meth:`~BackgroundWriter.flush` does nothing and
+  the next queued item reopens the writer (a new thread; each file is created
+  anew on its next write), as the peers' writers do.
+- At interpreter exit (:func:`_close_all_at_exit`, and the writers'
+  finalizers) what was queued when exit began is written and the files are
+  closed; calls from threads still logging after that are dropped (counted in
+  ``dropped``), so exit stays prompt.
 - After ``os.fork()`` the child starts with empty queues and, on its first
   logging call, a new thread and new files (the parent's queued events stay
   the parent's: nothing is written twice, no inherited lock is awaited).
@@ -46,7 +62,9 @@ Contracts:
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
 import threading
 import time
 import warnings
@@ -56,13 +74,14 @@ from typing import Any
 
 import numpy as np
 
-from anyboard.errors import WriteError, WriterClosedError
+from anyboard.errors import WriteError
 from anyboard.io.stream import (  # noqa: F401 - re-exported: the writer's constants and encoder registry
     BIG_ITEM,
     EVENT_BYTES,
     FAR_GATE,
     POOL_BYTES,
     FileFactory,
+    FlushMarker,
     Item,
     Stream,
     encoder_code,
@@ -70,6 +89,9 @@ from anyboard.io.stream import (  # noqa: F401 - re-exported: the writer's const
 )
 
 _ALL: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
+
+EXIT_TIMEOUT = 60.0
+"""Seconds a writer is given at interpreter exit to write what was queued (a stuck disk is left then)."""
 
 
 class BackgroundWriter:
@@ -107,11 +129,16 @@ class BackgroundWriter:
         # Callers queue without any check while _in_events < _gate; _gate is 0
         # whenever _slow is set, else it is the event count of the next check.
         self._gate = 0
-        self._slow = False  # any of: closed, error pending, forked, thread not started
+        self._slow = False  # any of: closed, error pending, forked, exiting, thread not started
         self._closed = False
+        self._finished = False  # close() done: thread stopped, files closed
+        self._exiting = False  # the interpreter is exiting: new items are dropped
         self._error: BaseException | None = None
         self._waiting = 0  # callers blocked on the memory bound
         self._pid = os.getpid()
+        # Serializes starting the thread, close(), reopen() and the after-fork reset; the
+        # caller's hot path never takes it. Reentrant: close() flushes while holding it.
+        self._life = threading.RLock()
         # Snapshot buffers of large arrays, free for reuse (see take_buffer).
         self._pool: dict[tuple[int, str], list[Any]] = {}
         self._pool_bytes = 0
@@ -123,12 +150,14 @@ class BackgroundWriter:
         self._pool_lock = threading.Lock()
         self._wake = threading.Event()
         self._progress = threading.Condition(threading.Lock())
-        self._flush_requests: deque[threading.Event] = deque()
+        self._flushers = 0  # callers waiting in flush() (see caller_waiting)
+        self._flushers_lock = threading.Lock()
         self._stop = False
         self._hurry = False  # the drain in progress was asked for by a waiting caller
         self._wanted: deque[tuple[int, str]] = deque()  # buffers to fault in for the pool (want_buffer)
         self._wanted_bytes = 0
         self._dirty = False
+        self._reached: list[FlushMarker] = []  # markers written, to be released after the next file flush
         self._thread: threading.Thread | None = None
         self._set_slow()  # start the thread on first use
 
@@ -138,25 +167,40 @@ class BackgroundWriter:
         self._gate = 0
 
     # -- streams -----------------------------------------------------------
-    def stream(self, factory: FileFactory, header: list[bytes]) -> Stream:
-        """Register a new event file; ``header`` events open every file it creates."""
-        if self._closed:
-            raise WriterClosedError("this writer is closed; create a new SummaryWriter to log again")
-        s = Stream(self, factory, header)
-        self._streams.append(s)
-        return s
+    def stream(self, factory: FileFactory, header: list[bytes], reopen_header: list[bytes] | None = None) -> Stream:
+        """Register a new event file; ``header`` events open the first file it creates.
+
+        ``reopen_header`` (default ``header``) opens the files created after a :meth:`close`.
+        A closed writer is reopened first, as the next queued item would.
+        """
+        with self._life:
+            if self._closed and not self._exiting:
+                self._reopen_locked()
+            s = Stream(self, factory, header, reopen_header)
+            self._streams.append(s)
+            return s
 
     # -- caller side -------------------------------------------------------
-    def _slow_path(self) -> None:
-        if self._closed:
-            raise WriterClosedError("this writer is closed; create a new SummaryWriter to log again")
-        if self._pid != os.getpid():
-            self._after_fork()
-        if self._error is not None:
-            self._raise_error()
-        if self._thread is None or not self._thread.is_alive():
-            self._start()
-        self._slow = False
+    def _slow_path(self) -> bool:
+        """The checks behind every queued item while the writer is slow; ``False``: drop the item.
+
+        Under the lifecycle lock, so that however many threads make their first call at once,
+        one of them starts the one writer thread. Raises a pending background error.
+        """
+        with self._life:
+            if self._pid != os.getpid():
+                self._after_fork()
+            if self._exiting:
+                self.dropped += 1
+                return False
+            if self._closed:
+                self._reopen_locked()
+            if self._error is not None:
+                self._raise_error()
+            if self._thread is None or not self._thread.is_alive():
+                self._start()
+            self._slow = False
+            return True
 
     def _start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="anyboard-writer", daemon=True)
@@ -164,7 +208,7 @@ class BackgroundWriter:
 
     def _raise_error(self) -> None:
         error, self._error = self._error, None
-        self._slow = self._closed  # _gate stays 0: the next call re-checks
+        self._slow = self._closed or self._exiting  # _gate stays 0: the next call re-checks
         if isinstance(error, ValueError | TypeError):
             raise error
         raise WriteError(f"writing events failed: {error}") from error
@@ -227,7 +271,7 @@ class BackgroundWriter:
         Encoders may then spread their work over more cores: no training loop is running
         on the waiting thread meanwhile. Otherwise they use this thread alone.
         """
-        return self._hurry or self._waiting > 0 or bool(self._flush_requests)
+        return self._hurry or self._waiting > 0 or self._flushers > 0
 
     def give_buffer(self, buffer: Any) -> None:
         """Return a snapshot buffer whose encoder has run (background thread)."""
@@ -253,8 +297,8 @@ class BackgroundWriter:
         a pending error, wakes the thread and enforces the memory bound (the
         item is dropped again if the bound is passed and ``on_full="drop"``).
         """
-        if self._slow:
-            self._slow_path()
+        if self._slow and not self._slow_path():
+            return  # the interpreter is exiting: dropped (counted)
         stream.append(item)
         self._in_bytes += nbytes
         self._in_events += 1
@@ -314,58 +358,146 @@ class BackgroundWriter:
         while self._pending_bytes() > self._max_bytes:
             if self._error is not None:
                 self._raise_error()
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None or not self._thread.is_alive() or self._exiting or self._closed:
                 break
             self._wake.set()
             self._progress.wait(0.1)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Return once every event queued before this call is in its file."""
+        """Return once every event queued before this call is in its file (a barrier).
+
+        Other threads may go on queueing meanwhile: what they queue after this call
+        is not waited for. Does nothing on a closed writer (as the peers' writers);
+        during another thread's :meth:`close` it returns once that close is done.
+
+        Raises:
+            WriteError: writing failed in the background (at once: a failing disk
+                never keeps the caller waiting), or ``timeout`` seconds passed.
+        """
         if self._slow:
-            self._slow_path()
-        done = threading.Event()
-        self._flush_requests.append(done)
-        self._wake.set()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not done.wait(0.05):
-            if self._thread is None or not self._thread.is_alive():
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                raise WriteError(f"flush did not finish within {timeout} s")
+            with self._life:
+                if self._pid != os.getpid():
+                    self._after_fork()
+                if self._closed or not self._slow_path():
+                    return
+        self._barrier(timeout)
+
+    def _barrier(self, timeout: float | None) -> None:
+        streams = list(self._streams)
+        if not streams:
+            return
+        marker = FlushMarker(len(streams))
+        with self._flushers_lock:
+            self._flushers += 1
+        try:
+            for s in streams:
+                s.append(marker)
+            self._wake.set()
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not marker.done.wait(0.05):
+                if self._error is not None:
+                    break
+                thread = self._thread
+                if thread is None or not thread.is_alive():
+                    if self._closed or self._exiting or not any(s.queue for s in self._streams):
+                        break
+                    with self._life:  # the thread died (it never should): start another one
+                        if self._thread is thread:
+                            self._start()
+                if deadline is not None and time.monotonic() > deadline:
+                    raise WriteError(f"flush did not finish within {timeout} s")
+                self._wake.set()
+        finally:
+            with self._flushers_lock:
+                self._flushers -= 1
         if self._error is not None:
             self._raise_error()
 
     def close(self, timeout: float | None = None) -> None:
-        """Write everything queued, close the files and stop the thread. Idempotent."""
-        if self._closed:
-            return
-        if self._pid != os.getpid():
-            self._after_fork()
-        error = None
-        try:
-            if self._thread is not None and self._thread.is_alive() or any(s.queue for s in self._streams):
-                if self._thread is None or not self._thread.is_alive():
-                    self._start()
-                self.flush(timeout)
-        except (WriteError, ValueError, TypeError) as exc:
-            error = exc
-        finally:
+        """Write everything queued, close the files and stop the thread.
+
+        Idempotent, and safe from several threads at once: they all return once the
+        files are closed. Calls from other threads meanwhile wait for it, then log to
+        the reopened writer (new files), as with the peers. An interrupted close
+        (``KeyboardInterrupt``) is finished by the next one.
+        """
+        with self._life:
+            if self._finished:
+                return
+            if self._pid != os.getpid():
+                self._after_fork()
+            error = None
             self._closed = True
-            self._set_slow()
-            self._stop = True
-            self._wake.set()
-            thread = self._thread
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(timeout)
-            self._drop_pool()
-            for s in self._streams:
-                try:
-                    s._close_file()
-                except OSError:
-                    pass
-            _ALL.discard(self)
+            self._set_slow()  # from here on new calls wait for the lifecycle lock
+            try:
+                # Items queued by threads that passed the queue gate just before it closed
+                # can land behind a marker: a second barrier writes them.
+                for _ in range(3):
+                    thread = self._thread
+                    if not (thread is not None and thread.is_alive() or any(s.queue for s in self._streams)):
+                        break
+                    if self._error is not None:
+                        self._raise_error()
+                    if thread is None or not thread.is_alive():
+                        self._stop = False
+                        self._start()
+                    self._barrier(timeout)
+                    if not any(s.queue for s in self._streams):
+                        break
+            except (WriteError, ValueError, TypeError) as exc:
+                error = exc
+            finally:
+                self._finish_close(timeout)
         if error is not None:
             raise error
+
+    def _finish_close(self, timeout: float | None) -> None:
+        """Stop the thread and close the files (lifecycle lock held); left unfinished if the thread is stuck."""
+        self._stop = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                return  # a stuck disk: the thread may still write; the next close() or reopen() finishes
+        self._drop_pool()
+        for s in self._streams:
+            try:
+                s._close_file()
+            except OSError:
+                pass
+        self._finished = True
+
+    def reopen(self, open_now: Stream | None = None) -> None:
+        """Log again after :meth:`close`: a new thread, and new files on the next writes.
+
+        ``open_now``'s file is created at once (so that a bad directory fails here).
+        Does nothing on an open writer.
+        """
+        with self._life:
+            if self._closed and not self._exiting:
+                self._reopen_locked()
+                if open_now is not None:
+                    open_now.open()
+
+    def _reopen_locked(self) -> None:
+        if not self._finished:  # an interrupted or timed-out close(): finish it first
+            self._finish_close(None)
+        self._finished = False
+        self._closed = False
+        self._stop = False
+        self._thread = None
+        self._set_slow()
+        _ALL.add(self)
+
+    def shutdown_at_exit(self, timeout: float = EXIT_TIMEOUT) -> None:
+        """Interpreter exit: write what is queued now, drop what comes later, close the files."""
+        self._exiting = True
+        self._set_slow()
+        try:
+            self.close(timeout=timeout)
+        except Exception:  # noqa: BLE001 - exiting: there is no caller left to raise to
+            pass
 
     @property
     def closed(self) -> bool:
@@ -380,6 +512,7 @@ class BackgroundWriter:
         self._in_bytes = self._out_bytes = 0
         self._in_events = self._out_events = 0
         self._error = None
+        _close_at_multiprocessing_exit(self)
 
     # -- background side ---------------------------------------------------
     def _run(self) -> None:
@@ -392,41 +525,45 @@ class BackgroundWriter:
                     self._gate = 0
             self._wake.wait(max(0.0, next_flush - time.monotonic()))
             self._wake.clear()
-            requests = []
-            while self._flush_requests:
-                requests.append(self._flush_requests.popleft())
             stop = self._stop
-            self._hurry = bool(requests) or stop
+            self._hurry = self._flushers > 0 or stop
             self._drain_all()
             self._hurry = False
             now = time.monotonic()
-            if requests or stop or now >= next_flush:
-                if self._dirty or requests:
+            if self._reached or stop or now >= next_flush:
+                if self._dirty or self._reached:
                     self._flush_all()
                 next_flush = now + self._flush_secs
-            for done in requests:
-                done.set()
-            if not stop:
-                self._fill_pool()
+            self._release_markers()
             if stop:
-                # Closing: stop once everything is written, or once writing
-                # fails (a full disk must not keep close() waiting forever).
-                if self._error is not None or not any(s.queue for s in self._streams):
-                    return
-                self._wake.set()  # a put raced with close: write it at once
+                return  # close() has written what it waits for; it writes what raced in itself
+            if any(s.queue for s in self._streams):
+                self._wake.set()  # more than this round's share is queued: go on at once
+            else:
+                self._fill_pool()
+
+    def _release_markers(self) -> None:
+        """Release the flush() callers whose markers were written and flushed."""
+        reached, self._reached = self._reached, []
+        for marker in reached:
+            marker.done.set()
 
     def _drain_all(self) -> None:
-        # Everything counted before this snapshot is popped below (queues are
-        # FIFO), so afterwards only later items, and failed batches kept for a
-        # retry, still hold memory.
+        # Everything counted before this snapshot is in the queues (items are counted after
+        # they are appended), and each stream drains at least what it held at the snapshot
+        # (FIFO), so afterwards only later items, and failed batches kept for a retry,
+        # still hold memory. No stream drains more than it held, so however fast other
+        # threads queue, a round ends and the flush markers it passed are released.
         in_bytes, in_events = self._in_bytes, self._in_events
-        for s in list(self._streams):
+        streams = list(self._streams)
+        limits = [len(s.queue) for s in streams]
+        for s, limit in zip(streams, limits):
             try:
-                if s._drain():
+                if s._drain(limit, self._reached):
                     self._dirty = True
             except BaseException as exc:  # noqa: BLE001 - reported on the caller
                 self._record(exc)
-        self._out_bytes = in_bytes - sum(len(s._retry) for s in self._streams)
+        self._out_bytes = in_bytes - sum(len(s._retry) for s in streams)
         self._out_events = in_events
         with self._progress:
             self._progress.notify_all()
@@ -446,9 +583,11 @@ class BackgroundWriter:
 
 
 def _forked_child() -> None:
-    # Threads do not survive fork(): send each writer's next call through
-    # _slow_path, which sees the new pid and starts afresh (_after_fork).
+    # Threads do not survive fork(): send each writer's next call through _slow_path,
+    # which sees the new pid and starts afresh (_after_fork). The lifecycle lock may have
+    # been held by one of the parent's other threads at the fork: the child gets a new one.
     for w in list(_ALL):
+        w._life = threading.RLock()
         w._set_slow()
 
 
@@ -456,10 +595,34 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forked_child)
 
 
-def close_all() -> None:
-    """Close every open writer of this process (used at interpreter exit)."""
+def _close_at_multiprocessing_exit(writer: BackgroundWriter) -> None:
+    """In a forked ``multiprocessing`` child, close ``writer`` when the child's target returns.
+
+    Such a child leaves through ``os._exit``, which runs no ``atexit`` handler and no
+    finalizer: without this, what it logged after its last flush would be lost.
+    """
+    util = sys.modules.get("multiprocessing.util")
+    if util is None:  # not a multiprocessing child (a plain os.fork())
+        return
+    ref = weakref.ref(writer)
+
+    def close() -> None:
+        w = ref()
+        if w is not None:
+            w.shutdown_at_exit()
+
+    util.Finalize(None, close, exitpriority=100)
+
+
+def _close_all_at_exit() -> None:
+    """Close every open writer of this process at interpreter exit (registered with ``atexit``).
+
+    A writer's own finalizer usually does it first (``weakref.finalize`` runs at exit too);
+    this covers writers whose owner is gone. Threads still logging have their calls dropped.
+    """
     for w in list(_ALL):
-        try:
-            w.close(timeout=60)
-        except Exception:  # noqa: BLE001 - exiting: nothing left to report to
-            pass
+        if not w._finished:
+            w.shutdown_at_exit()
+
+
+atexit.register(_close_all_at_exit)

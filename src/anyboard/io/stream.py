@@ -11,6 +11,7 @@ encoder). See :mod:`anyboard.io.background` for the contracts.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -52,6 +53,20 @@ SINCE_FLUSH_BYTES = 32 << 20
 """Written bytes kept until the next flush confirms the file still exists."""
 PARALLEL_RUN = 16
 """Most items of a :func:`parallel_encoder` encoded at once."""
+
+class FlushMarker:
+    """A ``flush()`` barrier queued behind what each stream holds (see ``BackgroundWriter.flush``).
+
+    The writer thread counts the streams that have written everything queued before
+    their copy of the marker; when all have, and the files are flushed, ``done`` is set.
+    """
+
+    __slots__ = ("done", "remaining")
+
+    def __init__(self, streams: int) -> None:
+        self.remaining = streams  # written by the writer thread only
+        self.done = threading.Event()
+
 
 def encoder_code(
     encode: Callable[[Any, Any, Any, Any], bytes], records: Callable[[list[Any]], bytes | None] | None = None
@@ -103,14 +118,18 @@ class Stream:
     """The queue of one event file. ``put`` is the caller's hot path."""
 
     __slots__ = (
-        "_factory", "_file", "_header", "_retry", "_since_flush", "_since_flush_bytes", "_writer", "append", "opened",
-        "queue", "__weakref__",
+        "_factory", "_file", "_header", "_reopen_header", "_retry", "_retry_markers", "_since_flush",
+        "_since_flush_bytes", "_writer", "append", "opened", "queue", "__weakref__",
     )
 
-    def __init__(self, writer: BackgroundWriter, factory: FileFactory, header: list[bytes]) -> None:
+    def __init__(
+        self, writer: BackgroundWriter, factory: FileFactory, header: list[bytes], reopen_header: list[bytes] | None = None
+    ) -> None:
         self._writer = writer
         self._factory = factory
         self._header = header
+        self._reopen_header = header if reopen_header is None else reopen_header
+        self._retry_markers: list[FlushMarker] = []  # markers behind the failed batch in _retry
         self._file: Any = None
         self.opened: list[Any] = []  # every file object opened, oldest first
         self._retry: bytes = b""
@@ -168,19 +187,22 @@ class Stream:
             w._put_checked(self, item, nbytes)
 
     # -- background side -------------------------------------------------
-    def _drain(self) -> int:
-        """Encode, frame and write everything queued; return how many events.
+    def _drain(self, limit: int, reached: list[FlushMarker]) -> int:
+        """Encode, frame and write the first ``limit`` queued items; return how many events.
 
         Works in batches of :data:`BATCH_EVENTS` events (or
         :data:`BATCH_BYTES`), each written with one system call, and yields the
         GIL between batches. An encoder that fails is reported after the rest
-        is written.
+        is written. A :class:`FlushMarker` whose copies have all been passed is
+        appended to ``reached`` once the batch before it is written.
         """
         if getattr(self._file, "discards", False):  # write_to_disk=False: nothing to encode
-            n = len(self.queue)
-            for _ in range(n):
-                self.queue.popleft()
-            return n
+            popleft = self.queue.popleft
+            for _ in range(limit):
+                item = popleft()
+                if type(item) is FlushMarker:
+                    self._passed(item, reached)
+            return limit
         queue = self.queue
         popleft = queue.popleft
         encoders = _ENCODERS
@@ -192,11 +214,15 @@ class Stream:
         while True:
             parts: list[bytes] = []  # framed
             payloads: list[bytes] = []  # not framed yet
+            markers: list[FlushMarker] = []  # passed in this batch
             add = payloads.append
             size = 0
             count = 0
             empty = False
             while count < BATCH_EVENTS and size < BATCH_BYTES:
+                if n + count >= limit:
+                    empty = True  # this round's share is done; later items wait for the next round
+                    break
                 try:
                     item = popleft()
                 except IndexError:
@@ -207,14 +233,18 @@ class Stream:
                     add(item)
                     size += len(item)
                     continue
+                if type(item) is FlushMarker:
+                    markers.append(item)
+                    continue
                 if len(item) == 5 and item[0] in batchers:
                     # A run of items of one code (scalars): encoded and framed together.
                     code = item[0]
                     chunk = [item]
+                    share = min(RUN_EVENTS - 1, limit - n - count)
                     if _native_take_run is not None:  # one C loop instead of the three below
-                        chunk += _native_take_run(queue, code, RUN_EVENTS - 1)
+                        chunk += _native_take_run(queue, code, share)
                     else:
-                        chunk += [popleft() for _ in range(min(len(queue), RUN_EVENTS - 1))]
+                        chunk += [popleft() for _ in range(min(len(queue), share))]
                         m = _run_length(chunk, code)
                         if m < len(chunk):
                             queue.extendleft(reversed(chunk[m:]))
@@ -238,7 +268,7 @@ class Stream:
                     size += len(data)
                     continue
                 if len(item) == 2 and item[0] in parallel and _threads.THREADS > 1 and w.caller_waiting():
-                    run = self._parallel_run(item)
+                    run = self._parallel_run(item, limit - n - count)
                     count += len(run) - 1
                     for ok, data in _threads.call_all(run):
                         if not ok:  # an encoder failed: report it, keep the rest
@@ -263,12 +293,16 @@ class Stream:
             if parts or self._retry:
                 if self._file is None:
                     self.open()
-                framed = parts[0] if len(parts) == 1 else b"".join(parts)
+                framed = parts[0] if len(parts) == 1 else b"".join(parts) if parts else b""
                 data = self._retry + framed if self._retry else framed
-                self._retry = data  # kept until the write succeeds
+                self._retry = data  # kept until the write succeeds, with the markers behind it
+                self._retry_markers += markers
                 self._file.write(data)
                 self._retry = b""
+                markers, self._retry_markers = self._retry_markers, []
                 self._remember(data)
+            for marker in markers:
+                self._passed(marker, reached)
             # Progress per batch, so a caller blocked on the memory bound moves
             # on as soon as there is room, not after the whole backlog.
             w._out_events += count
@@ -282,11 +316,18 @@ class Stream:
             raise error
         return n
 
-    def _parallel_run(self, first: Item) -> list[Item]:
-        """``first`` and the items of parallel encoders queued right after it (popped)."""
+    @staticmethod
+    def _passed(marker: FlushMarker, reached: list[FlushMarker]) -> None:
+        """Count one stream past ``marker`` (everything before it written)."""
+        marker.remaining -= 1
+        if marker.remaining == 0:
+            reached.append(marker)
+
+    def _parallel_run(self, first: Item, share: int) -> list[Item]:
+        """``first`` and at most ``share`` items of parallel encoders queued right after it (popped)."""
         run = [first]
         queue = self.queue
-        while len(run) < PARALLEL_RUN:
+        while len(run) < min(PARALLEL_RUN, share + 1):
             try:
                 item = queue.popleft()  # popped, then checked: another thread may change the queue in between
             except IndexError:  # the queue ran empty
@@ -325,13 +366,15 @@ class Stream:
         self._since_flush_bytes = 0
 
     def _close_file(self) -> None:
+        self._header = self._reopen_header  # a file created after close() (the writer reopened)
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            file.close()
 
     def _forget_after_fork(self) -> None:
         self.queue.clear()
         self._retry = b""
+        self._retry_markers = []
         self._since_flush.clear()
         self._since_flush_bytes = 0
         self._file = None  # the parent's file; the child opens its own

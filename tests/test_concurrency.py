@@ -1,0 +1,400 @@
+"""One writer, many threads: every event written exactly once, in each thread's order, and no hang.
+
+Each test here could fail on the code before the writer's thread start was made race-free and
+``flush()`` became a barrier (two writer threads draining one file duplicated, reordered and lost
+events; ``close()`` waited forever in ``join``; ``flush()`` never returned while another thread kept
+logging). Every wait has a watchdog: a hang dumps every thread's stack and fails the test instead of
+blocking CI. Trials repeat because the races need several tries to show on 2 cores.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import anyboard
+from anyboard import SummaryWriter
+from anyboard._methods import core as core_methods
+from anyboard.io import records
+from anyboard.io import stream as st
+
+WATCHDOG_S = 60.0
+"""A call that has not returned after this long is a hang (the healthy calls take well under a second)."""
+
+
+def _within(what: str, target, *args, timeout: float = WATCHDOG_S):
+    """Run ``target(*args)`` on a helper thread; fail with every thread's stack if it hangs."""
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = target(*args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the test's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name=f"watched-{what}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        pytest.fail(f"{what} did not return within {timeout} s (stacks of every thread dumped on stderr)")
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box.get("result")
+
+
+@pytest.fixture(params=["compiled", "fallback"])
+def paths(request, monkeypatch):
+    """Run a test through the compiled helpers and through their Python fallbacks."""
+    if request.param == "fallback":
+        monkeypatch.setattr(st, "_native_take_run", None)
+        monkeypatch.setattr(core_methods, "_native_columns", None)
+        monkeypatch.setattr(records, "_native_frame_rows", None)
+        python_method = getattr(core_methods.CoreMethods.add_scalar, "__wrapped__", None)
+        if python_method is not None:  # the compiled add_scalar descriptor: use the Python method
+            monkeypatch.setattr(core_methods.CoreMethods, "add_scalar", python_method)
+    return request.param
+
+
+def _event_files(logdir: str) -> dict[str, list[Path]]:
+    """Event files per run directory (relative path, '.' for the root), in name order."""
+    runs: dict[str, list[Path]] = defaultdict(list)
+    for path in sorted(Path(logdir).rglob("events.out.tfevents.*")):
+        runs[os.path.relpath(path.parent, logdir)].append(path)
+    return runs
+
+
+def _values(logdir: str) -> dict[str, list[tuple[str, int]]]:
+    """``(tag, step)`` of every summary value per run, in the order the files hold them."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for run, files in _event_files(logdir).items():
+        seen: list[tuple[str, int]] = []
+        for path in files:
+            for event in anyboard.iter_events(path):
+                seen.extend((value.tag, event.step) for value in event.summary.value)
+        out[run] = seen
+    return out
+
+
+# -- what each thread logs ------------------------------------------------------------------------
+IMAGE = np.random.default_rng(0).integers(0, 255, (3, 8, 8), dtype=np.uint8)
+HIST = np.random.default_rng(1).normal(size=64).astype(np.float32)
+AUDIO = np.linspace(-1, 1, 200, dtype=np.float32)
+
+
+def _log(writer: SummaryWriter, thread: int, kind: str, seq: int) -> tuple[str, str]:
+    """Log one event of ``kind`` at step ``seq``; return ``(run, tag)`` where it must appear."""
+    tag = f"t{thread}/{kind}"
+    if kind == "scalar":
+        writer.add_scalar(tag, float(seq), seq)
+    elif kind == "scalars":
+        writer.add_scalars(tag, {"a": float(seq)}, seq)
+        return f"{tag.replace('/', '_')}_a", tag
+    elif kind == "histogram":
+        writer.add_histogram(tag, HIST + seq, seq)
+    elif kind == "image":
+        writer.add_image(tag, IMAGE, seq)
+    elif kind == "text":
+        writer.add_text(tag, f"text {seq}", seq)
+    elif kind == "tensor":
+        writer.add_tensor(tag, np.arange(4, dtype=np.float32) + seq, seq)
+    elif kind == "audio":
+        writer.add_audio(tag, AUDIO, seq, sample_rate=8000)
+    elif kind == "pr_curve":
+        writer.add_pr_curve(tag, np.array([0, 1, 1, 0]), np.array([0.1, 0.9, 0.8, 0.3]), seq, num_thresholds=5)
+    else:  # pragma: no cover - a kind this test does not know
+        raise AssertionError(kind)
+    return ".", tag
+
+
+KINDS = ("scalar", "scalars", "histogram", "image", "text", "tensor", "audio", "pr_curve")
+
+
+def _producer(writer, thread, calls, barrier, kinds, log):
+    barrier.wait()
+    for seq in range(calls):
+        log.append(_log(writer, thread, kinds[(thread + seq) % len(kinds)], seq))
+
+
+def _check_exactly_once_in_order(logdir: str, logged: list[list[tuple[str, str]]]) -> None:
+    values = _values(logdir)
+    expected: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for entries in logged:
+        for seq, (run, tag) in enumerate(entries):
+            expected[(run, tag)].append(seq)
+    got: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for run, seen in values.items():
+        for tag, step in seen:
+            got[(run, tag)].append(step)
+    missing = {key: sorted(set(steps) - set(got.get(key, ()))) for key, steps in expected.items()}
+    missing = {k: v for k, v in missing.items() if v}
+    assert not missing, f"accepted events missing after close(): {dict(list(missing.items())[:5])}"
+    twice = {key: steps for key, steps in got.items() if len(steps) != len(set(steps))}
+    assert not twice, f"events written more than once: {list(twice)[:5]}"
+    assert set(got) == set(expected), f"unexpected series: {sorted(set(got) - set(expected))[:5]}"
+    disorder = [key for key, steps in got.items() if steps != sorted(steps)]
+    assert not disorder, f"a thread's events out of its order: {disorder[:5]}"
+
+
+@pytest.mark.parametrize("threads", [4, 16, 32])
+def test_threads_started_together_write_every_event_once_in_order(tmp_path, paths, threads):
+    """N threads start logging at once on a fresh writer (the first-use race), flush and close concurrently."""
+    calls = 120 if threads <= 16 else 60
+    for trial in range(6):
+        logdir = str(tmp_path / f"trial{trial}")
+        writer = SummaryWriter(logdir, max_queue=3)
+        barrier = threading.Barrier(threads + 2)
+        logged: list[list[tuple[str, str]]] = [[] for _ in range(threads)]
+        workers = [
+            threading.Thread(target=_producer, args=(writer, t, calls, barrier, KINDS, logged[t]), daemon=True)
+            for t in range(threads)
+        ]
+
+        def flusher() -> None:
+            barrier.wait()
+            for _ in range(5):
+                writer.flush()
+
+        flushing = threading.Thread(target=flusher, daemon=True)
+        for worker in [*workers, flushing]:
+            worker.start()
+        barrier.wait()
+        for worker in [*workers, flushing]:
+            _within("a logging thread", worker.join)
+            assert not worker.is_alive(), "a logging thread hung"
+        closers = [threading.Thread(target=writer.close, daemon=True) for _ in range(4)]
+        for closer in closers:
+            closer.start()
+        for closer in closers:
+            _within("concurrent close()", closer.join)
+            assert not closer.is_alive(), "a concurrent close() did not return"
+        try:
+            _check_exactly_once_in_order(logdir, logged)
+        except AssertionError as exc:
+            raise AssertionError(f"trial {trial + 1} of 6 with {threads} threads: {exc}") from None
+
+
+def test_one_writer_thread_however_many_first_calls(tmp_path):
+    """However many threads make the first call at once, the writer starts exactly one thread."""
+    for trial in range(20):
+        writer = SummaryWriter(str(tmp_path / f"t{trial}"))
+        before = {t.ident for t in threading.enumerate()}
+        barrier = threading.Barrier(16)
+
+        def first_call(i: int) -> None:
+            barrier.wait()
+            writer.add_scalar(f"s{i}", 1.0, 0)
+
+        callers = [threading.Thread(target=first_call, args=(i,)) for i in range(16)]
+        for c in callers:
+            c.start()
+        for c in callers:
+            c.join(WATCHDOG_S)
+        started = [t for t in threading.enumerate() if t.ident not in before and t.name == "anyboard-writer"]
+        assert len(started) == 1, f"trial {trial}: {len(started)} writer threads for one writer"
+        _within("close()", writer.close)
+
+
+def test_flush_returns_while_another_thread_logs_flat_out(tmp_path, paths):
+    """flush() is a barrier: it returns once what was queued before it is on disk, however busy others are."""
+    logdir = str(tmp_path / "busy")
+    writer = SummaryWriter(logdir)
+    stop = threading.Event()
+
+    def flat_out() -> None:
+        i = 0
+        while not stop.is_set():
+            writer.add_scalar("busy", 1.0, i & 0x3FFFFFF)
+            i += 1
+
+    producer = threading.Thread(target=flat_out, daemon=True)
+    producer.start()
+    try:
+        time.sleep(0.2)
+        for k in range(3):
+            marker = f"marker-{k}-{os.getpid()}"
+            writer.add_text(marker, "before the flush", k)
+            _within(f"flush() #{k} while another thread logs", writer.flush, timeout=30)
+            path = writer.event_file_paths()[""]
+            assert path is not None
+            assert marker.encode() in Path(path).read_bytes(), f"flush #{k} returned before its events were written"
+    finally:
+        stop.set()
+        producer.join(WATCHDOG_S)
+        _within("close()", writer.close)
+
+
+def test_close_racing_with_logging_threads_loses_nothing_accepted(tmp_path, paths):
+    """close() while other threads still log: every call that returned is written exactly once.
+
+    A call after close() logs to the reopened writer (as the peers do), so nothing is refused.
+    """
+    logdir = str(tmp_path / "race")
+    writer = SummaryWriter(logdir, max_queue=2)
+    logged: list[list[tuple[str, str]]] = [[] for _ in range(8)]
+    barrier = threading.Barrier(9)
+    workers = [
+        threading.Thread(target=_producer, args=(writer, t, 200, barrier, ("scalar", "text", "image"), logged[t]))
+        for t in range(8)
+    ]
+    for w in workers:
+        w.start()
+    barrier.wait()
+    for _ in range(5):
+        _within("close() racing with logging", writer.close)
+        time.sleep(0.002)
+    for w in workers:
+        _within("a logging thread", w.join)
+    _within("final close()", writer.close)
+    _check_exactly_once_in_order(logdir, logged)
+
+
+def test_flush_close_reopen_from_many_threads(tmp_path):
+    """close(), flush() and reopen() called from many threads at once never hang or raise."""
+    writer = SummaryWriter(str(tmp_path / "life"))
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(12)
+
+    def churn(i: int) -> None:
+        barrier.wait()
+        try:
+            for j in range(30):
+                (writer.close, writer.flush, writer.reopen)[(i + j) % 3]()
+                writer.add_scalar(f"c{i}", float(j), j)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=churn, args=(i,), daemon=True) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        _within("a close/flush/reopen thread", t.join)
+    assert not errors, errors[:3]
+    _within("close()", writer.close)
+    got = _values(str(tmp_path / "life"))["."]
+    assert sorted(got) == sorted({(f"c{i}", j) for i in range(12) for j in range(30)}), "events lost or duplicated"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
+def test_fork_while_other_threads_log(tmp_path):
+    """fork() while the parent's threads log: the child logs and closes without waiting on an inherited lock."""
+    logdir = str(tmp_path / "fork")
+    writer = SummaryWriter(logdir, max_queue=2)
+    stop = threading.Event()
+    counts = [0, 0, 0]
+
+    def busy(i: int) -> None:
+        while not stop.is_set():
+            writer.add_scalar(f"parent{i}", 1.0, counts[i])
+            counts[i] += 1
+            if counts[i] % 50 == 0:
+                writer.flush()
+
+    threads = [threading.Thread(target=busy, args=(i,), daemon=True) for i in range(3)]
+    for t in threads:
+        t.start()
+    children = []
+    try:
+        for k in range(8):
+            time.sleep(0.01)
+            pid = os.fork()
+            if pid == 0:  # child: log, close, leave without running the parent's cleanup
+                code = 1
+                try:
+                    signal.alarm(20)  # a hang in the child ends it (the parent then sees a failure)
+                    for i in range(50):
+                        writer.add_scalar(f"child{k}", float(i), i)
+                    writer.close()
+                    code = 0
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        for pid in children:
+            deadline = time.monotonic() + WATCHDOG_S
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    pytest.fail(f"forked child {pid} hung")
+                time.sleep(0.01)
+            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child {pid} failed: status {status}"
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(WATCHDOG_S)
+    _within("close()", writer.close)
+    got: dict[str, list[int]] = defaultdict(list)
+    for tag, step in _values(logdir)["."]:
+        got[tag].append(step)
+    for k in range(8):
+        assert got[f"child{k}"] == list(range(50)), f"child {k}'s events lost, duplicated or reordered"
+    for i in range(3):
+        assert sorted(got[f"parent{i}"]) == list(range(counts[i])), "parent's events lost or written twice"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="interrupt_main timing needs POSIX signals here")
+@pytest.mark.parametrize("where", ["add", "flush", "close"])
+def test_keyboard_interrupt_mid_call_keeps_the_writer_consistent(tmp_path, where):
+    """Ctrl-C in the middle of add_*/flush()/close(): a later close() writes every accepted event."""
+    import _thread
+
+    logdir = str(tmp_path / where)
+    writer = SummaryWriter(logdir, max_queue=4)
+    done: list[int] = []
+    interrupts = 0
+    stop = threading.Event()
+    armed = [False]
+
+    def on_sigint(signum, frame):  # one Ctrl-C per armed stretch of the loop below, never outside it
+        if armed[0]:
+            armed[0] = False
+            raise KeyboardInterrupt
+
+    def interrupter() -> None:
+        while not stop.wait(0.003):
+            _thread.interrupt_main(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    pest = threading.Thread(target=interrupter, daemon=True)
+    pest.start()
+    try:
+        i = 0
+        deadline = time.monotonic() + 2.0
+        running = True
+        while running:
+            running = time.monotonic() < deadline and interrupts < 40
+            step, i = i, i + 1  # an interrupted call may or may not have been queued: never reuse its step
+            try:
+                armed[0] = True
+                writer.add_image("img", IMAGE, step)
+                done.append(step)
+                if where == "flush":
+                    writer.flush()
+                elif where == "close" and step % 5 == 0:
+                    writer.close()
+                armed[0] = False
+            except KeyboardInterrupt:
+                interrupts += 1
+    finally:
+        armed[0] = False
+        stop.set()
+        pest.join()
+        signal.signal(signal.SIGINT, previous)
+    assert interrupts > 0, "the test delivered no interrupt"
+    _within("close() after interrupts", writer.close)
+    steps = [step for tag, step in _values(logdir)["."] if tag == "img"]
+    assert len(steps) == len(set(steps)), "an event was written twice"
+    assert set(done) <= set(steps), f"accepted events lost: {sorted(set(done) - set(steps))[:10]}"
+    assert len(set(steps) - set(done)) <= interrupts, "events appeared that were never logged"
