@@ -17,6 +17,7 @@ import contextlib
 import logging
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -38,6 +39,10 @@ from anyboard.proto.event_pb2 import Event
 from anyboard.proto.summary_pb2 import Summary
 
 log = logging.getLogger(__name__)
+
+MAX_WALLTIME = 1e11
+"""Wall times are seconds since the epoch in ``[0, MAX_WALLTIME)`` (1e11 s is the year 5138)."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 SUMMARY_FORMATS = frozenset({"compat", "tensor"})
 """``SummaryWriter(summary_format=...)``: ``"compat"`` (default) writes each summary in the form the peers
@@ -174,6 +179,10 @@ class _WriterBase:
             return tag
         if not isinstance(tag, str):
             raise TypeError(f"tag must be a str, got {type(tag).__name__}: {tag!r}")
+        if not tag:
+            raise ValueError("tag must be a non-empty str, got ''")
+        if not tag.isprintable() and _CONTROL.search(tag):
+            raise ValueError(f"tag {tag!r} contains a control character (NUL, newline, ...): TensorBoard cannot show it")
         try:
             tag.encode("utf-8")
         except UnicodeEncodeError:
@@ -215,10 +224,15 @@ class _WriterBase:
             return defaults[1] if defaults is not None and defaults[1] is not None else time.time()
         try:
             wall = float(walltime)
+        except OverflowError:
+            shown = f"{str(walltime)[:12]}... ({len(str(walltime))} digits)"
+            raise ValueError(f"tag {tag!r}: walltime {shown} is too large for seconds since the epoch") from None
         except (TypeError, ValueError):
             raise TypeError(f"tag {tag!r}: walltime must be a number of seconds, got {type(walltime).__name__}") from None
         if not math.isfinite(wall):
             raise ValueError(f"tag {tag!r}: walltime must be finite, got {wall}")
+        if not 0.0 <= wall < MAX_WALLTIME:
+            raise ValueError(f"tag {tag!r}: walltime must be seconds since the epoch in [0, {MAX_WALLTIME:.0e}), got {wall}")
         return wall
 
     def _array(self, tag: str, x: Any, *, copy: bool = True) -> np.ndarray:
