@@ -1,0 +1,457 @@
+"""The same ``add_*`` calls written by anyboard and by ``torch.utils.tensorboard``, read back by every
+reader users point at the peers' files: TensorBoard's legacy ``EventAccumulator``, its plugin
+``EventAccumulator`` (the Python loader), a real TensorBoard with the Rust data server, and tbparse.
+
+anyboard writes twice: with the default ``summary_format="compat"`` (the peers' fields) every
+reader must see the same tags under the same kinds, the same values (wall times aside) and the same
+tbparse row counts as in torch's files; with ``summary_format="tensor"`` (TensorBoard's v2 tensors)
+the plugin loaders and the Rust server see the same, and the legacy accumulator and tbparse see
+histograms, images and audio as tensors (the documented difference of that format).
+
+What differs on purpose, and is asserted as such (see ``DIFFERENCES``): ``add_text`` keeps its tag
+(torch appends ``/text_summary``); anyboard excludes nothing here that torch keeps (the inputs are
+finite and inside the default bucket edges); audio is rounded where torch truncates (at most 1 LSB);
+the box-drawing and figure pixels are each library's own drawing (sizes compared).
+
+Two stand-ins, because neither optional package is installed: torch's ``add_video`` needs moviepy
+only to encode the GIF, so its encoder is replaced by Pillow's (torch's own code still builds the
+``Summary.Image``); tbparse decodes images and audio with TensorFlow, so ``tf.image.decode_image``
+and ``tf.audio.decode_wav`` are replaced by Pillow and ``wave`` decoders.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import types
+import wave
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from tbread import TensorBoardServer
+
+import anyboard
+
+torch = pytest.importorskip("torch")
+tb_writer = pytest.importorskip("torch.utils.tensorboard")
+
+WALL = 1_700_000_000.0
+RNG = np.random.default_rng(2024)
+WEIGHTS = [RNG.standard_normal(3000).astype(np.float32) * (s + 1) for s in range(3)]
+IMAGE = RNG.integers(0, 256, (3, 12, 10), dtype=np.uint8)  # CHW
+BATCH = RNG.integers(0, 256, (5, 3, 6, 4), dtype=np.uint8)  # NCHW: a 5x1 grid
+VIDEO = RNG.integers(0, 256, (1, 4, 3, 8, 6), dtype=np.uint8)  # NTCHW
+SOUND = (0.5 * np.sin(np.linspace(0, 20 * np.pi, 800))).astype(np.float32)
+LABELS = RNG.integers(0, 2, 200).astype(bool)
+PREDICTIONS = RNG.uniform(0, 1, 200)
+VERTS = np.array([[[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]], dtype=np.float32)
+FACES = np.array([[[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3]]], dtype=np.int32)
+COLORS = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 9, 9]]], dtype=np.uint8)
+LAYOUT = {"losses": {"both": ["Multiline", ["loss", "multi"]], "band": ["Margin", ["loss", "lo", "hi"]]}}
+TEXT_TAG = {"note": "note/text_summary"}  # anyboard's tag -> torch's
+# torch writes an hparams experiment summary with every add_hparams call; anyboard writes none
+# (TensorBoard then builds the experiment from all sessions instead of the first one it finds).
+TORCH_ONLY = {"_hparams_/experiment"}
+
+
+def _figure() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2, 1.5), dpi=40)
+    fig.add_subplot().plot([0, 1, 2], [1, 0, 2])
+    return fig
+
+
+def write_all(w: Any) -> None:
+    """The sequence of calls, the same for every writer (positional order of the peers)."""
+    for s in range(3):
+        wall = WALL + s
+        w.add_scalar("loss", 1.0 / (s + 1), s, wall)
+        w.add_scalars("multi", {"a": float(s), "b": -2.0 * s}, s, wall)
+        w.add_histogram("weights", WEIGHTS[s], s, walltime=wall)
+        w.add_text("note", f"step **{s}**", s, wall)
+        w.add_image("img", IMAGE // (s + 1), s, wall)
+        w.add_audio("snd", SOUND / (s + 1), s, 8000, wall)
+    w.add_histogram("ints", np.arange(-7, 30), 0, bins=6, walltime=WALL)
+    w.add_histogram_raw("raw", 0.0, 3.0, 4.0, 6.0, 14.0, [1.0, 2.0, 3.0], [1.0, 1.0, 2.0], 0, WALL)
+    w.add_images("batch", BATCH, 0, WALL)
+    w.add_image_with_boxes("boxes", IMAGE, np.array([[1, 1, 6, 8]]), 0, WALL)
+    w.add_figure("fig", _figure(), 0, walltime=WALL)
+    w.add_video("vid", VIDEO, 0, fps=5, walltime=WALL)
+    w.add_tensor("tens", torch.arange(6, dtype=torch.float32).reshape(2, 3), 0, WALL)
+    w.add_pr_curve("pr", LABELS, PREDICTIONS, 0, num_thresholds=11, walltime=WALL)
+    w.add_pr_curve_raw(
+        "pr_raw", [4, 3, 1], [4, 1, 0], [0, 3, 4], [0, 1, 3], [0.5, 0.75, 1.0], [1.0, 0.75, 0.25], 0, 3, walltime=WALL
+    )
+    w.add_mesh("mesh", VERTS, colors=COLORS, faces=FACES, global_step=0, walltime=WALL)
+    w.add_custom_scalars(LAYOUT)
+    w.add_hparams({"lr": 0.1, "opt": "adam"}, {"hparam/acc": 0.75}, run_name="hp")
+
+
+def _pillow_video(tensor: np.ndarray, fps: float) -> Any:
+    """torch's ``make_video`` without moviepy: the same ``Summary.Image``, the GIF from Pillow."""
+    from torch.utils.tensorboard.summary import Summary
+
+    _, h, w, c = tensor.shape
+    frames = [Image.fromarray(f) for f in tensor]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
+    return Summary.Image(height=h, width=w, colorspace=c, encoded_image_string=buf.getvalue())
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory, request) -> dict[str, str]:
+    """``{"torch": dir, "compat": dir, "tensor": dir}``, each written by :func:`write_all`."""
+    import torch.utils.tensorboard.summary as torch_summary
+
+    root = tmp_path_factory.mktemp("compat")
+    out = {name: str(root / name) for name in ("torch", "compat", "tensor")}
+    patch = pytest.MonkeyPatch()
+    patch.setattr(torch_summary, "make_video", _pillow_video)
+    try:
+        w = tb_writer.SummaryWriter(out["torch"])
+        write_all(w)
+        w.close()
+    finally:
+        patch.undo()
+    for fmt in ("compat", "tensor"):
+        with anyboard.SummaryWriter(out[fmt], summary_format=fmt) as w:
+            write_all(w)
+    out["root"] = str(root)
+    return out
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def run_dirs(logdir: str) -> dict[str, str]:
+    """``{run name: directory}`` of every directory holding an event file ("." for the root)."""
+    out = {}
+    for path, _, files in os.walk(logdir):
+        if any("tfevents" in f for f in files):
+            out[os.path.relpath(path, logdir)] = path
+    return out
+
+
+def torch_tag(tag: str) -> str:
+    """The tag torch writes for anyboard's ``tag`` (the text rename is the one difference in tags)."""
+    return TEXT_TAG.get(tag, tag)
+
+
+def legacy(run_dir: str) -> Any:
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
+    keep_all = {k: 0 for k in (ea.SCALARS, ea.HISTOGRAMS, ea.COMPRESSED_HISTOGRAMS, ea.IMAGES, ea.AUDIO, ea.TENSORS)}
+    acc = ea.EventAccumulator(run_dir, size_guidance=keep_all)
+    acc.Reload()
+    return acc
+
+
+def plugin_loader(run_dir: str) -> Any:
+    from tbread import python_accumulator
+
+    return python_accumulator(run_dir)
+
+
+def tags_by_kind(acc: Any, rename: bool) -> dict[str, list[str]]:
+    return {
+        kind: sorted(torch_tag(t) if rename else t for t in tags if t not in TORCH_ONLY)
+        if isinstance(tags, list)
+        else tags
+        for kind, tags in acc.Tags().items()
+    }
+
+
+def pixels(blob: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(blob)) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def samples(blob: bytes) -> np.ndarray:
+    with wave.open(io.BytesIO(blob)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.int32)
+
+
+SAME_PIXELS = {"img", "batch", "vid"}  # boxes and figures are each library's own drawing
+SAME_COLORSPACE = {"img", "batch", "vid"}  # torch drops a figure's alpha; anyboard keeps it (RGBA)
+
+
+# -- 1. the legacy EventAccumulator ---------------------------------------------------------------
+
+
+def test_legacy_accumulator_sees_the_same_tags_under_the_same_kinds(logs):
+    torch_runs, ours = run_dirs(logs["torch"]), run_dirs(logs["compat"])
+    assert set(torch_runs) == set(ours) == {".", "multi_a", "multi_b", "hp"}
+    for run in torch_runs:
+        assert tags_by_kind(legacy(ours[run]), True) == tags_by_kind(legacy(torch_runs[run]), False), run
+
+
+def test_legacy_accumulator_reads_the_same_values(logs):
+    theirs, ours = legacy(logs["torch"]), legacy(logs["compat"])
+    for tag in ("loss",):
+        assert [(e.step, e.value) for e in ours.Scalars(tag)] == [(e.step, e.value) for e in theirs.Scalars(tag)]
+    for key in ("a", "b"):
+        sub_theirs, sub_ours = (
+            legacy(os.path.join(logs["torch"], f"multi_{key}")),
+            legacy(os.path.join(logs["compat"], f"multi_{key}")),
+        )
+        assert [(e.step, e.value) for e in sub_ours.Scalars("multi")] == [
+            (e.step, e.value) for e in sub_theirs.Scalars("multi")
+        ]
+    for tag in ("weights", "ints", "raw"):
+        got, want = ours.Histograms(tag), theirs.Histograms(tag)
+        assert [e.step for e in got] == [e.step for e in want], tag
+        for g, w in zip(got, want):
+            g, w = g.histogram_value, w.histogram_value
+            assert (g.bucket_limit, g.bucket) == (w.bucket_limit, w.bucket), tag
+            assert (g.min, g.max, g.num) == (w.min, w.max, w.num), tag
+            assert g.sum == pytest.approx(w.sum, rel=1e-9, abs=1e-9) and g.sum_squares == pytest.approx(
+                w.sum_squares, rel=1e-9
+            ), tag
+        compressed = [[tuple(c) for c in e.compressed_histogram_values] for e in ours.CompressedHistograms(tag)]
+        expected = [[tuple(c) for c in e.compressed_histogram_values] for e in theirs.CompressedHistograms(tag)]
+        np.testing.assert_allclose(
+            np.array(compressed, np.float64), np.array(expected, np.float64), rtol=1e-12, err_msg=tag
+        )
+    for tag in ("img", "batch", "boxes", "fig", "vid"):
+        got, want = ours.Images(tag), theirs.Images(tag)
+        assert [(e.step, e.width, e.height) for e in got] == [(e.step, e.width, e.height) for e in want], tag
+        if tag in SAME_PIXELS:
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(
+                    pixels(g.encoded_image_string), pixels(w.encoded_image_string), err_msg=tag
+                )
+    got, want = ours.Audio("snd"), theirs.Audio("snd")
+    fields = [(e.step, e.content_type, e.sample_rate, e.length_frames) for e in want]
+    assert [(e.step, e.content_type, e.sample_rate, e.length_frames) for e in got] == fields
+    for g, w in zip(got, want):  # anyboard rounds to the nearest sample, torch truncates
+        assert np.abs(samples(g.encoded_audio_string) - samples(w.encoded_audio_string)).max() <= 1
+    _same_tensors(ours, theirs)
+
+
+def _same_tensors(ours: Any, theirs: Any) -> None:
+    """The ``Tensors`` of each tag (text, PR curves, mesh, custom scalars, add_tensor) hold the same values."""
+    from tensorboard.plugins.custom_scalar import layout_pb2
+    from tensorboard.util import tensor_util
+
+    for tag in ours.Tags()["tensors"]:
+        got, want = ours.Tensors(tag), theirs.Tensors(torch_tag(tag))
+        assert [e.step for e in got] == [e.step for e in want], tag
+        for g, w in zip(got, want):
+            a, b = tensor_util.make_ndarray(g.tensor_proto), tensor_util.make_ndarray(w.tensor_proto)
+            assert a.shape == b.shape, tag
+            if tag == "custom_scalars__config__":
+                assert layout_pb2.Layout.FromString(a.item()) == layout_pb2.Layout.FromString(b.item())
+            elif a.dtype == object:
+                assert a.tolist() == b.tolist(), tag
+            else:  # mesh faces and colors: int32/uint8 here, float32 in torch's files
+                np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=1e-6, err_msg=tag)
+
+
+def test_tensor_format_is_seen_as_tensors_by_the_legacy_accumulator(logs):
+    """The documented difference of ``summary_format="tensor"``: v2 histograms, images, audio are tensors there."""
+    tags = legacy(logs["tensor"]).Tags()
+    assert tags["histograms"] == ["raw"] and tags["images"] == [] and tags["audio"] == []
+    assert {"weights", "ints", "img", "batch", "boxes", "fig", "vid", "snd"} <= set(tags["tensors"])
+
+
+# -- 2. TensorBoard's plugin loader (--load_fast=false) --------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["compat", "tensor"])
+def test_plugin_loader_sees_the_same_tags_plugins_and_values(logs, fmt):
+    from tensorboard.util import tensor_util
+
+    torch_runs, ours = run_dirs(logs["torch"]), run_dirs(logs[fmt])
+    assert set(torch_runs) == set(ours)
+    for run in torch_runs:
+        mine, theirs = plugin_loader(ours[run]), plugin_loader(torch_runs[run])
+        assert tags_by_kind(mine, True) == tags_by_kind(theirs, False), run
+        for tag in mine.Tags()["tensors"]:
+            a, b = mine.SummaryMetadata(tag), theirs.SummaryMetadata(torch_tag(tag))
+            assert (a.plugin_data.plugin_name, a.data_class) == (b.plugin_data.plugin_name, b.data_class), (run, tag)
+            got, want = mine.Tensors(tag), theirs.Tensors(torch_tag(tag))
+            assert [e.step for e in got] == [e.step for e in want], (run, tag)
+            for g, w in zip(got, want):
+                x, y = tensor_util.make_ndarray(g.tensor_proto), tensor_util.make_ndarray(w.tensor_proto)
+                plugin = a.plugin_data.plugin_name
+                if plugin == "histograms":
+                    assert x[:, 2].sum() == y[:, 2].sum(), tag
+                    if fmt == "compat":  # the same HistogramProto, converted by the same code
+                        np.testing.assert_array_equal(x, y, err_msg=tag)
+                elif plugin == "images":
+                    assert x[:2].tolist() == y[:2].tolist(), tag  # width, height
+                    if tag in SAME_PIXELS:
+                        np.testing.assert_array_equal(pixels(x[2]), pixels(y[2]), err_msg=tag)
+                elif plugin == "audio":
+                    assert x.shape == y.shape and np.abs(samples(x[0]) - samples(y[0])).max() <= 1
+                elif plugin in ("scalars", "pr_curves", "mesh", "tensor"):
+                    np.testing.assert_allclose(x.astype(np.float64), y.astype(np.float64), rtol=1e-6, err_msg=tag)
+                elif plugin == "hparams":
+                    assert tag.startswith("_hparams_/")
+                elif plugin == "text" and fmt == "tensor":  # one string as rank 0 (torch: shape [1])
+                    assert x.shape == () and x.reshape(1).tolist() == y.tolist(), tag
+                else:  # text, custom scalars: strings
+                    assert x.shape == y.shape and (plugin == "custom_scalars" or x.tolist() == y.tolist()), tag
+
+
+# -- 3. a real TensorBoard with the Rust data server ---------------------------------------------
+
+
+def _server_view(tb: TensorBoardServer, prefix: str) -> dict[str, Any]:
+    """Everything the dashboards get for the runs under ``prefix`` (tags per plugin, then the data)."""
+    view: dict[str, Any] = {}
+    for plugin in ("scalars", "histograms", "images", "audio", "text", "pr_curves", "mesh"):
+        tags = tb.get(f"/data/plugin/{plugin}/tags")
+        for run, by_tag in tags.items():
+            if run == prefix or run.startswith(prefix + "/"):
+                names = by_tag if isinstance(by_tag, list) else list(by_tag)
+                view[f"{plugin} tags {run[len(prefix) :]}"] = sorted(torch_tag(t) for t in names)
+    run = prefix
+    view["loss"] = [(s, v) for _, s, v in tb.scalars(run, "loss")]
+    view["multi_b"] = [(s, v) for _, s, v in tb.scalars(run + "/multi_b", "multi")]
+    for tag in ("weights", "ints", "raw"):
+        view[f"histogram {tag}"] = [
+            (s, rows) for _, s, rows in tb.get("/data/plugin/histograms/histograms", run=run, tag=tag)
+        ]
+    for tag in ("img", "batch", "boxes", "fig", "vid"):
+        entries = tb.get("/data/plugin/images/images", run=run, tag=tag, sample=0)
+        view[f"image {tag}"] = [e["step"] for e in entries]
+        if tag in SAME_PIXELS:
+            blobs = [tb.get_raw("/data/plugin/images/individualImage?" + e["query"]).content for e in entries]
+            view[f"pixels {tag}"] = [pixels(b).tolist() for b in blobs]
+    entries = tb.get("/data/plugin/audio/audio", run=run, tag="snd", sample=0)
+    view["audio"] = [(e["step"], e["contentType"]) for e in entries]
+    notes = tb.get("/data/plugin/text/text", run=run, tag="note" if prefix != "torch" else "note/text_summary")
+    view["text"] = [(n["step"], n["text"]) for n in notes]
+    curves = tb.get("/data/plugin/pr_curves/pr_curves", run=run, tag="pr")[run]
+    view["pr"] = [(c["step"], np.round(c["precision"], 6).tolist(), c["true_positives"]) for c in curves]
+    return view
+
+
+def test_rust_data_server_serves_the_same(logs):
+    with TensorBoardServer(logs["root"], load_fast=True) as tb:
+        tb.wait_for(lambda: {"torch/hp", "compat/hp", "tensor/hp"} <= set(tb.get("/data/runs")))
+        tb.wait_for(lambda: all(r in tb.get("/data/plugin/pr_curves/tags") for r in ("torch", "compat", "tensor")))
+        theirs = _server_view(tb, "torch")
+        compat = _server_view(tb, "compat")
+        tensor = _server_view(tb, "tensor")
+    assert compat == theirs
+    # The v2 encodings: the same tags and data, but exact histogram rows (not converted from
+    # HistogramProto), and audio served as audio/wav (v1 audio has no content type there).
+    for key in theirs:
+        if key.startswith("histogram "):
+            assert [s for s, _ in tensor[key]] == [s for s, _ in theirs[key]]
+            assert [sum(r[2] for r in rows) for _, rows in tensor[key]] == [
+                sum(r[2] for r in rows) for _, rows in theirs[key]
+            ]
+        elif key == "text":  # one string at rank 0: one Markdown block instead of a one-cell table
+            assert [
+                (s, f"<table>\n<tbody>\n<tr>\n<td>{html}</td>\n</tr>\n</tbody>\n</table>") for s, html in tensor[key]
+            ] == theirs[key]
+        elif key == "audio":
+            assert tensor[key] == [(s, "audio/wav") for s, _ in theirs[key]]
+            assert {t for _, t in theirs[key]} == {"application/octet-stream"}
+        else:
+            assert tensor[key] == theirs[key], key
+
+
+# -- 4. tbparse --------------------------------------------------------------------------------
+
+
+def _decode_image(blob: bytes) -> Any:
+    return types.SimpleNamespace(numpy=lambda: np.asarray(Image.open(io.BytesIO(bytes(blob)))))
+
+
+def _decode_wav(blob: bytes) -> Any:
+    with wave.open(io.BytesIO(bytes(blob))) as w:
+        data = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, w.getnchannels()) / 32768.0
+        rate = w.getframerate()
+    return types.SimpleNamespace(numpy=lambda: data.astype(np.float32)), rate
+
+
+@pytest.fixture
+def tbparse_reader(monkeypatch):
+    """tbparse's ``SummaryReader`` with Pillow/``wave`` standing in for TensorFlow's two decoders."""
+    tbparse = pytest.importorskip("tbparse")
+    import tbparse.summary_reader as reader_module
+
+    stand_in = types.SimpleNamespace(
+        image=types.SimpleNamespace(decode_image=_decode_image), audio=types.SimpleNamespace(decode_wav=_decode_wav)
+    )
+    monkeypatch.setattr(reader_module, "tensorflow", stand_in)
+    return tbparse.SummaryReader
+
+
+FRAMES = ("scalars", "tensors", "histograms", "images", "audio", "text", "hparams")
+EXTRA = {
+    "dir_name",
+    "min",
+    "max",
+    "num",
+    "sum",
+    "sum_squares",
+    "width",
+    "height",
+    "content_type",
+    "length_frames",
+    "sample_rate",
+}
+
+
+def _frames(reader: Any, logdir: str) -> dict[str, Any]:
+    r = reader(logdir, extra_columns=EXTRA)
+    out = {}
+    for name in FRAMES:
+        frame = getattr(r, name)
+        if "tag" in frame:
+            frame = frame.assign(
+                tag=[
+                    torch_tag(t.removesuffix("/text_summary")) if name == "text" else torch_tag(t) for t in frame["tag"]
+                ]
+            )
+            frame = frame[~frame["tag"].isin(TORCH_ONLY)]
+            frame = frame.sort_values([c for c in ("dir_name", "tag", "step") if c in frame]).reset_index(drop=True)
+        out[name] = frame
+    return out
+
+
+def test_tbparse_gives_the_same_frames(logs, tbparse_reader):
+    theirs, ours = _frames(tbparse_reader, logs["torch"]), _frames(tbparse_reader, logs["compat"])
+    for name in FRAMES:
+        assert len(ours[name]) == len(theirs[name]) > 0, name
+        assert list(ours[name].columns) == list(theirs[name].columns), name
+    for name in ("scalars", "text", "hparams"):
+        assert ours[name].to_dict("list") == theirs[name].to_dict("list"), name
+    h, t = ours["histograms"], theirs["histograms"]
+    assert h[["dir_name", "tag", "step", "min", "max", "num"]].equals(
+        t[["dir_name", "tag", "step", "min", "max", "num"]]
+    )
+    for a, b in zip(h["limits"], t["limits"]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(h["counts"], t["counts"]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(h["sum_squares"], t["sum_squares"], rtol=1e-9)
+    i, t = ours["images"], theirs["images"]
+    assert i[["tag", "step", "width", "height"]].equals(t[["tag", "step", "width", "height"]])
+    a, t = ours["audio"], theirs["audio"]
+    assert a[["tag", "step", "content_type", "length_frames", "sample_rate"]].equals(
+        t[["tag", "step", "content_type", "length_frames", "sample_rate"]]
+    )
+    tensors, t = ours["tensors"], theirs["tensors"]
+    assert tensors[["dir_name", "tag", "step"]].equals(t[["dir_name", "tag", "step"]])
+
+
+def test_tbparse_sees_the_tensor_format_as_tensors(logs, tbparse_reader):
+    """``summary_format="tensor"``: tbparse files v2 histograms, images and audio under ``tensors``."""
+    theirs, ours = _frames(tbparse_reader, logs["torch"]), _frames(tbparse_reader, logs["tensor"])
+    assert list(ours["histograms"]["tag"]) == ["raw"] and ours["images"].empty and ours["audio"].empty
+    moved = len(theirs["histograms"]) - 1 + len(theirs["images"]) + len(theirs["audio"])
+    assert len(ours["tensors"]) == len(theirs["tensors"]) + moved
+    for name in ("scalars", "text", "hparams"):
+        assert len(ours[name]) == len(theirs[name]), name
