@@ -14,6 +14,36 @@ from anyboard.writer import FileWriter, SummaryWriter
 
 __version__ = "0.1.0"
 
+
+def native_available() -> bool:
+    """Whether anyboard's compiled helpers (``anyboard._native``) were built at install.
+
+    Without them (no C compiler at install, an unsupported platform) every path falls back to
+    NumPy/Python code that writes the same bytes, 2-3x slower; a ``RuntimeWarning`` says so
+    once, at import (``ANYBOARD_QUIET=1`` silences it).
+    """
+    import importlib.util
+
+    return importlib.util.find_spec("anyboard._native") is not None
+
+
+def _warn_if_not_compiled() -> None:
+    import os
+
+    if native_available() or os.environ.get("ANYBOARD_QUIET"):
+        return
+    import warnings
+
+    warnings.warn(
+        "anyboard: the compiled helpers (anyboard._native) are not installed (no C compiler at install?); "
+        "using the NumPy fallbacks: the same files, 2-3x slower. Set ANYBOARD_QUIET=1 to silence this.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+_warn_if_not_compiled()
+
 # Exported names whose modules load only when first used (pandas, torch or tensorboardX are
 # imported by those modules at most, never by ``import anyboard``): name -> module.
 _LAZY = {
@@ -52,5 +82,6 @@ __all__ = [
     "__version__",
     "iter_events",
     "iter_run_events",
+    "native_available",
     "register",
 ]

@@ -8,17 +8,20 @@ protobuf, PNG/WAV/GIF, framing and I/O happen on the writer's one background
 thread (:mod:`anyboard.io.background`).
 
 Method groups beyond the core (images, audio, hparams, ...) live in the
-``anyboard._methods`` modules and are mixed into :class:`SummaryWriter`.
+``anyboard._methods`` modules; :class:`SummaryWriter` lists them as its bases, so
+type checkers and IDEs see every method with its signature.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import math
 import os
 import re
 import socket
+import sys
 import threading
 import time
 import weakref
@@ -29,7 +32,12 @@ from typing import Any
 import numpy as np
 
 from anyboard._methods.core import CoreMethods
-from anyboard._methods.registry import method_groups
+from anyboard._methods.embedding import Methods as EmbeddingMethods
+from anyboard._methods.export import Methods as ExportMethods
+from anyboard._methods.graph import Methods as GraphMethods
+from anyboard._methods.hparams import Methods as HparamsMethods
+from anyboard._methods.images import Methods as ImageMethods
+from anyboard._methods.media import Methods as MediaMethods
 from anyboard._paths import safe_component
 from anyboard.adapters import to_numpy
 from anyboard.io import remote
@@ -102,6 +110,12 @@ class _WriterBase:
         summary_format: str = "compat",
         **kwargs: Any,
     ) -> None:
+        """Open a writer on ``logdir`` (created if missing); every argument is described on :class:`SummaryWriter`.
+
+        Raises:
+            ValueError / TypeError: an argument of the wrong value or type, naming it.
+            OSError: the log directory cannot be created or written.
+        """
         if summary_format not in SUMMARY_FORMATS:
             raise ValueError(f"summary_format must be one of {sorted(SUMMARY_FORMATS)}, got {summary_format!r}")
         self._summary_format = summary_format
@@ -464,7 +478,9 @@ class FileWriter:
         self._writer.close()
 
 
-class SummaryWriter(*method_groups(), CoreMethods, _WriterBase):  # type: ignore[misc]
+class SummaryWriter(
+    EmbeddingMethods, ExportMethods, GraphMethods, HparamsMethods, ImageMethods, MediaMethods, CoreMethods, _WriterBase
+):
     """Write TensorBoard event files from any framework.
 
     Args:
@@ -517,3 +533,49 @@ class SummaryWriter(*method_groups(), CoreMethods, _WriterBase):  # type: ignore
         """Write a ready ``Summary`` proto to the main run."""
         FileWriter(self).add_summary(summary, global_step, walltime)
 
+
+
+def _show_required_parameters(cls: type) -> None:
+    """Make ``help()``/``inspect.signature`` show required parameters as required.
+
+    Parameters that also take another library's spelling (``img_tensor`` or MXBoard's
+    ``image=``) default to a private "missing" sentinel so that either spelling can be
+    given; their displayed signature drops that default instead of showing
+    ``<object object at 0x...>``.
+    """
+    for name in dir(cls):
+        if not name.startswith("add_"):
+            continue
+        method = getattr(cls, name)
+        function = getattr(method, "__wrapped__", method)  # add_scalar's compiled descriptor wraps it
+        missing = getattr(sys.modules.get(getattr(function, "__module__", ""), None), "_MISSING", None)
+        if missing is None:
+            continue
+        try:
+            signature = inspect.signature(function)
+        except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+            continue
+        if not any(p.default is missing for p in signature.parameters.values()):
+            continue
+        shown = []
+        optional_seen = False
+        for p in signature.parameters.values():
+            if p.default is missing:
+                required = p.kind is p.POSITIONAL_OR_KEYWORD and not optional_seen
+                p = p.replace(default=inspect.Parameter.empty if required else _NOT_GIVEN)
+            optional_seen = optional_seen or p.default is not inspect.Parameter.empty
+            shown.append(p)
+        function.__signature__ = signature.replace(parameters=shown)
+
+
+class _NotGiven:
+    """Shown as the default of a parameter that has another spelling (see ``_show_required_parameters``)."""
+
+    def __repr__(self) -> str:
+        return "<not given>"
+
+
+_NOT_GIVEN = _NotGiven()
+
+
+_show_required_parameters(SummaryWriter)

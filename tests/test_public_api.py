@@ -1,0 +1,81 @@
+"""The public surface: what ``anyboard`` exports, and the signatures users switch from.
+
+A method renamed, a parameter moved or an export dropped fails here first. Positional
+parameter order is checked against the installed ``torch.utils.tensorboard`` and
+``tensorboardX`` writers themselves (switching is a one-line import change only if
+positional calls mean the same thing).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import anyboard
+from anyboard import SummaryWriter
+
+EXPORTS = {
+    "FileWriter", "RecordError", "SummaryWriter", "WriteError", "WriterClosedError", "__version__",
+    "iter_events", "iter_run_events", "native_available", "register",
+}
+LAZY = {"GlobalSummaryWriter", "patch", "unpatch", "read_scalars", "read_histograms", "read_text", "read_hparams",
+        "read_images", "read_audio"}
+ADD_METHODS = {
+    "add_audio", "add_custom_scalars", "add_custom_scalars_marginchart", "add_custom_scalars_multilinechart",
+    "add_embedding", "add_event", "add_figure", "add_graph", "add_histogram", "add_histogram_raw", "add_hparams",
+    "add_image", "add_image_with_boxes", "add_images", "add_mesh", "add_onnx_graph", "add_openvino_graph",
+    "add_pr_curve", "add_pr_curve_raw", "add_scalar", "add_scalars", "add_summary", "add_tensor", "add_text",
+    "add_video",
+}
+# Where the two peers disagree on positional order, anyboard follows torch (the writer most users
+# switch from); tensorboardX's differing parameters are accepted as keywords.
+TBX_DIFFERS = {"add_scalar", "add_image_with_boxes", "add_onnx_graph", "add_hparams"}
+# torch names add_onnx_graph's one argument `prototxt` (it is the ONNX model file, as tensorboardX's
+# `onnx_model_file`): positional calls mean the same; both keywords are accepted.
+TORCH_DIFFERS = {"add_onnx_graph"}
+
+
+def _positional(function) -> list[str]:
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in inspect.signature(function).parameters.values() if p.kind in kinds][1:]
+
+
+def test_exports_are_exactly_these():
+    assert set(anyboard.__all__) == EXPORTS
+    for name in EXPORTS | LAZY:
+        assert name in dir(anyboard)
+
+
+def test_every_add_method_is_a_real_method_of_the_class():
+    assert {n for n in dir(SummaryWriter) if n.startswith("add_")} == ADD_METHODS
+    for name in ADD_METHODS:
+        assert inspect.isfunction(inspect.unwrap(getattr(SummaryWriter, name))) or callable(getattr(SummaryWriter, name))
+        assert getattr(SummaryWriter, name).__doc__, f"{name} has no docstring"
+
+
+@pytest.mark.parametrize("peer", ["torch", "tensorboardX"])
+def test_positional_order_matches_the_peer(peer):
+    if peer == "torch":
+        from torch.utils.tensorboard import SummaryWriter as Peer
+    else:
+        from tensorboardX import SummaryWriter as Peer
+    checked = 0
+    for name in sorted(ADD_METHODS):
+        if not hasattr(Peer, name) or name in (TBX_DIFFERS if peer == "tensorboardX" else TORCH_DIFFERS):
+            continue
+        theirs, ours = _positional(getattr(Peer, name)), _positional(getattr(SummaryWriter, name))
+        assert ours[: len(theirs)] == theirs, f"{name}: {peer} takes {theirs}, anyboard {ours}"
+        checked += 1
+    assert checked >= 15
+
+
+def test_required_parameters_look_required():
+    """help() shows real required parameters, not a sentinel object's repr."""
+    for name in ADD_METHODS:
+        text = str(inspect.signature(getattr(SummaryWriter, name)))
+        assert "object object at" not in text, f"{name}{text}"
+    image = inspect.signature(SummaryWriter.add_image).parameters
+    assert image["img_tensor"].default is inspect.Parameter.empty
+    assert image["global_step"].default is None
+    assert SummaryWriter.__init__.__doc__
