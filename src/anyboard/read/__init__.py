@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from anyboard.read._output import check_output, object_column, to_output
+from anyboard.read._output import Labels, check_output, object_column, to_output
 from anyboard.read.events import RunScan, SlowValue, iter_run_events, purge_mask, scan_run
 from anyboard.read.runs import EventFile, Run, find_runs, run_files
 
@@ -181,7 +181,9 @@ def read_scalars(
     reader = _Reader(path, runs, tags, strict, storage_options, progress, purge_orphaned_data)
     keep = lambda field, tag: field in ("simple_value", "tensor") and reader.tag_ok(tag)  # noqa: E731
     parts: dict[str, list[Any]] = {k: [] for k in ("run", "tag", "step", "wall_time", "value")}
-    for run in reader.runs:
+    tag_names: dict[str, int] = {}
+    run_names = [run.name for run in reader.runs]
+    for run_index, run in enumerate(reader.runs):
         scan = reader.scan(run, keep, fast_scalars=True)
         pos = scan.column("pos", np.int64)
         step = scan.column("step", np.int64)
@@ -197,23 +199,29 @@ def read_scalars(
             tag = np.concatenate([tag, np.array([v.tag for v, _ in slow], dtype=np.int64)])
             order = np.argsort(pos, kind="stable")
             pos, step, wall, value, tag = pos[order], step[order], wall[order], value[order], tag[order]
-        names = np.array(scan.tags + [""], dtype=object)[:-1]
         is_scalar = np.array([scan.kind_of(i) == "scalars" and reader.tag_ok(t) for i, t in enumerate(scan.tags)], dtype=bool)
         keep_rows = is_scalar[tag] if len(tag) else np.zeros(0, dtype=bool)
         keep_rows &= reader.keep_mask(scan, pos, step, tag)
+        del pos
         if not keep_rows.all():
             step, wall, value, tag = step[keep_rows], wall[keep_rows], value[keep_rows], tag[keep_rows]
-        del pos
-        run_col = np.empty(len(tag), dtype=object)
-        run_col[:] = run.name
-        parts["run"].append(run_col)
-        parts["tag"].append(names[tag])
+        del keep_rows
+        # this run's tag ids -> ids over all runs
+        to_global = np.array([tag_names.setdefault(t, len(tag_names)) for t in scan.tags], dtype=np.int64)
+        parts["run"].append(np.full(len(tag), run_index, dtype=np.int64))
+        parts["tag"].append(to_global[tag] if len(to_global) else tag)
         parts["step"].append(step)
         parts["wall_time"].append(wall)
         parts["value"].append(value)
-    dtypes = {"run": object, "tag": object, "step": np.int64, "wall_time": np.float64, "value": np.float64}
-    columns = {k: (np.concatenate(v) if len(v) > 1 else v[0]) if v else np.zeros(0, dtype=dtypes[k]) for k, v in parts.items()}
-    parts.clear()
+        del scan, step, wall, value, tag
+    columns: dict[str, Any] = {}
+    for k in ("run", "tag", "step", "wall_time", "value"):
+        v = parts.pop(k)
+        dtype = np.float64 if k in ("wall_time", "value") else np.int64
+        columns[k] = (np.concatenate(v) if len(v) > 1 else v[0]) if v else np.zeros(0, dtype=dtype)
+        del v
+    columns["run"] = Labels(columns["run"], run_names)
+    columns["tag"] = Labels(columns["tag"], list(tag_names))
     return to_output(columns, output, "read_scalars")
 
 

@@ -167,27 +167,72 @@ def parse_scalars(buf: Any, starts: Any, lengths: Any) -> ScalarRecords:
     )
 
 
+_WORD_MASKS = np.array([(1 << (8 * r)) - 1 for r in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+_PEEL = 8  # distinct values found by comparison before falling back to a sort
+
+
 def unique_spans(buf: Any, starts: Any, lengths: Any) -> tuple[list[bytes], Any]:
     """The distinct byte strings among the spans ``buf[s : s + l]``, and each span's index into them.
 
-    Spans are grouped by length; within a length, the bytes are compared as fixed-width
-    NumPy strings (``np.unique``), which is exact.
+    Each span becomes exact 64-bit words (its bytes, zero-masked past its end) and a hash of
+    them; spans are grouped by the hash (the first few groups by comparison, the rest by
+    ``np.unique``) and every span is then compared word by word with its group's first
+    span, so the grouping is exact. Should two different spans ever share a hash, the
+    spans are grouped by sorting their bytes instead.
     """
+    n = len(starts)
+    inverse = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return [], inverse
+    limit = len(buf) - 8
+    words = []
+    h = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    win = window(buf, 8)
+    for k in range((int(lengths.max()) + 7) // 8):
+        rem = np.clip(lengths - 8 * k, 0, 8)
+        w = win[np.minimum(starts + 8 * k, limit)].view("<u8").ravel() & _WORD_MASKS[rem]
+        words.append(w)
+        h = (h ^ w) * np.uint64(0x100000001B3)
+        h ^= h >> np.uint64(29)
+    group = np.full(n, -1, dtype=np.int64)
+    reps: list[int] = []
+    for _ in range(_PEEL):
+        left = np.flatnonzero(group < 0)
+        if not len(left):
+            break
+        r = int(left[0])
+        group[left[h[left] == h[r]]] = len(reps)
+        reps.append(r)
+    left = np.flatnonzero(group < 0)
+    if len(left):
+        _, first, inv = np.unique(h[left], return_index=True, return_inverse=True)
+        group[left] = inv.ravel() + len(reps)
+        reps.extend(left[first].tolist())
+    rep = np.array(reps, dtype=np.int64)[group]
+    exact = lengths == lengths[rep]
+    for w in words:
+        exact &= w == w[rep]
+    if not exact.all():
+        return _unique_spans_sorted(buf, starts, lengths)
+    values = [bytes(buf[int(starts[r]) : int(starts[r]) + int(lengths[r])]) for r in reps]
+    return values, group
+
+
+def _unique_spans_sorted(buf: Any, starts: Any, lengths: Any) -> tuple[list[bytes], Any]:
+    """:func:`unique_spans` by sorting the spans' bytes, one length at a time."""
     n = len(starts)
     inverse = np.empty(n, dtype=np.int64)
     values: list[bytes] = []
-    if n == 0:
-        return values, inverse
     lens, by_len = np.unique(lengths, return_inverse=True)
     for k, length in enumerate(lens.tolist()):
-        members = np.flatnonzero(by_len == k) if len(lens) > 1 else np.arange(n)
+        members = np.flatnonzero(by_len.ravel() == k)
         if length == 0:
             inverse[members] = len(values)
             values.append(b"")
             continue
-        rows = buf[starts[members][:, None] + np.arange(length, dtype=np.int64)]
-        keys = np.ascontiguousarray(rows).view(f"V{length}").ravel()
-        uniq, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+        rows = np.ascontiguousarray(window(buf, length)[starts[members]])
+        keys = rows.view(f"V{length}").ravel()
+        _, first, inv = np.unique(keys, return_index=True, return_inverse=True)
         inverse[members] = inv.ravel() + len(values)
         values.extend(rows[i].tobytes() for i in first.tolist())
     return values, inverse

@@ -38,9 +38,42 @@ def object_column(values: list[Any]) -> Any:
     return out
 
 
+class Labels:
+    """A string column stored as ``codes`` (``int64``) into ``names``: ``names[codes[i]]`` is row ``i``."""
+
+    def __init__(self, codes: Any, names: list[str]) -> None:
+        self.codes = codes
+        self.names = names
+
+    def to_numpy(self) -> Any:
+        table = np.empty(len(self.names) + 1, dtype=object)
+        table[: len(self.names)] = self.names
+        return table[:-1][self.codes] if len(self.names) else np.empty(len(self.codes), dtype=object)
+
+    def to_pandas(self, pd: Any) -> Any:
+        # pandas >= 3 stores strings in its "str" dtype (Arrow-backed with pyarrow): build it from a
+        # dictionary array in one cast instead of converting one Python string per row.
+        if getattr(getattr(pd, "options", None), "future", None) is not None and pd.options.future.infer_string:
+            try:
+                import pyarrow as pa
+            except ImportError:
+                pass
+            else:
+                dictionary = pa.DictionaryArray.from_arrays(
+                    pa.array(self.codes, type=pa.int32()), pa.array(self.names, type=pa.large_string())
+                )
+                return dictionary.cast(pa.large_string()).to_pandas()
+        return pd.Series(self.to_numpy(), dtype=object)
+
+
 def to_output(columns: dict[str, Any], output: str, function: str) -> Any:
-    """``columns`` (equal-length 1-D arrays) as ``output`` asks: the dict itself or a DataFrame."""
+    """``columns`` (equal-length 1-D arrays or :class:`Labels`) as ``output`` asks: a dict of
+    NumPy arrays, or a DataFrame."""
     if output == "numpy":
-        return columns
+        return {k: v.to_numpy() if isinstance(v, Labels) else v for k, v in columns.items()}
     pd = require_pandas(function)
-    return pd.DataFrame(columns, copy=False)
+    data = {}
+    for name in list(columns):
+        v = columns.pop(name)
+        data[name] = v.to_pandas(pd) if isinstance(v, Labels) else v
+    return pd.DataFrame(data, copy=False)

@@ -2,7 +2,7 @@
 
 An event file is a sequence of tfrecords (``uint64`` length, masked CRC of the
 length, ``length`` data bytes, masked CRC of the data; :mod:`anyboard.io.records`).
-:func:`scan_blocks` reads the file in blocks of about 16 MiB (so memory stays
+:func:`scan_blocks` reads the file in blocks of about 8 MiB (so memory stays
 bounded by a block plus what the caller keeps), walks the record headers in a
 tight loop, and checks the CRCs in NumPy: every distinct length's header CRC
 once, the data CRCs of short records by :func:`anyboard.read._crc.masked_crcs`,
@@ -26,7 +26,7 @@ import numpy as np
 from anyboard.io.crc import masked_crc32c
 from anyboard.read._crc import masked_crcs
 
-BLOCK = 16 << 20
+BLOCK = 8 << 20
 PAD = 64  # zero bytes after the valid data of a block, so vectorized parsers may read a little past a record
 _SHORT = 256  # records up to this many data bytes get their CRCs checked in NumPy, by length group
 _GROUP = 8  # ... when at least this many share a length (else one crc32c call each)
@@ -81,19 +81,70 @@ def small_unique(values: Any) -> tuple[Any, Any, Any]:
     return uniq, inverse.ravel(), counts
 
 
-def _walk(buf: Any, valid: int) -> tuple[list[int], int]:
-    """Header offsets of the records that lie wholly inside ``buf[:valid]``, and where the next begins."""
+_PROBE = 48  # records walked one by one before looking for a repeating pattern of lengths
+_PERIOD = 16  # longest pattern looked for
+
+
+def _walk(data: bytes, valid: int) -> tuple[Any, int]:
+    """Header offsets (``int64``) of the records lying wholly inside ``data[:valid]``, and where the next begins.
+
+    Training logs repeat a short cycle of record lengths (one per tag, until a step
+    gets a longer varint). After a short walk header by header, the last cycle is
+    extrapolated over the rest of the block and every predicted header is checked
+    at once: each predicted offset must hold exactly the predicted length. The
+    records up to the first wrong prediction are taken (each one's successor is
+    where its own length says, so the chain is the one a header-by-header walk
+    finds), and the walk goes on from there.
+    """
     unpack = _U64.unpack_from
-    heads: list[int] = []
-    append = heads.append
+    parts: list[Any] = []
     off = 0
     last = valid - 16  # a record needs at least 16 bytes
+    buf = None
     while off <= last:
-        append(off)
-        off += unpack(buf, off)[0] + 16
-    if off > valid and heads:  # the last header's record runs past the valid bytes
-        off = heads.pop()
-    return heads, off
+        seg: list[int] = []
+        append = seg.append
+        for _ in range(_PROBE):
+            append(off)
+            off += unpack(data, off)[0] + 16
+            if off > last:
+                break
+        if off > valid:  # the last header's record runs past the valid bytes
+            off = seg.pop()
+            parts.append(seg)
+            break
+        parts.append(seg)
+        if off > last or len(seg) < 2 * 2:
+            continue
+        sizes = [b - a for a, b in zip(seg, seg[1:])] + [off - seg[-1]]
+        period = next(
+            (p for p in range(1, min(_PERIOD, len(sizes) // 2) + 1) if sizes[-2 * p : -p] == sizes[-p:]),
+            0,
+        )
+        if not period:
+            continue
+        pattern = np.array(sizes[-period:], dtype=np.int64)
+        cycles = (valid - off) // int(pattern.sum()) + 1
+        predicted = np.tile(pattern, cycles)
+        heads = np.empty(len(predicted), dtype=np.int64)
+        heads[0] = off
+        np.cumsum(predicted[:-1], out=heads[1:])
+        heads[1:] += off
+        inside = heads + predicted <= valid
+        heads, predicted = heads[inside], predicted[inside]
+        if not len(heads):
+            continue
+        if buf is None:
+            buf = np.frombuffer(data, dtype=np.uint8)
+        actual = window(buf, 8)[heads].view("<u8").ravel()
+        wrong = np.flatnonzero(actual != (predicted - 16).astype(np.uint64))
+        m = int(wrong[0]) if len(wrong) else len(heads)
+        if m:
+            parts.append(heads[:m])
+            off = int(heads[m - 1] + predicted[m - 1])
+    if not parts:
+        return np.zeros(0, dtype=np.int64), off
+    return np.concatenate([np.asarray(x, dtype=np.int64) for x in parts]), off
 
 
 def _check(path: str, buf: Any, heads: Any, base: int) -> tuple[int, Damage | None, Any]:
@@ -167,9 +218,7 @@ def scan_blocks(f: BinaryIO, path: str, size: int, damages: list[Damage], block:
         valid = len(data) - PAD
         buf = np.frombuffer(data, dtype=np.uint8)
         at_end = pos + valid >= size
-        heads_list, next_off = _walk(data, valid)
-        heads = np.array(heads_list, dtype=np.int64)
-        del heads_list
+        heads, next_off = _walk(data, valid)
         good, damage, lengths = _check(path, buf, heads, pos)
         if good:
             heads = heads[:good]

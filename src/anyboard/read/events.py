@@ -113,7 +113,11 @@ class RunScan:
         return None if known is None else known[1]
 
     def column(self, name: str, dtype: Any) -> Any:
+        """The fast rows' column ``name`` as one array; the per-block pieces are released."""
         parts = self.fast[name]
+        self.fast[name] = []
+        if len(parts) == 1:
+            return parts[0]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
@@ -373,10 +377,15 @@ def purge_mask(scan: RunScan, pos: Any, step: Any, tag: Any, *, purge_orphaned_d
     if purges:
         keep &= step < _suffix_min_after([p for p, _ in purges], [s for _, s in purges], pos)
     # out-of-order steps (no version, or < 2): a summary event below the previous one purges its tags
+    always_v2 = bool(scan.versions) and all(v >= 2 for _, v in scan.versions)
+    first_version = scan.versions[0][0] if scan.versions else 0
+    if always_v2 and all(len(p) == 0 or int(p.min()) > first_version for p in scan.events_pos):
+        return keep  # every summary event comes under a version >= 2: only restarts purge
     e_pos, e_step = _cat(scan.events_pos), _cat(scan.events_step)
     if len(e_pos):
-        order = np.argsort(e_pos, kind="stable")
-        e_pos, e_step = e_pos[order], e_step[order]
+        if len(e_pos) > 1 and not bool(np.all(e_pos[1:] >= e_pos[:-1])):
+            order = np.argsort(e_pos, kind="stable")
+            e_pos, e_step = e_pos[order], e_step[order]
         prev = np.empty_like(e_step)
         prev[0] = -1
         prev[1:] = e_step[:-1]
