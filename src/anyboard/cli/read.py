@@ -1,33 +1,358 @@
-"""``anyboard ls``, ``anyboard dump`` and ``anyboard export``: read TensorBoard logs from the shell.
+"""``anyboard ls``, ``anyboard dump`` and ``anyboard export``: TensorBoard logs from the shell.
 
-First version: ``ls`` and ``dump`` over :func:`anyboard.iter_events`; ``export`` arrives with
-:mod:`anyboard.read`.
+- ``anyboard ls PATH``: each run, and per run each tag with its kind, count and step range
+  (what TensorBoard would show: restarts applied).
+- ``anyboard dump FILE_OR_DIR [--tag TAG]``: every event as protobuf text, one block per
+  event, in TensorBoard's read order (long byte strings shortened).
+- ``anyboard export PATH -o OUT [--kind scalars|histograms|text|hparams]``: a table as CSV,
+  Parquet or JSON Lines, chosen by OUT's extension (``.csv``, ``.parquet``/``.pq``,
+  ``.jsonl``/``.ndjson``); ``-o -`` writes CSV to standard output.
+
+A mistake the user can fix (a missing path, an unknown format, a missing optional package)
+is one line on stderr and exit status 2. A read that takes more than about a second shows
+its progress on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import os
 import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
 
 from anyboard.cli import UsageError
+
+KINDS = ("scalars", "histograms", "text", "hparams")
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_SHORT_BYTES = 64
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``ls``, ``dump`` and ``export`` to the ``anyboard`` parser."""
+    p = subparsers.add_parser("ls", help="list runs, and per run each tag with its kind, count and steps")
+    p.add_argument("path", metavar="PATH", help="log directory or event file (local path or fsspec URL)")
+    p.add_argument("--strict", action="store_true", help="fail on a damaged file instead of warning")
+    p.set_defaults(func=_ls)
+
     p = subparsers.add_parser("dump", help="print every event of an event file or log directory")
     p.add_argument("path", metavar="FILE_OR_DIR")
+    p.add_argument("--tag", action="append", help="only summary values of this tag (repeatable)")
+    p.add_argument("--run", action="append", help="only this run (repeatable; '.' is the root)")
     p.set_defaults(func=_dump)
+
+    p = subparsers.add_parser("export", help="write scalars, histograms, text or hparams to CSV/Parquet/JSON Lines")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="file (.csv .parquet .jsonl) or - for CSV on stdout")
+    p.add_argument("--kind", choices=KINDS, default="scalars")
+    p.add_argument("--tag", action="append", help="only this tag (repeatable)")
+    p.add_argument("--run", action="append", help="only this run (repeatable)")
+    p.add_argument("--strict", action="store_true", help="fail on a damaged file instead of warning")
+    p.set_defaults(func=_export)
+
+
+# -- shared ------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """``progress(done, total)`` for the readers: silent for the first second, then a line on stderr."""
+
+    def __init__(self, stream: TextIO | None = None, delay: float = 1.0) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.start = time.monotonic()
+        self.delay = delay
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.start < self.delay or now - self.last < 0.25:
+            return
+        self.last = now
+        pct = 100.0 * done / total if total else 100.0
+        end = "\r" if self.stream.isatty() else "\n"
+        self.stream.write(f"reading: {pct:5.1f}% ({done / 1e6:.1f} of {total / 1e6:.1f} MB){end}")
+        self.stream.flush()
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.shown and self.stream.isatty():
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+@contextmanager
+def _user_errors(path: str) -> Iterator[None]:
+    """Turn what a user can fix into :class:`UsageError`; show read warnings as one line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except FileNotFoundError:
+            raise UsageError(f"no log directory or event file at {path!r}") from None
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
+        finally:
+            for w in caught:
+                print(f"warning: {w.message}", file=sys.stderr)
+
+
+def _strict_error(exc: Exception) -> int:
+    print(f"anyboard: {exc}", file=sys.stderr)
+    return 1
+
+
+# -- ls ----------------------------------------------------------------------------------------
+
+
+def tag_summary(path: str, *, strict: bool = False, progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Per run: ``{"run", "files", "bytes", "tags": [{"tag", "kind", "count", "first_step", "last_step"}]}``.
+
+    Counts are of the values TensorBoard keeps (restarts applied); ``kind`` is the tag's
+    plugin (``scalars``, ``histograms``, ``images``, ...; ``tensor`` when none is named).
+    """
+    import numpy as np
+
+    from anyboard.read import _Reader, purge_mask, scan_run
+
+    reader = _Reader(path, None, None, strict, None, progress, True)
+    out = []
+    for run in reader.runs:
+        scan = scan_run(run, keep=lambda field, tag: False, strict=strict, progress=reader._tick)
+        for d in scan.damages:
+            warnings.warn(f"{d.path}: corrupt record at byte offset {d.offset} ({d.reason})", stacklevel=2)
+        e_pos = np.concatenate(scan.events_pos) if scan.events_pos else np.zeros(0, dtype=np.int64)
+        e_step = np.concatenate(scan.events_step) if scan.events_step else np.zeros(0, dtype=np.int64)
+        v_pos = np.concatenate(scan.value_pos) if scan.value_pos else np.zeros(0, dtype=np.int64)
+        v_tag = np.concatenate(scan.value_tag) if scan.value_tag else np.zeros(0, dtype=np.int64)
+        order = np.argsort(e_pos, kind="stable")
+        e_pos, e_step = e_pos[order], e_step[order]
+        v_step = e_step[np.searchsorted(e_pos, v_pos)] if len(v_pos) else np.zeros(0, dtype=np.int64)
+        keep = purge_mask(scan, v_pos.astype(np.int64), v_step.astype(np.int64), v_tag.astype(np.int64))
+        v_tag, v_step = v_tag[keep], v_step[keep]
+        tags = []
+        for tid, name in enumerate(scan.tags):
+            mine = v_step[v_tag == tid]
+            if not len(mine):
+                continue
+            kind = scan.kind_of(tid) or "tensor"
+            tags.append(
+                {"tag": name, "kind": kind, "count": len(mine), "first_step": int(mine.min()), "last_step": int(mine.max())}
+            )
+        tags.sort(key=lambda t: (t["kind"], t["tag"]))
+        out.append({"run": run.name, "files": len(run.files), "bytes": sum(f.size for f in run.files), "tags": tags})
+    return out
+
+
+def _ls(args: argparse.Namespace) -> int:
+    from anyboard.io.reader import RecordError
+
+    progress = _Progress()
+    with _user_errors(args.path):
+        try:
+            runs = tag_summary(args.path, strict=args.strict, progress=progress)
+        except RecordError as exc:
+            return _strict_error(exc)
+        finally:
+            progress.finish()
+    if not runs:
+        print(f"no runs under {args.path}")
+        return 0
+    for run in runs:
+        print(f"run {run['run']}  ({run['files']} event file{'s' if run['files'] != 1 else ''}, {run['bytes']:,} bytes)")
+        if not run["tags"]:
+            print("  (no summaries)")
+            continue
+        width = max(len(t["tag"]) for t in run["tags"])
+        kwidth = max(len(t["kind"]) for t in run["tags"])
+        for t in run["tags"]:
+            steps = str(t["first_step"]) if t["first_step"] == t["last_step"] else f"{t['first_step']}..{t['last_step']}"
+            print(f"  {t['tag']:<{width}}  {t['kind']:<{kwidth}}  {t['count']:>9,}  steps {steps}")
+    return 0
+
+
+# -- dump --------------------------------------------------------------------------------------
+
+
+def _shorten(message: Any) -> None:
+    """Cut every bytes field longer than 64 bytes of ``message`` (in place, recursively)."""
+    from google.protobuf.descriptor import FieldDescriptor
+
+    for fd, value in message.ListFields():
+        repeated = fd.is_repeated if hasattr(fd, "is_repeated") else fd.label == FieldDescriptor.LABEL_REPEATED
+        if fd.type == FieldDescriptor.TYPE_MESSAGE:
+            if repeated:
+                if fd.message_type.GetOptions().map_entry:
+                    continue
+                for item in value:
+                    _shorten(item)
+            else:
+                _shorten(value)
+        elif fd.type == FieldDescriptor.TYPE_BYTES:
+            if repeated:
+                for i, item in enumerate(value):
+                    if len(item) > _SHORT_BYTES:
+                        value[i] = item[:_SHORT_BYTES] + f"... ({len(item):,} bytes)".encode()
+            elif len(value) > _SHORT_BYTES:
+                setattr(message, fd.name, value[:_SHORT_BYTES] + f"... ({len(value):,} bytes)".encode())
 
 
 def _dump(args: argparse.Namespace) -> int:
-    from anyboard.io.reader import event_files, iter_events
+    from google.protobuf import text_format
 
-    path = args.path
-    if not os.path.exists(path):
-        raise UsageError(f"no such file or directory: {path}")
-    files = event_files(path) if os.path.isdir(path) else [path]
-    for name in files:
-        for event in iter_events(name):
-            sys.stdout.write(f"{event}\n")
+    from anyboard.io.reader import RecordError
+    from anyboard.read import find_runs
+    from anyboard.read.events import scan_run
+
+    wanted = set(args.tag) if args.tag else None
+    out = sys.stdout
+    with _user_errors(args.path):
+        runs = find_runs(args.path)
+        if args.run:
+            runs = [r for r in runs if r.name in set(args.run)]
+        count = 0
+        for run in runs:
+
+            def show(path: str, pos: int, event: Any, run_name: str = run.name) -> None:
+                nonlocal count
+                if wanted is not None:
+                    if not event.HasField("summary"):
+                        return
+                    values = [v for v in event.summary.value if v.tag in wanted]
+                    if not values:
+                        return
+                    del event.summary.value[:]
+                    event.summary.value.extend(values)
+                _shorten(event)
+                out.write(f"# run {run_name}  file {path}  event {pos}\n")
+                out.write(text_format.MessageToString(event))
+                out.write("\n")
+                count += 1
+
+            try:
+                scan = scan_run(run, keep=lambda field, tag: False, fast_scalars=False, on_event=show)
+            except RecordError as exc:
+                return _strict_error(exc)
+            for d in scan.damages:
+                warnings.warn(f"{d.path}: corrupt record at byte offset {d.offset} ({d.reason})", stacklevel=2)
+    return 0
+
+
+# -- export ------------------------------------------------------------------------------------
+
+
+def _format_of(output: str) -> str:
+    if output == "-":
+        return "csv"
+    ext = os.path.splitext(output)[1].lower()
+    fmt = FORMATS.get(ext)
+    if fmt is None:
+        known = ", ".join(sorted(FORMATS))
+        raise UsageError(f"cannot tell the format of {output!r} from its extension; use one of {known} (or -o - for CSV)")
+    return fmt
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly value: arrays as lists, bytes as text, NumPy scalars as Python numbers."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _cell(value: Any) -> Any:
+    value = _plain(value)
+    if isinstance(value, list):
+        return json.dumps(value)
+    if value is None:
+        return ""
+    return value
+
+
+def _rows(columns: dict[str, Any]) -> Iterator[list[Any]]:
+    names = list(columns)
+    arrays = [columns[n] for n in names]
+    n = len(arrays[0]) if arrays else 0
+    step = 65536
+    for start in range(0, n, step):
+        chunk = [a[start : start + step].tolist() if a.dtype != object else list(a[start : start + step]) for a in arrays]
+        yield from (list(row) for row in zip(*chunk))
+
+
+def _write_csv(columns: dict[str, Any], stream: TextIO) -> None:
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(list(columns))
+    for row in _rows(columns):
+        writer.writerow([_cell(v) for v in row])
+
+
+def _write_jsonl(columns: dict[str, Any], stream: TextIO) -> None:
+    names = list(columns)
+    for row in _rows(columns):
+        stream.write(json.dumps({k: _plain(v) for k, v in zip(names, row)}, allow_nan=True) + "\n")
+
+
+def _write_parquet(columns: dict[str, Any], output: str) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UsageError("writing Parquet needs pyarrow: pip install 'anyboard[pandas]'") from None
+    arrays = {}
+    for name, values in columns.items():
+        if values.dtype == object:
+            arrays[name] = pa.array([_plain(v) for v in values])
+        else:
+            arrays[name] = pa.array(values)
+    pq.write_table(pa.table(arrays), output)
+
+
+def _export(args: argparse.Namespace) -> int:
+    import anyboard.read as read
+    from anyboard.io.reader import RecordError
+
+    fmt = _format_of(args.output)
+    progress = _Progress()
+    function = {
+        "scalars": read.read_scalars,
+        "histograms": read.read_histograms,
+        "text": read.read_text,
+        "hparams": read.read_hparams,
+    }[args.kind]
+    kwargs: dict[str, Any] = {"runs": args.run, "strict": args.strict, "output": "numpy", "progress": progress}
+    if args.kind != "hparams":
+        kwargs["tags"] = args.tag
+    elif args.tag:
+        raise UsageError("--tag does not apply to --kind hparams (one row per run)")
+    with _user_errors(args.path):
+        try:
+            columns = function(args.path, **kwargs)
+        except RecordError as exc:
+            return _strict_error(exc)
+        finally:
+            progress.finish()
+    if args.output == "-":
+        _write_csv(columns, sys.stdout)
+        sys.stdout.flush()
+        return 0
+    parent = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(parent):
+        raise UsageError(f"cannot write {args.output!r}: no directory {parent!r}")
+    if fmt == "parquet":
+        _write_parquet(columns, args.output)
+    else:
+        with open(args.output, "w", encoding="utf-8", newline="") as f:
+            (_write_csv if fmt == "csv" else _write_jsonl)(columns, f)
+    n = len(next(iter(columns.values()))) if columns else 0
+    print(f"wrote {n:,} rows to {args.output}", file=sys.stderr)
     return 0
