@@ -38,6 +38,20 @@ def object_column(values: list[Any]) -> Any:
     return out
 
 
+def _infers_str(pd: Any) -> bool:
+    """Whether this pandas stores strings in its ``str`` dtype by default (pandas >= 3, or opted in)."""
+    try:
+        if int(pd.__version__.split(".")[0]) >= 3:
+            return True
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return bool(pd.get_option("future.infer_string"))
+    except (ValueError, KeyError, AttributeError):  # an unusual version string, or no such option
+        return False
+
+
 class Labels:
     """A string column stored as ``codes`` (``int64``) into ``names``: ``names[codes[i]]`` is row ``i``."""
 
@@ -53,7 +67,7 @@ class Labels:
     def to_pandas(self, pd: Any) -> Any:
         # pandas >= 3 stores strings in its "str" dtype (Arrow-backed with pyarrow): build it from a
         # dictionary array in one cast instead of converting one Python string per row.
-        if getattr(getattr(pd, "options", None), "future", None) is not None and pd.options.future.infer_string:
+        if _infers_str(pd):
             try:
                 import pyarrow as pa
             except ImportError:
