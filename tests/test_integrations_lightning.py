@@ -236,3 +236,20 @@ def test_log_hyperparams_with_metrics_and_array_values(tmp_path):
     ]
     assert len(starts) == 1
     assert np.isclose(float(acc.Scalars("acc")[0].value), 0.75)
+
+
+def test_save_flushes_at_most_every_save_flush_secs_and_finalize_writes_all(tmp_path):
+    logger = TensorBoardLogger(str(tmp_path), name="", version=0)
+    assert logger.save_flush_secs == 1.0
+    logger.save_flush_secs = 0  # every save() waits for the writer, as Lightning's own logger
+    logger.log_metrics({"a": 1.0}, step=1)
+    logger.save()
+    assert not logger.experiment.closed
+    assert [(e.step, e.value) for e in _accumulator(logger.log_dir).Scalars("a")] == [(1, 1.0)]
+    logger.save_flush_secs = 3600
+    for step in range(2, 50):
+        logger.log_metrics({"a": float(step)}, step=step)
+        logger.save()
+    logger.finalize("success")
+    assert [e.step for e in _accumulator(logger.log_dir).Scalars("a")] == list(range(1, 50))
+    assert os.path.isfile(os.path.join(logger.log_dir, "hparams.yaml"))

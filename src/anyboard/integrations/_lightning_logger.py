@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,6 +67,8 @@ def _build(flavor: str) -> type:
     fabric_utils = importlib.import_module(f"{fabric_pkg}.utilities.logger")
     rank_zero = importlib.import_module(f"{pytorch_pkg}.utilities.rank_zero")
     imports = importlib.import_module(f"{pytorch_pkg}.utilities.imports")
+    saving = importlib.import_module(f"{pytorch_pkg}.core.saving")
+    cloud_io = importlib.import_module(f"{fabric_pkg}.utilities.cloud_io")
     rank_zero_only = rank_zero.rank_zero_only
     rank_zero_experiment = fabric_logger.rank_zero_experiment
     base: Any = loggers.TensorBoardLogger
@@ -87,7 +91,16 @@ def _build(flavor: str) -> type:
         once per writer; its metrics (``hp_metric`` by default) are scalars of the run, and TensorBoard's
         HParams dashboard shows every scalar tag of the run as a metric column. ``log_graph=True`` needs
         no ``tensorboard`` package (anyboard writes the graph itself).
+
+        ``save()``, which Lightning calls after every logging step, waits for the writer (``flush()``)
+        at most once per :attr:`save_flush_secs` seconds instead of every time: anyboard's writer
+        thread writes the events meanwhile, and ``finalize`` (end of ``fit``/``test``) closes the
+        writer, so everything is on disk when the run ends. Set ``save_flush_secs = 0`` to flush at
+        every ``save()`` as Lightning's own logger does.
         """
+
+        #: Seconds between the blocking flushes that ``save()`` makes (0: every call).
+        save_flush_secs: float = 1.0
 
         def __init__(
             self,
@@ -117,6 +130,8 @@ def _build(flavor: str) -> type:
                 **kwargs,
             )
             self._log_graph = bool(log_graph)
+            self._anyboard_flushed_at = -float("inf")
+            self._anyboard_yaml_in: str | None = None  # the log_dir where hparams.yaml is known to exist
             self._anyboard_hparams: tuple[SummaryWriter, dict[str, Any]] | None = None
 
         @property  # type: ignore[untyped-decorator]
@@ -133,6 +148,25 @@ def _build(flavor: str) -> type:
             writer = SummaryWriter(log_dir=self.log_dir, **self._kwargs)
             self._experiment = writer
             return writer
+
+        @rank_zero_only  # type: ignore[untyped-decorator]
+        def save(self) -> None:
+            """Flush the writer (at most every :attr:`save_flush_secs`) and write ``hparams.yaml`` once."""
+            writer = self.experiment
+            now = time.monotonic()
+            if now - self._anyboard_flushed_at >= self.save_flush_secs:
+                writer.flush()
+                self._anyboard_flushed_at = time.monotonic()
+            # As Lightning: hparams.yaml beside the event files, written when it is not there yet
+            # (checked until this logger has seen it there, not at every step).
+            dir_path = self.log_dir
+            if self._anyboard_yaml_in == dir_path:
+                return
+            hparams_file = os.path.join(dir_path, self.NAME_HPARAMS_FILE)
+            if cloud_io._is_dir(self._fs, dir_path):
+                if not self._fs.isfile(hparams_file):
+                    saving.save_hparams_to_yaml(hparams_file, self.hparams)  # type: ignore[has-type]
+                self._anyboard_yaml_in = dir_path
 
         @rank_zero_only  # type: ignore[untyped-decorator]
         def log_hyperparams(
