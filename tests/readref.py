@@ -55,7 +55,11 @@ def frame_scalars(columns: dict[str, Any]) -> dict[tuple[str, str], list[tuple[i
     """The same shape from anyboard's ``read_scalars(..., output="numpy")`` (row order kept)."""
     out: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
     for run, tag, step, wall, value in zip(
-        columns["run"], columns["tag"], columns["step"].tolist(), columns["wall_time"].tolist(), columns["value"].tolist()
+        columns["run"],
+        columns["tag"],
+        columns["step"].tolist(),
+        columns["wall_time"].tolist(),
+        columns["value"].tolist(),
     ):
         out.setdefault((run, tag), []).append((step, wall, value))
     return out

@@ -31,7 +31,9 @@ def logs(tmp_path):
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "anyboard", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "anyboard", *args], capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_ls_lists_runs_tags_kinds_counts_and_steps(logs, capsys):
@@ -74,7 +76,8 @@ def test_export_formats_by_extension(logs, tmp_path, ext, capsys):
         table = pq.read_table(out).to_pydict()
         counts = table["counts"]
     elif ext == ".jsonl":
-        records = [json.loads(line) for line in open(out, encoding="utf-8")]
+        with open(out, encoding="utf-8") as f:
+            records = [json.loads(line) for line in f]
         counts = [r["counts"] for r in records]
     else:
         with open(out, encoding="utf-8", newline="") as f:
@@ -85,7 +88,8 @@ def test_export_formats_by_extension(logs, tmp_path, ext, capsys):
 def test_export_text_and_hparams(logs, tmp_path):
     out = str(tmp_path / "text.jsonl")
     assert main(["export", logs, "-o", out, "--kind", "text"]) == 0
-    assert [json.loads(line)["text"] for line in open(out, encoding="utf-8")] == [f"step {i}" for i in range(5)]
+    with open(out, encoding="utf-8") as f:
+        assert [json.loads(line)["text"] for line in f] == [f"step {i}" for i in range(5)]
     out = str(tmp_path / "hp.csv")
     assert main(["export", logs, "-o", out, "--kind", "hparams"]) == 0
     with open(out, encoding="utf-8", newline="") as f:
@@ -113,9 +117,11 @@ def test_user_errors_exit_2_without_traceback(logs, tmp_path, args, message):
 
 def test_damaged_file_warns_on_stderr_and_strict_fails(logs, tmp_path):
     (path,) = [os.path.join(logs, n) for n in os.listdir(logs) if "tfevents" in n]
-    raw = bytearray(open(path, "rb").read())
+    with open(path, "rb") as f:
+        raw = bytearray(f.read())
     raw[len(raw) // 2] ^= 0xFF
-    open(path, "wb").write(bytes(raw))
+    with open(path, "wb") as f:
+        f.write(bytes(raw))
     proc = _run("ls", logs)
     assert proc.returncode == 0 and "corrupt record at byte offset" in proc.stderr and path in proc.stderr
     proc = _run("ls", logs, "--strict")

@@ -50,8 +50,13 @@ def test_histograms_match_tensorboard(tmp_path, impl):
     got = read_histograms(logdir, output="numpy")
     want = tb_values(logdir, "histograms")
     assert len(got["tag"]) == len(want) == 8
-    rows = sorted(zip(got["tag"], got["step"].tolist(), got["edges"], got["counts"], got["wall_time"].tolist()), key=lambda r: (r[0], r[1]))
-    for (run, tag, step, wall, buckets), (gtag, gstep, edges, counts, gwall) in zip(sorted(want, key=lambda r: (r[1], r[2])), rows):
+    rows = sorted(
+        zip(got["tag"], got["step"].tolist(), got["edges"], got["counts"], got["wall_time"].tolist()),
+        key=lambda r: (r[0], r[1]),
+    )
+    for (run, tag, step, wall, buckets), (gtag, gstep, edges, counts, gwall) in zip(
+        sorted(want, key=lambda r: (r[1], r[2])), rows
+    ):
         assert (run, tag, step, wall) == (".", gtag, gstep, gwall)
         assert len(counts) == len(buckets) and len(edges) == len(buckets) + 1
         # TensorBoard rounds converted v1 histograms to float32; anyboard keeps the float64 values

@@ -18,8 +18,7 @@ from anyboard.io.reader import RecordError, iter_records
 from anyboard.io.records import frame, frame_many
 from anyboard.proto.event_pb2 import Event
 from anyboard.proto.summary_pb2 import Summary
-from anyboard.read import DamagedFileWarning, find_runs, iter_run_events, read_scalars, run_files
-from anyboard.read import _crc, _fast, _scan
+from anyboard.read import DamagedFileWarning, _crc, _fast, _scan, find_runs, iter_run_events, read_scalars, run_files
 
 
 def test_numpy_crcs_equal_the_crc32c_package():
@@ -33,7 +32,9 @@ def test_numpy_crcs_equal_the_crc32c_package():
 
 
 def _event(step: int, tag: str, value: float) -> bytes:
-    return Event(wall_time=1.0 + step, step=step, summary=Summary(value=[Summary.Value(tag=tag, simple_value=value)])).SerializeToString()
+    return Event(
+        wall_time=1.0 + step, step=step, summary=Summary(value=[Summary.Value(tag=tag, simple_value=value)])
+    ).SerializeToString()
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -179,7 +180,12 @@ def test_large_records_across_block_boundaries(tmp_path, monkeypatch):
 
 def test_find_runs_names_and_order(tmp_path):
     root = tmp_path / "logs"
-    for rel in ("events.out.tfevents.2", "events.out.tfevents.1", "a/b/x.tfevents.y", "c/only.profile-empty.tfevents.profile-empty"):
+    for rel in (
+        "events.out.tfevents.2",
+        "events.out.tfevents.1",
+        "a/b/x.tfevents.y",
+        "c/only.profile-empty.tfevents.profile-empty",
+    ):
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(frame_many(_scalar_payloads(1)))
@@ -199,7 +205,9 @@ def test_iter_run_events_applies_the_purge(tmp_path):
     root.mkdir()
     start = Event(step=2, session_log=SessionLog(status=SessionLog.START)).SerializeToString()
     head = Event(file_version="brain.Event:2").SerializeToString()
-    (root / "events.out.tfevents.1").write_bytes(frame_many([head, start] + [_event(i, "t", float(i)) for i in range(5)]))
+    (root / "events.out.tfevents.1").write_bytes(
+        frame_many([head, start] + [_event(i, "t", float(i)) for i in range(5)])
+    )
     (root / "events.out.tfevents.2").write_bytes(frame_many([head, start, _event(2, "t", 22.0)]))
     (run,) = find_runs(str(root))
     events = [e for _, e in iter_run_events(run)]

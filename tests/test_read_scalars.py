@@ -156,7 +156,9 @@ def test_v2_tensor_scalars_float_double_and_metadata_only_on_the_first_value(log
         for v in values:
             events.append(Event(wall_time=10.0 + i, step=i, summary=Summary(value=[v])))
     # a tensor with no scalars metadata is not a scalar (TensorBoard does not show it)
-    events.append(Event(step=1, summary=Summary(value=[Summary.Value(tag="bare", tensor=TensorProto(dtype=1, float_val=[1]))])))
+    events.append(
+        Event(step=1, summary=Summary(value=[Summary.Value(tag="bare", tensor=TensorProto(dtype=1, float_val=[1]))]))
+    )
     _write(os.path.join(logdir, "events.out.tfevents.1"), events)
     got = _check_against_tensorboard(logdir)
     assert set(got) == {(".", "v2/float"), (".", "v2/content"), (".", "v2/double")}
@@ -197,8 +199,13 @@ def test_out_of_order_steps_without_file_version_purge_only_their_tags(logdir):
 
 
 def test_files_are_read_in_name_order_not_time_order(logdir):
-    _write(os.path.join(logdir, "events.out.tfevents.200.b"), [_version()] + [_scalar(i, "t", float(i)) for i in range(3)])
-    _write(os.path.join(logdir, "events.out.tfevents.100.a"), [_version()] + [_scalar(i, "t", float(i)) for i in range(3, 6)])
+    _write(
+        os.path.join(logdir, "events.out.tfevents.200.b"), [_version()] + [_scalar(i, "t", float(i)) for i in range(3)]
+    )
+    _write(
+        os.path.join(logdir, "events.out.tfevents.100.a"),
+        [_version()] + [_scalar(i, "t", float(i)) for i in range(3, 6)],
+    )
     _write(os.path.join(logdir, "x.tfevents.profile-empty"), [_version(), _scalar(0, "ignored", 1.0)])
     got = _check_against_tensorboard(logdir)
     assert [s for s, _, _ in got[(".", "t")]] == [3, 4, 5, 0, 1, 2]

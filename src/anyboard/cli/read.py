@@ -48,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     p = subparsers.add_parser("export", help="write scalars, histograms, text or hparams to CSV/Parquet/JSON Lines")
     p.add_argument("path", metavar="PATH")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="file (.csv .parquet .jsonl) or - for CSV on stdout")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="file (.csv .parquet .jsonl) or - for CSV on stdout"
+    )
     p.add_argument("--kind", choices=KINDS, default="scalars")
     p.add_argument("--tag", action="append", help="only this tag (repeatable)")
     p.add_argument("--run", action="append", help="only this run (repeatable)")
@@ -110,7 +112,9 @@ def _strict_error(exc: Exception) -> int:
 # -- ls ----------------------------------------------------------------------------------------
 
 
-def tag_summary(path: str, *, strict: bool = False, progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+def tag_summary(
+    path: str, *, strict: bool = False, progress: Callable[[int, int], None] | None = None
+) -> list[dict[str, Any]]:
     """Per run: ``{"run", "files", "bytes", "tags": [{"tag", "kind", "count", "first_step", "last_step"}]}``.
 
     Counts are of the values TensorBoard keeps (restarts applied); ``kind`` is the tag's
@@ -142,7 +146,13 @@ def tag_summary(path: str, *, strict: bool = False, progress: Callable[[int, int
                 continue
             kind = scan.kind_of(tid) or "tensor"
             tags.append(
-                {"tag": name, "kind": kind, "count": len(mine), "first_step": int(mine.min()), "last_step": int(mine.max())}
+                {
+                    "tag": name,
+                    "kind": kind,
+                    "count": len(mine),
+                    "first_step": int(mine.min()),
+                    "last_step": int(mine.max()),
+                }
             )
         tags.sort(key=lambda t: (t["kind"], t["tag"]))
         out.append({"run": run.name, "files": len(run.files), "bytes": sum(f.size for f in run.files), "tags": tags})
@@ -164,14 +174,18 @@ def _ls(args: argparse.Namespace) -> int:
         print(f"no runs under {args.path}")
         return 0
     for run in runs:
-        print(f"run {run['run']}  ({run['files']} event file{'s' if run['files'] != 1 else ''}, {run['bytes']:,} bytes)")
+        print(
+            f"run {run['run']}  ({run['files']} event file{'s' if run['files'] != 1 else ''}, {run['bytes']:,} bytes)"
+        )
         if not run["tags"]:
             print("  (no summaries)")
             continue
         width = max(len(t["tag"]) for t in run["tags"])
         kwidth = max(len(t["kind"]) for t in run["tags"])
         for t in run["tags"]:
-            steps = str(t["first_step"]) if t["first_step"] == t["last_step"] else f"{t['first_step']}..{t['last_step']}"
+            steps = (
+                str(t["first_step"]) if t["first_step"] == t["last_step"] else f"{t['first_step']}..{t['last_step']}"
+            )
             print(f"  {t['tag']:<{width}}  {t['kind']:<{kwidth}}  {t['count']:>9,}  steps {steps}")
     return 0
 
@@ -181,7 +195,7 @@ def _ls(args: argparse.Namespace) -> int:
 
 def _shorten(message: Any) -> None:
     """Cut every bytes field longer than 64 bytes of ``message`` (in place, recursively)."""
-    from google.protobuf.descriptor import FieldDescriptor
+    from google.protobuf.descriptor import FieldDescriptor  # type: ignore[import-untyped]
 
     for fd, value in message.ListFields():
         repeated = fd.is_repeated if hasattr(fd, "is_repeated") else fd.label == FieldDescriptor.LABEL_REPEATED
@@ -203,7 +217,7 @@ def _shorten(message: Any) -> None:
 
 
 def _dump(args: argparse.Namespace) -> int:
-    from google.protobuf import text_format
+    from google.protobuf import text_format  # type: ignore[import-untyped]
 
     from anyboard.io.reader import RecordError
     from anyboard.read import find_runs
@@ -253,7 +267,9 @@ def _format_of(output: str) -> str:
     fmt = FORMATS.get(ext)
     if fmt is None:
         known = ", ".join(sorted(FORMATS))
-        raise UsageError(f"cannot tell the format of {output!r} from its extension; use one of {known} (or -o - for CSV)")
+        raise UsageError(
+            f"cannot tell the format of {output!r} from its extension; use one of {known} (or -o - for CSV)"
+        )
     return fmt
 
 
@@ -285,7 +301,9 @@ def _rows(columns: dict[str, Any]) -> Iterator[list[Any]]:
     n = len(arrays[0]) if arrays else 0
     step = 65536
     for start in range(0, n, step):
-        chunk = [a[start : start + step].tolist() if a.dtype != object else list(a[start : start + step]) for a in arrays]
+        chunk = [
+            a[start : start + step].tolist() if a.dtype != object else list(a[start : start + step]) for a in arrays
+        ]
         yield from (list(row) for row in zip(*chunk))
 
 
@@ -298,14 +316,15 @@ def _write_csv(columns: dict[str, Any], stream: TextIO) -> None:
 
 def _write_jsonl(columns: dict[str, Any], stream: TextIO) -> None:
     names = list(columns)
-    for row in _rows(columns):
-        stream.write(json.dumps({k: _plain(v) for k, v in zip(names, row)}, allow_nan=True) + "\n")
+    stream.writelines(
+        json.dumps({k: _plain(v) for k, v in zip(names, row)}, allow_nan=True) + "\n" for row in _rows(columns)
+    )
 
 
 def _write_parquet(columns: dict[str, Any], output: str) -> None:
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
     except ImportError:
         raise UsageError("writing Parquet needs pyarrow: pip install 'anyboard[pandas]'") from None
     arrays = {}
@@ -318,7 +337,7 @@ def _write_parquet(columns: dict[str, Any], output: str) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    import anyboard.read as read
+    from anyboard import read
     from anyboard.io.reader import RecordError
 
     fmt = _format_of(args.output)

@@ -179,7 +179,10 @@ def read_scalars(
     """
     check_output(output)
     reader = _Reader(path, runs, tags, strict, storage_options, progress, purge_orphaned_data)
-    keep = lambda field, tag: field in ("simple_value", "tensor") and reader.tag_ok(tag)  # noqa: E731
+
+    def keep(field: str, tag: str) -> bool:
+        return field in ("simple_value", "tensor") and reader.tag_ok(tag)
+
     parts: dict[str, list[Any]] = {k: [] for k in ("run", "tag", "step", "wall_time", "value")}
     tag_names: dict[str, int] = {}
     run_names = [run.name for run in reader.runs]
@@ -199,7 +202,9 @@ def read_scalars(
             tag = np.concatenate([tag, np.array([v.tag for v, _ in slow], dtype=np.int64)])
             order = np.argsort(pos, kind="stable")
             pos, step, wall, value, tag = pos[order], step[order], wall[order], value[order], tag[order]
-        is_scalar = np.array([scan.kind_of(i) == "scalars" and reader.tag_ok(t) for i, t in enumerate(scan.tags)], dtype=bool)
+        is_scalar = np.array(
+            [scan.kind_of(i) == "scalars" and reader.tag_ok(t) for i, t in enumerate(scan.tags)], dtype=bool
+        )
         keep_rows = is_scalar[tag] if len(tag) else np.zeros(0, dtype=bool)
         keep_rows &= reader.keep_mask(scan, pos, step, tag)
         del pos
@@ -320,7 +325,9 @@ def _text(scan: RunScan, v: SlowValue) -> list[dict[str, Any]]:
     array = _tensor_array(v.value)
     if array is None or array.dtype != object:
         return []
-    decoded = np.vectorize(lambda b: b.decode("utf-8", "replace") if isinstance(b, bytes) else str(b), otypes=[object])(array)
+    decoded = np.vectorize(lambda b: b.decode("utf-8", "replace") if isinstance(b, bytes) else str(b), otypes=[object])(
+        array
+    )
     return [{"text": decoded.reshape(-1)[0] if decoded.size == 1 else decoded}]
 
 
@@ -397,7 +404,15 @@ def _audio(scan: RunScan, v: SlowValue) -> list[dict[str, Any]]:
         a = v.value.audio
         data = bytes(a.encoded_audio_string)
         rate = float(a.sample_rate) if a.sample_rate else _wav_rate(data)
-        return [{"sample": 0, "content_type": a.content_type or "audio/wav", "sample_rate": rate, "audio": data, "label": ""}]
+        return [
+            {
+                "sample": 0,
+                "content_type": a.content_type or "audio/wav",
+                "sample_rate": rate,
+                "audio": data,
+                "label": "",
+            }
+        ]
     array = _tensor_array(v.value)
     if array is None or array.dtype != object or array.ndim not in (1, 2):
         return []
@@ -486,7 +501,9 @@ def read_hparams(
     last: dict[str, dict[str, float]] = {}
     for run in reader.runs:
         scan = reader.scan(
-            run, lambda field, tag: field in ("simple_value", "tensor") or tag.startswith("_hparams_/"), fast_scalars=True
+            run,
+            lambda field, tag: field in ("simple_value", "tensor") or tag.startswith("_hparams_/"),
+            fast_scalars=True,
         )
         scalars = read_scalars_from_scan(scan, reader)
         last[run.name] = scalars
@@ -496,7 +513,7 @@ def read_hparams(
                 continue
             try:
                 data = HParamsPluginData.FromString(v.value.metadata.plugin_data.content)
-            except Exception:
+            except Exception:  # noqa: BLE001, S112 - content that is not HParamsPluginData: TensorBoard skips it too
                 continue
             if tag == _START_TAG and data.HasField("session_start_info"):
                 sessions[run.name] = {k: _hparam_value(x) for k, x in data.session_start_info.hparams.items()}
@@ -523,11 +540,11 @@ def read_hparams(
         column = f"{group}/{tag}" if group else tag
         if column in rows:
             column = f"metric/{column}"
-        values = []
+        column_values: list[Any] = []
         for s in sessions:
             run_name = s if not group else (group if s == "." else f"{s}{os.sep if not _is_url_run(s) else '/'}{group}")
-            values.append(last.get(run_name, {}).get(tag))
-        rows[column] = values
+            column_values.append(last.get(run_name, {}).get(tag))
+        rows[column] = column_values
     cols = {k: object_column(v) for k, v in rows.items()}
     return to_output(cols, output, "read_hparams")
 

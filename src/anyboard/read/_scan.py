@@ -16,6 +16,7 @@ naming the byte offset, after every good record before it.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -116,7 +117,7 @@ def _walk(data: bytes, valid: int) -> tuple[Any, int]:
         parts.append(seg)
         if off > last or len(seg) < 2 * 2:
             continue
-        sizes = [b - a for a, b in zip(seg, seg[1:])] + [off - seg[-1]]
+        sizes = [b - a for a, b in itertools.pairwise(seg)] + [off - seg[-1]]
         period = next(
             (p for p in range(1, min(_PERIOD, len(sizes) // 2) + 1) if sizes[-2 * p : -p] == sizes[-p:]),
             0,
@@ -234,7 +235,7 @@ def scan_blocks(f: BinaryIO, path: str, size: int, damages: list[Damage], block:
         carry = bytes(buf[next_off:valid])
         need = 16
         if valid - next_off >= 12:
-            (length,) = _U64.unpack_from(buf, next_off)
+            (length,) = _U64.unpack_from(data, next_off)
             header_ok = masked_crc32c(bytes(buf[next_off : next_off + 8])) == int(
                 buf[next_off + 8 : next_off + 12].copy().view("<u4")[0]
             )

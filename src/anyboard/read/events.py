@@ -253,7 +253,7 @@ def _block(
                     if plugin is None:
                         try:
                             plugin = SummaryMetadata.FromString(raw).plugin_data.plugin_name
-                        except Exception:  # not a SummaryMetadata: the slow path decides
+                        except Exception:  # noqa: BLE001 - not a SummaryMetadata (DecodeError, or others on some backends): the slow path decides
                             plugin = "\0bad"
                         meta_plugins[raw] = plugin
                     codes.append(plugin)
@@ -299,7 +299,7 @@ def _block(
             s = int(starts[i])
             try:
                 event = Event.FromString(view[s : s + int(lengths[i])])
-            except Exception as exc:  # protobuf raises DecodeError (others on some backends)
+            except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError (others on some backends)
                 damages.append(_scan.Damage(path, int(block.offsets[i]), f"payload is not an Event ({exc})"))
                 _truncate(scan, first + i)
                 scan.records = first + i

@@ -138,6 +138,8 @@ def find_runs(path: str | os.PathLike[str], storage_options: Mapping[str, Any] |
     return _remote_runs(fs, inner, name, storage_options)
 
 
-def run_files(path: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> list[tuple[str, list[str]]]:
+def run_files(
+    path: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
+) -> list[tuple[str, list[str]]]:
     """``[(run name, [event file paths in read order]), ...]``: :func:`find_runs` as plain data."""
     return [(run.name, [f.path for f in run.files]) for run in find_runs(path, storage_options)]
