@@ -219,3 +219,12 @@ def test_iter_run_events_applies_the_purge(tmp_path):
 def test_fileobj_reader_unchanged():
     data = frame_many(_scalar_payloads(3))
     assert [len(d) for _, d in iter_records("x", fileobj=io.BytesIO(data))] == [len(p) for p in _scalar_payloads(3)]
+
+
+def test_a_file_shorter_than_listed_ends_without_looping(tmp_path):
+    payloads = _scalar_payloads(20)
+    data = frame_many(payloads)
+    cut = len(data) - 5
+    damages: list = []
+    blocks = list(_scan.scan_blocks(io.BytesIO(data[:cut]), "x", len(data) + 1000, damages, block=64))
+    assert sum(len(b.offsets) for b in blocks) == 20 and not damages

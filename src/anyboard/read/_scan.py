@@ -2,7 +2,7 @@
 
 An event file is a sequence of tfrecords (``uint64`` length, masked CRC of the
 length, ``length`` data bytes, masked CRC of the data; :mod:`anyboard.io.records`).
-:func:`scan_blocks` reads the file in blocks of about 8 MiB (so memory stays
+:func:`scan_blocks` reads the file in blocks of about 2 MiB (so memory stays
 bounded by a block plus what the caller keeps), walks the record headers in a
 tight loop, and checks the CRCs in NumPy: every distinct length's header CRC
 once, the data CRCs of short records by :func:`anyboard.read._crc.masked_crcs`,
@@ -27,7 +27,7 @@ import numpy as np
 from anyboard.io.crc import masked_crc32c
 from anyboard.read._crc import masked_crcs
 
-BLOCK = 8 << 20
+BLOCK = 2 << 20
 PAD = 64  # zero bytes after the valid data of a block, so vectorized parsers may read a little past a record
 _SHORT = 256  # records up to this many data bytes get their CRCs checked in NumPy, by length group
 _GROUP = 8  # ... when at least this many share a length (else one crc32c call each)
@@ -215,10 +215,11 @@ def scan_blocks(f: BinaryIO, path: str, size: int, damages: list[Damage], block:
         if not chunk and not carry:
             return
         data = b"".join((carry, chunk, bytes(PAD)))
+        eof = not chunk  # a file cut shorter than listed ends here too
         del chunk
         valid = len(data) - PAD
         buf = np.frombuffer(data, dtype=np.uint8)
-        at_end = pos + valid >= size
+        at_end = eof or pos + valid >= size
         heads, next_off = _walk(data, valid)
         good, damage, lengths = _check(path, buf, heads, pos)
         if good:
