@@ -10,8 +10,9 @@ peak resident memory is that reader's own), interleaved repetition by repetition
   ``Scalars(tag)`` for every tag (lists of ScalarEvent; no frame).
 
 Reported: seconds (median of the repetitions), rows (every reader must return all of them),
-the ratio of each peer's time to anyboard's, and for anyboard the peak memory: growth of the
-process's resident-set high-water mark during the read, and tracemalloc's peak (a separate
+the ratio of each peer's time to anyboard's, and for anyboard the peak memory (in a fresh process, and
+again after an untimed warm-up read of a 1e3-scalar log that loads the libraries' code): the highest resident set
+sampled (every 2 ms) during the read minus the one before it, and tracemalloc's peak (a separate
 run), both against the returned frame's ``memory_usage(deep=True)``.
 
 Usage::
@@ -50,12 +51,45 @@ def write_log(path: str, n: int) -> int:
 
 
 def _rss_bytes() -> int:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
+    """The resident set now (Linux: /proc/self/statm), else the high-water mark."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
 
 
-def child(reader: str, path: str, trace: bool) -> dict:
-    """Run one read in this process; return its measurements."""
+class _PeakRSS:
+    """Samples the resident set every 2 ms on a thread while a read runs; ``peak`` is the highest seen."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = _rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, _rss_bytes())
+
+    def __enter__(self) -> _PeakRSS:  # noqa: PYI034 - only ever this class
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+
+def child(reader: str, path: str, trace: bool, warm: str | None) -> dict:
+    """Run one read in this process; return its measurements.
+
+    ``warm``: a small log read first (untimed), so the libraries' code and caches are
+    loaded before the memory baseline (the first read of a process also pays for those).
+    """
     import pandas  # noqa: F401 - every reader here builds or may build pandas objects: import it before timing
 
     try:  # pandas >= 3 keeps strings in Arrow: load the library before the baseline, for every reader
@@ -85,16 +119,24 @@ def child(reader: str, path: str, trace: bool) -> dict:
 
     import gc
 
+    if warm:
+        if reader == "anyboard":
+            target.read_scalars(warm)
+        elif reader == "tbparse":
+            _ = tbparse.SummaryReader(warm).scalars
+        else:
+            ea.EventAccumulator(warm, size_guidance={ea.SCALARS: 0}).Reload()
     gc.collect()
     base = _rss_bytes()
     if trace:
         import tracemalloc
 
         tracemalloc.start()
-    start = time.perf_counter()
-    result = run()
-    seconds = time.perf_counter() - start
-    out = {"reader": reader, "seconds": seconds, "rss_growth": _rss_bytes() - base}
+    with _PeakRSS() as sampler:
+        start = time.perf_counter()
+        result = run()
+        seconds = time.perf_counter() - start
+    out = {"reader": reader, "seconds": seconds, "rss_growth": sampler.peak - base}
     if trace:
         out["traced_peak"] = tracemalloc.get_traced_memory()[1]
     if isinstance(result, dict):
@@ -105,9 +147,12 @@ def child(reader: str, path: str, trace: bool) -> dict:
     return out
 
 
-def measure(reader: str, path: str, trace: bool = False) -> dict:
+def measure(reader: str, path: str, trace: bool = False, warm: str | None = None) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--child", reader, path] + (["--trace"] if trace else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    cmd += ["--warm", warm] if warm else []
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise SystemExit(f"{reader} failed on {path}:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -118,10 +163,11 @@ def main() -> None:
     parser.add_argument("--peer-reps", type=int, default=1, help="repetitions of the (slow) peers at 1e6")
     parser.add_argument("--child", nargs=2, metavar=("READER", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--warm", help=argparse.SUPPRESS)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child[0], args.child[1], args.trace)))
+        print(json.dumps(child(args.child[0], args.child[1], args.trace, args.warm)))
         return
 
     import numpy
@@ -136,6 +182,8 @@ def main() -> None:
     )
     results = []
     tmp = tempfile.mkdtemp(prefix="anyboard-read-")
+    warm = os.path.join(tmp, "warm")
+    write_log(warm, 1000)
     try:
         for size in [int(float(s)) for s in args.sizes.split(",")]:
             path = os.path.join(tmp, f"n{size}")
@@ -155,6 +203,7 @@ def main() -> None:
                         rss.append(m["rss_growth"])
                         frame = m["frame_bytes"]
             traced = measure("anyboard", path, trace=True)["traced_peak"]
+            warm_rss = measure("anyboard", path, warm=warm)["rss_growth"]
             med = {r: statistics.median(v) for r, v in times.items()}
             entry = {
                 "scalars": size,
@@ -166,6 +215,7 @@ def main() -> None:
                 "anyboard_frame_bytes": frame,
                 "anyboard_rss_growth": statistics.median(rss),
                 "anyboard_traced_peak": traced,
+                "anyboard_rss_growth_warm": warm_rss,
             }
             results.append(entry)
             print(f"\n{size:.0e} scalars over {TAGS} tags ({nbytes / 1e6:.1f} MB of event files)")
@@ -175,7 +225,8 @@ def main() -> None:
                 print(f"  {r:<18}{med[r]:>9.3f}{entry['us_per_scalar'][r]:>11.2f}{rows[r]:>10}{faster:>14}")
             print(
                 f"  anyboard memory: frame {frame / 1e6:.1f} MB; peak RSS growth {entry['anyboard_rss_growth'] / 1e6:.1f} MB "
-                f"({entry['anyboard_rss_growth'] / frame:.2f}x the frame); tracemalloc peak {traced / 1e6:.1f} MB "
+                f"({entry['anyboard_rss_growth'] / frame:.2f}x the frame; {warm_rss / 1e6:.1f} MB = "
+                f"{warm_rss / frame:.2f}x after a warm-up read of 1e3 scalars); tracemalloc peak {traced / 1e6:.1f} MB "
                 f"({traced / frame:.2f}x)"
             )
             if len(set(rows.values())) != 1 or rows["anyboard"] != size:

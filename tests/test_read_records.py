@@ -228,3 +228,8 @@ def test_a_file_shorter_than_listed_ends_without_looping(tmp_path):
     damages: list = []
     blocks = list(_scan.scan_blocks(io.BytesIO(data[:cut]), "x", len(data) + 1000, damages, block=64))
     assert sum(len(b.offsets) for b in blocks) == 20 and not damages
+
+
+def test_small_table_crc_equals_the_crc32c_package():
+    for data in (b"", b"\x00" * 8, b"\x1a\x11CRC test, one two", os.urandom(100)):
+        assert _crc.small_masked_crc32c(data) == masked_crc32c(data)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from anyboard.io.crc import MASK_DELTA, crc32c
+from anyboard.io.crc import MASK_DELTA
 
 _POLY = 0x82F63B78  # CRC-32C (Castagnoli), reflected
 _tables: Any = None  # uint32 (K, 256), grown on demand
@@ -48,10 +48,34 @@ def position_tables(length: int) -> Any:
     return _tables
 
 
+_byte_list: list[int] = []
+
+
+def small_crc32c(data: bytes | memoryview) -> int:
+    """CRC-32C of a few bytes (a record header, zeros) by table, without the ``crc32c`` package.
+
+    Reading a log of short records then never imports that package (its import reads its
+    own metadata: tens of milliseconds and megabytes, more than reading 1e5 scalars).
+    """
+    if not _byte_list:
+        _byte_list.extend(_byte_table().tolist())
+    table = _byte_list
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def small_masked_crc32c(data: bytes | memoryview) -> int:
+    """:func:`small_crc32c`, masked as tfrecords store it."""
+    crc = small_crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + MASK_DELTA) & 0xFFFFFFFF
+
+
 def _crc_of_zeros(length: int) -> int:
     value = _zero_crc.get(length)
     if value is None:
-        value = crc32c(bytes(length))
+        value = small_crc32c(bytes(length))
         _zero_crc[length] = value
     return value
 

@@ -80,8 +80,22 @@ def _clip(pos: Any, limit: int) -> Any:
     return np.minimum(pos, limit)
 
 
+BATCH = 8192  # records decoded together: bounds the temporaries (~30 int64 arrays of this length)
+
+
 def parse_scalars(buf: Any, starts: Any, lengths: Any) -> ScalarRecords:
     """Decode the records of ``buf`` at ``starts``/``lengths`` that are single scalar events."""
+    n = len(starts)
+    if n <= BATCH:
+        return _parse_batch(buf, starts, lengths)
+    parts = [_parse_batch(buf, starts[i : i + BATCH], lengths[i : i + BATCH]) for i in range(0, n, BATCH)]
+    for k, part in enumerate(parts):
+        part.record += k * BATCH
+    names = list(ScalarRecords.__dataclass_fields__)
+    return ScalarRecords(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in names})
+
+
+def _parse_batch(buf: Any, starts: Any, lengths: Any) -> ScalarRecords:
     limit = len(buf) - 32  # buf ends with zero padding: gathers of up to 16 bytes at p <= limit stay inside
     ends = starts + lengths
     p = starts.copy()

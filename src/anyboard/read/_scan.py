@@ -2,7 +2,7 @@
 
 An event file is a sequence of tfrecords (``uint64`` length, masked CRC of the
 length, ``length`` data bytes, masked CRC of the data; :mod:`anyboard.io.records`).
-:func:`scan_blocks` reads the file in blocks of about 2 MiB (so memory stays
+:func:`scan_blocks` reads the file in blocks of about 1 MiB (so memory stays
 bounded by a block plus what the caller keeps), walks the record headers in a
 tight loop, and checks the CRCs in NumPy: every distinct length's header CRC
 once, the data CRCs of short records by :func:`anyboard.read._crc.masked_crcs`,
@@ -25,9 +25,9 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from anyboard.io.crc import masked_crc32c
-from anyboard.read._crc import masked_crcs
+from anyboard.read._crc import masked_crcs, small_masked_crc32c
 
-BLOCK = 2 << 20
+BLOCK = 1 << 20
 PAD = 64  # zero bytes after the valid data of a block, so vectorized parsers may read a little past a record
 _SHORT = 256  # records up to this many data bytes get their CRCs checked in NumPy, by length group
 _GROUP = 8  # ... when at least this many share a length (else one crc32c call each)
@@ -86,7 +86,7 @@ _PROBE = 48  # records walked one by one before looking for a repeating pattern 
 _PERIOD = 16  # longest pattern looked for
 
 
-def _walk(data: bytes, valid: int) -> tuple[Any, int]:
+def _walk(data: bytes | bytearray, valid: int) -> tuple[Any, int]:
     """Header offsets (``int64``) of the records lying wholly inside ``data[:valid]``, and where the next begins.
 
     Training logs repeat a short cycle of record lengths (one per tag, until a step
@@ -161,7 +161,7 @@ def _check(path: str, buf: Any, heads: Any, base: int) -> tuple[int, Damage | No
     bad = n
     reason = ""
     uniq, inverse, counts = small_unique(lengths)
-    expected = np.array([masked_crc32c(_U64.pack(int(v))) for v in uniq], dtype=np.uint32)
+    expected = np.array([small_masked_crc32c(_U64.pack(int(v))) for v in uniq], dtype=np.uint32)
     wrong = np.flatnonzero(expected[inverse] != stored_len_crc)
     if len(wrong):
         bad, reason = int(wrong[0]), "length CRC mismatch"
@@ -189,8 +189,9 @@ def _check(path: str, buf: Any, heads: Any, base: int) -> tuple[int, Damage | No
         for i in np.sort(one_by_one).tolist():
             if i >= first_bad_data:
                 break
-            s = int(starts[i])
-            if masked_crc32c(view[s : s + int(lengths[i])]) != int(stored[i]):
+            s, length = int(starts[i]), int(lengths[i])
+            crc = small_masked_crc32c(view[s : s + length]) if length <= _SHORT else masked_crc32c(view[s : s + length])
+            if crc != int(stored[i]):
                 first_bad_data = i
                 break
     if first_bad_data < bad:
@@ -211,13 +212,14 @@ def scan_blocks(f: BinaryIO, path: str, size: int, damages: list[Damage], block:
     index = 0
     want = block
     while True:
-        chunk = f.read(max(0, min(want, size - pos) - len(carry)))
-        if not chunk and not carry:
+        n = max(0, min(want, size - pos) - len(carry))
+        data = bytearray(len(carry) + n + PAD)  # read straight into the padded buffer: no second copy
+        data[: len(carry)] = carry
+        got = _read_into(f, memoryview(data)[len(carry) : len(carry) + n])
+        if not got and not carry:
             return
-        data = b"".join((carry, chunk, bytes(PAD)))
-        eof = not chunk  # a file cut shorter than listed ends here too
-        del chunk
-        valid = len(data) - PAD
+        eof = got < n  # a file cut shorter than listed ends here too
+        valid = len(carry) + got
         buf = np.frombuffer(data, dtype=np.uint8)
         at_end = eof or pos + valid >= size
         heads, next_off = _walk(data, valid)
@@ -237,7 +239,7 @@ def scan_blocks(f: BinaryIO, path: str, size: int, damages: list[Damage], block:
         need = 16
         if valid - next_off >= 12:
             (length,) = _U64.unpack_from(data, next_off)
-            header_ok = masked_crc32c(bytes(buf[next_off : next_off + 8])) == int(
+            header_ok = small_masked_crc32c(bytes(buf[next_off : next_off + 8])) == int(
                 buf[next_off + 8 : next_off + 12].copy().view("<u4")[0]
             )
             if not header_ok:
@@ -251,9 +253,26 @@ def scan_blocks(f: BinaryIO, path: str, size: int, damages: list[Damage], block:
         del buf
 
 
+def _read_into(f: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``f`` (fewer bytes only at the end of the file); return how many were read."""
+    done = 0
+    readinto = getattr(f, "readinto", None)
+    while done < len(view):
+        if readinto is not None:
+            k = readinto(view[done:])
+        else:
+            chunk = f.read(len(view) - done)
+            k = len(chunk)
+            view[done : done + k] = chunk
+        if not k:
+            break
+        done += k
+    return done
+
+
 def _tail(path: str, buf: Any, off: int, valid: int, pos: int, damages: list[Damage]) -> None:
     """At the end of the file: a leftover with a whole header whose CRC is wrong is damage, else a torn tail."""
     if valid - off >= 12:
-        header_ok = masked_crc32c(bytes(buf[off : off + 8])) == int(buf[off + 8 : off + 12].copy().view("<u4")[0])
+        header_ok = small_masked_crc32c(bytes(buf[off : off + 8])) == int(buf[off + 8 : off + 12].copy().view("<u4")[0])
         if not header_ok:
             damages.append(Damage(path, pos + off, "length CRC mismatch"))
