@@ -12,13 +12,21 @@ from typing import Any
 import numpy as np
 
 from anyboard import _threads
+from anyboard._methods.base import MethodsBase
 from anyboard._paths import safe_component
 from anyboard.adapters import Deferred, module_root, to_numpy
 from anyboard.io.background import encoder_code
 from anyboard.io.records import frame_row_groups
-from anyboard.summary.histogram import MAX_BUCKETS, TF_BINS, encode_bytes, histogram_stats, histogram_summary_bytes
+from anyboard.summary.histogram import (
+    MAX_BUCKETS,
+    TF_BINS,
+    encode_bytes,
+    histogram_stats,
+    histogram_summary_bytes,
+    native_binning,
+    rows_summary,
+)
 from anyboard.summary.histogram import bucket_rows as _bucket_rows
-from anyboard.summary.histogram import native_binning, rows_summary
 from anyboard.summary.histogram import histogram as _histogram
 from anyboard.summary.histogram import histogram_raw as _histogram_raw
 from anyboard.summary.scalar import scalar as _scalar
@@ -178,7 +186,7 @@ def beyond_float32(value: Any) -> bool:
     return type(value) is float and math.isfinite(value) and abs(value) >= _F32_OVERFLOW
 
 
-class CoreMethods:
+class CoreMethods(MethodsBase):
     """``add_scalar``, ``add_scalars``, ``add_histogram(_raw)``, ``add_text``, ``add_tensor``."""
 
     def add_scalar(
@@ -242,7 +250,7 @@ class CoreMethods:
                     raise TypeError(f"tag {tag!r}: expected a number or a non-empty dict of name -> number, got {{}}")
                 return self.add_scalars(tag, scalar_value, global_step, walltime)
             if isinstance(scalar_value, list | tuple) and scalar_value and not isinstance(scalar_value[0], int | float):
-                pairs = [scalar_value] if isinstance(scalar_value[0], str) else scalar_value
+                pairs: Any = [scalar_value] if isinstance(scalar_value[0], str) else scalar_value
                 try:
                     named = dict(pairs)
                 except (TypeError, ValueError):
@@ -299,7 +307,7 @@ class CoreMethods:
             raise ValueError(f"tag {main_tag!r}: global_step {step} does not fit in int64")
         wall = self._walltime(main_tag, walltime)  # type: ignore[attr-defined]
         streams = self._scalars_streams  # type: ignore[attr-defined]
-        items = []
+        items: list[Any] = []
         for key, value in tag_scalar_dict.items():
             if type(value) is not float:
                 if not isinstance(key, str):
@@ -391,14 +399,14 @@ class CoreMethods:
                 # one or two bursts, up to its cap).
                 core.want_buffer(array.nbytes, array.dtype.str, 2)
                 rows = _bucket_rows(array, bins, max_bins, tag=tag)
-                args = (tag, rows, histogram_stats(array)) if compat else (tag, rows)
-                self._emit(tag, _rows_histogram, args, global_step, walltime, nbytes=rows.nbytes * 2 + 65536)  # type: ignore[attr-defined]
+                queued: tuple[Any, ...] = (tag, rows, histogram_stats(array)) if compat else (tag, rows)
+                self._emit(tag, _rows_histogram, queued, global_step, walltime, nbytes=rows.nbytes * 2 + 65536)  # type: ignore[attr-defined]
                 return
             if buffer is None:
                 buffer = np.empty(array.size, array.dtype)
             np.copyto(buffer.reshape(array.shape), array)
-            args = (tag, buffer, bins, max_bins, fmt, core)
-            self._emit(tag, _pooled_histogram, args, global_step, walltime, nbytes=array.nbytes + extra)  # type: ignore[attr-defined]
+            pooled = (tag, buffer, bins, max_bins, fmt, core)
+            self._emit(tag, _pooled_histogram, pooled, global_step, walltime, nbytes=array.nbytes + extra)  # type: ignore[attr-defined]
             return
         array = np.array(array, copy=True)  # the caller may change its array after this call
         self._emit(tag, _histogram, (tag, array, bins, max_bins, fmt), global_step, walltime, nbytes=array.nbytes + extra)  # type: ignore[attr-defined]
@@ -421,7 +429,7 @@ class CoreMethods:
         ``bucket_counts[i]`` counts values in ``(bucket_limits[i-1], bucket_limits[i]]``.
         """
         tag = self._tag(tag)
-        stats = []
+        stats: list[Any] = []
         for name, v in (("min", min), ("max", max), ("num", num), ("sum", sum), ("sum_squares", sum_squares)):
             try:
                 stats.append(float(to_numpy(v, tag=tag).reshape(())))
@@ -429,7 +437,11 @@ class CoreMethods:
                 raise TypeError(f"tag {tag!r}: {name} must be a number, got {type(v).__name__}") from None
         limits = self._array(tag, bucket_limits)
         counts = self._array(tag, bucket_counts)
-        summary = _histogram_raw(tag, *stats, limits, counts, summary_format=self._summary_format)  # type: ignore[attr-defined]  # validates on the caller
+        # validates on the caller
+        low, high, count, total, squares = stats
+        summary = _histogram_raw(
+            tag, low, high, count, total, squares, limits, counts, summary_format=self._summary_format
+        )
         self._emit(tag, bytes, (summary.SerializeToString(),), global_step, walltime)
 
     def add_text(self, tag: str, text_string: Any = _MISSING, global_step: Any = None, walltime: Any = None, *, text: Any = _MISSING) -> None:

@@ -21,9 +21,9 @@ import numpy as np
 from anyboard._methods.base import MethodsBase
 from anyboard.imaging import check_range, parse_layout
 from anyboard.summary.image import DEFAULT_COMPRESS_LEVEL
+from anyboard.summary.image import encode_bytes as _encode_bytes
 from anyboard.summary.image import image as _image
 from anyboard.summary.image import image_with_boxes as _image_with_boxes
-from anyboard.summary.image import encode_bytes as _encode_bytes
 from anyboard.summary.video import MAX_FRAME_MS, MIN_FPS, frame_duration_ms
 from anyboard.summary.video import video as _video
 

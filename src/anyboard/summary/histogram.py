@@ -46,11 +46,10 @@ redone in float64 when they overflow it.
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any
 
 import numpy as np
-
-import struct
 
 from anyboard import _threads
 from anyboard._wire import length_prefix

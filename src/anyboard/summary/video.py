@@ -30,7 +30,6 @@ from anyboard.imaging import to_layout, to_uint8, video_tile
 from anyboard.proto.summary_pb2 import Summary
 from anyboard.summary.image import image_summary
 
-
 MAX_FRAME_MS = 655_350
 """The longest frame delay a GIF can store (a 16-bit count of 10 ms units): ``fps`` below
 ``1000 / MAX_FRAME_MS`` (about 0.0015) cannot be encoded."""
