@@ -91,21 +91,24 @@ def test_dataframe_columns_and_dtypes(logdir):
     assert anyboard.read_scalars is read_scalars
 
 
-def test_torch_writer_including_purge_step_resume(tmp_path):
-    torch_tb = pytest.importorskip("torch.utils.tensorboard")
-    logdir = str(tmp_path / "torch")
-    w = torch_tb.SummaryWriter(logdir)
+@pytest.mark.parametrize("impl", ["torch", "tensorboardX"])
+def test_peer_writers_including_purge_step_resume(tmp_path, impl):
+    module = pytest.importorskip("torch.utils.tensorboard" if impl == "torch" else "tensorboardX")
+    logdir = str(tmp_path / impl)
+    w = module.SummaryWriter(logdir)
     for i in range(10):
         w.add_scalar("loss", float(i), i)
         w.add_scalar("other", float(-i), i)
         w.add_scalars("multi", {"x": i, "y": 2 * i}, i)
     w.close()
-    w = torch_tb.SummaryWriter(logdir, purge_step=5)
+    # a suffix: tensorboardX's file names collide within one second (the resumed file would replace the first)
+    w = module.SummaryWriter(logdir, purge_step=5, filename_suffix=".resumed")
     for i in range(5, 8):
         w.add_scalar("loss", 100.0 + i, i)
+        w.add_scalars("multi", {"x": 100 + i}, i)
     w.close()
     got = _check_against_tensorboard(logdir)
-    # TensorBoard's Python loader takes torch's single START as the session start: nothing purged
+    # TensorBoard's Python loader takes the peers' single START as the session start: nothing purged
     assert [s for s, _, _ in got[(".", "loss")]] == [*range(10), 5, 6, 7]
 
 
@@ -269,3 +272,49 @@ def test_import_anyboard_does_not_import_pandas():
     code = "import sys, anyboard; anyboard.read_scalars; print('pandas' in sys.modules, 'pyarrow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_random_event_streams_match_tensorboard(tmp_path, seed):
+    """Random runs: several files, STARTs, file_version present or not (and < 2), steps going
+    back, several values per event, v2 tensors, non-scalar events in between."""
+    import random
+
+    rnd = random.Random(seed)
+    logdir = str(tmp_path / "logs")
+    meta = SummaryMetadata()
+    meta.plugin_data.plugin_name = "scalars"
+    for run in ("r1", "r2/sub"):
+        step = 0
+        for file_index in range(rnd.randint(1, 3)):
+            events: list[Event] = []
+            version = rnd.choice(["brain.Event:2", "brain.Event:2", "brain.Event:1", None])
+            if version:
+                events.append(Event(wall_time=1.0, file_version=version))
+            for _ in range(rnd.randint(5, 60)):
+                r = rnd.random()
+                if r < 0.08:
+                    events.append(_start(max(0, step - rnd.randint(0, 10))))
+                    continue
+                if r < 0.15:
+                    step = max(0, step - rnd.randint(1, 8))
+                else:
+                    step += rnd.choice((0, 1, 1, 2))
+                if r < 0.25:
+                    values = [
+                        Summary.Value(tag=rnd.choice("abc"), simple_value=rnd.random())
+                        for _ in range(rnd.randint(0, 3))
+                    ]
+                elif r < 0.32:
+                    t = TensorProto(dtype=1, float_val=[rnd.random()])
+                    values = [Summary.Value(tag="v2", tensor=t, metadata=meta if rnd.random() < 0.3 else None)]
+                elif r < 0.36:
+                    h = Summary.Value(tag="hist")
+                    h.histo.bucket_limit.extend([1.0, 2.0])
+                    h.histo.bucket.extend([1.0, 0.0])
+                    values = [h]
+                else:
+                    values = [Summary.Value(tag=rnd.choice("abcd"), simple_value=rnd.random())]
+                events.append(Event(wall_time=float(rnd.randint(1, 5)), step=step, summary=Summary(value=values)))
+            _write(os.path.join(logdir, run, f"events.out.tfevents.{file_index}"), events)
+    _check_against_tensorboard(logdir)
