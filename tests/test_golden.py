@@ -103,10 +103,10 @@ CASES: dict[tuple[str, str], Callable[[], Any]] = {
     ("histogram_raw", "basic_tensor"): lambda: histogram_raw(
         "raw", 0.0, 3.0, 4.0, 6.0, 14.0, np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 2.0]), summary_format="tensor"
     ),
-    ("text", "str"): lambda: text("notes", "**bold** and `code`\nline 2 é"),
+    ("text", "str"): lambda: text("notes", "**bold** and `code`\nline 2 é", "compat"),
     ("text", "str_tensor"): lambda: text("notes", "**bold** and `code`\nline 2 é", "tensor"),
-    ("text", "list_1d"): lambda: text("notes", ["a", "b", "c"]),
-    ("text", "table_2d"): lambda: text("notes", [["x", "y"], ["1", "2"], ["3", "4"]]),
+    ("text", "list_1d"): lambda: text("notes", ["a", "b", "c"], "compat"),
+    ("text", "table_2d"): lambda: text("notes", [["x", "y"], ["1", "2"], ["3", "4"]], "compat"),
     ("tensor", "float32"): lambda: tensor("t", np.array([[1.5, -2.0, 0.0], [np.inf, 3.25, 1e-8]], np.float32)),
     ("tensor", "float64_scalar"): lambda: tensor("t", np.array(2.0**-30)),
     ("tensor", "float16"): lambda: tensor("t", np.array([1.0, -0.5, 65504.0], np.float16)),

@@ -22,7 +22,7 @@ from anyboard._methods.base import MethodsBase
 from anyboard.imaging import check_range, parse_layout
 from anyboard.summary.image import DEFAULT_COMPRESS_LEVEL
 from anyboard.summary.image import encode_bytes as _encode_bytes
-from anyboard.summary.image import image as _image
+from anyboard.summary.image import image as _image_summary
 from anyboard.summary.image import image_with_boxes as _image_with_boxes
 from anyboard.summary.video import MAX_FRAME_MS, MIN_FPS, frame_duration_ms
 from anyboard.summary.video import video as _video
@@ -54,6 +54,18 @@ def _positive(tag: str, name: str, value: Any) -> float:
     if not (math.isfinite(number) and number > 0):
         raise ValueError(f"tag {tag!r}: {name} must be a positive finite number, got {value!r}")
     return number
+
+
+def _image(tag: str, array: np.ndarray, fmt: str, level: int, summary_format: str = "tensor") -> Any:
+    """Background side of ``add_image``/``add_images``/``add_figure`` (:func:`anyboard.summary.image.image`).
+
+    Its queued arguments name the format only when it is not ``"tensor"`` (see :func:`_image_args`).
+    """
+    return _image_summary(tag, array, fmt, level, summary_format)
+
+
+def _image_args(tag: str, array: np.ndarray, fmt: str, level: int, summary_format: str) -> tuple[Any, ...]:
+    return (tag, array, fmt, level) if summary_format == "tensor" else (tag, array, fmt, level, summary_format)
 
 
 def _check_gif_delay(tag: str, array: np.ndarray, fmt: str, rate: float, fps: Any) -> None:
@@ -125,7 +137,14 @@ class Methods(MethodsBase):
     """``add_image``, ``add_images``, ``add_image_with_boxes``, ``add_figure``, ``add_video``."""
 
     def _emit_pixels(
-        self, tag: str, builder: Any, args: tuple[Any, ...], array: np.ndarray, fmt: str, global_step: Any, walltime: Any
+        self,
+        tag: str,
+        builder: Any,
+        args: tuple[Any, ...],
+        array: np.ndarray,
+        fmt: str,
+        global_step: Any,
+        walltime: Any,
     ) -> None:
         """Queue an image or video ``builder`` (a pure function of ``args``, whose pixels are ``array`` laid out as ``fmt``).
 
@@ -197,7 +216,9 @@ class Methods(MethodsBase):
         level = _level(tag, compress_level)
         copied = image is not _MISSING
         array, fmt = self._image_snapshot(tag, img_tensor, dataformats, "NCHW", copied=copied, as_uint8=True)
-        self._emit_pixels(tag, _image, (tag, array, fmt, level, self._summary_format), array, fmt, global_step, walltime)  # type: ignore[attr-defined]
+        self._emit_pixels(
+            tag, _image, _image_args(tag, array, fmt, level, self._summary_format), array, fmt, global_step, walltime
+        )
 
     def add_images(
         self,
@@ -240,7 +261,9 @@ class Methods(MethodsBase):
             img_tensor = np.stack(parts, axis=fmt.index("N"))  # a new array: the snapshot
             dataformats, copied = fmt, True
         array, fmt = self._image_snapshot(tag, img_tensor, dataformats, "NCHW", copied=copied, as_uint8=True)
-        self._emit_pixels(tag, _image, (tag, array, fmt, level, self._summary_format), array, fmt, global_step, walltime)  # type: ignore[attr-defined]
+        self._emit_pixels(
+            tag, _image, _image_args(tag, array, fmt, level, self._summary_format), array, fmt, global_step, walltime
+        )
 
     def add_image_with_boxes(
         self,
@@ -332,7 +355,9 @@ class Methods(MethodsBase):
                 plt.close(f)
         array = pixels[0] if len(pixels) == 1 else np.stack(pixels)
         fmt = "HWC" if len(pixels) == 1 else "NHWC"
-        self._emit_pixels(tag, _image, (tag, array, fmt, level, self._summary_format), array, fmt, global_step, walltime)  # type: ignore[attr-defined]
+        self._emit_pixels(
+            tag, _image, _image_args(tag, array, fmt, level, self._summary_format), array, fmt, global_step, walltime
+        )
 
     def add_video(
         self,

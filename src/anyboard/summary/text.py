@@ -30,8 +30,11 @@ from anyboard.summary.tensor_util import make_tensor
 PLUGIN_NAME = "text"
 
 
-def text(tag: str, text: str | Sequence[str] | np.ndarray, summary_format: str = "compat") -> Summary:
-    """Return a text ``Summary``; ``text`` is a str or a 1-D/2-D array of str (module doc)."""
+def text(tag: str, text: str | Sequence[str] | np.ndarray, summary_format: str = "tensor") -> Summary:
+    """Return a text ``Summary``; ``text`` is a str or a 1-D/2-D array of str (module doc).
+
+    The default is the ``"tensor"`` form (what :func:`text_event` writes); the writer passes its format.
+    """
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     if isinstance(text, str):
