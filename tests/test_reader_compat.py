@@ -77,6 +77,7 @@ def write_all(w: Any) -> None:
         w.add_text("note", f"step **{s}**", s, wall)
         w.add_image("img", IMAGE // (s + 1), s, wall)
         w.add_audio("snd", SOUND / (s + 1), s, 8000, wall)
+    w.add_scalar("styled", 0.5, 0, WALL, new_style=True)
     w.add_histogram("ints", np.arange(-7, 30), 0, bins=6, walltime=WALL)
     w.add_histogram_raw("raw", 0.0, 3.0, 4.0, 6.0, 14.0, [1.0, 2.0, 3.0], [1.0, 1.0, 2.0], 0, WALL)
     w.add_images("batch", BATCH, 0, WALL)
