@@ -217,7 +217,10 @@ class CoreMethods(MethodsBase):
             display_name, summary_description: shown by TensorBoard (forces the
                 tensor encoding, which carries metadata).
 
-        On disk: see :mod:`anyboard.summary.scalar`.
+        On disk: see :mod:`anyboard.summary.scalar`. A value no float64 can hold
+        (``10**400``) raises ``ValueError``; a finite value beyond float32's range
+        (``2**1000``) is written as ±inf, the precision of a TensorBoard scalar,
+        with one ``RuntimeWarning`` per writer and tag.
         """
         # Fast path (the common call: a float, an int step, a tag seen before):
         # the same checks as below in a few type tests, then one tuple queued
@@ -343,7 +346,9 @@ class CoreMethods(MethodsBase):
 
         ``bins``: ``"tensorflow"`` (the peers' default layout), an int, a
         sequence of edges, or a NumPy bin rule name. On disk and the rule for
-        NaN/Inf: see :mod:`anyboard.summary.histogram`.
+        NaN/Inf: see :mod:`anyboard.summary.histogram` (the writer's ``summary_format``
+        picks the encoding). An empty ``values`` raises ``ValueError``, as both peers do;
+        ``bins`` may name at most :data:`~anyboard.summary.histogram.MAX_BUCKETS` buckets.
         """
         tag = self._tag(tag)
         if isinstance(bins, str):
