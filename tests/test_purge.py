@@ -82,3 +82,21 @@ def test_server_purges(logdir, load_fast):
             assert stale == OLD  # the Rust loader's documented limit (see module doc)
         else:
             assert stale == [0, 1, 2, 3, 4]
+
+
+def test_reopening_does_not_purge_what_the_writer_wrote_itself(tmp_path):
+    """purge_step applies to the first files only: a writer reopened after close() keeps its own steps."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logdir = str(tmp_path)
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_scalar("loss", 9.0, 7)  # an earlier run up to step 7
+    w = anyboard.SummaryWriter(logdir, purge_step=5)
+    w.add_scalar("loss", 1.0, 5)
+    w.add_scalar("loss", 1.0, 6)
+    w.close()
+    w.add_scalar("loss", 1.0, 7)  # reopened: steps 5 and 6 of this writer must stay
+    w.close()
+    acc = EventAccumulator(logdir, size_guidance={"scalars": 0})
+    acc.Reload()
+    assert [(e.step, e.value) for e in acc.Scalars("loss")] == [(5, 1.0), (6, 1.0), (7, 1.0)]

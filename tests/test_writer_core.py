@@ -293,22 +293,6 @@ def test_close_idempotent_flush_after_close_is_a_no_op_and_logging_reopens(logdi
     assert [s for _, s, _, _ in scalars(os.path.join(logdir, "m_a"))] == [1]
 
 
-def test_reopening_does_not_purge_what_the_writer_wrote_itself(logdir):
-    with anyboard.SummaryWriter(logdir) as w:
-        w.add_scalar("loss", 9.0, 7)  # an earlier run up to step 7
-    w = anyboard.SummaryWriter(logdir, purge_step=5)
-    w.add_scalar("loss", 1.0, 5)
-    w.add_scalar("loss", 1.0, 6)
-    w.close()
-    w.add_scalar("loss", 1.0, 7)  # reopened: steps 5 and 6 of this writer must stay
-    w.close()
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(logdir, size_guidance={"scalars": 0})
-    acc.Reload()
-    assert [(e.step, e.value) for e in acc.Scalars("loss")] == [(5, 1.0), (6, 1.0), (7, 1.0)]
-
-
 def test_context_manager_closes_and_flushes(logdir):
     with anyboard.SummaryWriter(logdir, flush_secs=3600, max_queue=1000) as w:
         assert isinstance(w, anyboard.SummaryWriter)
