@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tbread import tensor_value, values_by_tag
+from tbread import histogram_rows, tensor_value, values_by_tag
 
 import anyboard
 from anyboard.adapters import Deferred, to_numpy
@@ -86,7 +86,8 @@ def test_every_core_method_logs_jax_inputs_that_read_back_equal(logdir):
     assert [(s, v.simple_value) for s, v in got["s/f32"]] == [(3, 0.25)]
     assert [(s, v.simple_value) for s, v in got["s/bf16"]] == [(4, -1.5)]
     assert [(s, v.simple_value) for s, v in got["s/i"]] == [(5, 7.0)]
-    np.testing.assert_array_equal(tensor_value(got["h"][0][1]), bucket_rows(np.asarray(hist)))
+    rows, expected = histogram_rows(got["h"][0][1]), bucket_rows(np.asarray(hist))
+    np.testing.assert_array_equal(rows[rows[:, 2] > 0], expected[expected[:, 2] > 0])  # compat: same buckets
     assert got["h"][0][0] == 7 and got["txt"][0][0] == 8
     np.testing.assert_array_equal(tensor_value(got["t/bf16"][0][1]), np.asarray(t_bf16).astype(np.float32))
     np.testing.assert_array_equal(tensor_value(got["t/i"][0][1]), np.arange(4, dtype=np.int32))
