@@ -7,7 +7,7 @@ anyboard as MXNet NDArrays. Runs on a GPU context when one is available.
 Usage::
 
     .venv-mx/bin/python examples/mxnet_train.py --logdir runs/mxnet_demo --steps 300
-    tensorboard --logdir runs/mxnet_demo
+    .venv/bin/tensorboard --logdir runs/mxnet_demo
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from shapes_data import (  # noqa: E402
     moving_shape_video,
     predictions_figure,
     sphere_points,
+    tensorboard_command,
 )
 
 
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     writer.close()
     print(f"final validation accuracy {accuracy:.3f}")
     print(f"logs written to {os.path.abspath(args.logdir)}")
-    print(f"open them with:  tensorboard --logdir {args.logdir}")
+    print(f"open them with:  {tensorboard_command(args.logdir)}")
     return 0
 
 

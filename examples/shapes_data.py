@@ -87,3 +87,26 @@ def sphere_points(n: int = 500) -> tuple[np.ndarray, np.ndarray]:
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     colors = ((v + 1) * 127.5).astype(np.uint8)
     return v[None].astype(np.float32), colors[None]
+
+
+def tensorboard_command(logdir: str) -> str:
+    """The command that opens ``logdir`` in TensorBoard, runnable as printed.
+
+    ``tensorboard`` is installed next to this interpreter (``.venv/bin`` in the README's quick
+    start), which a fresh shell does not have on its PATH: print that path when it is there.
+    """
+    import os
+    import shlex
+    import shutil
+    import sys
+
+    beside = os.path.join(os.path.dirname(sys.executable), "tensorboard")
+    if os.path.exists(beside) and shutil.which("tensorboard") != beside:
+        try:
+            shown = os.path.relpath(beside)
+        except ValueError:  # another drive (Windows)
+            shown = beside
+        program = shown if shown.startswith(("/", ".")) or os.sep in shown else os.path.join(".", shown)
+    else:
+        program = "tensorboard"
+    return f"{shlex.quote(program)} --logdir {shlex.quote(logdir)}"

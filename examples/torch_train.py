@@ -16,7 +16,7 @@ here. Runs on CUDA when available, CPU otherwise. Logs, in context:
 Usage::
 
     python examples/torch_train.py --logdir runs/torch_demo --steps 300
-    tensorboard --logdir runs/torch_demo
+    .venv/bin/tensorboard --logdir runs/torch_demo
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from shapes_data import (  # noqa: E402
     moving_shape_video,
     predictions_figure,
     sphere_points,
+    tensorboard_command,
 )
 
 def build_model(torch):
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     writer.close()
     print(f"final validation accuracy {accuracy:.3f}")
     print(f"logs written to {os.path.abspath(args.logdir)}")
-    print(f"open them with:  tensorboard --logdir {args.logdir}")
+    print(f"open them with:  {tensorboard_command(args.logdir)}")
     return 0
 
 

@@ -35,11 +35,19 @@ def test_call_all_runs_each_call_once_and_keeps_the_order(monkeypatch: pytest.Mo
     monkeypatch.setattr(_threads, "_pool", None)
     runs: list[int] = []
     where: set[int] = set()
+    holder: list[int] = []
+    helper_ran = threading.Event()
 
     def square(i: int) -> int:
+        ident = threading.get_ident()
         runs.append(i)
-        where.add(threading.get_ident())
-        time.sleep(0.005)  # long enough for the helpers to take some
+        where.add(ident)
+        if i == 0:
+            holder.append(ident)
+            if threads > 1:  # hold the first call until another thread has taken one: no timing luck
+                assert helper_ran.wait(30), "no helper thread took a call"
+        elif holder and ident != holder[0]:
+            helper_ran.set()
         return i * i
 
     out = _threads.call_all([(square, (i,)) for i in range(12)])
