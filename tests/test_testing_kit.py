@@ -185,6 +185,10 @@ def test_options_keep_wall_time_and_file_names(tmp_path):
     text = dump(path, keep_wall_time=True, keep_file_names=True)
     assert f'  file "{name}"' in text and '  file_version "brain.Event:2"' in text
     assert '  step 1 tag "loss" scalars scalar 1.0 wall_time=1234.5' in text
+    assert 'file_version "brain.Event:2"' in dump(path, keep_file_version=True) and "file " not in dump(path)
+    events = list(anyboard.iter_run_events(path))
+    header = dump_events(events[:1], keep_file_version=True, show_encoding=True).splitlines()[2]
+    assert header == '  file_version "brain.Event:2" source_metadata writer="anyboard"'
     # One file: the same lines without the file header.
     single = dump(path / name)
     assert single == dump(path) and single.splitlines()[1] == 'run "."'

@@ -48,6 +48,7 @@ def dump(
     *,
     keep_wall_time: bool = False,
     keep_file_names: bool = False,
+    keep_file_version: bool = False,
     show_encoding: bool = False,
     histogram_stats: bool = False,
     max_values: int = 1000,
@@ -60,6 +61,7 @@ def dump(
             its relative path, ``"."`` for ``path`` itself) or one event file.
         keep_wall_time: append ``wall_time=<float>`` to every event's line.
         keep_file_names: show each event file's name and its ``file_version`` record.
+        keep_file_version: show the ``file_version`` records (without the file names).
         show_encoding: add a line per value naming the field it used (``simple_value``,
             ``histo``, ``image``, ``audio``, or ``tensor`` with dtype and shape) and its
             metadata; legacy and v2 encodings then differ.
@@ -78,6 +80,7 @@ def dump(
     opts = _options(
         keep_wall_time=keep_wall_time,
         keep_file_names=keep_file_names,
+        keep_file_version=keep_file_version,
         show_encoding=show_encoding,
         histogram_stats=histogram_stats,
         max_values=max_values,
@@ -91,17 +94,22 @@ def dump_events(
     *,
     run: str = ".",
     keep_wall_time: bool = False,
+    keep_file_version: bool = False,
     show_encoding: bool = False,
     histogram_stats: bool = False,
     max_values: int = 1000,
     rename_tag: Callable[[str], str] | None = None,
 ) -> str:
     """:func:`dump`'s text for protos in memory: ``Event`` or ``Summary`` messages (a Summary is
-    shown as an event at step 0), of anyboard, TensorBoard or tensorboardX, as one run named ``run``."""
+    shown as an event at step 0), of anyboard, TensorBoard or tensorboardX, as one run named ``run``.
+
+    The options are :func:`dump`'s; ``keep_file_version`` shows ``file_version`` records (with
+    ``show_encoding``, also their ``source_metadata`` writer name)."""
     from anyboard.testing._dump import HEADER, _q, dump_event_lines
 
     opts = _options(
         keep_wall_time=keep_wall_time,
+        keep_file_version=keep_file_version,
         show_encoding=show_encoding,
         histogram_stats=histogram_stats,
         max_values=max_values,

@@ -30,7 +30,8 @@ continuation lines indented by six spaces)::
   display name, a description or plugin content that matters (hparams, pr_curves, mesh,
   custom scalars and unknown plugins).
 - Wall times, file names and ``file_version`` records are left out unless asked for; host
-  names and pids appear only in file names; ``source_metadata`` is never shown.
+  names and pids appear only in file names; ``source_metadata`` (the writer's name) is shown
+  only with ``show_encoding``, on the ``file_version`` line.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class DumpOptions:
 
     keep_wall_time: bool = False
     keep_file_names: bool = False
+    keep_file_version: bool = False
     show_encoding: bool = False
     histogram_stats: bool = False
     max_values: int = 1000
@@ -355,7 +357,12 @@ def _event_lines(event: Any, state: _RunState, opts: DumpOptions) -> list[str]:
             out.extend(_value_lines(value, step, wall, state, opts))
         return out
     if which == "file_version":
-        return [f"{INDENT}file_version {_q(event.file_version)}{wall}"] if opts.keep_file_names else []
+        if not (opts.keep_file_names or opts.keep_file_version):
+            return []
+        text = f"{INDENT}file_version {_q(event.file_version)}"
+        if opts.show_encoding and event.HasField("source_metadata"):
+            text += f" source_metadata writer={_q(event.source_metadata.writer)}"
+        return [text + wall]
     if which == "session_log":
         from anyboard.proto.event_pb2 import SessionLog
 
