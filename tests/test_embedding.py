@@ -114,7 +114,15 @@ def test_tsv_is_exact_and_fast_formatted():
     np.testing.assert_array_equal(back, mat)
 
 
-@pytest.mark.parametrize("tag", ["..", ".", "../../escape", "/abs/path", "a\x00b", "x\ny", "..\\..\\win", "%2e%2e"])
+@pytest.mark.parametrize("tag", ["a\x00b", "x\ny"])
+def test_control_characters_in_an_embedding_tag_are_refused_and_write_nothing(tmp_path, tag):
+    logdir = tmp_path / "logs"
+    with anyboard.SummaryWriter(str(logdir)) as w, pytest.raises(ValueError, match="control character"):
+        w.add_embedding(np.ones((2, 2)), metadata=["a", "b"], tag=tag, global_step=1)
+    assert not (logdir / "00001").exists()
+
+
+@pytest.mark.parametrize("tag", ["..", ".", "../../escape", "/abs/path", "..\\..\\win", "%2e%2e"])
 def test_tag_never_escapes_logdir(tmp_path, tag):
     logdir = tmp_path / "inner" / "logs"
     with anyboard.SummaryWriter(str(logdir)) as w:
