@@ -20,12 +20,8 @@ log directory, wherever it is:
 * a local path (or a ``file://`` URL): :func:`write_local` and
   :func:`merge_config_local`, every file written atomically (temporary file
   + rename) and the config read, merged and replaced under an exclusive
-  ``flock`` on the log directory itself (no lock file is left behind), so
-  writers in other threads and processes never lose each other's entries.
-  A symlink below the log directory that leads outside it (the
-  ``<step>``/``<tag>`` directories, any of the files, the config) is refused
-  with :class:`anyboard._paths.UnsafePathError` before anything is written;
-  symlinks staying inside are followed. fsspec is never imported.
+  ``fcntl`` lock, so writers in other threads and processes never lose each
+  other's entries. fsspec is never imported.
 * any other fsspec URL (``s3://``, ``memory://``, ...; see
   :mod:`anyboard.io.remote`): :func:`write_remote` and
   :func:`merge_config_remote`, each file uploaded whole in one request and
@@ -56,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from anyboard._paths import check_inside, safe_component
+from anyboard._paths import safe_component
 from anyboard.io import remote
 from anyboard.proto.projector_config_pb2 import EmbeddingInfo, ProjectorConfig
 
@@ -278,35 +274,25 @@ def write_local(logdir: str, files: dict[str, bytes], stale: Sequence[str] = ())
 
     Paths in ``stale`` that are not in ``files`` are removed (left over from an
     earlier embedding of the same tag and step).
-
-    Raises:
-        UnsafePathError: a directory or file below ``logdir`` is a symlink
-            leading outside it (checked for every path before anything is
-            written).
     """
-    paths = {rel: os.path.join(logdir, *rel.split("/")) for rel in [*files, *stale]}
-    for path in paths.values():
-        check_inside(logdir, path)
     for rel, data in files.items():
-        path = paths[rel]
+        path = os.path.join(logdir, *rel.split("/"))
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        check_inside(logdir, path)
         _atomic_write(path, data)
     for rel in stale:
         if rel not in files:
             with contextlib.suppress(FileNotFoundError):
-                os.remove(paths[rel])
+                os.remove(os.path.join(logdir, *rel.split("/")))
 
 
 @contextlib.contextmanager
-def _locked(directory: str) -> Iterator[None]:
-    """An exclusive ``flock`` on ``directory`` itself (nothing is created; released on exit)."""
+def _locked(path: str) -> Iterator[None]:
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: no cross-process lock, the rename is still atomic
         yield
         return
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -318,18 +304,12 @@ def merge_config_local(logdir: str, info: EmbeddingInfo) -> None:
     """Merge ``info`` into ``<logdir>/projector_config.pbtxt``.
 
     Read, merge (:func:`merge_config_text`) and atomic replace happen while
-    holding an exclusive ``flock`` on the log directory, so writers in other
-    threads or processes never lose each other's entries. (Earlier versions
-    locked a ``projector_config.pbtxt.lock`` file, left behind in every log
-    directory; a directory can be locked itself, so no file is needed.)
-
-    Raises:
-        UnsafePathError: the config is a symlink leading outside ``logdir``.
+    holding an exclusive ``flock`` on ``projector_config.pbtxt.lock``, so
+    writers in other threads or processes never lose each other's entries.
     """
     os.makedirs(logdir, exist_ok=True)
     path = os.path.join(logdir, CONFIG_NAME)
-    check_inside(logdir, path)
-    with _locked(logdir):
+    with _locked(path + ".lock"):
         try:
             with open(path, encoding="utf-8") as f:
                 existing = f.read()
