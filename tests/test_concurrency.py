@@ -9,7 +9,6 @@ blocking CI. Trials repeat because the races need several tries to show on 2 cor
 
 from __future__ import annotations
 
-import faulthandler
 import os
 import signal
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from watchdog import no_hang
 
 import anyboard
 from anyboard import SummaryWriter
@@ -29,27 +29,6 @@ from anyboard.io import stream as st
 
 WATCHDOG_S = 60.0
 """A call that has not returned after this long is a hang (the healthy calls take well under a second)."""
-
-
-def _within(what: str, target, *args, timeout: float = WATCHDOG_S):
-    """Run ``target(*args)`` on a helper thread; fail with every thread's stack if it hangs."""
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["result"] = target(*args)
-        except BaseException as exc:  # noqa: BLE001 - re-raised on the test's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=run, name=f"watched-{what}", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
-        pytest.fail(f"{what} did not return within {timeout} s (stacks of every thread dumped on stderr)")
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box.get("result")
 
 
 @pytest.fixture(params=["compiled", "fallback"])
@@ -125,6 +104,17 @@ def _producer(writer, thread, calls, barrier, kinds, log):
         log.append(_log(writer, thread, kinds[(thread + seq) % len(kinds)], seq))
 
 
+def _flusher(writer, barrier):
+    barrier.wait()
+    for _ in range(5):
+        writer.flush()
+
+
+def _first_call(writer, barrier, i):
+    barrier.wait()
+    writer.add_scalar(f"s{i}", 1.0, 0)
+
+
 def _check_exactly_once_in_order(logdir: str, logged: list[list[tuple[str, str]]]) -> None:
     values = _values(logdir)
     expected: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -159,23 +149,18 @@ def test_threads_started_together_write_every_event_once_in_order(tmp_path, path
             for t in range(threads)
         ]
 
-        def flusher() -> None:
-            barrier.wait()
-            for _ in range(5):
-                writer.flush()
-
-        flushing = threading.Thread(target=flusher, daemon=True)
+        flushing = threading.Thread(target=_flusher, args=(writer, barrier), daemon=True)
         for worker in [*workers, flushing]:
             worker.start()
         barrier.wait()
         for worker in [*workers, flushing]:
-            _within("a logging thread", worker.join)
+            no_hang(worker.join, WATCHDOG_S, "a logging thread")
             assert not worker.is_alive(), "a logging thread hung"
         closers = [threading.Thread(target=writer.close, daemon=True) for _ in range(4)]
         for closer in closers:
             closer.start()
         for closer in closers:
-            _within("concurrent close()", closer.join)
+            no_hang(closer.join, WATCHDOG_S, "concurrent close()")
             assert not closer.is_alive(), "a concurrent close() did not return"
         try:
             _check_exactly_once_in_order(logdir, logged)
@@ -190,18 +175,14 @@ def test_one_writer_thread_however_many_first_calls(tmp_path):
         before = {t.ident for t in threading.enumerate()}
         barrier = threading.Barrier(16)
 
-        def first_call(i: int) -> None:
-            barrier.wait()
-            writer.add_scalar(f"s{i}", 1.0, 0)
-
-        callers = [threading.Thread(target=first_call, args=(i,)) for i in range(16)]
+        callers = [threading.Thread(target=_first_call, args=(writer, barrier, i)) for i in range(16)]
         for c in callers:
             c.start()
         for c in callers:
             c.join(WATCHDOG_S)
         started = [t for t in threading.enumerate() if t.ident not in before and t.name == "anyboard-writer"]
         assert len(started) == 1, f"trial {trial}: {len(started)} writer threads for one writer"
-        _within("close()", writer.close)
+        no_hang(writer.close, WATCHDOG_S, "close()")
 
 
 def test_flush_returns_while_another_thread_logs_flat_out(tmp_path, paths):
@@ -223,14 +204,14 @@ def test_flush_returns_while_another_thread_logs_flat_out(tmp_path, paths):
         for k in range(3):
             marker = f"marker-{k}-{os.getpid()}"
             writer.add_text(marker, "before the flush", k)
-            _within(f"flush() #{k} while another thread logs", writer.flush, timeout=30)
+            no_hang(writer.flush, 30, f"flush() #{k} while another thread logs")
             path = writer.event_file_paths()[""]
             assert path is not None
             assert marker.encode() in Path(path).read_bytes(), f"flush #{k} returned before its events were written"
     finally:
         stop.set()
         producer.join(WATCHDOG_S)
-        _within("close()", writer.close)
+        no_hang(writer.close, WATCHDOG_S, "close()")
 
 
 def test_close_racing_with_logging_threads_loses_nothing_accepted(tmp_path, paths):
@@ -250,11 +231,11 @@ def test_close_racing_with_logging_threads_loses_nothing_accepted(tmp_path, path
         w.start()
     barrier.wait()
     for _ in range(5):
-        _within("close() racing with logging", writer.close)
+        no_hang(writer.close, WATCHDOG_S, "close() racing with logging")
         time.sleep(0.002)
     for w in workers:
-        _within("a logging thread", w.join)
-    _within("final close()", writer.close)
+        no_hang(w.join, WATCHDOG_S, "a logging thread")
+    no_hang(writer.close, WATCHDOG_S, "final close()")
     _check_exactly_once_in_order(logdir, logged)
 
 
@@ -270,16 +251,16 @@ def test_flush_close_reopen_from_many_threads(tmp_path):
             for j in range(30):
                 (writer.close, writer.flush, writer.reopen)[(i + j) % 3]()
                 writer.add_scalar(f"c{i}", float(j), j)
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+        except BaseException as exc:  # collected for the assertion
             errors.append(exc)
 
     threads = [threading.Thread(target=churn, args=(i,), daemon=True) for i in range(12)]
     for t in threads:
         t.start()
     for t in threads:
-        _within("a close/flush/reopen thread", t.join)
+        no_hang(t.join, WATCHDOG_S, "a close/flush/reopen thread")
     assert not errors, errors[:3]
-    _within("close()", writer.close)
+    no_hang(writer.close, WATCHDOG_S, "close()")
     got = _values(str(tmp_path / "life"))["."]
     assert sorted(got) == sorted({(f"c{i}", j) for i in range(12) for j in range(30)}), "events lost or duplicated"
 
@@ -334,7 +315,7 @@ def test_fork_while_other_threads_log(tmp_path):
         stop.set()
         for t in threads:
             t.join(WATCHDOG_S)
-    _within("close()", writer.close)
+    no_hang(writer.close, WATCHDOG_S, "close()")
     got: dict[str, list[int]] = defaultdict(list)
     for tag, step in _values(logdir)["."]:
         got[tag].append(step)
@@ -396,7 +377,7 @@ def test_keyboard_interrupt_mid_call_keeps_the_writer_consistent(tmp_path, where
         pest.join()
         signal.signal(signal.SIGINT, previous)
     assert interrupts > 0, "the test delivered no interrupt"
-    _within("close() after interrupts", writer.close)
+    no_hang(writer.close, WATCHDOG_S, "close() after interrupts")
     steps = [step for tag, step in _values(logdir)["."] if tag == "img"]
     assert len(steps) == len(set(steps)), "an event was written twice"
     assert set(done) <= set(steps), f"accepted events lost: {sorted(set(done) - set(steps))[:10]}"

@@ -15,11 +15,11 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from datetime import datetime
 
 import pytest
+from watchdog import no_hang
 
 import anyboard
 from anyboard.io.event_file import HOST
@@ -38,25 +38,6 @@ def scalars(run_dir) -> list[tuple[str, int, float, float]]:
             if v.WhichOneof("value") == "simple_value":
                 out.append((v.tag, e.step, v.simple_value, e.wall_time))
     return out
-
-
-def no_hang(fn, timeout: float = 30.0):
-    """Run ``fn`` on a helper thread; fail (instead of hanging the suite) if it blocks."""
-    box: dict = {}
-
-    def target():
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised on the test thread
-            box["error"] = exc
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(timeout)
-    assert not t.is_alive(), f"{fn} did not return within {timeout} s"
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
 
 
 # -- file names and headers ---------------------------------------------------

@@ -376,11 +376,10 @@ class _WriterBase:
         The process that unpickles gets its own writer (own thread, own event files) on the
         same ``logdir`` with the same options; a ``purge_step`` is not applied again there.
         """
-        options = dict(self._core_options)
         return (
             _writer_in_another_process,
             (type(self), self._logdir, self._suffix, self._write_to_disk, self._storage_options,
-             self._summary_format, options),
+             self._summary_format, self._core_options),
         )
 
     def __enter__(self) -> SummaryWriter:

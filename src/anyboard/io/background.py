@@ -375,9 +375,7 @@ class BackgroundWriter:
                 never keeps the caller waiting), or ``timeout`` seconds passed.
         """
         if self._slow:
-            with self._life:
-                if self._pid != os.getpid():
-                    self._after_fork()
+            with self._life:  # _slow_path makes the after-fork reset
                 if self._closed or not self._slow_path():
                     return
         self._barrier(timeout)
@@ -488,7 +486,6 @@ class BackgroundWriter:
         self._stop = False
         self._thread = None
         self._set_slow()
-        _ALL.add(self)
 
     def shutdown_at_exit(self, timeout: float = EXIT_TIMEOUT) -> None:
         """Interpreter exit: write what is queued now, drop what comes later, close the files."""
@@ -536,7 +533,7 @@ class BackgroundWriter:
                 next_flush = now + self._flush_secs
             self._release_markers()
             if stop:
-                return  # close() has written what it waits for; it writes what raced in itself
+                return  # close() has had its barriers: what it waited for is written
             if any(s.queue for s in self._streams):
                 self._wake.set()  # more than this round's share is queued: go on at once
             else:

@@ -293,7 +293,7 @@ class Stream:
             if parts or self._retry:
                 if self._file is None:
                     self.open()
-                framed = parts[0] if len(parts) == 1 else b"".join(parts) if parts else b""
+                framed = parts[0] if len(parts) == 1 else b"".join(parts)
                 data = self._retry + framed if self._retry else framed
                 self._retry = data  # kept until the write succeeds, with the markers behind it
                 self._retry_markers += markers
