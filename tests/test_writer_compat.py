@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
 import pytest
 
 import anyboard
@@ -104,3 +105,49 @@ def test_written_files_lists_every_file_also_after_close_and_reopen(logdir):
     assert files["pair_a"] == first["pair_a"]
     on_disk = sorted(os.path.join(logdir, n) for n in os.listdir(logdir) if "tfevents" in n)
     assert sorted(files[""]) == on_disk
+
+
+def _lifecycle(writer_class, logdir: str, *, next_second: bool) -> object:
+    """What Lightning does with a writer: log, close, flush, then log again (fit() then test()).
+
+    ``next_second``: reopen in the next second. tensorboardX names its files by the second alone,
+    so a file reopened within the same second overwrites the first (anyboard's names never collide).
+    """
+    w = writer_class(logdir)
+    w.add_scalar("loss", 1.0, 0)
+    w.add_histogram("weights", np.array([0.5, 1.5, 2.5]), 0)
+    w.close()
+    w.flush()
+    w.close()
+    closed_file_writer = w.file_writer
+    if next_second:
+        time.sleep(1.05 - time.time() % 1.0)
+    w.add_scalar("loss", 2.0, 1)
+    w.add_scalar("test_loss", 3.0, 1)
+    w.flush()
+    w.close()
+    return closed_file_writer
+
+
+@pytest.mark.parametrize("peer", ["torch", "tensorboardX"])
+def test_the_peers_lifecycle_gives_what_the_peer_gives(tmp_path, peer):
+    """flush() after close() is quiet, file_writer is None, logging after close() reopens: as the peer."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    if peer == "torch":
+        from torch.utils.tensorboard import SummaryWriter as Peer
+    else:
+        from tensorboardX import SummaryWriter as Peer
+    seen = {}
+    for name, cls in (("peer", Peer), ("anyboard", anyboard.SummaryWriter)):
+        logdir = str(tmp_path / name)
+        file_writer = _lifecycle(cls, logdir, next_second=name == "peer" and peer == "tensorboardX")
+        acc = EventAccumulator(logdir, size_guidance={"scalars": 0, "histograms": 0})
+        acc.Reload()
+        seen[name] = (
+            file_writer is None,
+            {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]},
+            {tag: [(e.step, e.histogram_value.num) for e in acc.Histograms(tag)] for tag in acc.Tags()["histograms"]},
+            len([n for n in os.listdir(logdir) if "tfevents" in n]),
+        )
+    assert seen["anyboard"] == seen["peer"]
