@@ -8,9 +8,22 @@ encoding is reversible with ``urllib.parse.unquote(c, errors="surrogatepass")``
 (so distinct names give distinct components). A component longer than
 :data:`MAX_COMPONENT_BYTES` (the usual file-system limit on a name) is a
 ``ValueError``, raised before anything is created.
+
+Symlinks (local paths only; fsspec URLs have none): :func:`check_inside`
+refuses a path below the log directory with a component that is a symlink
+resolving **outside** the log directory (:class:`UnsafePathError`, naming the
+link and its target). Symlinks that resolve inside the log directory are
+allowed, and the log directory itself may be a symlink (the user chose it).
+Files are then created with ``O_EXCL | O_NOFOLLOW`` (event files) or replaced
+by ``rename`` (projector files), neither of which follows a symlink in the
+final component. The check runs before and again after directories are
+created; a process that can write into the log directory and swaps a
+directory for a symlink in between is not defended against.
 """
 
 from __future__ import annotations
+
+import os
 
 _UNSAFE = frozenset("/\\%")
 MAX_COMPONENT_BYTES = 255
@@ -53,3 +66,43 @@ def safe_component(name: str, *, allow_empty: bool = False) -> str:
             f"(at most {MAX_COMPONENT_BYTES})"
         )
     return result
+
+
+class UnsafePathError(PermissionError):
+    """A write would go through a symlink leading outside the log directory (the message names both)."""
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def check_inside(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Refuse ``path`` if a component of it below ``root`` is a symlink that resolves outside ``root``.
+
+    ``root`` is the log directory (it may itself be a symlink); ``path`` a
+    file or directory under it, existing or not (components that do not exist
+    yet are fine). Local paths only.
+
+    Raises:
+        UnsafePathError: a symlink leaves ``root``, or ``path`` is not under ``root``.
+    """
+    root_abs = os.path.abspath(os.fspath(root))
+    path_abs = os.path.abspath(os.fspath(path))
+    if path_abs == root_abs:
+        return
+    rel = os.path.relpath(path_abs, root_abs)
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        raise UnsafePathError(f"refusing to write {path_abs!r}: it is not inside the log directory {root_abs!r}")
+    root_real = os.path.realpath(root_abs)
+    current = root_abs
+    for part in rel.split(os.sep):
+        current = os.path.join(current, part)
+        if os.path.islink(current):
+            target = os.path.realpath(current)
+            if not _within(target, root_real):
+                raise UnsafePathError(
+                    f"refusing to write through {current!r}: it is a symlink to {target!r}, "
+                    f"outside the log directory {root_abs!r}"
+                )
+        elif not os.path.lexists(current):
+            return  # the rest does not exist yet: nothing to follow

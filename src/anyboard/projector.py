@@ -20,8 +20,12 @@ log directory, wherever it is:
 * a local path (or a ``file://`` URL): :func:`write_local` and
   :func:`merge_config_local`, every file written atomically (temporary file
   + rename) and the config read, merged and replaced under an exclusive
-  ``fcntl`` lock, so writers in other threads and processes never lose each
-  other's entries. fsspec is never imported.
+  ``flock`` on the log directory itself (no lock file is left behind), so
+  writers in other threads and processes never lose each other's entries.
+  A symlink below the log directory that leads outside it (the
+  ``<step>``/``<tag>`` directories, any of the files, the config) is refused
+  with :class:`anyboard._paths.UnsafePathError` before anything is written;
+  symlinks staying inside are followed. fsspec is never imported.
 * any other fsspec URL (``s3://``, ``memory://``, ...; see
   :mod:`anyboard.io.remote`): :func:`write_remote` and
   :func:`merge_config_remote`, each file uploaded whole in one request and
@@ -52,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from anyboard._paths import safe_component
+from anyboard._paths import check_inside, safe_component
 from anyboard.io import remote
 from anyboard.proto.projector_config_pb2 import EmbeddingInfo, ProjectorConfig
 
@@ -274,25 +278,35 @@ def write_local(logdir: str, files: dict[str, bytes], stale: Sequence[str] = ())
 
     Paths in ``stale`` that are not in ``files`` are removed (left over from an
     earlier embedding of the same tag and step).
+
+    Raises:
+        UnsafePathError: a directory or file below ``logdir`` is a symlink
+            leading outside it (checked for every path before anything is
+            written).
     """
+    paths = {rel: os.path.join(logdir, *rel.split("/")) for rel in [*files, *stale]}
+    for path in paths.values():
+        check_inside(logdir, path)
     for rel, data in files.items():
-        path = os.path.join(logdir, *rel.split("/"))
+        path = paths[rel]
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        check_inside(logdir, path)
         _atomic_write(path, data)
     for rel in stale:
         if rel not in files:
             with contextlib.suppress(FileNotFoundError):
-                os.remove(os.path.join(logdir, *rel.split("/")))
+                os.remove(paths[rel])
 
 
 @contextlib.contextmanager
-def _locked(path: str) -> Iterator[None]:
+def _locked(directory: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``directory`` itself (nothing is created; released on exit)."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: no cross-process lock, the rename is still atomic
         yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -304,12 +318,18 @@ def merge_config_local(logdir: str, info: EmbeddingInfo) -> None:
     """Merge ``info`` into ``<logdir>/projector_config.pbtxt``.
 
     Read, merge (:func:`merge_config_text`) and atomic replace happen while
-    holding an exclusive ``flock`` on ``projector_config.pbtxt.lock``, so
-    writers in other threads or processes never lose each other's entries.
+    holding an exclusive ``flock`` on the log directory, so writers in other
+    threads or processes never lose each other's entries. (Earlier versions
+    locked a ``projector_config.pbtxt.lock`` file, left behind in every log
+    directory; a directory can be locked itself, so no file is needed.)
+
+    Raises:
+        UnsafePathError: the config is a symlink leading outside ``logdir``.
     """
     os.makedirs(logdir, exist_ok=True)
     path = os.path.join(logdir, CONFIG_NAME)
-    with _locked(path + ".lock"):
+    check_inside(logdir, path)
+    with _locked(logdir):
         try:
             with open(path, encoding="utf-8") as f:
                 existing = f.read()

@@ -21,7 +21,7 @@ import os
 import socket
 import time
 
-from anyboard._paths import safe_component
+from anyboard._paths import check_inside, safe_component
 
 _COUNTER = itertools.count()
 HOST = safe_component(socket.gethostname() or "localhost")
@@ -54,14 +54,28 @@ class LocalFile:
     A failed write (disk full, file too large) is rolled back with
     ``ftruncate`` to the last complete batch, so the file never holds a torn
     record followed by good ones; the caller keeps the batch and may retry.
+    Every ``OSError`` raised carries the file's path (``filename``, shown in
+    its message).
+
+    ``root`` is the log directory when ``directory`` is a sub-run below it:
+    a component of ``directory`` below ``root`` that is a symlink leading
+    outside ``root`` is refused (:class:`anyboard._paths.UnsafePathError`)
+    before anything is created (see :mod:`anyboard._paths`). The file itself is
+    opened with ``O_CREAT | O_EXCL | O_NOFOLLOW``: an existing name, a symlink
+    included, is never written through; the next counter value is taken.
     """
 
-    def __init__(self, directory: str, suffix: str = "") -> None:
+    def __init__(self, directory: str, suffix: str = "", root: str | None = None) -> None:
+        if root is not None:
+            check_inside(root, directory)
         os.makedirs(directory, exist_ok=True)
+        if root is not None:
+            check_inside(root, directory)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
         while True:
             path = os.path.join(directory, ordered_name(os.listdir(directory), suffix))
             try:
-                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
+                self._fd = os.open(path, flags, 0o644)
                 break
             except FileExistsError:
                 continue
@@ -75,18 +89,26 @@ class LocalFile:
         try:
             while written < len(view):
                 written += os.write(self._fd, view[written:])
-        except BaseException:
+        except BaseException as exc:
             try:
                 os.ftruncate(self._fd, self._size)
                 os.lseek(self._fd, self._size, os.SEEK_SET)
             except OSError:
                 pass
+            if isinstance(exc, OSError) and exc.filename is None:
+                exc.filename = self.path  # "[Errno 28] No space left on device: '<path>'"
             raise
         self._size += written
 
     def flush(self) -> None:
         """Check the file still exists (data written to a deleted file is lost)."""
-        if os.fstat(self._fd).st_nlink == 0:
+        try:
+            links = os.fstat(self._fd).st_nlink
+        except OSError as exc:
+            if exc.filename is None:
+                exc.filename = self.path
+            raise
+        if links == 0:
             raise FileNotFoundError(f"event file {self.path} was deleted while being written")
 
     def close(self) -> None:

@@ -96,7 +96,9 @@ def _check_options(storage_options: Mapping[str, Any] | None) -> dict[str, Any]:
     if storage_options is None:
         return {}
     if not isinstance(storage_options, Mapping):
-        raise TypeError(f"storage_options must be a dict of fsspec filesystem options, got {type(storage_options).__name__}")
+        raise TypeError(
+            f"storage_options must be a dict of fsspec filesystem options, got {type(storage_options).__name__}"
+        )
     return dict(storage_options)
 
 
@@ -229,7 +231,9 @@ def listdir(path: str | os.PathLike[str], storage_options: Mapping[str, Any] | N
     return sorted(n for n in names if n)
 
 
-def open_file(path: str | os.PathLike[str], mode: str = "rb", storage_options: Mapping[str, Any] | None = None) -> BinaryIO:
+def open_file(
+    path: str | os.PathLike[str], mode: str = "rb", storage_options: Mapping[str, Any] | None = None
+) -> BinaryIO:
     """Open file ``path`` (local path or URL) in binary ``mode`` (``"rb"`` or ``"wb"``).
 
     A remote file opened for writing appears when it is closed.
@@ -365,7 +369,10 @@ class RemoteFile:
 
 
 def event_file_factory(
-    directory: str | os.PathLike[str], suffix: str = "", storage_options: Mapping[str, Any] | None = None
+    directory: str | os.PathLike[str],
+    suffix: str = "",
+    storage_options: Mapping[str, Any] | None = None,
+    root: str | os.PathLike[str] | None = None,
 ) -> Callable[[], Any]:
     """Return a zero-argument factory of event files for run directory ``directory``.
 
@@ -376,9 +383,14 @@ def event_file_factory(
         directory: local run directory or URL.
         suffix: appended to every event-file name.
         storage_options: fsspec options for a URL.
+        root: the log directory, when ``directory`` is a sub-run below it:
+            locally, a symlink below ``root`` leading outside it is refused
+            (see :class:`~anyboard.io.event_file.LocalFile`). Ignored for URLs
+            (object stores have no symlinks).
     """
     local = _local(directory)
     if local is not None:
-        return functools.partial(LocalFile, local, suffix)
+        local_root = None if root is None else _local(root)
+        return functools.partial(LocalFile, local, suffix, local_root)
     options = _check_options(storage_options)
     return functools.partial(RemoteFile, os.fspath(directory), suffix, options)
