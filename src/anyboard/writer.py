@@ -175,7 +175,9 @@ class _WriterBase:
         if stream is None:
             directory = remote.join(self._logdir, run) if run else self._logdir
             if self._write_to_disk:
-                factory = remote.event_file_factory(directory, self._suffix, self._storage_options)
+                factory = remote.event_file_factory(
+                    directory, self._suffix, self._storage_options, root=self._logdir
+                )
             else:
                 factory = _NullFile
             # After a close() the writer reopens with new files: those must not purge what this
