@@ -97,12 +97,15 @@ def check_inside(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> 
     current = root_abs
     for part in rel.split(os.sep):
         current = os.path.join(current, part)
-        if os.path.islink(current):
-            target = os.path.realpath(current)
-            if not _within(target, root_real):
-                raise UnsafePathError(
-                    f"refusing to write through {current!r}: it is a symlink to {target!r}, "
-                    f"outside the log directory {root_abs!r}"
-                )
-        elif not os.path.lexists(current):
+        if not os.path.lexists(current):
             return  # the rest does not exist yet: nothing to follow
+        # Every existing component, not only those islink() reports: a Windows
+        # junction is no symlink to islink() on Python 3.11, but realpath
+        # resolves it all the same.
+        target = os.path.realpath(current)
+        if not _within(target, root_real):
+            kind = "a symlink" if os.path.islink(current) else "a link"
+            raise UnsafePathError(
+                f"refusing to write through {current!r}: it is {kind} to {target!r}, "
+                f"outside the log directory {root_abs!r}"
+            )

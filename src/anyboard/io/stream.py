@@ -291,12 +291,12 @@ class Stream:
             if payloads:
                 parts.append(frame_many(payloads))
             if parts or self._retry:
-                if self._file is None:
-                    self.open()
                 framed = parts[0] if len(parts) == 1 else b"".join(parts)
                 data = self._retry + framed if self._retry else framed
                 self._retry = data  # kept until the write succeeds, with the markers behind it
                 self._retry_markers += markers
+                if self._file is None:
+                    self.open()  # may fail (directory gone, symlink refused): the batch is kept above
                 self._file.write(data)
                 self._retry = b""
                 markers, self._retry_markers = self._retry_markers, []
