@@ -7,6 +7,7 @@ reaches the caller as a clear error it can catch and go on from.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import select
@@ -79,7 +80,7 @@ def _in_thread(fn, timeout: float = 60):
     def target():
         try:
             result["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+        except BaseException as exc:
             result["error"] = exc
 
     t = threading.Thread(target=target, daemon=True)
@@ -397,6 +398,55 @@ def test_unwritable_event_file_mid_run_reports_and_keeps_earlier_data(tmp_path, 
     assert steps[0] == 0 and steps[1] == 1 and steps[-1] == 3 and steps == sorted(steps)
 
 
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [(errno.ENOSPC, OSError), (errno.EDQUOT, OSError), (errno.EACCES, PermissionError), (errno.EIO, OSError)],
+    ids=["disk-full", "quota", "permission-denied", "io-error"],
+)
+def test_write_error_on_the_caller_names_the_event_file(tmp_path, monkeypatch, code, kind):
+    """The ``OSError`` of a failed write carries the file's path, so the caller's ``WriteError`` names it."""
+    logdir = str(tmp_path / "logs")
+    w = SummaryWriter(logdir, flush_secs=1000)
+    w.add_scalar("loss", 0.0, 0)
+    w.flush()
+    (path,) = w.written_files()[""]
+    inode = os.stat(path).st_ino
+    real_write = os.write
+    failing = {"on": True}
+
+    def write(fd, data):
+        if failing["on"] and os.fstat(fd).st_ino == inode:
+            raise OSError(code, os.strerror(code))  # as the kernel reports it: no file name
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    w.add_scalar("loss", 1.0, 1)
+    with pytest.raises(WriteError) as info:
+        w.flush()
+    cause = info.value.__cause__
+    assert isinstance(cause, kind) and cause.errno == code and cause.filename == path
+    assert path in str(info.value) and os.strerror(code) in str(info.value)
+    failing["on"] = False
+    w.add_scalar("loss", 2.0, 2)
+    w.flush()  # the kept batch is written once the disk works again
+    w.close()
+    assert _scalar_steps(logdir) == [0, 1, 2]
+
+
+def test_directory_removed_error_names_the_event_file(tmp_path):
+    logdir = str(tmp_path / "logs")
+    w = SummaryWriter(logdir, flush_secs=1000)
+    w.add_scalars("loss", {"a": 0.0}, 0)
+    w.flush()
+    (path,) = w.written_files()["loss_a"]
+    shutil.rmtree(os.path.dirname(path))
+    w.add_scalars("loss", {"a": 1.0}, 1)
+    with pytest.raises(WriteError) as info:
+        w.flush()
+    assert isinstance(info.value.__cause__, FileNotFoundError) and path in str(info.value)
+    w.close()
+
+
 # -- a producer much faster than the disk -----------------------------------------------------
 
 
@@ -579,11 +629,10 @@ def test_exit_from_a_sigterm_handler_writes_everything_queued(tmp_path):
 
 def test_exception_inside_with_block_writes_everything_and_propagates(tmp_path):
     logdir = str(tmp_path / "logs")
-    with pytest.raises(RuntimeError, match="boom"):
-        with SummaryWriter(logdir) as w:
-            for s in range(50):
-                w.add_scalar("loss", float(s), s)
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), SummaryWriter(logdir) as w:
+        for s in range(50):
+            w.add_scalar("loss", float(s), s)
+        raise RuntimeError("boom")
     assert w.closed
     assert _scalar_steps(logdir) == list(range(50))
 
