@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from tbread import TensorBoardServer, python_accumulator, python_tensors
@@ -148,15 +150,47 @@ def test_pr_curve_bad_inputs_name_the_tag(logdir, args, kwargs, error, words):
 def test_pr_curve_raw_bad_inputs_name_the_tag(logdir):
     six = [np.arange(4.0)] * 6
     with anyboard.SummaryWriter(logdir) as w:
-        with pytest.raises(ValueError, match="bad_raw.*one length"):
+        with pytest.raises(ValueError, match=r"bad_raw.*one length"):
             w.add_pr_curve_raw("bad_raw", *six[:5], np.arange(3.0))
-        with pytest.raises(ValueError, match="bad_raw.*num_thresholds=10"):
+        with pytest.raises(ValueError, match=r"bad_raw.*num_thresholds=10"):
             w.add_pr_curve_raw("bad_raw", *six, num_thresholds=10)
-        with pytest.raises(ValueError, match="bad_raw.*1-D"):
+        with pytest.raises(ValueError, match=r"bad_raw.*1-D"):
             w.add_pr_curve_raw("bad_raw", np.zeros((2, 2)), *six[1:])
-        with pytest.raises(ValueError, match="bad_raw.*finite"):
+        with pytest.raises(ValueError, match=r"bad_raw.*finite"):
             w.add_pr_curve_raw("bad_raw", *six[:4], np.array([0, np.nan, 0, 0]), six[5])
-        with pytest.raises(ValueError, match="bad_raw.*>= 0"):
+        with pytest.raises(ValueError, match=r"bad_raw.*>= 0"):
             w.add_pr_curve_raw("bad_raw", -np.ones(4), *six[1:])
-        with pytest.raises(ValueError, match="bad_raw.*>= 2"):
+        with pytest.raises(ValueError, match=r"bad_raw.*>= 2"):
             w.add_pr_curve_raw("bad_raw", *[np.ones(1)] * 6)
+
+
+def test_pr_curve_raw_beyond_float32_is_inf_with_one_warning_naming_the_tag(logdir):
+    """Like add_scalar: 1e300 fits float64 but not float32: +inf, one anyboard warning, no NumPy cast warning."""
+    six = [np.array([10.0, 5.0, 0.0])] * 4 + [np.array([0.5, 0.6, 1.0]), np.array([1.0, 0.5, 0.0])]
+    huge = [np.array([1e300, 5.0, 0.0]), *six[1:]]
+    with anyboard.SummaryWriter(logdir) as w, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        w.add_pr_curve_raw("huge", *huge, global_step=1)
+        w.add_pr_curve_raw("huge", *huge, global_step=2)  # warned once per writer and tag
+        w.add_pr_curve_raw("fine", *six, global_step=1)
+        w.add_pr_curve_raw("edge", np.array([3.4028235e38, 1.0, 0.0]), *six[1:])  # rounds to float32's max
+    messages = [str(c.message) for c in caught]
+    assert len(messages) == 1, messages
+    assert "'huge'" in messages[0] and "true_positive_counts" in messages[0] and "1e+300" in messages[0]
+    assert caught[0].category is RuntimeWarning and caught[0].filename == __file__  # points at the call
+    [(_, _, first), (_, _, second)] = _written(logdir, "huge")
+    assert first[0, 0] == np.inf and second[0, 0] == np.inf
+    np.testing.assert_array_equal(first[1:], np.stack(six[1:]).astype(np.float32))
+    [(_, _, edge)] = _written(logdir, "edge")
+    assert edge[0, 0] == np.finfo(np.float32).max
+
+
+def test_pr_curve_raw_beyond_float64_is_refused_naming_the_tag(logdir):
+    if np.finfo(np.longdouble).max <= np.finfo(np.float64).max:
+        pytest.skip("longdouble is float64 on this platform")
+    six = [np.array([1.0, 0.0])] * 6
+    with anyboard.SummaryWriter(logdir) as w, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"'too_big'.*recall.*float64"):
+            w.add_pr_curve_raw("too_big", *six[:5], np.array([np.longdouble("1e400"), 0.0], np.longdouble))
+    assert _written(logdir, "too_big") == []

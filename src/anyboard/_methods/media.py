@@ -27,6 +27,8 @@ from anyboard.summary.pr_curve import pr_curve_raw as _pr_curve_raw
 _MISSING: Any = object()
 _DEFAULT_THRESHOLDS = 127
 _PROTO_LIMIT = (1 << 31) - (1 << 20)  # a protobuf message must stay under 2 GiB (margin for the envelope)
+_F32_OVERFLOW = 3.4028235677973366e38  # float64 values from here on become inf as float32 (round to nearest)
+_F64_MAX = float(np.finfo(np.float64).max)
 MAX_THRESHOLDS = 10_000_000
 """The most thresholds a PR curve may have: its ``[6, n]`` float32 tensor is then 240 MB
 (the peers cap ``n`` at 127; a protobuf message cannot exceed 2 GiB)."""
@@ -197,6 +199,12 @@ class Methods(MethodsBase):
         accepted for any ``n`` (the peers write the arrays as given and
         TensorBoard reads ``n`` from them). ``weights`` is accepted for
         signature compatibility and ignored, as in the peers.
+
+        On disk the six rows are one ``[6, n]`` float32 tensor. The scalar
+        rule applies to each value: beyond float64 (a longdouble 1e400) is a
+        ``ValueError`` naming the tag; finite but beyond float32's range
+        (``|x| >= 3.4028235677973366e38``) is written as ±inf with one
+        ``RuntimeWarning`` per writer and tag.
         """
         tag = self._tag(tag)
         n_arg = _int_arg(tag, "num_thresholds", num_thresholds, 2)
@@ -229,7 +237,7 @@ class Methods(MethodsBase):
                 raise ValueError(f"tag {tag!r}: {name} must be finite")
             if name.endswith("counts") and a.size and a.min() < 0:
                 raise ValueError(f"tag {tag!r}: {name} must be >= 0, got {a.min()!r}")
-            arrays.append(a.astype(np.float32))
+            arrays.append(self._pr_float32(tag, name, a))
         lengths = {a.size for a in arrays}
         if len(lengths) != 1:
             raise ValueError(
@@ -239,11 +247,33 @@ class Methods(MethodsBase):
         if n < 2:
             raise ValueError(f"tag {tag!r}: a PR curve needs >= 2 thresholds, got arrays of length {n}")
         if n > MAX_THRESHOLDS:
-            raise ValueError(f"tag {tag!r}: a PR curve holds at most {MAX_THRESHOLDS:_} thresholds, got arrays of length {n:_}")
+            raise ValueError(
+                f"tag {tag!r}: a PR curve holds at most {MAX_THRESHOLDS:_} thresholds, got arrays of length {n:_}"
+            )
         if n_arg != n and n_arg != _DEFAULT_THRESHOLDS:
             raise ValueError(f"tag {tag!r}: num_thresholds={n_arg} but the arrays have length {n}")
         data = np.stack(arrays)
         self._emit(tag, _pr_curve_raw, (tag, data), global_step, walltime, nbytes=data.nbytes * 3 + 4096)
+
+    def _pr_float32(self, tag: str, name: str, a: np.ndarray) -> np.ndarray:
+        """Finite ``a`` as float32: beyond float64 is a ``ValueError``, beyond float32 ±inf with one warning per tag."""
+        if a.dtype.kind == "f" and a.dtype.itemsize > 8 and a.size and np.abs(a).max() > _F64_MAX:
+            raise ValueError(f"tag {tag!r}: {name} holds {np.abs(a).max()!r}, beyond float64's range")
+        big = np.abs(a) >= _F32_OVERFLOW if a.dtype.kind == "f" and a.dtype.itemsize > 4 else None
+        if big is None or not big.any():
+            return a.astype(np.float32)
+        warned = self._extras.setdefault("_anyboard_pr_float32_warned", set())
+        if tag not in warned:
+            warned.add(tag)
+            first = float(a[big][0])
+            warnings.warn(
+                f"tag {tag!r}: {name} holds {first!r}, beyond float32's range (|x| > 3.4e38), the precision of "
+                f"a PR curve's tensor; such values are written as +-inf (warned once per tag)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        with np.errstate(over="ignore"):  # the overflow is reported above, not as NumPy's cast warning
+            return a.astype(np.float32)
 
     def add_mesh(
         self,
@@ -314,7 +344,9 @@ class Methods(MethodsBase):
         with np.errstate(over="ignore"):
             v = v.astype(np.float32)
         if not np.isfinite(v).all():
-            raise ValueError(f"tag {tag!r}: vertices must be finite float32 values (|x| < 3.4e38), got NaN, Inf or overflow")
+            raise ValueError(
+                f"tag {tag!r}: vertices must be finite float32 values (|x| < 3.4e38), got NaN, Inf or overflow"
+            )
         size = v.nbytes + (c.nbytes if c is not None else 0) + (f.nbytes if f is not None else 0)
         if size >= _PROTO_LIMIT:
             raise ValueError(f"tag {tag!r}: the mesh holds {size:_} bytes; one event must stay under 2 GiB")
