@@ -60,7 +60,9 @@ def test_embeddings_read_back_through_tensorboard(logdir):
         text = tb.get(PROJ + "/metadata", run=".", name="default:00003")
         text = text.decode() if isinstance(text, bytes) else text
         lines = text.split("\n")[:-1]
-        assert lines[0] == "idx\tname\tflag" and lines[1] == "0\tname0\t" and lines[2] == "1\tname1\tx" and len(lines) == 8
+        assert (
+            lines[0] == "idx\tname\tflag" and lines[1] == "0\tname0\t" and lines[2] == "1\tname1\tx" and len(lines) == 8
+        )
         text = tb.get(PROJ + "/metadata", run=".", name="mx2:00000")
         text = text.decode() if isinstance(text, bytes) else text
         assert text == "h1\th2\n1\t2\n3\t4\n"
@@ -107,6 +109,58 @@ def test_sprite_is_downscaled_to_fit_8192_px():
     _check_downscaled(3000, 300, 200, 8192)
 
 
+def _config(logdir):
+    from google.protobuf import text_format
+
+    from anyboard.proto.projector_config_pb2 import ProjectorConfig
+
+    return text_format.Parse(Path(logdir, "projector_config.pbtxt").read_text(), ProjectorConfig())
+
+
+def test_non_square_thumbnails_round_trip_on_a_square_grid_of_cells(logdir):
+    """H != W is kept; the grid is ncols x ncols cells (TensorBoard finds a row as index / spritesPerColumn)."""
+    rng = np.random.default_rng(1)
+    thumbs = rng.integers(1, 256, size=(5, 3, 3, 8), dtype=np.uint8)  # 5 RGB thumbnails, H=3, W=8
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_embedding(np.ones((5, 2)), label_img=thumbs, tag="wide")
+        w.add_embedding(np.ones((6, 2)), label_img=np.full((6, 1, 4, 4), 9, np.uint8), tag="six")
+    entries = {e.tensor_name: e for e in _config(logdir).embeddings}
+    assert list(entries["wide:00000"].sprite.single_image_dim) == [8, 3]  # [W, H]
+    sprite = np.asarray(Image.open(Path(logdir, "00000", "wide", "sprite.png")))
+    assert sprite.shape == (3 * 3, 3 * 8, 3)  # ncols = 3: 3 rows of 3 cells, the last one partly empty
+    for k in range(5):
+        np.testing.assert_array_equal(_grid_cell(sprite, k, 8, 3), thumbs[k].transpose(1, 2, 0))
+    assert not sprite[6:, 8:].any()  # unused cells are zeros
+    six = np.asarray(Image.open(Path(logdir, "00000", "six", "sprite.png")))
+    assert six.shape == (3 * 4, 3 * 4)  # 6 points: still 3 x 3 cells, so spritesPerRow == spritesPerColumn
+
+
+def test_elongated_thumbnails_that_cannot_keep_their_aspect_ratio_are_refused_naming_the_tag(logdir, monkeypatch):
+    monkeypatch.setattr(projector, "MAX_SPRITE_PX", 64)
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_embedding(np.ones((4, 2)), label_img=np.zeros((4, 1, 2, 30)), tag="fits")  # 2 x 2 cells of 2x30: as is
+        w.add_embedding(np.ones((4, 2)), label_img=np.zeros((4, 1, 10, 40)), tag="shrinks")  # 2 x 2 cells: to 8x32
+        with pytest.raises(ValueError, match=r"'thin'.*1x200.*aspect ratio"):
+            w.add_embedding(np.ones((4, 2)), label_img=np.zeros((4, 1, 1, 200)), tag="thin", global_step=1)
+        with pytest.raises(ValueError, match=r"'many'.*even at 1x1 px"):
+            w.add_embedding(np.ones((4097, 2)), label_img=np.zeros((4097, 1, 1, 1)), tag="many", global_step=1)
+    entries = {e.tensor_name: e for e in _config(logdir).embeddings}
+    assert list(entries["fits:00000"].sprite.single_image_dim) == [30, 2]
+    assert list(entries["shrinks:00000"].sprite.single_image_dim) == [32, 8]
+    assert sorted(entries) == ["fits:00000", "shrinks:00000"]
+    assert not Path(logdir, "00001").exists()  # the refused calls wrote nothing
+
+
+def test_sprite_grid_keeps_the_aspect_ratio_within_rounding():
+    for n, h, w in [(3000, 300, 200), (10, 5000, 37), (1, 9000, 100), (70000, 3, 2)]:
+        th, tw, ncols = projector.sprite_grid(n, h, w, "t")
+        assert ncols * ncols >= n and ncols * max(th, tw) <= projector.MAX_SPRITE_PX
+        assert max(th, tw) == min(max(h, w), projector.MAX_SPRITE_PX // ncols)
+        assert abs(th - h * tw / w) <= 1 or abs(tw - w * th / h) <= 1  # aspect kept up to one pixel
+    with pytest.raises(ValueError, match="'t'"):
+        projector.sprite_grid(1, 100_000, 10, "t")  # the short side would be 0.8 px
+
+
 def test_tsv_is_exact_and_fast_formatted():
     mat = np.array([[0.1, -1e-30, 3e38], [1.0, 2.5, -0.0]], np.float32)
     text = projector.tensor_tsv(mat).decode()
@@ -133,7 +187,7 @@ def test_tag_never_escapes_logdir(tmp_path, tag):
     (entry,) = list(step_dir.iterdir())
     assert entry.parent == step_dir and (entry / "tensors.tsv").is_file()
     config = (logdir / "projector_config.pbtxt").read_text()
-    assert "tensor_path: \"00001/" in config
+    assert 'tensor_path: "00001/' in config
 
 
 def test_config_merged_across_writers_threads_and_processes(logdir):
@@ -142,7 +196,8 @@ def test_config_merged_across_writers_threads_and_processes(logdir):
         w2.add_embedding(np.zeros((2, 2)), tag="shared")  # same tag and step: one entry, the latest files
         w2.add_embedding(np.ones((2, 2)), tag="other")
         threads = [
-            threading.Thread(target=w1.add_embedding, args=(np.ones((2, 2)),), kwargs={"tag": f"t{i}"}) for i in range(8)
+            threading.Thread(target=w1.add_embedding, args=(np.ones((2, 2)),), kwargs={"tag": f"t{i}"})
+            for i in range(8)
         ]
         for t in threads:
             t.start()
@@ -189,6 +244,7 @@ def test_bad_embedding_inputs_name_the_tag(logdir):
 
 def test_torch_tensors_accepted(logdir):
     import torch
+
     with anyboard.SummaryWriter(logdir) as w:
         w.add_embedding(torch.randn(4, 3), metadata=torch.arange(4), label_img=torch.rand(4, 1, 8, 8), tag="t")
     text = Path(logdir, "00000", "t", "metadata.tsv").read_text()

@@ -168,7 +168,7 @@ def test_memory_logdir_threads_of_one_writer_keep_every_entry(memory_logdir):
 
 def test_memory_logdir_invalid_existing_config_is_a_clear_error(memory_logdir):
     remote.write_bytes(remote.join(memory_logdir, "projector_config.pbtxt"), b"embeddings { nonsense")
-    with anyboard.SummaryWriter(memory_logdir) as w, pytest.raises(ValueError, match="projector_config.pbtxt"):
+    with anyboard.SummaryWriter(memory_logdir) as w, pytest.raises(ValueError, match=r"projector_config\.pbtxt"):
         w.add_embedding(MAT_A, tag="x")
 
 

@@ -5,7 +5,8 @@ Layout (the same as torch and tensorboardX, so existing logdirs keep working)::
     <logdir>/projector_config.pbtxt            text-format ProjectorConfig
     <logdir>/<step:05d>/<tag>/tensors.tsv      N lines of D tab-separated floats
     <logdir>/<step:05d>/<tag>/metadata.tsv     labels (optional)
-    <logdir>/<step:05d>/<tag>/sprite.png       thumbnail atlas (optional)
+    <logdir>/<step:05d>/<tag>/sprite.png       thumbnail atlas (optional): a square grid of cells,
+                                               at most 8192 px each way (see sprite_grid)
 
 ``<tag>`` is the tag made one safe path component by
 :func:`anyboard._paths.safe_component` (``/``, ``\\``, ``%``, control characters
@@ -142,20 +143,48 @@ def metadata_tsv(rows: Sequence[Any], header: Sequence[Any] | None = None) -> by
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def _thumbnail_size(n: int, height: int, width: int) -> tuple[int, int, int]:
-    """``(thumb_h, thumb_w, ncols)`` whose sprite grid fits ``MAX_SPRITE_PX`` in both directions."""
-    h, w = height, width
-    while True:
-        # Columns chosen to make the sprite roughly square in pixels.
-        ncols = max(1, min(n, math.ceil(math.sqrt(n * h / w))))
-        nrows = math.ceil(n / ncols)
-        big = max(ncols * w, nrows * h)
-        if big <= MAX_SPRITE_PX:
-            return h, w, ncols
-        if h == 1 and w == 1:
-            raise ValueError(f"{n} thumbnails cannot fit in a {MAX_SPRITE_PX}x{MAX_SPRITE_PX} px sprite even at 1x1 px")
-        scale = MAX_SPRITE_PX / big
-        h, w = max(1, min(h - 1, math.floor(h * scale))), max(1, min(w - 1, math.floor(w * scale)))
+def sprite_grid(n: int, height: int, width: int, tag: str = "") -> tuple[int, int, int]:
+    """``(thumb_h, thumb_w, ncols)``: the sprite of ``n`` thumbnails of ``height`` x ``width`` px.
+
+    The grid is square in cells, ``ncols`` x ``ncols`` with ``ncols =
+    ceil(sqrt(n))`` (the last rows may be empty), so the sprite is
+    ``ncols * thumb_w`` px wide and ``ncols * thumb_h`` px high: TensorBoard
+    reads a thumbnail's column as ``index mod spritesPerRow`` but its row as
+    ``floor(index / spritesPerColumn)``, right only when the two counts are
+    equal. Thumbnails keep their size unless a side of the sprite would
+    exceed :data:`MAX_SPRITE_PX`; then both sides shrink by one factor (the
+    long side to ``MAX_SPRITE_PX // ncols``, the aspect ratio kept up to
+    rounding to whole pixels).
+
+    Raises:
+        ValueError: (naming ``tag``) ``n`` cells do not fit even at 1x1 px, or
+            the short side would shrink below 1 px (the aspect ratio could
+            not be kept).
+    """
+    ncols = max(1, math.ceil(math.sqrt(n)))
+    while ncols * ncols < n:  # sqrt rounding for huge n
+        ncols += 1
+    room = MAX_SPRITE_PX // ncols  # the most pixels one cell may have each way
+    if room < 1:
+        raise ValueError(
+            f"tag {tag!r}: {n} label_img thumbnails cannot fit in TensorBoard's {MAX_SPRITE_PX}x{MAX_SPRITE_PX} px "
+            f"sprite even at 1x1 px (at most {MAX_SPRITE_PX * MAX_SPRITE_PX} thumbnails)"
+        )
+    long_side = max(height, width)
+    if long_side <= room:
+        return height, width, ncols
+    scale = room / long_side
+    if min(height, width) * scale < 1:
+        raise ValueError(
+            f"tag {tag!r}: label_img thumbnails of {height}x{width} px (HxW) must shrink to at most {room} px "
+            f"each way for {n} points to fit TensorBoard's {MAX_SPRITE_PX} px sprite limit, and their short side "
+            f"would be below 1 px, changing the aspect ratio; pass fewer points or less elongated thumbnails"
+        )
+    return (
+        min(room, max(1, round(height * scale))),
+        min(room, max(1, round(width * scale))),
+        ncols,
+    )
 
 
 def _box_downscale(images: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -171,16 +200,22 @@ def _box_downscale(images: np.ndarray, height: int, width: int) -> np.ndarray:
     return images
 
 
-def sprite_png(images: np.ndarray) -> tuple[bytes, tuple[int, int]]:
+def sprite_png(images: np.ndarray, tag: str = "") -> tuple[bytes, tuple[int, int]]:
     """A sprite atlas PNG of ``images`` [N, C, H, W] (C in 1, 3, 4) and its ``single_image_dim`` ``(W, H)``.
 
     Pixel values: uint8 as is; other integer types must already be in
     [0, 255]; floats and bools are taken as [0, 1] and scaled by 255 (clipped,
-    NaN as 0). Thumbnails are laid out row-major, ``ncols`` per row with ``ncols``
-    chosen so the sprite is about square; unused cells are transparent black
-    (zeros). Non-square thumbnails keep their shape. When the sprite would
-    exceed TensorBoard's 8192 px limit in either direction, every thumbnail is
-    downscaled by the same factor (area averaging) until it fits.
+    NaN as 0). Thumbnails are laid out row-major on a square grid of
+    ``ncols`` x ``ncols`` cells (:func:`sprite_grid`); unused cells are
+    transparent black (zeros). Non-square thumbnails keep their shape
+    (TensorBoard reads width and height from ``single_image_dim``
+    separately). When the sprite would exceed TensorBoard's 8192 px limit in
+    either direction, every thumbnail is downscaled by the same factor (area
+    averaging) until it fits.
+
+    Raises:
+        ValueError: naming ``tag``, where the thumbnails cannot fit the limit
+            with their aspect ratio (see :func:`sprite_grid`).
     """
     from PIL import Image
 
@@ -192,13 +227,12 @@ def sprite_png(images: np.ndarray) -> tuple[bytes, tuple[int, int]]:
     else:
         pixels = np.nan_to_num(images.astype(np.float32) * 255.0, nan=0.0).clip(0, 255)
         pixels = np.rint(pixels).astype(np.uint8)
-    th, tw, ncols = _thumbnail_size(n, h, w)
+    th, tw, ncols = sprite_grid(n, h, w, tag)
     if (th, tw) != (h, w):
         pixels = np.rint(_box_downscale(pixels.astype(np.float32), th, tw)).clip(0, 255).astype(np.uint8)
-    nrows = math.ceil(n / ncols)
-    canvas = np.zeros((nrows * ncols, th, tw, c), dtype=np.uint8)
+    canvas = np.zeros((ncols * ncols, th, tw, c), dtype=np.uint8)
     canvas[:n] = pixels.transpose(0, 2, 3, 1)
-    canvas = canvas.reshape(nrows, ncols, th, tw, c).transpose(0, 2, 1, 3, 4).reshape(nrows * th, ncols * tw, c)
+    canvas = canvas.reshape(ncols, ncols, th, tw, c).transpose(0, 2, 1, 3, 4).reshape(ncols * th, ncols * tw, c)
     mode = {1: "L", 3: "RGB", 4: "RGBA"}[c]
     buf = io.BytesIO()
     Image.fromarray(canvas[:, :, 0] if c == 1 else canvas, mode).save(buf, format="PNG", compress_level=6)
@@ -226,7 +260,7 @@ def embedding_files(
         files[f"{subdir}/metadata.tsv"] = metadata_tsv(metadata, header)
         info.metadata_path = f"{subdir}/metadata.tsv"
     if label_img is not None:
-        png, (w, h) = sprite_png(label_img)
+        png, (w, h) = sprite_png(label_img, tag)
         files[f"{subdir}/sprite.png"] = png
         info.sprite.image_path = f"{subdir}/sprite.png"
         info.sprite.single_image_dim.extend([w, h])

@@ -70,7 +70,7 @@ def _metadata(writer: Any, tag: str, metadata: Any, header: Any, n: int) -> tupl
 
 def _images(writer: Any, tag: str, label_img: Any, n: int) -> np.ndarray:
     """Validated thumbnails [N, C, H, W]."""
-    images = writer._array(tag, label_img, copy=False)
+    images: np.ndarray = writer._array(tag, label_img, copy=False)
     if images.ndim != 4 or images.shape[1] not in (1, 3, 4):
         raise ValueError(f"tag {tag!r}: label_img must have shape [N, C, H, W] with C in (1, 3, 4), got {images.shape}")
     if images.shape[0] != n:
@@ -110,7 +110,8 @@ class Methods(MethodsBase):
                 ``metadata_header`` (several columns). N+1 rows without a header
                 take the first row as the header (MXBoard's convention).
             label_img: thumbnails [N, C, H, W], C in 1 (gray), 3 (RGB), 4 (RGBA):
-                uint8 as is, floats in [0, 1]. H != W is fine.
+                uint8 as is, floats in [0, 1]. H != W is fine (written as is;
+                ``single_image_dim`` is ``[W, H]``).
             global_step: step (default 0): part of the directory and of the
                 tensor name ``"<tag>:<step:05d>"``.
             tag: embedding name (default ``"default"``).
@@ -125,8 +126,8 @@ class Methods(MethodsBase):
         ``memory://``, ...) with this writer's ``storage_options``.
         ``<logdir>/<step:05d>/<tag>/`` holds ``tensors.tsv``, ``metadata.tsv``
         and ``sprite.png`` (at most 8192 px each way: thumbnails are
-        downscaled to fit; a rewrite without labels or thumbnails deletes the
-        old ones), and the entry is merged into
+        downscaled to fit, keeping their aspect ratio; a rewrite without
+        labels or thumbnails deletes the old ones), and the entry is merged into
         ``<logdir>/projector_config.pbtxt`` (same tag and step: replaced).
         Locally the merge holds a file lock, so writers in other processes
         keep each other's entries; on a URL there is no such lock, and two
@@ -136,7 +137,10 @@ class Methods(MethodsBase):
         this writer's event file exists.
 
         Raises:
-            ValueError, TypeError: bad shapes or types (message names the tag).
+            ValueError, TypeError: bad shapes or types, or thumbnails that
+                cannot fit the 8192 px sprite without changing their aspect
+                ratio (their short side would drop below 1 px); the message
+                names the tag.
             OSError: writing to the storage failed.
         """
         if isinstance(mat, str):  # MXBoard positional order: (tag, embedding, labels, images, global_step)
@@ -181,5 +185,5 @@ class Methods(MethodsBase):
         step = self._step(tag, global_step)
         files, info = projector.embedding_files(tag, step, points, rows, header, thumbs)
         if self._write_to_disk:
-            logdir, options = self._logdir, self._storage_options  # type: ignore[attr-defined]
+            logdir, options = self._logdir, self._storage_options
             projector.save(logdir, files, info, projector.optional_files(tag, step), options)

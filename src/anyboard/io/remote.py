@@ -242,7 +242,9 @@ def open_file(
         raise ValueError(f"open_file supports mode 'rb' or 'wb', got {mode!r}")
     local = _local(path)
     if local is not None:
-        return open(local, mode)  # noqa: SIM115 - the caller closes it
+        if mode == "rb":  # the caller closes it
+            return open(local, "rb")
+        return open(local, "wb")
     fs, inner = filesystem(os.fspath(path), storage_options)
     return fs.open(inner, mode)  # type: ignore[no-any-return]
 
@@ -296,7 +298,7 @@ class RemoteFile:
             self._fs.makedirs(self._dir, exist_ok=True)
         except OSError:
             raise
-        except Exception as exc:  # noqa: BLE001 - backends raise their own types
+        except Exception as exc:  # backends raise their own types
             raise UploadError(f"cannot create log directory {directory!r}: {exc}") from exc
         self._url = directory.rstrip("/")
         self._suffix = suffix
@@ -358,7 +360,7 @@ class RemoteFile:
         data = head + self._pending
         try:
             self._fs.pipe_file(posixpath.join(self._dir, name), bytes(data))
-        except Exception as exc:  # noqa: BLE001 - network, auth, backend errors alike
+        except Exception as exc:  # network, auth, backend errors alike
             raise UploadError(f"uploading event object {url} ({len(data)} bytes) failed: {exc}") from exc
         self.uploaded_bytes += len(data)
         self.paths.append(url)
