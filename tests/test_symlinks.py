@@ -257,3 +257,46 @@ def test_remote_log_directory_with_sub_runs_and_embeddings_is_unaffected():
     names = remote.listdir(remote.join(url, "loss_a"))
     assert any("tfevents" in n for n in names)
     assert b"emb:00000" in remote.read_bytes(remote.join(url, "projector_config.pbtxt"))
+
+
+def _no_directory_locks(monkeypatch) -> None:
+    """flock as on NFS: a directory cannot be locked (EBADF), a file can."""
+    import errno
+    import fcntl
+    import stat
+
+    real_flock = fcntl.flock
+
+    def flock(fd, operation):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+
+
+def test_where_a_directory_cannot_be_locked_the_config_merge_locks_a_file_and_keeps_every_entry(dirs, monkeypatch):
+    import threading
+
+    logdir, _ = dirs
+    _no_directory_locks(monkeypatch)
+    with SummaryWriter(str(logdir)) as w:
+        threads = [
+            threading.Thread(target=w.add_embedding, args=(np.eye(2),), kwargs={"tag": f"t{i}"}) for i in range(6)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    config = (logdir / "projector_config.pbtxt").read_text()
+    assert all(f"t{i}:00000" in config for i in range(6))
+    assert (logdir / "projector_config.pbtxt.lock").is_file()  # the fallback lock file, left for the next writer
+
+
+def test_lock_file_symlinked_outside_is_refused_where_a_directory_cannot_be_locked(dirs, monkeypatch):
+    logdir, outside = dirs
+    _no_directory_locks(monkeypatch)
+    (logdir / "projector_config.pbtxt.lock").symlink_to(outside / "created-through-the-link")
+    with SummaryWriter(str(logdir)) as w, pytest.raises(UnsafePathError, match="lock"):
+        _embed(w)
+    assert _tree(outside) == {"keep.txt": b"not yours"}

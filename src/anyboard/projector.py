@@ -21,8 +21,10 @@ log directory, wherever it is:
 * a local path (or a ``file://`` URL): :func:`write_local` and
   :func:`merge_config_local`, every file written atomically (temporary file
   + rename) and the config read, merged and replaced under an exclusive
-  ``flock`` on the log directory itself (no lock file is left behind), so
-  writers in other threads and processes never lose each other's entries.
+  ``flock`` on the log directory itself (no lock file is left behind, except
+  on file systems that cannot lock a directory, such as NFS: there
+  ``projector_config.pbtxt.lock`` is locked instead), so writers in other
+  threads and processes never lose each other's entries.
   A symlink below the log directory that leads outside it (the
   ``<step>``/``<tag>`` directories, any of the files, the config) is refused
   with :class:`anyboard._paths.UnsafePathError` before anything is written;
@@ -47,6 +49,7 @@ the config.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import math
 import os
@@ -332,9 +335,23 @@ def write_local(logdir: str, files: dict[str, bytes], stale: Sequence[str] = ())
                 os.remove(paths[rel])
 
 
+# flock errors of file systems that cannot lock a directory (NFS emulates flock with
+# byte-range locks, which need a file open for writing; some FUSE and SMB mounts
+# have no locks on directories at all).
+_NO_DIRECTORY_LOCK = frozenset(
+    getattr(errno, name) for name in ("EBADF", "ENOLCK", "EOPNOTSUPP", "ENOTSUP", "EINVAL") if hasattr(errno, name)
+)
+
+
 @contextlib.contextmanager
 def _locked(directory: str) -> Iterator[None]:
-    """An exclusive ``flock`` on ``directory`` itself (nothing is created; released on exit)."""
+    """An exclusive ``flock`` on ``directory`` itself (nothing is created; released on exit).
+
+    Where the file system cannot lock a directory (see ``_NO_DIRECTORY_LOCK``),
+    the lock is taken on ``<directory>/projector_config.pbtxt.lock`` instead
+    (checked with :func:`~anyboard._paths.check_inside`, opened ``O_NOFOLLOW``),
+    which is then left in place, as every writer on that file system locks it.
+    """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: no cross-process lock, the rename is still atomic
@@ -342,10 +359,22 @@ def _locked(directory: str) -> Iterator[None]:
         return
     fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            if exc.errno not in _NO_DIRECTORY_LOCK:
+                raise
+            os.close(fd)
+            fd = -1
+            path = os.path.join(directory, CONFIG_NAME + ".lock")
+            check_inside(directory, path)
+            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+            fd = os.open(path, flags, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)  # closing releases the lock
+        if fd >= 0:
+            os.close(fd)  # closing releases the lock
 
 
 def merge_config_local(logdir: str, info: EmbeddingInfo) -> None:
@@ -355,7 +384,8 @@ def merge_config_local(logdir: str, info: EmbeddingInfo) -> None:
     holding an exclusive ``flock`` on the log directory, so writers in other
     threads or processes never lose each other's entries. (Earlier versions
     locked a ``projector_config.pbtxt.lock`` file, left behind in every log
-    directory; a directory can be locked itself, so no file is needed.)
+    directory; a directory can be locked itself, so no file is needed, except
+    on file systems that cannot lock one, such as NFS: see ``_locked``.)
 
     Raises:
         UnsafePathError: the config is a symlink leading outside ``logdir``.
