@@ -4,7 +4,8 @@ Tags, comments, filename suffixes and ``add_scalars`` keys (and, once those
 methods exist, hparams run names and embedding tags) full of ``/``, ``..``,
 absolute paths, NUL, newlines, tabs and lone surrogates either raise
 ``ValueError``/``TypeError`` or write inside the log directory only: the tree
-around it is snapshotted before and after.
+around it is snapshotted before and after. Random trees of symlinks (inside,
+outside, relative) check that what ``check_inside`` allows lands inside.
 """
 
 from __future__ import annotations
@@ -26,7 +27,25 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
-_NASTY = ["/", "..", ".", "../", "/..", "/etc/passwd", "\\", "\x00", "\n", "\t", "\r", "\ud800", "\udfff", "%", "%2F", "~", " "]
+_NASTY = [
+    "/",
+    "..",
+    ".",
+    "../",
+    "/..",
+    "/etc/passwd",
+    "\\",
+    "\x00",
+    "\n",
+    "\t",
+    "\r",
+    "\ud800",
+    "\udfff",
+    "%",
+    "%2F",
+    "~",
+    " ",
+]
 _names = st.one_of(
     st.lists(st.sampled_from(_NASTY) | st.text(max_size=4), max_size=6).map("".join),
     st.text(max_size=30),
@@ -199,3 +218,59 @@ def test_existing_files_are_never_overwritten(tmp_path):
     assert precious.read_text() == "keep" and (tmp_path / "escape").read_text() == "keep"
     runs = sorted(p.name for p in logdir.iterdir() if p.is_dir())
     assert runs == ["main_%2F", "main_%2F..%2F..%2Fescape", "main_..", "main_..%2F"]
+
+
+# -- check_inside over random symlink trees -------------------------------------------
+
+_PARTS = st.sampled_from(["a", "b", "c"])
+_LINK_TARGETS = st.sampled_from(["in:a", "in:b", "in:a/c", "in:.", "out:.", "out:x", "rel:..", "rel:../..", "rel:b"])
+
+
+@SETTINGS
+@given(
+    dirs=st.lists(st.lists(_PARTS, min_size=1, max_size=2), max_size=4),
+    links=st.lists(st.tuples(st.lists(_PARTS, min_size=1, max_size=2), _LINK_TARGETS), max_size=4),
+    target=st.lists(_PARTS, min_size=1, max_size=4),
+)
+def test_a_write_that_check_inside_allows_lands_inside_and_one_that_would_leave_is_refused(dirs, links, target):
+    """Random folders and symlinks (inside, outside, relative) under a log directory, then a path below it.
+
+    If ``check_inside`` allows the path, creating its folders and writing a file there touches nothing
+    outside the log directory; if it refuses, the file's real location (resolved by the OS) would have
+    been outside.
+    """
+    from anyboard._paths import UnsafePathError, check_inside
+
+    with tempfile.TemporaryDirectory() as tmp:
+        logdir, outside = os.path.join(tmp, "logs"), os.path.join(tmp, "outside")
+        os.makedirs(os.path.join(outside, "x"))
+        os.makedirs(logdir)
+        for parts in dirs:
+            os.makedirs(os.path.join(logdir, *parts), exist_ok=True)
+        for parts, spec in links:
+            where = os.path.join(logdir, *parts)
+            if os.path.lexists(where) or not os.path.isdir(os.path.dirname(where)):
+                continue
+            kind, rel = spec.split(":")
+            dest = {"in": os.path.join(logdir, rel), "out": os.path.join(outside, rel), "rel": rel}[kind]
+            os.symlink(dest, where, target_is_directory=True)
+        before = _tree(outside)
+        path = os.path.join(logdir, *target, "file.txt")
+        try:
+            check_inside(logdir, path)
+        except UnsafePathError:
+            resolved = os.path.realpath(path)  # where the OS would have put it
+            assert not _inside(resolved, logdir) or any(
+                not _inside(os.path.realpath(os.path.join(logdir, *target[: i + 1])), logdir)
+                for i in range(len(target))
+            )
+            return
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write("data")
+        except OSError:  # a dangling link or a file where a folder must go: the OS refuses, nothing written
+            pass
+        else:
+            assert _inside(path, logdir)
+        assert _tree(outside) == before
