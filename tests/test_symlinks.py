@@ -120,8 +120,8 @@ def test_sub_run_turned_into_a_symlink_while_running_fails_in_the_background_the
         w.flush()
     assert isinstance(info.value.__cause__, UnsafePathError)
     assert str(logdir / "loss_a") in str(info.value)
-    w.add_scalar("main", 1.0, 1)  # the writer stays usable (the main run writes on)
-    (logdir / "loss_a").unlink()
+    (logdir / "loss_a").unlink()  # (while it stays, each retry on the thread fails the same way)
+    w.add_scalar("main", 1.0, 1)  # the writer stays usable
     w.add_scalars("loss", {"a": 2.0}, 2)
     w.flush()
     w.close()
