@@ -78,6 +78,19 @@ def test_sub_run_folder_symlinked_outside_is_refused_and_nothing_is_written_ther
     assert _steps(logdir, "main") == [1, 2]
 
 
+def test_file_url_log_directory_is_checked_like_a_path(dirs):
+    logdir, outside = dirs
+    (logdir / "loss_a").symlink_to(outside, target_is_directory=True)
+    (logdir / "00000").mkdir()
+    (logdir / "00000" / "emb").symlink_to(outside, target_is_directory=True)
+    with SummaryWriter("file://" + str(logdir)) as w:
+        with pytest.raises(UnsafePathError, match="loss_a"):
+            w.add_scalars("loss", {"a": 1.0}, 0)
+        with pytest.raises(UnsafePathError, match="emb"):
+            _embed(w)
+    assert _tree(outside) == {"keep.txt": b"not yours"}
+
+
 def test_symlink_to_a_folder_inside_the_log_directory_is_followed(dirs):
     logdir, outside = dirs
     (logdir / "shared").mkdir()
