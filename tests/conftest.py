@@ -22,12 +22,3 @@ def logdir(tmp_path):
 # cannot be imported they are not collected at all, rather than being reported as skipped.
 if importlib.util.find_spec("mxnet") is None:
     collect_ignore = ["test_adapters_mxnet.py", "test_graph_mxnet.py"]
-
-
-def pytest_addoption(parser):
-    parser.addoption(
-        "--update-goldens",
-        action="store_true",
-        default=False,
-        help="rewrite tests/golden/*/*.pbtxt from what anyboard produces now (review the diff before committing)",
-    )

@@ -70,7 +70,7 @@ class Storage:
         self.base = base.rstrip("/") if self.is_url else os.path.abspath(base)
         self._fs: Any = None
         if self.is_url:
-            import fsspec  # type: ignore[import-untyped]
+            import fsspec
 
             self._fs, _ = fsspec.core.url_to_fs(self.base, **self.storage_options)
         else:

@@ -96,7 +96,7 @@ def assert_text_matches(actual: str, golden_file: str | os.PathLike[str], *, upd
     where = differences(expected, actual)
     shown = "; ".join(where[:10]) + (f"; and {len(where) - 10} more" if len(where) > 10 else "")
     raise AssertionError(
-        f"log directory does not match golden file {path}\n"
+        f"dump does not match golden file {path}\n"
         f"differences in: {shown}\n"
         f"(rerun with {PYTEST_OPTION} or {UPDATE_ENV}=1 to accept the new output)\n{diff}"
     )
