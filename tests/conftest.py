@@ -22,3 +22,14 @@ def logdir(tmp_path):
 # cannot be imported they are not collected at all, rather than being reported as skipped.
 if importlib.util.find_spec("mxnet") is None:
     collect_ignore = ["test_adapters_mxnet.py", "test_graph_mxnet.py"]
+
+
+@pytest.fixture
+def kit_compares(monkeypatch):
+    """anyboard.testing compares golden files during this test, never writes them, even when the
+    session runs with ``--anyboard-update-goldens`` or ``ANYBOARD_UPDATE_GOLDENS=1`` (tests that
+    check a comparison fails)."""
+    from anyboard.testing import _golden
+
+    monkeypatch.delenv("ANYBOARD_UPDATE_GOLDENS", raising=False)
+    monkeypatch.setattr(_golden, "_pytest_update", False)

@@ -270,9 +270,8 @@ def test_every_field_of_every_golden_shows_in_its_dump(kind: str, case: str) -> 
     assert changed >= 3
 
 
-def test_a_changed_golden_file_fails_naming_run_tag_and_step(tmp_path, monkeypatch):
+def test_a_changed_golden_file_fails_naming_run_tag_and_step(tmp_path, kit_compares):
     """One count of one bucket changed in a real golden file: the check fails with a diff naming the value."""
-    monkeypatch.delenv("ANYBOARD_UPDATE_GOLDENS", raising=False)
     golden = tmp_path / "int_bins.txt"
     shutil.copy(golden_path("histogram", "int_bins"), golden)
     lines = golden.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -286,20 +285,17 @@ def test_a_changed_golden_file_fails_naming_run_tag_and_step(tmp_path, monkeypat
     assert "-      2.25 4.5 3.0" in message and "+      2.25 4.5 2.0" in message
 
 
-def test_changed_pixels_fail_but_png_bytes_do_not_matter(tmp_path, monkeypatch):
+def test_changed_pixels_fail_but_png_bytes_do_not_matter(kit_compares):
     from PIL import Image
 
-    monkeypatch.delenv("ANYBOARD_UPDATE_GOLDENS", raising=False)
-    golden = tmp_path / "i.txt"
     [event] = golden_events("image", "rgb_uint8_hwc")
-    assert_text_matches(dump_events([event], **DUMP_OPTIONS), golden, update=True)
     # Same pixels, different PNG bytes (another compression level): still equal.
     buf = io.BytesIO()
     Image.fromarray(_RGB).save(buf, format="PNG", compress_level=0)
     recoded = Event.FromString(event.SerializeToString())
     assert recoded.summary.value[0].image.encoded_image_string != buf.getvalue()
     recoded.summary.value[0].image.encoded_image_string = buf.getvalue()
-    check_golden("image", "rgb_uint8_hwc", [recoded], golden)
+    check_golden("image", "rgb_uint8_hwc", [recoded])
     # One pixel changed: fails.
     pixels = _RGB.copy()
     pixels[0, 0, 0] = 1
@@ -307,11 +303,10 @@ def test_changed_pixels_fail_but_png_bytes_do_not_matter(tmp_path, monkeypatch):
     Image.fromarray(pixels).save(buf, format="PNG")
     recoded.summary.value[0].image.encoded_image_string = buf.getvalue()
     with pytest.raises(AssertionError, match=r'tag "img", step 3[\s\S]*rgba_sha256'):
-        check_golden("image", "rgb_uint8_hwc", [recoded], golden)
+        check_golden("image", "rgb_uint8_hwc", [recoded])
 
 
-def test_changed_wav_samples_fail(tmp_path, monkeypatch):
-    monkeypatch.delenv("ANYBOARD_UPDATE_GOLDENS", raising=False)
+def test_changed_wav_samples_fail(kit_compares):
     other = audio("snd", np.array([[0, 1], [-32768, 32767], [100, -101]], np.int16), 22050)
     with pytest.raises(AssertionError, match=r'tag "snd", step 3[\s\S]*wav rate=22050'):
         check_golden("audio", "stereo_int16", [Event(step=_STEP, wall_time=_WALL, summary=other)])

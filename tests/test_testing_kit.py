@@ -293,8 +293,7 @@ def _small_logdir(path, loss: float = 0.25) -> str:
     return str(path)
 
 
-def test_missing_golden_says_how_to_create_it(tmp_path, monkeypatch):
-    monkeypatch.delenv("ANYBOARD_UPDATE_GOLDENS", raising=False)
+def test_missing_golden_says_how_to_create_it(tmp_path, kit_compares):
     logdir = _small_logdir(tmp_path / "logs")
     golden = tmp_path / "golden" / "train.txt"
     with pytest.raises(AssertionError) as err:
@@ -304,8 +303,7 @@ def test_missing_golden_says_how_to_create_it(tmp_path, monkeypatch):
     assert "ANYBOARD_UPDATE_GOLDENS=1" in message and not golden.exists()
 
 
-def test_update_writes_and_a_changed_value_fails_naming_it(tmp_path, monkeypatch):
-    monkeypatch.delenv("ANYBOARD_UPDATE_GOLDENS", raising=False)
+def test_update_writes_and_a_changed_value_fails_naming_it(tmp_path, kit_compares):
     golden = tmp_path / "golden" / "train.txt"
     assert_logdir_matches(_small_logdir(tmp_path / "a"), golden, update=True)
     assert golden.read_text(encoding="utf-8") == dump(tmp_path / "a")
@@ -319,8 +317,7 @@ def test_update_writes_and_a_changed_value_fails_naming_it(tmp_path, monkeypatch
     assert "step 2" not in message.split("\n")[1]  # only the changed value is named
 
 
-def test_a_missing_run_or_extra_value_is_named(tmp_path, monkeypatch):
-    monkeypatch.delenv("ANYBOARD_UPDATE_GOLDENS", raising=False)
+def test_a_missing_run_or_extra_value_is_named(tmp_path, kit_compares):
     golden = tmp_path / "g.txt"
     logdir = _small_logdir(tmp_path / "a")
     assert_logdir_matches(logdir, golden, update=True)
@@ -330,7 +327,7 @@ def test_a_missing_run_or_extra_value_is_named(tmp_path, monkeypatch):
         assert_logdir_matches(logdir, golden)
 
 
-def test_environment_variable_updates_unless_update_false(tmp_path, monkeypatch):
+def test_environment_variable_updates_unless_update_false(tmp_path, monkeypatch, kit_compares):
     golden = tmp_path / "g.txt"
     logdir = _small_logdir(tmp_path / "a")
     monkeypatch.setenv("ANYBOARD_UPDATE_GOLDENS", "1")
