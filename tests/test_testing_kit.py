@@ -18,6 +18,7 @@ import pytest
 import anyboard
 from anyboard.proto.event_pb2 import Event
 from anyboard.proto.summary_pb2 import Summary
+from anyboard.summary import tensor_util
 from anyboard.summary.image import image as image_summary
 from anyboard.testing import assert_logdir_matches, assert_text_matches, dump, dump_events
 
@@ -367,3 +368,30 @@ def test_histogram_proto_buckets_and_stats():
     ]
     stats = dump_events([summary], histogram_stats=True).splitlines()[3]
     assert stats == "      min=-1.0 max=5.0 num=4.0 sum=7.0 sum_squares=31.0"
+    # show_encoding lists every stored bucket, the empty one too: the stored layout.
+    assert dump_events([summary], show_encoding=True).splitlines()[2:] == [
+        '  step 0 tag "h" histograms histogram num=4.0 buckets=4',
+        "      encoding: histo",
+        "      -1.0 0.0 1.0",
+        "      0.0 1.0 0.0",
+        "      1.0 2.0 2.0",
+        "      2.0 6.0 1.0",
+    ]
+
+
+def test_show_encoding_names_the_tensor_field_and_image_header():
+    """The same values in ``tensor_content`` or in ``float_val`` dump alike; show_encoding tells them apart."""
+    packed = Summary(value=[Summary.Value(tag="t", tensor=tensor_util.make_tensor(np.array([1.5, -2.0], np.float32)))])
+    listed = Summary()
+    value = listed.value.add(tag="t")
+    value.tensor.dtype = packed.value[0].tensor.dtype
+    value.tensor.tensor_shape.CopyFrom(packed.value[0].tensor.tensor_shape)
+    value.tensor.float_val.extend([1.5, -2.0])
+    assert packed.value[0].tensor.tensor_content and not packed.value[0].tensor.float_val
+    assert dump_events([packed]) == dump_events([listed])
+    assert "encoding: tensor DT_FLOAT [2] in tensor_content" in dump_events([packed], show_encoding=True)
+    assert "encoding: tensor DT_FLOAT [2] in float_val" in dump_events([listed], show_encoding=True)
+    # An image tensor's width and height strings (the peers' header) are shown with its encoding.
+    hwc = _RGB.transpose(1, 2, 0)
+    encoded = dump_events([image_summary("img", hwc, "HWC", summary_format="tensor")], show_encoding=True)
+    assert 'in string_val width="3" height="2"' in encoded

@@ -23,7 +23,8 @@ continuation lines indented by six spaces)::
   bucket's left edge is the previous bucket limit, and its min for the first bucket),
   ``image`` and ``audio`` (each blob decoded: shape and SHA-256 of the pixels or PCM
   samples, see :mod:`anyboard.testing._media`), ``text`` (shape and every string).
-  ``show_encoding=True`` adds a line naming the field and tensor type a value used.
+  ``show_encoding=True`` adds a line naming the field and tensor type a value used (and the
+  ``TensorProto`` field holding the values), and lists every stored histogram bucket.
 - Any other tensor: dtype, shape and every value (``repr`` of each number) up to
   ``max_values`` elements, else the SHA-256 of its little-endian bytes.
 - The first metadata of each tag in a run (the one TensorBoard keeps) is shown when it has a
@@ -67,6 +68,10 @@ class DumpOptions:
     histogram_stats: bool = False
     max_values: int = 1000
     rename_tag: Callable[[str], str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_values < 0:
+            raise ValueError(f"max_values must be >= 0, got {self.max_values!r}")
 
 
 def _q(text: str) -> str:
@@ -423,6 +428,12 @@ def dump_event_lines(events: Iterable[Any], opts: DumpOptions, state: Any = None
     for message in events:
         out.extend(_event_lines(_as_event(message), run_state, opts))
     return out
+
+
+def dump_messages(events: Iterable[Any], run: str, opts: DumpOptions) -> str:
+    """The canonical text of ``events`` (``Event`` or ``Summary`` protos) as one run named ``run``."""
+    lines = [HEADER, f"run {_q(run)}", *dump_event_lines(events, opts)]
+    return "\n".join(lines) + "\n"
 
 
 def dump_path(path: str | os.PathLike[str], opts: DumpOptions) -> str:
