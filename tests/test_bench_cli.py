@@ -90,6 +90,8 @@ def test_fsspec_url_logdir(tmp_path):
     assert "anyboard" in impls
     for peer in {"tensorboardX", "torch"} - impls:
         assert f"note: {peer} skipped: cannot write to memory://bench" in result.stderr
+        # The table keeps the skipped writer's row, with why.
+        assert any(line.split()[:3] == ["scalar_1e5", peer, "skipped:"] for line in result.stdout.splitlines())
 
 
 def test_plot(tmp_path):
@@ -98,6 +100,18 @@ def test_plot(tmp_path):
     result = _bench(*TINY, "--workloads", "hist_1e4_np", "--plot", str(png))
     assert result.returncode == 0, result.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib_is_a_one_line_usage_error(tmp_path):
+    """matplotlib is optional: --plot without it exits 2 before any timing, saying what to install."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "matplotlib.py").write_text("raise ImportError('matplotlib hidden by the test')\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])}
+    result = _bench(*TINY, "--workloads", "scalar_1e5", "--plot", str(tmp_path / "b.png"), env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("anyboard bench: ") and "--plot needs matplotlib" in result.stderr
+    assert "[1/1]" not in result.stderr and not (tmp_path / "b.png").exists()
 
 
 @pytest.mark.parametrize(
