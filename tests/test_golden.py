@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import pathlib
 import shutil
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -53,7 +55,7 @@ from anyboard.summary.scalar import scalar, simple_value_event
 from anyboard.summary.tensor import tensor
 from anyboard.summary.text import text
 from anyboard.summary.video import video
-from anyboard.testing import assert_logdir_matches, assert_text_matches, dump_events
+from anyboard.testing import assert_logdir_matches, assert_text_matches, dump, dump_events
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 
@@ -200,8 +202,9 @@ def test_builder_matches_golden(kind, case):
 
 def test_every_golden_file_has_a_case():
     """No stale golden files: each file on disk belongs to a case (and is checked)."""
-    on_disk = {(p.parent.name, p.stem) for p in GOLDEN.glob("*/*") if p.is_file()}
+    on_disk = {(p.parent.name, p.stem) for p in GOLDEN.glob("*/*") if p.is_file() and p.parent.name != "bytes"}
     assert on_disk == set(CASES)
+    assert [p.name for p in (GOLDEN / "bytes").iterdir()] == [BYTES_GOLDEN.name]
 
 
 def test_purge_header_is_two_identical_start_events():
@@ -593,9 +596,11 @@ def test_writer_hparams_session_matches_the_golden(tmp_path):
 
 def test_golden_files_are_readable_text():
     """The files are reviewable: the kit's text dumps, UTF-8, one event's values each."""
-    for path in sorted(p for p in GOLDEN.glob("*/*") if p.is_file()):
+    for path in sorted(p for p in GOLDEN.glob("*/*") if p.is_file() and p != BYTES_GOLDEN):
         lines = path.read_text(encoding="utf-8").splitlines()
         assert path.suffix == ".txt" and lines[:2] == ["# anyboard.testing.dump v1", 'run "."'], path
+    lines = BYTES_GOLDEN.read_text(encoding="ascii").splitlines()
+    assert lines[0].startswith("# ") and all(len(bytes.fromhex(line)) == 32 for line in lines[1:-1])
     # Media goldens hold decoded-content hashes, never encoded bytes.
     for kind in ("image", "video", "audio"):
         for path in (GOLDEN / kind).glob("*.txt"):
@@ -603,3 +608,36 @@ def test_golden_files_are_readable_text():
             assert "sha256=" in content and "PNG" not in content and "GIF8" not in content and "RIFF" not in content, (
                 path
             )
+
+
+# -- 5. the bytes on disk -------------------------------------------------------------
+BYTES_GOLDEN = GOLDEN / "bytes" / "purge_and_scalars.tfevents.hex"
+_BYTES_CASES = ("file_version", "purge_start", "purge_start", "scalar_hand_encoded", "scalar_negative_step")
+
+
+def _hex_text(data: bytes) -> str:
+    """Bytes as reviewable text: a comment line, then 32 bytes a line in hex."""
+    head = "# one event file, hex; decodes to tests/golden/events/: " + ", ".join(_BYTES_CASES) + "\n"
+    return head + "".join(data[i : i + 32].hex() + "\n" for i in range(0, len(data), 32))
+
+
+def test_event_file_bytes_match_the_golden(tmp_path, monkeypatch):
+    """The byte layout is part of the format: a small event file with a fixed header time, byte for byte
+    (record framing, both CRCs, the hand-encoded scalar events), kept as hex text by the same kit."""
+    import anyboard.io.events as events_module
+
+    monkeypatch.setattr(events_module, "time", SimpleNamespace(time=lambda: 1.5))  # the header's "now"
+    run = tmp_path / "run"
+    with anyboard.SummaryWriter(str(run), purge_step=42) as w:
+        w.add_scalar("loss", 0.125, 7, 1.5e9)
+        w.add_scalar("ünï", -4.5, -3, 2.0)
+    [name] = [n for n in os.listdir(run) if "tfevents" in n]
+    assert_text_matches(_hex_text((run / name).read_bytes()), BYTES_GOLDEN)
+    # What the bytes hold: the reviewed text goldens, in order.
+    expected = [golden_events("events", case)[0] for case in _BYTES_CASES]
+    assert dump(run / name, **DUMP_OPTIONS) == dump_events(expected, **DUMP_OPTIONS)
+    # And TensorBoard's own record reader (framing and CRCs) reads the same records.
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+
+    records = list(RawEventFileLoader(str(run / name)).Load())
+    assert [Event.FromString(r) for r in records] == expected

@@ -395,3 +395,12 @@ def test_show_encoding_names_the_tensor_field_and_image_header():
     hwc = _RGB.transpose(1, 2, 0)
     encoded = dump_events([image_summary("img", hwc, "HWC", summary_format="tensor")], show_encoding=True)
     assert 'in string_val width="3" height="2"' in encoded
+
+
+def test_any_text_differences_are_named_by_golden_line(tmp_path, kit_compares):
+    """Text that is not a dump (hex bytes, say): the differences are named by their line in the golden."""
+    golden = tmp_path / "g.hex"
+    golden.write_text("# bytes\n00ff\n0102\n", encoding="utf-8")
+    assert_text_matches("# bytes\n00ff\n0102\n", golden)
+    with pytest.raises(AssertionError, match=r"differences in: line 3 of the golden file\n"):
+        assert_text_matches("# bytes\n00ff\n0103\n", golden)

@@ -61,7 +61,7 @@ def differences(expected: str, actual: str) -> list[str]:
         if not spans:  # pure insertion/deletion at a point: name the value around it
             spans = [old_labels[i1 - 1] if i1 > 0 else (new_labels[j1 - 1] if j1 > 0 else "")]
         for label in spans:
-            label = label or "the file header"
+            label = label or f"line {i1 + 1} of the golden file"
             if label not in found:
                 found.append(label)
     return found
