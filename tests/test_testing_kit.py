@@ -165,6 +165,22 @@ def test_order_and_values_are_tensorboards(tmp_path):
     assert re.findall(r'step (\d+) tag "x"', text.split('run "b"\n')[1]) == ["5", "0", "1", "2"]
 
 
+def test_an_fsspec_url_dumps_like_the_local_directory(tmp_path):
+    """Runs are found by anyboard.read's discovery, so a URL (memory:// here) dumps like a local folder."""
+    pytest.importorskip("fsspec")
+    url = f"memory://kit-{os.getpid()}-{id(tmp_path)}"
+    for base in (str(tmp_path / "logs"), url):
+        for run in (".", "eval"):
+            with anyboard.SummaryWriter(base if run == "." else f"{base}/{run}") as w:
+                w.add_scalar("loss", 0.5, 1)
+                w.add_histogram("weights", _WEIGHTS, 2)
+    local = dump(tmp_path / "logs")
+    assert local.count("\nrun ") == 2 and 'run "eval"' in local
+    assert dump(url) == local
+    with pytest.raises(FileNotFoundError, match="no log directory"):
+        dump(url + "-nowhere")
+
+
 def test_show_encoding_tells_legacy_and_tensor_apart(tmp_path):
     paths = []
     for i, new_style in enumerate((False, True)):

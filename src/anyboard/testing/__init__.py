@@ -67,7 +67,9 @@ def dump(path: str | os.PathLike[str], **options: Unpack[DumpOptions]) -> str:
 
     Args (every option keyword-only, False by default):
         path: a log directory (every sub-directory holding an event file is a run, named by
-            its relative path, ``"."`` for ``path`` itself) or one event file.
+            its relative path with ``/`` separators, ``"."`` for ``path`` itself; runs found as
+            :func:`anyboard.read.find_runs` finds them) or one event file; a local path or an
+            fsspec URL (``memory://``, ``s3://``: credentials from the environment).
         keep_wall_time: append ``wall_time=<float>`` to every event's line.
         keep_file_names: show each event file's name and its ``file_version`` record.
         keep_file_version: show the ``file_version`` records (without the file names).

@@ -45,7 +45,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from anyboard.testing._discovery import run_files
 from anyboard.testing._media import describe_image, describe_wav
 
 HEADER = "# anyboard.testing.dump v1"
@@ -437,15 +436,18 @@ def dump_messages(events: Iterable[Any], run: str, opts: DumpOptions) -> str:
 
 
 def dump_path(path: str | os.PathLike[str], opts: DumpOptions) -> str:
-    """The canonical text of every event under ``path`` (a log directory or one event file)."""
+    """The canonical text of every event under ``path`` (a log directory, one event file, or an
+    fsspec URL of either), its runs found as TensorBoard finds them (:mod:`anyboard.read.runs`)."""
     from anyboard.io.reader import iter_events
+    from anyboard.read.runs import find_runs
 
     lines = [HEADER]
-    for run, files in run_files(path):
-        lines.append(f"run {_q(run)}")
+    for run in find_runs(path):
+        lines.append(f"run {_q(run.name.replace(os.sep, '/'))}")
         state = _RunState()
-        for file in files:
+        for file in run.files:
             if opts.keep_file_names:
-                lines.append(f"{INDENT}file {_q(os.path.basename(file))}")
-            lines.extend(dump_event_lines(iter_events(file), opts, state))
+                lines.append(f"{INDENT}file {_q(os.path.basename(file.path))}")
+            with file.open() as stream:
+                lines.extend(dump_event_lines(iter_events(file.path, fileobj=stream), opts, state))
     return "\n".join(lines) + "\n"
