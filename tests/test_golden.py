@@ -18,7 +18,9 @@ A mismatch fails with the kit's unified diff naming the run, tag and step;
 Beyond the files: every golden Summary is written to an event file and read back through
 TensorBoard's Python loader and a real server (Rust data server), and the full
 ``SummaryWriter.add_*`` methods are shown to write the goldens too (their log directories are
-checked with :func:`anyboard.testing.assert_logdir_matches`).
+checked with :func:`anyboard.testing.assert_logdir_matches`). One small event file is also pinned
+byte for byte (``tests/golden/bytes/*.hex``, hex text kept by the same kit): the byte layout is part
+of the format.
 """
 
 from __future__ import annotations
