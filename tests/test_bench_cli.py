@@ -21,7 +21,7 @@ from anyboard.bench.workloads import workloads
 TINY = ["--quick", "--scale", "0.001"]
 
 
-def _bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _bench(*args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "anyboard", "bench", *args],
         check=False,
@@ -29,6 +29,7 @@ def _bench(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
         text=True,
         timeout=300,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
 
 
@@ -84,8 +85,12 @@ def test_fsspec_url_logdir(tmp_path):
     """A memory:// URL: anyboard writes there through fsspec; peers that cannot are skipped with a note."""
     pytest.importorskip("fsspec")
     out = tmp_path / "b.json"
-    result = _bench(*TINY, "--workloads", "scalar_1e5", "--logdir", "memory://bench", "--json", str(out))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    result = _bench(*TINY, "--workloads", "scalar_1e5", "--logdir", "memory://bench", "--json", str(out), cwd=str(cwd))
     assert result.returncode == 0, result.stderr
+    # A peer that takes the URL for a relative local path ("memory:/bench/...") left nothing here.
+    assert list(cwd.iterdir()) == []
     impls = {r["impl"] for r in json.loads(out.read_text())["results"]}
     assert "anyboard" in impls
     for peer in {"tensorboardX", "torch"} - impls:
