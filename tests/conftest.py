@@ -24,10 +24,12 @@ if importlib.util.find_spec("mxnet") is None:
     collect_ignore = ["test_adapters_mxnet.py", "test_graph_mxnet.py"]
 
 
-def pytest_addoption(parser):
-    parser.addoption(
-        "--update-goldens",
-        action="store_true",
-        default=False,
-        help="rewrite tests/golden/*/*.pbtxt from what anyboard produces now (review the diff before committing)",
-    )
+@pytest.fixture
+def kit_compares(monkeypatch):
+    """anyboard.testing compares golden files during this test, never writes them, even when the
+    session runs with ``--anyboard-update-goldens`` or ``ANYBOARD_UPDATE_GOLDENS=1`` (tests that
+    check a comparison fails)."""
+    from anyboard.testing import _golden
+
+    monkeypatch.delenv("ANYBOARD_UPDATE_GOLDENS", raising=False)
+    monkeypatch.setattr(_golden, "_pytest_update", False)

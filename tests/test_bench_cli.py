@@ -21,7 +21,7 @@ from anyboard.bench.workloads import workloads
 TINY = ["--quick", "--scale", "0.001"]
 
 
-def _bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _bench(*args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "anyboard", "bench", *args],
         check=False,
@@ -29,6 +29,7 @@ def _bench(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
         text=True,
         timeout=300,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
 
 
@@ -84,12 +85,18 @@ def test_fsspec_url_logdir(tmp_path):
     """A memory:// URL: anyboard writes there through fsspec; peers that cannot are skipped with a note."""
     pytest.importorskip("fsspec")
     out = tmp_path / "b.json"
-    result = _bench(*TINY, "--workloads", "scalar_1e5", "--logdir", "memory://bench", "--json", str(out))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    result = _bench(*TINY, "--workloads", "scalar_1e5", "--logdir", "memory://bench", "--json", str(out), cwd=str(cwd))
     assert result.returncode == 0, result.stderr
+    # A peer that takes the URL for a relative local path ("memory:/bench/...") left nothing here.
+    assert list(cwd.iterdir()) == []
     impls = {r["impl"] for r in json.loads(out.read_text())["results"]}
     assert "anyboard" in impls
     for peer in {"tensorboardX", "torch"} - impls:
         assert f"note: {peer} skipped: cannot write to memory://bench" in result.stderr
+        # The table keeps the skipped writer's row, with why.
+        assert any(line.split()[:3] == ["scalar_1e5", peer, "skipped:"] for line in result.stdout.splitlines())
 
 
 def test_plot(tmp_path):
@@ -98,6 +105,18 @@ def test_plot(tmp_path):
     result = _bench(*TINY, "--workloads", "hist_1e4_np", "--plot", str(png))
     assert result.returncode == 0, result.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib_is_a_one_line_usage_error(tmp_path):
+    """matplotlib is optional: --plot without it exits 2 before any timing, saying what to install."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "matplotlib.py").write_text("raise ImportError('matplotlib hidden by the test')\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])}
+    result = _bench(*TINY, "--workloads", "scalar_1e5", "--plot", str(tmp_path / "b.png"), env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("anyboard bench: ") and "--plot needs matplotlib" in result.stderr
+    assert "[1/1]" not in result.stderr and not (tmp_path / "b.png").exists()
 
 
 @pytest.mark.parametrize(

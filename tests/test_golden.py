@@ -1,36 +1,42 @@
-"""Golden files: the exact protos anyboard writes, proven against TensorBoard's own readers.
+"""Golden files: what anyboard writes, as :mod:`anyboard.testing` dumps it, proven against TensorBoard's readers.
 
-``tests/golden/<type>/<case>.pbtxt`` holds the text-format ``Summary`` (or
-``Event``) that a PURE builder of :mod:`anyboard.summary` returns for a small
-deterministic input, in the default ``summary_format="compat"`` (the peers'
-fields); cases named ``*_tensor`` hold the ``"tensor"`` (v2) form. The comparison parses the file into the proto class and
-compares PROTOS (never strings); a mismatch fails with a unified diff of the
-two text forms. ``pytest --update-goldens`` rewrites the files.
+anyboard's own goldens use the kit it ships for users (one mechanism): ``tests/golden/<type>/<case>.txt``
+is the :func:`anyboard.testing.dump_events` text of the event that a PURE builder of
+:mod:`anyboard.summary` returns for a small deterministic input (wrapped in an event at step 3,
+wall time 1234.5), in the default ``summary_format="compat"`` (the peers' fields); cases named
+``*_tensor`` hold the ``"tensor"`` (v2) form. The dump is taken with every detail kept
+(:data:`DUMP_OPTIONS`): exact numbers, every histogram bucket (empty ones too) and its stats,
+the field and dtype each value is stored in (``show_encoding``), its metadata, wall times and
+``file_version`` records. Encoded media (PNG, GIF, WAV) depend on the Pillow/zlib versions, so
+they are shown as their shape plus the SHA-256 of the DECODED pixels or samples: a different
+compressor passes, a different pixel fails. :func:`test_every_field_of_every_golden_shows_in_its_dump`
+proves that no stored field escapes the text.
 
-Encoded media (PNG, GIF, WAV) depend on the Pillow/zlib versions, so their
-bytes are not pinned: before comparing, each blob is replaced by a placeholder
-naming the SHA-256 of its DECODED pixels or samples and their shape
-(:func:`normalize`), so a different compressor passes and different pixels fail.
+A mismatch fails with the kit's unified diff naming the run, tag and step;
+``pytest --anyboard-update-goldens`` (or ``ANYBOARD_UPDATE_GOLDENS=1``) rewrites the files.
 
-Beyond the files: every golden Summary is written to an event file and read
-back through TensorBoard's Python loader and a real server (Rust data server),
-and the full ``SummaryWriter.add_*`` methods are shown to write the golden
-protos too.
+Beyond the files: every golden Summary is written to an event file and read back through
+TensorBoard's Python loader and a real server (Rust data server), and the full
+``SummaryWriter.add_*`` methods are shown to write the goldens too (their log directories are
+checked with :func:`anyboard.testing.assert_logdir_matches`). One small event file is also pinned
+byte for byte (``tests/golden/bytes/*.hex``, hex text kept by the same kit): the byte layout is part
+of the format.
 """
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import io
+import math
+import os
 import pathlib
-import wave
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
-from google.protobuf import text_format
+from google.protobuf.descriptor import FieldDescriptor
 from tbread import TensorBoardServer, python_accumulator
 
 import anyboard
@@ -51,6 +57,7 @@ from anyboard.summary.scalar import scalar, simple_value_event
 from anyboard.summary.tensor import tensor
 from anyboard.summary.text import text
 from anyboard.summary.video import video
+from anyboard.testing import assert_logdir_matches, assert_text_matches, dump, dump_events
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 
@@ -95,7 +102,9 @@ CASES: dict[tuple[str, str], Callable[[], Any]] = {
     ("histogram", "nonfinite_tensor"): lambda: histogram(
         "weights", np.array([np.nan, np.inf, -np.inf, 1.0, 2.0, 2.0]), summary_format="tensor"
     ),
-    ("histogram", "all_nan_tensor"): lambda: histogram("weights", np.full(3, np.nan, np.float32), summary_format="tensor"),
+    ("histogram", "all_nan_tensor"): lambda: histogram(
+        "weights", np.full(3, np.nan, np.float32), summary_format="tensor"
+    ),
     ("histogram", "beyond_edges"): lambda: histogram("weights", np.array([-1e25, 0.5, 3e30, 3e30])),
     ("histogram_raw", "basic"): lambda: histogram_raw(
         "raw", 0.0, 3.0, 4.0, 6.0, 14.0, np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 2.0])
@@ -150,125 +159,54 @@ def build(kind: str, case: str) -> Any:
     return Summary.FromString(built) if isinstance(built, bytes) else built
 
 
-# -- media placeholders ------------------------------------------------------
-def _decoded_image(blob: bytes) -> str:
-    from PIL import Image, ImageSequence
-
-    with Image.open(io.BytesIO(blob)) as img:
-        fmt = img.format.lower()
-        if fmt == "gif":
-            frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(img)]
-            durations = [f.info.get("duration") for f in ImageSequence.Iterator(img)]
-            pixels = np.stack(frames)
-            extra = f" durations={durations} loop={img.info.get('loop')}"
-        else:
-            pixels = np.asarray(img)
-            extra = f" mode={img.mode}"
-    digest = hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
-    return f"<{fmt} sha256={digest} shape={tuple(pixels.shape)}{extra}>"
+# Everything the dump can show: the goldens are as strict as the protos themselves.
+DUMP_OPTIONS: dict[str, Any] = {
+    "show_encoding": True,
+    "histogram_stats": True,
+    "keep_wall_time": True,
+    "keep_file_version": True,
+}
+_STEP, _WALL = 3, 1234.5
 
 
-def _decoded_wav(blob: bytes) -> str:
-    with wave.open(io.BytesIO(blob)) as w:
-        frames = w.readframes(w.getnframes())
-        params = (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes())
-    return f"<wav sha256={hashlib.sha256(frames).hexdigest()} channels={params[0]} sampwidth={params[1]} rate={params[2]} frames={params[3]}>"
+def _options(kind: str) -> dict[str, Any]:
+    """The dump options of a case: the custom-scalars layout is written "now" by the writer."""
+    return {**DUMP_OPTIONS, "keep_wall_time": kind != "custom_scalars"}
 
 
-def normalize(proto: Any) -> Any:
-    """A copy of ``proto`` with each PNG/GIF/WAV blob replaced by its decoded content's placeholder."""
-    out = type(proto).FromString(proto.SerializeToString())
-    if not isinstance(out, Summary):
-        return out
-    for value in out.value:
-        plugin = value.metadata.plugin_data.plugin_name
-        if value.HasField("image"):
-            value.image.encoded_image_string = _decoded_image(value.image.encoded_image_string).encode()
-        elif value.HasField("audio"):
-            value.audio.encoded_audio_string = _decoded_wav(value.audio.encoded_audio_string).encode()
-        if plugin == "hparams":  # map fields: protobuf's serialization order is not fixed
-            data = HParamsPluginData.FromString(value.metadata.plugin_data.content)
-            value.metadata.plugin_data.content = data.SerializeToString(deterministic=True)
-        if plugin == "images":
-            blobs = value.tensor.string_val
-            for i in range(2, len(blobs)):
-                blobs[i] = _decoded_image(blobs[i]).encode()
-        elif plugin == "audio":
-            rows = value.tensor.string_val
-            for i in range(0, len(rows), 2):
-                rows[i] = _decoded_wav(rows[i]).encode()
-    return out
+def _step(kind: str) -> int:
+    """The step a case is logged at: the writer writes the custom-scalars layout at step 0."""
+    return 0 if kind == "custom_scalars" else _STEP
 
 
-def _decoded_comment(proto: Any) -> list[str]:
-    """Human-readable decoded tensors and plugin contents (comments in the file; not compared)."""
-    lines: list[str] = []
-    for value in proto.value if isinstance(proto, Summary) else ():
-        if value.WhichOneof("value") == "tensor" and value.tensor.tensor_content:
-            array = tensor_util.make_ndarray(value.tensor)
-            body = np.array2string(array, precision=17, separator=", ", threshold=10_000).replace("\n", " ")
-            lines.append(f"{value.tag}: {array.dtype}{list(array.shape)} = {body}")
-        if value.metadata.plugin_data.plugin_name == "hparams":
-            data = HParamsPluginData.FromString(value.metadata.plugin_data.content)
-            lines.append(f"{value.tag}: " + text_format.MessageToString(data, as_one_line=True, as_utf8=True))
-    return lines
-
-
-def _text(proto: Any) -> str:
-    return text_format.MessageToString(proto, as_utf8=True)
+def golden_events(kind: str, case: str) -> list[Event]:
+    """The events case ``(kind, case)`` stands for: an event case as built, a summary at its step."""
+    built = build(kind, case)
+    if isinstance(built, Event):
+        return [built]
+    return [Event(step=_step(kind), wall_time=_WALL, summary=built)]
 
 
 def golden_path(kind: str, case: str) -> pathlib.Path:
-    return GOLDEN / kind / f"{case}.pbtxt"
+    return GOLDEN / kind / f"{case}.txt"
 
 
-def compare_golden(path: pathlib.Path, actual: Any, *, update: bool = False) -> None:
-    """Compare ``actual`` (normalized) with the proto stored at ``path``; ``update`` rewrites the file.
-
-    Raises ``AssertionError`` with a unified diff of the text forms on mismatch.
-    """
-    actual = normalize(actual)
-    if update:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        header = (
-            f"# proto-file: {type(actual).DESCRIPTOR.file.name}\n# proto-message: {type(actual).DESCRIPTOR.full_name}\n"
-        )
-        header += "".join(f"# {line}\n" for line in _decoded_comment(actual))
-        path.write_text(header + _text(actual), encoding="utf-8")
-        return
-    if not path.exists():
-        raise AssertionError(f"golden file {path} is missing; run pytest --update-goldens to create it")
-    expected = text_format.Parse(path.read_text(encoding="utf-8"), type(actual)())
-    if expected != actual:
-        diff = "\n".join(
-            difflib.unified_diff(
-                _text(expected).splitlines(), _text(actual).splitlines(), f"{path} (golden)", "actual", lineterm=""
-            )
-        )
-        raise AssertionError(f"{path} does not match what anyboard produces:\n{diff}")
-
-
-@pytest.fixture
-def golden(request) -> Callable[[str, str, Any], None]:
-    """``golden(kind, case, proto)``: compare with (or, under ``--update-goldens``, rewrite) the file."""
-    update = bool(request.config.getoption("--update-goldens"))
-
-    def check(kind: str, case: str, proto: Any) -> None:
-        compare_golden(golden_path(kind, case), proto, update=update)
-
-    return check
+def check_golden(kind: str, case: str, events: list[Any], golden: pathlib.Path | None = None) -> None:
+    """The kit's comparison of ``events`` with the case's golden file (rewritten under the kit's update flag)."""
+    assert_text_matches(dump_events(events, **_options(kind)), golden or golden_path(kind, case))
 
 
 # -- 1. the builders produce the goldens --------------------------------------
 @pytest.mark.parametrize(("kind", "case"), list(CASES), ids=[f"{k}/{c}" for k, c in CASES])
-def test_builder_matches_golden(golden, kind, case):
-    golden(kind, case, build(kind, case))
+def test_builder_matches_golden(kind, case):
+    check_golden(kind, case, golden_events(kind, case))
 
 
 def test_every_golden_file_has_a_case():
     """No stale golden files: each file on disk belongs to a case (and is checked)."""
-    on_disk = {(p.parent.name, p.stem) for p in GOLDEN.glob("*/*.pbtxt")}
+    on_disk = {(p.parent.name, p.stem) for p in GOLDEN.glob("*/*") if p.is_file() and p.parent.name != "bytes"}
     assert on_disk == set(CASES)
+    assert [p.name for p in (GOLDEN / "bytes").iterdir()] == [BYTES_GOLDEN.name]
 
 
 def test_purge_header_is_two_identical_start_events():
@@ -277,59 +215,113 @@ def test_purge_header_is_two_identical_start_events():
 
 
 # -- 2. the comparison catches drift -------------------------------------------
-def test_one_field_change_fails_with_a_diff(tmp_path):
-    summary = build("histogram", "explicit_edges")
-    path = tmp_path / "h.pbtxt"
-    compare_golden(path, summary, update=True)
-    compare_golden(path, summary)  # round trip passes
-    changed = Summary.FromString(summary.SerializeToString())
-    changed.value[0].tag = "weightz"
+def _leaf_fields(message: Any, path: tuple[tuple[str, int | None], ...] = ()) -> Iterator[tuple[Any, int | None]]:
+    """``(path to the message, field, index)`` of every scalar field set in ``message``, recursively."""
+    for field, value in message.ListFields():
+        if field.type == FieldDescriptor.TYPE_MESSAGE:
+            items = list(enumerate(value)) if field.is_repeated else [(None, value)]
+            for i, sub in items:
+                yield from _leaf_fields(sub, (*path, (field.name, i)))
+        else:
+            for i in range(len(value)) if field.is_repeated else [None]:
+                yield (path, field, i)
+
+
+def _changed(value: Any, field: Any) -> Any:
+    """Another value of ``field``'s type."""
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        return not value
+    if field.type == FieldDescriptor.TYPE_STRING:
+        return value + "x"
+    if field.type == FieldDescriptor.TYPE_BYTES:
+        return b"x" + value  # prepended: a decoder ignores bytes after a PNG or WAV
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return next(v.number for v in field.enum_type.values if v.number != value)
+    if field.type in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
+        return 0.5 if not math.isfinite(value) else value * 2 + 1 if value != -1 else 3.0
+    return value + 1
+
+
+def _with_one_field_changed(event: Event, path: Any, field: Any, index: int | None) -> Event:
+    out = Event.FromString(event.SerializeToString())
+    holder: Any = out
+    for name, i in path:
+        holder = getattr(holder, name) if i is None else getattr(holder, name)[i]
+    if index is None:
+        setattr(holder, field.name, _changed(getattr(holder, field.name), field))
+    else:
+        getattr(holder, field.name)[index] = _changed(getattr(holder, field.name)[index], field)
+    return out
+
+
+@pytest.mark.parametrize(("kind", "case"), list(CASES), ids=[f"{k}/{c}" for k, c in CASES])
+def test_every_field_of_every_golden_shows_in_its_dump(kind: str, case: str) -> None:
+    """Change any one stored field of a golden event (every bucket limit and count, every tensor
+    element, metadata, plugin content, media bytes, step, wall time): its dump changes, so the
+    golden file would fail. The text loses nothing the proto holds."""
+    [event] = golden_events(kind, case)
+    options = _options(kind)
+    original = dump_events([event], **options)
+    changed = 0
+    for path, field, index in _leaf_fields(event):
+        if kind == "custom_scalars" and field.name == "wall_time":
+            continue  # left out of this case's dump (the writer writes the layout "now")
+        other = _with_one_field_changed(event, path, field, index)
+        if other.SerializeToString() == event.SerializeToString():
+            continue  # a map entry's key or a value the type cannot change (never the case so far)
+        where = ".".join(f"{n}[{i}]" if i is not None else n for n, i in path) + f".{field.name}[{index}]"
+        assert dump_events([other], **options) != original, where
+        changed += 1
+    assert changed >= 3
+
+
+def test_a_changed_golden_file_fails_naming_run_tag_and_step(tmp_path, kit_compares):
+    """One count of one bucket changed in a real golden file: the check fails with a diff naming the value."""
+    golden = tmp_path / "int_bins.txt"
+    shutil.copy(golden_path("histogram", "int_bins"), golden)
+    lines = golden.read_text(encoding="utf-8").splitlines(keepends=True)
+    i = next(n for n, line in enumerate(lines) if line == "      2.25 4.5 2.0\n")
+    lines[i] = "      2.25 4.5 3.0\n"
+    golden.write_text("".join(lines), encoding="utf-8")
     with pytest.raises(AssertionError) as err:
-        compare_golden(path, changed)
-    assert '-  tag: "weights"' in str(err.value) and '+  tag: "weightz"' in str(err.value)
-    changed = Summary.FromString(summary.SerializeToString())
-    changed.value[0].histo.bucket[1] += 1  # one count
-    with pytest.raises(AssertionError, match="does not match"):
-        compare_golden(path, changed)
+        check_golden("histogram", "int_bins", golden_events("histogram", "int_bins"), golden)
+    message = str(err.value)
+    assert 'differences in: run ".", tag "weights", step 3' in message
+    assert "-      2.25 4.5 3.0" in message and "+      2.25 4.5 2.0" in message
 
 
-def test_changed_pixels_fail_but_png_bytes_do_not_matter(tmp_path):
+def test_changed_pixels_fail_but_png_bytes_do_not_matter(kit_compares):
     from PIL import Image
 
-    summary = build("image", "rgb_uint8_hwc")
-    path = tmp_path / "i.pbtxt"
-    compare_golden(path, summary, update=True)
+    [event] = golden_events("image", "rgb_uint8_hwc")
     # Same pixels, different PNG bytes (another compression level): still equal.
     buf = io.BytesIO()
     Image.fromarray(_RGB).save(buf, format="PNG", compress_level=0)
-    recoded = Summary.FromString(summary.SerializeToString())
-    assert recoded.value[0].image.encoded_image_string != buf.getvalue()
-    recoded.value[0].image.encoded_image_string = buf.getvalue()
-    compare_golden(path, recoded)
+    recoded = Event.FromString(event.SerializeToString())
+    assert recoded.summary.value[0].image.encoded_image_string != buf.getvalue()
+    recoded.summary.value[0].image.encoded_image_string = buf.getvalue()
+    check_golden("image", "rgb_uint8_hwc", [recoded])
     # One pixel changed: fails.
     pixels = _RGB.copy()
     pixels[0, 0, 0] = 1
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format="PNG")
-    recoded.value[0].image.encoded_image_string = buf.getvalue()
-    with pytest.raises(AssertionError, match="sha256"):
-        compare_golden(path, recoded)
+    recoded.summary.value[0].image.encoded_image_string = buf.getvalue()
+    with pytest.raises(AssertionError, match=r'tag "img", step 3[\s\S]*rgba_sha256'):
+        check_golden("image", "rgb_uint8_hwc", [recoded])
 
 
-def test_changed_wav_samples_fail(tmp_path):
-    summary = build("audio", "stereo_int16")
-    path = tmp_path / "a.pbtxt"
-    compare_golden(path, summary, update=True)
+def test_changed_wav_samples_fail(kit_compares):
     other = audio("snd", np.array([[0, 1], [-32768, 32767], [100, -101]], np.int16), 22050)
-    with pytest.raises(AssertionError, match="wav sha256"):
-        compare_golden(path, other)
+    with pytest.raises(AssertionError, match=r'tag "snd", step 3[\s\S]*wav rate=22050'):
+        check_golden("audio", "stereo_int16", [Event(step=_STEP, wall_time=_WALL, summary=other)])
 
 
 # -- 3. TensorBoard's readers read the goldens -------------------------------------
 def _golden_summary(kind: str, case: str) -> Summary:
     """The summary the golden file describes, with real media bytes (from the builder, checked equal)."""
     built = build(kind, case)
-    compare_golden(golden_path(kind, case), built)
+    check_golden(kind, case, golden_events(kind, case))
     return built
 
 
@@ -573,11 +565,8 @@ def test_writer_writes_the_golden(tmp_path, kind, case):
     run = tmp_path / "run"
     with anyboard.SummaryWriter(str(run), summary_format="tensor" if case.endswith("_tensor") else "compat") as w:
         _writer_calls()[(kind, case)](w)
-    events = [e for e in anyboard.iter_run_events(run) if e.HasField("summary")]
-    assert len(events) == 1
-    if kind != "custom_scalars":  # the layout is written at step 0, now
-        assert (events[0].step, events[0].wall_time) == (_STEP, _WALL)
-    compare_golden(golden_path(kind, case), events[0].summary)
+    # The whole log directory (file_version records aside): one event, at the case's step and wall time.
+    assert_logdir_matches(run, golden_path(kind, case), **{**_options(kind), "keep_file_version": False})
 
 
 def test_writer_header_and_purge_events_match_the_goldens(tmp_path):
@@ -587,8 +576,8 @@ def test_writer_header_and_purge_events_match_the_goldens(tmp_path):
     first, start1, start2, value = list(anyboard.iter_run_events(run))
     for event, case in ((first, "file_version"), (start1, "purge_start"), (start2, "purge_start")):
         event.wall_time = 1.5  # the header's wall time is "now"
-        compare_golden(golden_path("events", case), event)
-    compare_golden(golden_path("events", "scalar_hand_encoded"), value)
+        check_golden("events", case, [event])
+    check_golden("events", "scalar_hand_encoded", [value])
 
 
 def test_writer_hparams_session_matches_the_golden(tmp_path):
@@ -604,19 +593,53 @@ def test_writer_hparams_session_matches_the_golden(tmp_path):
     end.session_end_info.end_time_secs = 1001.0
     summary.value[0].metadata.plugin_data.content = start.SerializeToString()
     summary.value[-1].metadata.plugin_data.content = end.SerializeToString()
-    compare_golden(golden_path("hparams", "session"), summary)
+    check_golden("hparams", "session", [Event(step=_STEP, wall_time=_WALL, summary=summary)])
 
 
 def test_golden_files_are_readable_text():
-    """The files are reviewable: text-format protos, UTF-8, with the proto-message header."""
-    for path in sorted(GOLDEN.glob("*/*.pbtxt")):
-        content = path.read_text(encoding="utf-8")
-        assert content.startswith("# proto-file: "), path
-        assert "# proto-message: anyboard." in content.splitlines()[1], path
-    # Media goldens hold placeholders, never encoded bytes.
+    """The files are reviewable: the kit's text dumps, UTF-8, one event's values each."""
+    for path in sorted(p for p in GOLDEN.glob("*/*") if p.is_file() and p != BYTES_GOLDEN):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert path.suffix == ".txt" and lines[:2] == ["# anyboard.testing.dump v1", 'run "."'], path
+    lines = BYTES_GOLDEN.read_text(encoding="ascii").splitlines()
+    assert lines[0].startswith("# ") and all(len(bytes.fromhex(line)) == 32 for line in lines[1:-1])
+    # Media goldens hold decoded-content hashes, never encoded bytes.
     for kind in ("image", "video", "audio"):
-        for path in (GOLDEN / kind).glob("*.pbtxt"):
+        for path in (GOLDEN / kind).glob("*.txt"):
             content = path.read_text(encoding="utf-8")
             assert "sha256=" in content and "PNG" not in content and "GIF8" not in content and "RIFF" not in content, (
                 path
             )
+
+
+# -- 5. the bytes on disk -------------------------------------------------------------
+BYTES_GOLDEN = GOLDEN / "bytes" / "purge_and_scalars.tfevents.hex"
+_BYTES_CASES = ("file_version", "purge_start", "purge_start", "scalar_hand_encoded", "scalar_negative_step")
+
+
+def _hex_text(data: bytes) -> str:
+    """Bytes as reviewable text: a comment line, then 32 bytes a line in hex."""
+    head = "# one event file, hex; decodes to tests/golden/events/: " + ", ".join(_BYTES_CASES) + "\n"
+    return head + "".join(data[i : i + 32].hex() + "\n" for i in range(0, len(data), 32))
+
+
+def test_event_file_bytes_match_the_golden(tmp_path, monkeypatch):
+    """The byte layout is part of the format: a small event file with a fixed header time, byte for byte
+    (record framing, both CRCs, the hand-encoded scalar events), kept as hex text by the same kit."""
+    import anyboard.io.events as events_module
+
+    monkeypatch.setattr(events_module, "time", SimpleNamespace(time=lambda: 1.5))  # the header's "now"
+    run = tmp_path / "run"
+    with anyboard.SummaryWriter(str(run), purge_step=42) as w:
+        w.add_scalar("loss", 0.125, 7, 1.5e9)
+        w.add_scalar("ünï", -4.5, -3, 2.0)
+    [name] = [n for n in os.listdir(run) if "tfevents" in n]
+    assert_text_matches(_hex_text((run / name).read_bytes()), BYTES_GOLDEN)
+    # What the bytes hold: the reviewed text goldens, in order.
+    expected = [golden_events("events", case)[0] for case in _BYTES_CASES]
+    assert dump(run / name, **DUMP_OPTIONS) == dump_events(expected, **DUMP_OPTIONS)
+    # And TensorBoard's own record reader (framing and CRCs) reads the same records.
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+
+    records = list(RawEventFileLoader(str(run / name)).Load())
+    assert [Event.FromString(r) for r in records] == expected

@@ -18,6 +18,7 @@ import pytest
 import anyboard
 from anyboard.proto.event_pb2 import Event
 from anyboard.proto.summary_pb2 import Summary
+from anyboard.summary import tensor_util
 from anyboard.summary.image import image as image_summary
 from anyboard.testing import assert_logdir_matches, assert_text_matches, dump, dump_events
 
@@ -164,6 +165,22 @@ def test_order_and_values_are_tensorboards(tmp_path):
     assert re.findall(r'step (\d+) tag "x"', text.split('run "b"\n')[1]) == ["5", "0", "1", "2"]
 
 
+def test_an_fsspec_url_dumps_like_the_local_directory(tmp_path):
+    """Runs are found by anyboard.read's discovery, so a URL (memory:// here) dumps like a local folder."""
+    pytest.importorskip("fsspec")
+    url = f"memory://kit-{os.getpid()}-{id(tmp_path)}"
+    for base in (str(tmp_path / "logs"), url):
+        for run in (".", "eval"):
+            with anyboard.SummaryWriter(base if run == "." else f"{base}/{run}") as w:
+                w.add_scalar("loss", 0.5, 1)
+                w.add_histogram("weights", _WEIGHTS, 2)
+    local = dump(tmp_path / "logs")
+    assert local.count("\nrun ") == 2 and 'run "eval"' in local
+    assert dump(url) == local
+    with pytest.raises(FileNotFoundError, match="no log directory"):
+        dump(url + "-nowhere")
+
+
 def test_show_encoding_tells_legacy_and_tensor_apart(tmp_path):
     paths = []
     for i, new_style in enumerate((False, True)):
@@ -293,8 +310,7 @@ def _small_logdir(path, loss: float = 0.25) -> str:
     return str(path)
 
 
-def test_missing_golden_says_how_to_create_it(tmp_path, monkeypatch):
-    monkeypatch.delenv("ANYBOARD_UPDATE_GOLDENS", raising=False)
+def test_missing_golden_says_how_to_create_it(tmp_path, kit_compares):
     logdir = _small_logdir(tmp_path / "logs")
     golden = tmp_path / "golden" / "train.txt"
     with pytest.raises(AssertionError) as err:
@@ -304,8 +320,7 @@ def test_missing_golden_says_how_to_create_it(tmp_path, monkeypatch):
     assert "ANYBOARD_UPDATE_GOLDENS=1" in message and not golden.exists()
 
 
-def test_update_writes_and_a_changed_value_fails_naming_it(tmp_path, monkeypatch):
-    monkeypatch.delenv("ANYBOARD_UPDATE_GOLDENS", raising=False)
+def test_update_writes_and_a_changed_value_fails_naming_it(tmp_path, kit_compares):
     golden = tmp_path / "golden" / "train.txt"
     assert_logdir_matches(_small_logdir(tmp_path / "a"), golden, update=True)
     assert golden.read_text(encoding="utf-8") == dump(tmp_path / "a")
@@ -319,8 +334,7 @@ def test_update_writes_and_a_changed_value_fails_naming_it(tmp_path, monkeypatch
     assert "step 2" not in message.split("\n")[1]  # only the changed value is named
 
 
-def test_a_missing_run_or_extra_value_is_named(tmp_path, monkeypatch):
-    monkeypatch.delenv("ANYBOARD_UPDATE_GOLDENS", raising=False)
+def test_a_missing_run_or_extra_value_is_named(tmp_path, kit_compares):
     golden = tmp_path / "g.txt"
     logdir = _small_logdir(tmp_path / "a")
     assert_logdir_matches(logdir, golden, update=True)
@@ -330,7 +344,7 @@ def test_a_missing_run_or_extra_value_is_named(tmp_path, monkeypatch):
         assert_logdir_matches(logdir, golden)
 
 
-def test_environment_variable_updates_unless_update_false(tmp_path, monkeypatch):
+def test_environment_variable_updates_unless_update_false(tmp_path, monkeypatch, kit_compares):
     golden = tmp_path / "g.txt"
     logdir = _small_logdir(tmp_path / "a")
     monkeypatch.setenv("ANYBOARD_UPDATE_GOLDENS", "1")
@@ -370,3 +384,39 @@ def test_histogram_proto_buckets_and_stats():
     ]
     stats = dump_events([summary], histogram_stats=True).splitlines()[3]
     assert stats == "      min=-1.0 max=5.0 num=4.0 sum=7.0 sum_squares=31.0"
+    # show_encoding lists every stored bucket, the empty one too: the stored layout.
+    assert dump_events([summary], show_encoding=True).splitlines()[2:] == [
+        '  step 0 tag "h" histograms histogram num=4.0 buckets=4',
+        "      encoding: histo",
+        "      -1.0 0.0 1.0",
+        "      0.0 1.0 0.0",
+        "      1.0 2.0 2.0",
+        "      2.0 6.0 1.0",
+    ]
+
+
+def test_show_encoding_names_the_tensor_field_and_image_header():
+    """The same values in ``tensor_content`` or in ``float_val`` dump alike; show_encoding tells them apart."""
+    packed = Summary(value=[Summary.Value(tag="t", tensor=tensor_util.make_tensor(np.array([1.5, -2.0], np.float32)))])
+    listed = Summary()
+    value = listed.value.add(tag="t")
+    value.tensor.dtype = packed.value[0].tensor.dtype
+    value.tensor.tensor_shape.CopyFrom(packed.value[0].tensor.tensor_shape)
+    value.tensor.float_val.extend([1.5, -2.0])
+    assert packed.value[0].tensor.tensor_content and not packed.value[0].tensor.float_val
+    assert dump_events([packed]) == dump_events([listed])
+    assert "encoding: tensor DT_FLOAT [2] in tensor_content" in dump_events([packed], show_encoding=True)
+    assert "encoding: tensor DT_FLOAT [2] in float_val" in dump_events([listed], show_encoding=True)
+    # An image tensor's width and height strings (the peers' header) are shown with its encoding.
+    hwc = _RGB.transpose(1, 2, 0)
+    encoded = dump_events([image_summary("img", hwc, "HWC", summary_format="tensor")], show_encoding=True)
+    assert 'in string_val width="3" height="2"' in encoded
+
+
+def test_any_text_differences_are_named_by_golden_line(tmp_path, kit_compares):
+    """Text that is not a dump (hex bytes, say): the differences are named by their line in the golden."""
+    golden = tmp_path / "g.hex"
+    golden.write_text("# bytes\n00ff\n0102\n", encoding="utf-8")
+    assert_text_matches("# bytes\n00ff\n0102\n", golden)
+    with pytest.raises(AssertionError, match=r"differences in: line 3 of the golden file\n"):
+        assert_text_matches("# bytes\n00ff\n0103\n", golden)

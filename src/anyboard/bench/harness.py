@@ -70,7 +70,7 @@ class Storage:
         self.base = base.rstrip("/") if self.is_url else os.path.abspath(base)
         self._fs: Any = None
         if self.is_url:
-            import fsspec  # type: ignore[import-untyped]
+            import fsspec
 
             self._fs, _ = fsspec.core.url_to_fs(self.base, **self.storage_options)
         else:
@@ -300,6 +300,11 @@ def can_write_to(impl: str, storage: Storage) -> str | None:
     if not storage.is_url:
         return None
     logdir = storage.new_dir(f"bench-probe-{impl}")
+    # A writer without fsspec support may take the URL for a relative local path
+    # ("memory:/bench/..."): it probes from a scratch folder, so nothing lands in the user's one.
+    scratch = tempfile.mkdtemp(prefix="anyboard-bench-probe-")
+    here = os.getcwd()
+    os.chdir(scratch)
     try:
         writer = writer_class(impl)(logdir, **storage.writer_kwargs(impl))
         writer.add_scalar("probe", 1.0, 0)
@@ -308,6 +313,8 @@ def can_write_to(impl: str, storage: Storage) -> str | None:
     except Exception as exc:  # noqa: BLE001 - any failure means: skip this writer here
         return f"cannot write to {storage.base} ({type(exc).__name__}: {str(exc)[:120]})"
     finally:
+        os.chdir(here)
+        shutil.rmtree(scratch, ignore_errors=True)
         storage.remove(logdir)
     return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterator
 from typing import Any
 
 from anyboard.bench.harness import IMPLS, PEERS, Result, Run
@@ -47,6 +48,15 @@ def ratios(result: Result) -> dict[str, float | None]:
     }
 
 
+def writer_rows(result: Result) -> Iterator[tuple[str, list[Run], str | None]]:
+    """``(writer, runs, why it was skipped or None)`` of each writer that ran or was skipped, in table order."""
+    for impl in IMPLS:
+        if impl in result.skipped:
+            yield impl, [], result.skipped[impl]
+        elif result.runs.get(impl):
+            yield impl, result.runs[impl], None
+
+
 def render_markdown(
     results: dict[str, Result],
     wls: dict[str, Workload],
@@ -81,12 +91,9 @@ def render_markdown(
         cx, ex = r["caller_x"], r["e2e_x"]
         target = targets.get(name)
         tgt = "" if target is None else f"{target[0]}x / {target[1] or '-'}{'x' if target[1] else ''}"
-        for impl in IMPLS:
-            if impl in res.skipped:
-                lines.append(f"| {name} | {impl} | | skipped: {res.skipped[impl]} | | | | | | | | | | | |")
-                continue
-            runs = res.runs.get(impl)
-            if not runs:
+        for impl, runs, skipped in writer_rows(res):
+            if skipped:
+                lines.append(f"| {name} | {impl} | | skipped: {skipped} | | | | | | | | | | | |")
                 continue
             ours = impl == "anyboard"
             lines.append(
@@ -119,12 +126,9 @@ def render_terminal(results: dict[str, Result], wls: dict[str, Workload], import
     lines = [head, "-" * len(head)]
     for name, res in results.items():
         r = ratios(res)
-        for impl in IMPLS:
-            if impl in res.skipped:
-                lines.append(f"{name:24s} {impl:13s} skipped: {res.skipped[impl]}")
-                continue
-            runs = res.runs.get(impl)
-            if not runs:
+        for impl, runs, skipped in writer_rows(res):
+            if skipped:
+                lines.append(f"{name:24s} {impl:13s} skipped: {skipped}")
                 continue
             cx = f"{r['caller_x']:.1f}" if impl == "anyboard" and r["caller_x"] is not None else ""
             ex = f"{r['e2e_x']:.1f}" if impl == "anyboard" and r["e2e_x"] is not None else ""

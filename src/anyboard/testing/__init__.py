@@ -30,45 +30,60 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11; a name for the type checker only
 
 __all__ = ["assert_logdir_matches", "assert_text_matches", "dump", "dump_events"]
 
 
-def _options(**kwargs: Any) -> Any:
-    from anyboard.testing._dump import DumpOptions
+class EventDumpOptions(TypedDict, total=False):
+    """The options of :func:`dump_events` (and :func:`dump`); defaults in ``_dump.DumpOptions``."""
 
-    if kwargs.get("max_values", 1) < 0:
-        raise ValueError(f"max_values must be >= 0, got {kwargs['max_values']!r}")
-    return DumpOptions(**kwargs)
+    keep_wall_time: bool
+    keep_file_version: bool
+    show_encoding: bool
+    histogram_stats: bool
+    max_values: int
+    rename_tag: Callable[[str], str] | None
 
 
-def dump(
-    path: str | os.PathLike[str],
-    *,
-    keep_wall_time: bool = False,
-    keep_file_names: bool = False,
-    keep_file_version: bool = False,
-    show_encoding: bool = False,
-    histogram_stats: bool = False,
-    max_values: int = 1000,
-    rename_tag: Callable[[str], str] | None = None,
-) -> str:
+class DumpOptions(EventDumpOptions, total=False):
+    """The options of :func:`dump` and :func:`assert_logdir_matches` (see :func:`dump`)."""
+
+    keep_file_names: bool
+
+
+def _options(options: EventDumpOptions) -> Any:
+    """The options as ``_dump.DumpOptions`` (a TypeError names an unknown option)."""
+    from anyboard.testing._dump import DumpOptions as Options
+
+    return Options(**options)
+
+
+def dump(path: str | os.PathLike[str], **options: Unpack[DumpOptions]) -> str:
     """The canonical text of every event under ``path`` (a log directory or one event file).
 
-    Args:
+    Args (every option keyword-only, False by default):
         path: a log directory (every sub-directory holding an event file is a run, named by
-            its relative path, ``"."`` for ``path`` itself) or one event file.
+            its relative path with ``/`` separators, ``"."`` for ``path`` itself; runs found as
+            :func:`anyboard.read.find_runs` finds them) or one event file; a local path or an
+            fsspec URL (``memory://``, ``s3://``: credentials from the environment).
         keep_wall_time: append ``wall_time=<float>`` to every event's line.
         keep_file_names: show each event file's name and its ``file_version`` record.
         keep_file_version: show the ``file_version`` records (without the file names).
         show_encoding: add a line per value naming the field it used (``simple_value``,
-            ``histo``, ``image``, ``audio``, or ``tensor`` with dtype and shape) and its
-            metadata; legacy and v2 encodings then differ.
+            ``histo``, ``image``, ``audio``, or ``tensor`` with dtype, shape and the
+            ``TensorProto`` field holding the values, plus an image tensor's width and height
+            strings) and its metadata, and list every stored histogram bucket, the empty ones
+            too; legacy and v2 encodings then differ.
         histogram_stats: show a ``HistogramProto``'s min, max, num, sum and sum of squares
             (v2 ``[k, 3]`` histograms have none).
-        max_values: tensors with more elements are shown as a SHA-256 of their bytes.
-        rename_tag: map each tag before it is shown (e.g. drop the peers' ``/text_summary``).
+        max_values: tensors with more elements are shown as a SHA-256 of their bytes
+            (default 1000).
+        rename_tag: map each tag before it is shown (e.g. drop the peers' ``/text_summary``;
+            default None).
 
     Returns:
         The text, ending in a newline. Raises ``FileNotFoundError`` if ``path`` does not exist
@@ -77,46 +92,18 @@ def dump(
     """
     from anyboard.testing._dump import dump_path
 
-    opts = _options(
-        keep_wall_time=keep_wall_time,
-        keep_file_names=keep_file_names,
-        keep_file_version=keep_file_version,
-        show_encoding=show_encoding,
-        histogram_stats=histogram_stats,
-        max_values=max_values,
-        rename_tag=rename_tag,
-    )
-    return dump_path(path, opts)
+    return dump_path(path, _options(options))
 
 
-def dump_events(
-    events: Iterable[Any],
-    *,
-    run: str = ".",
-    keep_wall_time: bool = False,
-    keep_file_version: bool = False,
-    show_encoding: bool = False,
-    histogram_stats: bool = False,
-    max_values: int = 1000,
-    rename_tag: Callable[[str], str] | None = None,
-) -> str:
+def dump_events(events: Iterable[Any], *, run: str = ".", **options: Unpack[EventDumpOptions]) -> str:
     """:func:`dump`'s text for protos in memory: ``Event`` or ``Summary`` messages (a Summary is
     shown as an event at step 0), of anyboard, TensorBoard or tensorboardX, as one run named ``run``.
 
     The options are :func:`dump`'s; ``keep_file_version`` shows ``file_version`` records (with
     ``show_encoding``, also their ``source_metadata`` writer name)."""
-    from anyboard.testing._dump import HEADER, _q, dump_event_lines
+    from anyboard.testing._dump import dump_messages
 
-    opts = _options(
-        keep_wall_time=keep_wall_time,
-        keep_file_version=keep_file_version,
-        show_encoding=show_encoding,
-        histogram_stats=histogram_stats,
-        max_values=max_values,
-        rename_tag=rename_tag,
-    )
-    lines = [HEADER, f"run {_q(run)}", *dump_event_lines(events, opts)]
-    return "\n".join(lines) + "\n"
+    return dump_messages(events, run, _options(options))
 
 
 def assert_text_matches(actual: str, golden_file: str | os.PathLike[str], *, update: bool | None = None) -> None:
@@ -131,7 +118,7 @@ def assert_logdir_matches(
     golden_file: str | os.PathLike[str],
     *,
     update: bool | None = None,
-    **dump_options: Any,
+    **dump_options: Unpack[DumpOptions],
 ) -> None:
     """Assert that ``dump(path, **dump_options)`` equals the text in ``golden_file``.
 

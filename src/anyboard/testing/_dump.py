@@ -23,7 +23,8 @@ continuation lines indented by six spaces)::
   bucket's left edge is the previous bucket limit, and its min for the first bucket),
   ``image`` and ``audio`` (each blob decoded: shape and SHA-256 of the pixels or PCM
   samples, see :mod:`anyboard.testing._media`), ``text`` (shape and every string).
-  ``show_encoding=True`` adds a line naming the field and tensor type a value used.
+  ``show_encoding=True`` adds a line naming the field and tensor type a value used (and the
+  ``TensorProto`` field holding the values), and lists every stored histogram bucket.
 - Any other tensor: dtype, shape and every value (``repr`` of each number) up to
   ``max_values`` elements, else the SHA-256 of its little-endian bytes.
 - The first metadata of each tag in a run (the one TensorBoard keeps) is shown when it has a
@@ -44,7 +45,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from anyboard.testing._discovery import run_files
 from anyboard.testing._media import describe_image, describe_wav
 
 HEADER = "# anyboard.testing.dump v1"
@@ -67,6 +67,10 @@ class DumpOptions:
     histogram_stats: bool = False
     max_values: int = 1000
     rename_tag: Callable[[str], str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_values < 0:
+            raise ValueError(f"max_values must be >= 0, got {self.max_values!r}")
 
 
 def _q(text: str) -> str:
@@ -116,7 +120,7 @@ def _plugin_content(plugin: str, content: bytes, keep_wall_time: bool = True) ->
 
     hparams' start, end and creation times are wall times: cleared unless ``keep_wall_time``.
     """
-    from google.protobuf import text_format  # type: ignore[import-untyped]
+    from google.protobuf import text_format
 
     proto: Any = None
     if plugin == "hparams":
@@ -187,7 +191,7 @@ def _tensor_lines(tensor: Any, opts: DumpOptions) -> tuple[str, list[str]]:
 
 def _layout_text(tensor: Any) -> str | None:
     """A custom-scalars ``Layout`` (serialized in a string tensor) as one line of text format."""
-    from google.protobuf import text_format  # type: ignore[import-untyped]
+    from google.protobuf import text_format
 
     from anyboard.proto.layout_pb2 import Layout
 
@@ -201,15 +205,18 @@ def _layout_text(tensor: Any) -> str | None:
     return text_format.MessageToString(layout, as_one_line=True, as_utf8=True)
 
 
-def _histogram_rows(value: Any, which: str) -> tuple[list[tuple[float, float, float]], list[str]] | None:
-    """Non-empty buckets ``(left, right, count)`` and the HistogramProto stats line, or None."""
+def _histogram_rows(
+    value: Any, which: str, keep_empty: bool = False
+) -> tuple[list[tuple[float, float, float]], list[str]] | None:
+    """Buckets ``(left, right, count)`` (the non-empty ones unless ``keep_empty``) and the
+    HistogramProto stats line, or None."""
     if which == "histo":
         h = value.histo
         counts = list(h.bucket)
         limits = list(h.bucket_limit)
         rows = []
         for i in range(min(len(counts), len(limits))):
-            if counts[i] == 0:
+            if counts[i] == 0 and not keep_empty:
                 continue
             left = limits[i - 1] if i > 0 else h.min
             rows.append((float(left), float(limits[i]), float(counts[i])))
@@ -220,7 +227,7 @@ def _histogram_rows(value: Any, which: str) -> tuple[list[tuple[float, float, fl
     array = _tensor_array(value.tensor)
     if array is None or array.ndim != 2 or array.shape[1] != 3 or array.dtype == object:
         return None
-    rows = [(float(a), float(b), float(c)) for a, b, c in array.tolist() if c != 0]
+    rows = [(float(a), float(b), float(c)) for a, b, c in array.tolist() if c != 0 or keep_empty]
     return rows, []
 
 
@@ -242,15 +249,23 @@ def _media_blobs(value: Any, which: str, plugin: str) -> list[tuple[bytes, str]]
     return None
 
 
+def _tensor_fields(tensor: Any) -> str:
+    """The fields of a ``TensorProto`` that hold its values (``tensor_content``, ``float_val``, ...)."""
+    names = [f.name for f, _ in tensor.ListFields() if f.name not in ("dtype", "tensor_shape", "version_number")]
+    return ",".join(names) or "no value field"
+
+
 def _encoding_line(value: Any, which: str | None, keep_wall_time: bool) -> str:
-    from google.protobuf import text_format  # type: ignore[import-untyped]
+    from google.protobuf import text_format
 
     from anyboard.proto import types_pb2
 
     if which == "tensor":
         t = value.tensor
         dtype = types_pb2.DataType.Name(t.dtype) if t.dtype in types_pb2.DataType.values() else str(t.dtype)
-        text = f"encoding: tensor {dtype} {[d.size for d in t.tensor_shape.dim]}"
+        text = f"encoding: tensor {dtype} {[d.size for d in t.tensor_shape.dim]} in {_tensor_fields(t)}"
+        if value.metadata.plugin_data.plugin_name == "images" and len(t.string_val) >= 2:
+            text += f" width={_string(t.string_val[0])} height={_string(t.string_val[1])}"
     elif which == "image":
         i = value.image
         text = f"encoding: image height={i.height} width={i.width} colorspace={i.colorspace}"
@@ -298,7 +313,7 @@ def _value_lines(value: Any, step: int, wall: str, state: _RunState, opts: DumpO
         if array is not None and array.size == 1 and array.dtype != object:
             kind = f"scalar {_num(float(array.reshape(-1)[0]))}"
     if not kind and (which == "histo" or (plugin == "histograms" and which == "tensor")):
-        hist = _histogram_rows(value, which)
+        hist = _histogram_rows(value, which, keep_empty=opts.show_encoding)
         if hist is not None:
             rows, stats = hist
             kind = f"histogram num={_num(sum(r[2] for r in rows))} buckets={len(rows)}"
@@ -414,16 +429,25 @@ def dump_event_lines(events: Iterable[Any], opts: DumpOptions, state: Any = None
     return out
 
 
+def dump_messages(events: Iterable[Any], run: str, opts: DumpOptions) -> str:
+    """The canonical text of ``events`` (``Event`` or ``Summary`` protos) as one run named ``run``."""
+    lines = [HEADER, f"run {_q(run)}", *dump_event_lines(events, opts)]
+    return "\n".join(lines) + "\n"
+
+
 def dump_path(path: str | os.PathLike[str], opts: DumpOptions) -> str:
-    """The canonical text of every event under ``path`` (a log directory or one event file)."""
+    """The canonical text of every event under ``path`` (a log directory, one event file, or an
+    fsspec URL of either), its runs found as TensorBoard finds them (:mod:`anyboard.read.runs`)."""
     from anyboard.io.reader import iter_events
+    from anyboard.read.runs import find_runs
 
     lines = [HEADER]
-    for run, files in run_files(path):
-        lines.append(f"run {_q(run)}")
+    for run in find_runs(path):
+        lines.append(f"run {_q(run.name.replace(os.sep, '/'))}")
         state = _RunState()
-        for file in files:
+        for file in run.files:
             if opts.keep_file_names:
-                lines.append(f"{INDENT}file {_q(os.path.basename(file))}")
-            lines.extend(dump_event_lines(iter_events(file), opts, state))
+                lines.append(f"{INDENT}file {_q(os.path.basename(file.path))}")
+            with file.open() as stream:
+                lines.extend(dump_event_lines(iter_events(file.path, fileobj=stream), opts, state))
     return "\n".join(lines) + "\n"

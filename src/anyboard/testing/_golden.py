@@ -61,7 +61,7 @@ def differences(expected: str, actual: str) -> list[str]:
         if not spans:  # pure insertion/deletion at a point: name the value around it
             spans = [old_labels[i1 - 1] if i1 > 0 else (new_labels[j1 - 1] if j1 > 0 else "")]
         for label in spans:
-            label = label or "the file header"
+            label = label or f"line {i1 + 1} of the golden file"
             if label not in found:
                 found.append(label)
     return found
@@ -96,7 +96,7 @@ def assert_text_matches(actual: str, golden_file: str | os.PathLike[str], *, upd
     where = differences(expected, actual)
     shown = "; ".join(where[:10]) + (f"; and {len(where) - 10} more" if len(where) > 10 else "")
     raise AssertionError(
-        f"log directory does not match golden file {path}\n"
+        f"dump does not match golden file {path}\n"
         f"differences in: {shown}\n"
         f"(rerun with {PYTEST_OPTION} or {UPDATE_ENV}=1 to accept the new output)\n{diff}"
     )
