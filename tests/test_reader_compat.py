@@ -622,3 +622,84 @@ def test_hparams_sessions_are_the_same_but_for_the_experiment_summary(logs):
         else:
             assert a.session_end_info.status == b.session_end_info.status
     assert legacy(os.path.join(logs["compat"], "hp")).Tags() == legacy(os.path.join(logs["torch"], "hp")).Tags()
+
+
+# -- 6. tensorboardX's files: the same values, under torch's spellings where the two peers differ ---
+
+TBX_RUN = {"multi/a": "multi_a", "multi/b": "multi_b"}  # tensorboardX's add_scalars sub-run -> anyboard's
+TBX_TAG = {"mesh_1": "mesh_VERTEX", "mesh_2": "mesh_FACE", "mesh_3": "mesh_COLOR", "profiler": "step1"}
+
+
+def write_tbx_subset(w: Any, tensorboardx: bool) -> None:
+    """The calls both writers take with the same arguments (audio and video need packages
+    tensorboardX imports and this environment lacks; torch's files cover them above)."""
+    for s in range(2):
+        wall = WALL + s
+        w.add_scalar("loss", 1.0 / (s + 1), s, wall)
+        w.add_scalars("multi", {"a": float(s), "b": -2.0 * s}, s, wall)
+        w.add_histogram("weights", WEIGHTS[s], s, walltime=wall)
+        w.add_text("note", f"step **{s}**", s, wall)
+        w.add_image("img", IMAGE // (s + 1), s, wall)
+    w.add_pr_curve("pr", LABELS, PREDICTIONS, 0, num_thresholds=11, walltime=WALL)
+    w.add_mesh("mesh", VERTS, colors=COLORS, faces=FACES, global_step=0, walltime=WALL)
+    w.add_custom_scalars(LAYOUT)
+    w.add_graph(_Net(), torch.zeros(1, 3))
+    hparams, metrics = {"lr": 0.1, "opt": "adam", "bn": True}, {"hparam/acc": 0.75}
+    if tensorboardx:
+        w.add_hparams(hparams, metrics, name="hp")
+    else:
+        w.add_hparams(hparams, metrics, run_name="hp")
+
+
+@pytest.fixture(scope="module")
+def tbx_logs(tmp_path_factory) -> dict[str, str]:
+    tensorboardx = pytest.importorskip("tensorboardX")
+    root = tmp_path_factory.mktemp("tbx")
+    out = {"tbx": str(root / "tbx"), "ours": str(root / "ours")}
+    w = tensorboardx.SummaryWriter(out["tbx"])
+    write_tbx_subset(w, True)
+    w.close()
+    with anyboard.SummaryWriter(out["ours"]) as ours:
+        write_tbx_subset(ours, False)
+    return out
+
+
+def test_tensorboardx_files_read_the_same_under_torch_spellings(tbx_logs, tbparse_reader):
+    from tensorboard.util import tensor_util
+
+    theirs_runs = {TBX_RUN.get(run, run): path for run, path in run_dirs(tbx_logs["tbx"]).items()}
+    ours_runs = run_dirs(tbx_logs["ours"])
+    assert set(theirs_runs) == set(ours_runs) == {".", "multi_a", "multi_b", "hp"}
+    for run in ours_runs:
+        mine, theirs = legacy(ours_runs[run]), legacy(theirs_runs[run])
+        want = {k: sorted(TBX_TAG.get(t, t) for t in v) if isinstance(v, list) else v for k, v in theirs.Tags().items()}
+        assert tags_by_kind(mine, True) == want, run
+        for tag in mine.Tags()["scalars"]:
+            assert [(e.step, e.value) for e in mine.Scalars(tag)] == [(e.step, e.value) for e in theirs.Scalars(tag)]
+        for tag in mine.Tags()["histograms"]:
+            for g, w in zip(mine.Histograms(tag), theirs.Histograms(tag), strict=True):
+                assert (g.step, g.histogram_value.bucket, g.histogram_value.bucket_limit) == (
+                    w.step,
+                    w.histogram_value.bucket,
+                    w.histogram_value.bucket_limit,
+                )
+        for tag in mine.Tags()["images"]:
+            for g, w in zip(mine.Images(tag), theirs.Images(tag), strict=True):
+                np.testing.assert_array_equal(pixels(g.encoded_image_string), pixels(w.encoded_image_string))
+        spelled = {TBX_TAG.get(t, torch_tag(t)): t for t in theirs.Tags()["tensors"]}
+        for tag in mine.Tags()["tensors"]:
+            for g, w in zip(mine.Tensors(tag), theirs.Tensors(spelled[torch_tag(tag)]), strict=True):
+                a, b = tensor_util.make_ndarray(g.tensor_proto), tensor_util.make_ndarray(w.tensor_proto)
+                if a.dtype == object:
+                    assert tag == "custom_scalars__config__" or a.tolist() == b.tolist(), tag
+                else:
+                    np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=1e-6, err_msg=tag)
+    for name in ("scalars", "text", "hparams"):
+        frames = []
+        for logdir, runs in ((tbx_logs["ours"], {}), (tbx_logs["tbx"], TBX_RUN)):
+            frame = getattr(tbparse_reader(logdir, extra_columns={"dir_name"}), name)
+            frame = frame.assign(dir_name=[runs.get(d, d) for d in frame["dir_name"]])
+            frames.append(
+                frame.sort_values(["dir_name", "tag", "step"][: 3 if "step" in frame else 2]).reset_index(drop=True)
+            )
+        assert frames[0].to_dict("list") == frames[1].to_dict("list"), name
