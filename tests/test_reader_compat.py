@@ -349,6 +349,16 @@ def _server_view(tb: TensorBoardServer, prefix: str) -> dict[str, Any]:
     view["audio"] = [(e["step"], e["contentType"]) for e in entries]
     notes = tb.get("/data/plugin/text/text", run=run, tag="note" if prefix != "torch" else "note/text_summary")
     view["text"] = [(n["step"], n["text"]) for n in notes]
+    graphs = tb.get("/data/plugin/graphs/info")[run]
+    view["graph"] = (graphs["run_graph"], sorted(graphs["tags"]))
+    view["run metadata"] = graphs["tags"]["step1"]
+    projector = tb.get("/data/plugin/projector/info", run=run)
+    view["projector"] = [
+        {k: e.get(k) for k in ("tensorName", "tensorPath", "metadataPath", "sprite")} for e in projector["embeddings"]
+    ]
+    view["projector tensor"] = np.frombuffer(
+        tb.get("/data/plugin/projector/tensor", run=run, name="emb:00002"), "<f4"
+    ).tolist()
     curves = tb.get("/data/plugin/pr_curves/pr_curves", run=run, tag="pr")[run]
     view["pr"] = [(c["step"], np.round(c["precision"], 6).tolist(), c["true_positives"]) for c in curves]
     return view
@@ -361,6 +371,8 @@ def test_rust_data_server_serves_the_same(logs):
         theirs = _server_view(tb, "torch")
         compat = _server_view(tb, "compat")
         tensor = _server_view(tb, "tensor")
+    assert theirs["graph"] == (True, ["step1"]) and len(theirs["projector"]) == 1
+    np.testing.assert_array_equal(theirs["projector tensor"], EMBEDDING.astype(np.float32).ravel())
     assert compat == theirs
     # The v2 encodings: the same tags and data, but exact histogram rows (not converted from
     # HistogramProto), and audio served as audio/wav (v1 audio has no content type there).
