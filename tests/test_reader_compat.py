@@ -50,6 +50,9 @@ VERTS = np.array([[[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]], dtype=np.float3
 FACES = np.array([[[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3]]], dtype=np.int32)
 COLORS = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 9, 9]]], dtype=np.uint8)
 LAYOUT = {"losses": {"both": ["Multiline", ["loss", "multi"]], "band": ["Margin", ["loss", "lo", "hi"]]}}
+EMBEDDING = RNG.standard_normal((6, 4))  # float64: torch writes float64 text, anyboard float32's
+EMBEDDING_LABELS = ["a", "b", "c", "d", "e", "f"]
+THUMBS = RNG.uniform(0, 1, (6, 3, 5, 5))  # float thumbnails (non-square ones: see test_embedding.py)
 TEXT_TAG = {"note": "note/text_summary"}  # anyboard's tag -> torch's
 # torch writes an hparams experiment summary with every add_hparams call; anyboard writes none
 # (TensorBoard then builds the experiment from all sessions instead of the first one it finds).
@@ -65,6 +68,15 @@ def _figure() -> Any:
     fig = Figure(figsize=(2, 1.5), dpi=40)
     fig.add_subplot().plot([0, 1, 2], [1, 0, 2])
     return fig
+
+
+class _Net(torch.nn.Module):  # type: ignore[misc,name-defined]
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 2)
+
+    def forward(self, x: Any) -> Any:
+        return torch.relu(self.lin(x))
 
 
 def write_all(w: Any) -> None:
@@ -91,6 +103,8 @@ def write_all(w: Any) -> None:
     )
     w.add_mesh("mesh", VERTS, colors=COLORS, faces=FACES, global_step=0, walltime=WALL)
     w.add_custom_scalars(LAYOUT)
+    w.add_embedding(EMBEDDING, metadata=EMBEDDING_LABELS, label_img=torch.from_numpy(THUMBS), global_step=2, tag="emb")
+    w.add_graph(_Net(), torch.zeros(1, 3))
     w.add_hparams({"lr": 0.1, "opt": "adam"}, {"hparam/acc": 0.75}, run_name="hp")
 
 
@@ -295,6 +309,11 @@ def test_plugin_loader_sees_the_same_tags_plugins_and_values(logs, fmt):
                     np.testing.assert_allclose(x.astype(np.float64), y.astype(np.float64), rtol=1e-6, err_msg=tag)
                 elif plugin == "hparams":
                     assert tag.startswith("_hparams_/")
+                elif plugin == "graphs":  # the run's GraphDef: each library names its nodes its own way
+                    from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+                    assert x.shape == y.shape == (1,), tag
+                    assert _structure(GraphDef.FromString(x[0])) == _structure(GraphDef.FromString(y[0])), tag
                 elif plugin == "text" and fmt == "tensor":  # one string as rank 0 (torch: shape [1])
                     assert x.shape == () and x.reshape(1).tolist() == y.tolist(), tag
                 else:  # text, custom scalars: strings
@@ -330,6 +349,16 @@ def _server_view(tb: TensorBoardServer, prefix: str) -> dict[str, Any]:
     view["audio"] = [(e["step"], e["contentType"]) for e in entries]
     notes = tb.get("/data/plugin/text/text", run=run, tag="note" if prefix != "torch" else "note/text_summary")
     view["text"] = [(n["step"], n["text"]) for n in notes]
+    graphs = tb.get("/data/plugin/graphs/info")[run]
+    view["graph"] = (graphs["run_graph"], sorted(graphs["tags"]))
+    view["run metadata"] = graphs["tags"]["step1"]
+    projector = tb.get("/data/plugin/projector/info", run=run)
+    view["projector"] = [
+        {k: e.get(k) for k in ("tensorName", "tensorPath", "metadataPath", "sprite")} for e in projector["embeddings"]
+    ]
+    view["projector tensor"] = np.frombuffer(
+        tb.get("/data/plugin/projector/tensor", run=run, name="emb:00002"), "<f4"
+    ).tolist()
     curves = tb.get("/data/plugin/pr_curves/pr_curves", run=run, tag="pr")[run]
     view["pr"] = [(c["step"], np.round(c["precision"], 6).tolist(), c["true_positives"]) for c in curves]
     return view
@@ -342,6 +371,8 @@ def test_rust_data_server_serves_the_same(logs):
         theirs = _server_view(tb, "torch")
         compat = _server_view(tb, "compat")
         tensor = _server_view(tb, "tensor")
+    assert theirs["graph"] == (True, ["step1"]) and len(theirs["projector"]) == 1
+    np.testing.assert_array_equal(theirs["projector tensor"], EMBEDDING.astype(np.float32).ravel())
     assert compat == theirs
     # The v2 encodings: the same tags and data, but exact histogram rows (not converted from
     # HistogramProto), and audio served as audio/wav (v1 audio has no content type there).
@@ -456,3 +487,231 @@ def test_tbparse_sees_the_tensor_format_as_tensors(logs, tbparse_reader):
     assert len(ours["tensors"]) == len(theirs["tensors"]) + moved
     for name in ("scalars", "text", "hparams"):
         assert len(ours[name]) == len(theirs[name]), name
+
+
+# -- 5. what the four readers above do not cover: graph, projector files, tbparse's options ---------
+
+
+def _structure(graph: Any) -> tuple[list[tuple[str, tuple[str, ...], str]], int]:
+    """A graph's structure without its node names: ``(op, ops of its inputs, output shapes)`` of each
+    node that is not a parameter, sorted, and the number of parameter (``prim::GetAttr``) nodes.
+
+    Node names are each library's own (torch numbers its nodes, ``Net/Linear[lin]/19``; anyboard
+    names them after the op, ``Net/Linear[lin]/linear``), so the structure is compared by ops."""
+    op_of = {n.name: n.op for n in graph.node}
+    rows = []
+    for n in graph.node:
+        if n.op == "prim::GetAttr":
+            continue
+        shapes = str(n.attr["_output_shapes"]) if "_output_shapes" in n.attr else ""
+        rows.append((n.op, tuple(op_of.get(i, "?") for i in n.input), shapes))
+    return sorted(rows), sum(n.op == "prim::GetAttr" for n in graph.node)
+
+
+def test_graph_reads_back_with_the_same_structure_and_run_metadata(logs):
+    for reader in (legacy, plugin_loader):
+        ours, theirs = reader(logs["compat"]), reader(logs["torch"])
+        assert ours.Tags()["graph"] and theirs.Tags()["graph"]
+        assert ours.Tags()["run_metadata"] == theirs.Tags()["run_metadata"]
+        if reader is legacy:  # the plugin loader files run metadata under the graphs plugin instead
+            assert ours.Tags()["run_metadata"] == ["step1"]
+            assert ours.RunMetadata("step1").step_stats.dev_stats[0].device == "/device:CPU:0"
+        mine = _structure(ours.Graph())
+        assert mine == _structure(theirs.Graph())
+        assert mine[1] == 2  # the weight and the bias
+        assert [(op, inputs) for op, inputs, _ in mine[0]] == [
+            ("IO Node", ()),
+            ("IO Node", ("aten::relu",)),
+            ("aten::linear", ("IO Node", "prim::GetAttr", "prim::GetAttr")),
+            ("aten::relu", ("aten::linear",)),
+        ]
+
+
+def test_projector_files_match_torch(logs):
+    """add_embedding's files, read as the projector reads them: config, float32 tensor, labels, sprite."""
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+    def config(logdir: str) -> Any:
+        with open(os.path.join(logdir, "projector_config.pbtxt")) as f:
+            return text_format.Parse(f.read(), ProjectorConfig())
+
+    ours, theirs = config(logs["compat"]), config(logs["torch"])
+    assert len(ours.embeddings) == len(theirs.embeddings) == 1
+    a, b = ours.embeddings[0], theirs.embeddings[0]
+    fields = ("tensor_name", "tensor_path", "metadata_path")
+    assert (
+        [getattr(a, f) for f in fields]
+        == [getattr(b, f) for f in fields]
+        == ["emb:00002", "00002/emb/tensors.tsv", "00002/emb/metadata.tsv"]
+    )
+    assert (a.sprite.image_path, list(a.sprite.single_image_dim)) == (
+        b.sprite.image_path,
+        list(b.sprite.single_image_dim),
+    )
+    assert list(a.tensor_shape) == [6, 4]  # anyboard also says the shape (torch leaves it to the TSV)
+
+    def read(logdir: str, path: str) -> bytes:
+        with open(os.path.join(logdir, path), "rb") as f:
+            return f.read()
+
+    # The projector parses the TSV into float32: anyboard writes float32's shortest text, torch float64's.
+    mine = np.loadtxt(io.BytesIO(read(logs["compat"], a.tensor_path)), delimiter="\t", dtype=np.float64)
+    want = np.loadtxt(io.BytesIO(read(logs["torch"], b.tensor_path)), delimiter="\t", dtype=np.float64)
+    np.testing.assert_array_equal(mine.astype(np.float32), want.astype(np.float32))
+    np.testing.assert_array_equal(mine.astype(np.float32), EMBEDDING.astype(np.float32))
+    assert read(logs["compat"], a.metadata_path) == read(logs["torch"], b.metadata_path) == b"a\nb\nc\nd\ne\nf\n"
+    sprite_ours, sprite_theirs = (
+        pixels(read(logs["compat"], a.sprite.image_path)),
+        pixels(read(logs["torch"], b.sprite.image_path)),
+    )
+    # 6 thumbnails of 5x5 in 3 columns: anyboard's sprite has the 2 rows it needs, torch pads it to a
+    # 3x3 square with black; the projector places thumbnail k at row k // 3, column k % 3 in both.
+    assert sprite_ours.shape == (10, 15, 3) and sprite_theirs.shape == (15, 15, 3)
+    assert not sprite_theirs[10:].any()
+    # anyboard rounds float thumbnails to the nearest 8-bit value, torch truncates: at most 1 apart
+    assert np.abs(sprite_ours.astype(int) - sprite_theirs[:10].astype(int)).max() <= 1
+
+
+TBPARSE_OPTIONS = [{}, {"pivot": True, "extra_columns": {"dir_name"}}, {"extra_columns": {"dir_name", "wall_time"}}]
+
+
+def _renamed(frame: Any, name: str) -> Any:
+    """tbparse's frame with torch's text tags (rows, or columns when pivoted) and torch-only tags dropped."""
+    if "tag" in frame:
+        frame = frame.assign(
+            tag=[torch_tag(t) if name != "text" else t.removesuffix("/text_summary") for t in frame["tag"]]
+        )
+        frame = frame[~frame["tag"].isin(TORCH_ONLY)]
+        return frame.sort_values([c for c in ("dir_name", "tag", "step") if c in frame]).reset_index(drop=True)
+    frame = frame.rename(columns=lambda c: c.removesuffix("/text_summary"))
+    frame = frame.drop(columns=[c for c in frame.columns if c in TORCH_ONLY])
+    return frame.sort_values([c for c in ("dir_name", "step") if c in frame]).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("options", TBPARSE_OPTIONS, ids=["default", "pivot", "wall_time"])
+def test_tbparse_options_give_the_same_frames(logs, tbparse_reader, options):
+    """tbparse's default frames, ``pivot=True`` and ``extra_columns``: the same columns and rows. With
+    ``wall_time`` the same times too where both writers were given ``walltime=WALL + s``; the calls
+    without one (add_hparams' metric) must be "now" in both."""
+    import pandas as pd
+
+    ours_reader, theirs_reader = tbparse_reader(logs["compat"], **options), tbparse_reader(logs["torch"], **options)
+    for name in FRAMES:
+        ours, theirs = _renamed(getattr(ours_reader, name), name), _renamed(getattr(theirs_reader, name), name)
+        assert len(ours) == len(theirs) > 0, name
+        assert sorted(ours.columns) == sorted(theirs.columns), name
+        theirs = theirs[list(ours.columns)]
+        if "wall_time" in ours:
+            given = theirs["wall_time"] < WALL + 1000
+            assert ((ours["wall_time"] < WALL + 1000) == given).all(), name
+            assert ours["wall_time"][given].tolist() == theirs["wall_time"][given].tolist(), name
+            ours, theirs = ours.drop(columns="wall_time"), theirs.drop(columns="wall_time")
+        if name in ("scalars", "text", "hparams"):
+            pd.testing.assert_frame_equal(ours, theirs, check_exact=True, obj=name)
+        elif name == "histograms" and not options.get("pivot"):
+            for column in ("limits", "counts"):
+                for a, b in zip(ours[column], theirs[column]):
+                    np.testing.assert_array_equal(a, b)
+
+
+def test_hparams_sessions_are_the_same_but_for_the_experiment_summary(logs):
+    """The documented difference: torch writes an ``_hparams_/experiment`` summary with each
+    ``add_hparams``, anyboard none. The session (hparams, metric, status) is the same, tbparse's
+    ``.hparams`` (built from the session alone) is the same (above), and the legacy accumulator
+    does not list hparams summaries at all; only a script asking TensorBoard's plugin loader for
+    ``_hparams_/experiment`` by name finds nothing in anyboard's run."""
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    ours, theirs = plugin_loader(os.path.join(logs["compat"], "hp")), plugin_loader(os.path.join(logs["torch"], "hp"))
+    mine, want = ours.PluginTagToContent("hparams"), theirs.PluginTagToContent("hparams")
+    assert set(want) - set(mine) == TORCH_ONLY and set(mine) <= set(want)
+    for tag in mine:
+        a, b = HParamsPluginData.FromString(mine[tag]), HParamsPluginData.FromString(want[tag])
+        if a.HasField("session_start_info"):
+            assert dict(a.session_start_info.hparams) == dict(b.session_start_info.hparams)
+            assert a.session_start_info.group_name == b.session_start_info.group_name
+        else:
+            assert a.session_end_info.status == b.session_end_info.status
+    assert legacy(os.path.join(logs["compat"], "hp")).Tags() == legacy(os.path.join(logs["torch"], "hp")).Tags()
+
+
+# -- 6. tensorboardX's files: the same values, under torch's spellings where the two peers differ ---
+
+TBX_RUN = {"multi/a": "multi_a", "multi/b": "multi_b"}  # tensorboardX's add_scalars sub-run -> anyboard's
+TBX_TAG = {"mesh_1": "mesh_VERTEX", "mesh_2": "mesh_FACE", "mesh_3": "mesh_COLOR", "profiler": "step1"}
+
+
+def write_tbx_subset(w: Any, tensorboardx: bool) -> None:
+    """The calls both writers take with the same arguments (audio and video need packages
+    tensorboardX imports and this environment lacks; torch's files cover them above)."""
+    for s in range(2):
+        wall = WALL + s
+        w.add_scalar("loss", 1.0 / (s + 1), s, wall)
+        w.add_scalars("multi", {"a": float(s), "b": -2.0 * s}, s, wall)
+        w.add_histogram("weights", WEIGHTS[s], s, walltime=wall)
+        w.add_text("note", f"step **{s}**", s, wall)
+        w.add_image("img", IMAGE // (s + 1), s, wall)
+    w.add_pr_curve("pr", LABELS, PREDICTIONS, 0, num_thresholds=11, walltime=WALL)
+    w.add_mesh("mesh", VERTS, colors=COLORS, faces=FACES, global_step=0, walltime=WALL)
+    w.add_custom_scalars(LAYOUT)
+    w.add_graph(_Net(), torch.zeros(1, 3))
+    hparams, metrics = {"lr": 0.1, "opt": "adam", "bn": True}, {"hparam/acc": 0.75}
+    if tensorboardx:
+        w.add_hparams(hparams, metrics, name="hp")
+    else:
+        w.add_hparams(hparams, metrics, run_name="hp")
+
+
+@pytest.fixture(scope="module")
+def tbx_logs(tmp_path_factory) -> dict[str, str]:
+    tensorboardx = pytest.importorskip("tensorboardX")
+    root = tmp_path_factory.mktemp("tbx")
+    out = {"tbx": str(root / "tbx"), "ours": str(root / "ours")}
+    w = tensorboardx.SummaryWriter(out["tbx"])
+    write_tbx_subset(w, True)
+    w.close()
+    with anyboard.SummaryWriter(out["ours"]) as ours:
+        write_tbx_subset(ours, False)
+    return out
+
+
+def test_tensorboardx_files_read_the_same_under_torch_spellings(tbx_logs, tbparse_reader):
+    from tensorboard.util import tensor_util
+
+    theirs_runs = {TBX_RUN.get(run, run): path for run, path in run_dirs(tbx_logs["tbx"]).items()}
+    ours_runs = run_dirs(tbx_logs["ours"])
+    assert set(theirs_runs) == set(ours_runs) == {".", "multi_a", "multi_b", "hp"}
+    for run in ours_runs:
+        mine, theirs = legacy(ours_runs[run]), legacy(theirs_runs[run])
+        want = {k: sorted(TBX_TAG.get(t, t) for t in v) if isinstance(v, list) else v for k, v in theirs.Tags().items()}
+        assert tags_by_kind(mine, True) == want, run
+        for tag in mine.Tags()["scalars"]:
+            assert [(e.step, e.value) for e in mine.Scalars(tag)] == [(e.step, e.value) for e in theirs.Scalars(tag)]
+        for tag in mine.Tags()["histograms"]:
+            for g, w in zip(mine.Histograms(tag), theirs.Histograms(tag), strict=True):
+                assert (g.step, g.histogram_value.bucket, g.histogram_value.bucket_limit) == (
+                    w.step,
+                    w.histogram_value.bucket,
+                    w.histogram_value.bucket_limit,
+                )
+        for tag in mine.Tags()["images"]:
+            for g, w in zip(mine.Images(tag), theirs.Images(tag), strict=True):
+                np.testing.assert_array_equal(pixels(g.encoded_image_string), pixels(w.encoded_image_string))
+        spelled = {TBX_TAG.get(t, torch_tag(t)): t for t in theirs.Tags()["tensors"]}
+        for tag in mine.Tags()["tensors"]:
+            for g, w in zip(mine.Tensors(tag), theirs.Tensors(spelled[torch_tag(tag)]), strict=True):
+                a, b = tensor_util.make_ndarray(g.tensor_proto), tensor_util.make_ndarray(w.tensor_proto)
+                if a.dtype == object:
+                    assert tag == "custom_scalars__config__" or a.tolist() == b.tolist(), tag
+                else:
+                    np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=1e-6, err_msg=tag)
+    for name in ("scalars", "text", "hparams"):
+        frames = []
+        for logdir, runs in ((tbx_logs["ours"], {}), (tbx_logs["tbx"], TBX_RUN)):
+            frame = getattr(tbparse_reader(logdir, extra_columns={"dir_name"}), name)
+            frame = frame.assign(dir_name=[runs.get(d, d) for d in frame["dir_name"]])
+            frames.append(
+                frame.sort_values(["dir_name", "tag", "step"][: 3 if "step" in frame else 2]).reset_index(drop=True)
+            )
+        assert frames[0].to_dict("list") == frames[1].to_dict("list"), name
