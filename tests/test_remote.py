@@ -11,7 +11,9 @@ import threading
 import time
 import uuid
 
+import fsspec
 import pytest
+from fsspec.implementations.memory import MemoryFileSystem
 from tbread import free_port
 
 import anyboard
@@ -20,9 +22,6 @@ from anyboard.io import remote
 from anyboard.io.event_file import LocalFile
 from anyboard.io.events import header_events
 from anyboard.io.records import frame_many
-
-import fsspec
-from fsspec.implementations.memory import MemoryFileSystem
 
 KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -48,7 +47,13 @@ def _events(url: str, storage_options: dict | None = None) -> list:
 
 
 def _scalars(per_object: list, tag: str) -> list[tuple[int, float]]:
-    return [(e.step, v.simple_value if v.HasField("simple_value") else _tensor_value(v)) for evs in per_object for e in evs for v in e.summary.value if v.tag == tag]
+    return [
+        (e.step, v.simple_value if v.HasField("simple_value") else _tensor_value(v))
+        for evs in per_object
+        for e in evs
+        for v in e.summary.value
+        if v.tag == tag
+    ]
 
 
 def _tensor_value(v) -> float:

@@ -145,5 +145,9 @@ def onnx_graph(model: Any) -> GraphDef:
                 source[out] = name if k == 0 else f"{name}:{k}"
     for value in graph.output:
         producer = source.get(value.name)
-        nodes.append(node(names.unique(f"output/{value.name}"), "Variable", [producer] if producer else [], _variable_attrs(value)))
+        nodes.append(
+            node(
+                names.unique(f"output/{value.name}"), "Variable", [producer] if producer else [], _variable_attrs(value)
+            )
+        )
     return graph_def(nodes)

@@ -60,7 +60,9 @@ def image_summary(
     if summary_format == "compat":
         if len(blobs) != 1:
             raise ValueError(f"tag {tag!r}: the compat image encoding holds one image, got {len(blobs)}")
-        img = Summary.Image(height=int(height), width=int(width), colorspace=int(channels), encoded_image_string=blobs[0])
+        img = Summary.Image(
+            height=int(height), width=int(width), colorspace=int(channels), encoded_image_string=blobs[0]
+        )
         return Summary(value=[Summary.Value(tag=tag, image=img)])
     t = TensorProto(dtype=DT_STRING)
     t.tensor_shape.dim.add().size = 2 + len(blobs)

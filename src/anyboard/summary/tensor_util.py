@@ -56,7 +56,9 @@ def make_tensor(array: np.ndarray, *, tag: str = "") -> TensorProto:
         return proto
     dtype = _TO_DTYPE.get(array.dtype.newbyteorder("=") if array.dtype.byteorder not in "=|" else array.dtype)
     if dtype is None:
-        raise TypeError(f"tag {tag!r}: cannot store dtype {array.dtype} in a tensor; expected a numeric, bool or string array")
+        raise TypeError(
+            f"tag {tag!r}: cannot store dtype {array.dtype} in a tensor; expected a numeric, bool or string array"
+        )
     proto.dtype = dtype
     proto.tensor_content = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
     return proto
