@@ -116,7 +116,9 @@ class TensorBoardServer:
         deadline = time.monotonic() + 90
         while True:
             if self.proc.poll() is not None:
-                message = self.proc.stderr.read().decode()[-2000:]
+                # communicate() reads what is left and closes the pipe (no unclosed-file warning
+                # when another attempt replaces this process)
+                message = self.proc.communicate()[1].decode()[-2000:]
                 if "could not bind to port" in message:
                     raise _PortTaken(message)
                 raise RuntimeError(f"tensorboard exited: {message}")

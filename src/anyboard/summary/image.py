@@ -77,7 +77,7 @@ def encode_bytes(array: np.ndarray, fmt: str, scale: float = 1.0) -> int:
     A batch of ``N`` images makes a grid of at most ``2 * N`` cells; videos pad ``N`` to a power
     of two. ``scale``: ``rescale`` of :func:`image_with_boxes` (a resized copy).
     """
-    sizes = dict(zip(fmt, array.shape))
+    sizes: dict[str, int] = dict(zip(fmt, array.shape))
     n, t = sizes.get("N", 1), sizes.get("T", 1)
     cells = n if n <= 8 else -(-n // 8) * 8
     if "T" in sizes:

@@ -15,7 +15,7 @@ import numpy as np
 from anyboard.proto import types_pb2
 from anyboard.proto.tensor_pb2 import TensorProto
 
-_TO_DTYPE: dict[np.dtype[Any], int] = {
+_TO_DTYPE: dict[np.dtype[Any], types_pb2.DataType] = {
     np.dtype(np.float16): types_pb2.DT_HALF,
     np.dtype(np.float32): types_pb2.DT_FLOAT,
     np.dtype(np.float64): types_pb2.DT_DOUBLE,
