@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tbread import histogram_rows, tensor_value, values_by_tag
@@ -17,6 +16,8 @@ from anyboard import adapters
 from anyboard.adapters import Deferred, device_histogram_rows, to_numpy, torch_adapter
 from anyboard.adapters.device_histogram import device_histogram_rows as rows_on_device
 from anyboard.summary.histogram import TF_EDGES, bucket_rows
+
+torch = pytest.importorskip("torch")  # an optional framework: the module is skipped without it
 
 CUDA = torch.cuda.is_available()
 gpu = pytest.mark.gpu

@@ -6,18 +6,22 @@ import logging
 import os
 
 import numpy as np
-import onnx
 import pytest
-import torch
 from google.protobuf import text_format
-from onnx import TensorProto, helper, numpy_helper
 from tbread import TensorBoardServer
-from torch import nn
 
 import anyboard
 from anyboard.graph.onnx_graph import ONNX_TO_TF, tf_dtype
 from anyboard.proto.graph_pb2 import GraphDef
 from anyboard.proto.types_pb2 import DataType
+
+# Optional frameworks: the module is skipped without them (not a collection error).
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+helper = pytest.importorskip("onnx.helper")
+numpy_helper = pytest.importorskip("onnx.numpy_helper")
+nn = torch.nn
+TensorProto = onnx.TensorProto
 
 GRAPHS = "/data/plugin/graphs"
 

@@ -11,9 +11,7 @@ import threading
 import time
 import uuid
 
-import fsspec
 import pytest
-from fsspec.implementations.memory import MemoryFileSystem
 from tbread import free_port
 
 import anyboard
@@ -22,6 +20,10 @@ from anyboard.io import remote
 from anyboard.io.event_file import LocalFile
 from anyboard.io.events import header_events
 from anyboard.io.records import frame_many
+
+# fsspec is optional (the fsspec/s3 extras): the module is skipped without it.
+fsspec = pytest.importorskip("fsspec")
+MemoryFileSystem = pytest.importorskip("fsspec.implementations.memory").MemoryFileSystem
 
 KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
