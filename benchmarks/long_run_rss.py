@@ -67,8 +67,10 @@ def main() -> None:
     print(f"read back: {records - 1:,} scalar records (+1 header), {size / 2**20:.1f} MiB on disk")
     if samples:
         half = samples[len(samples) // 2 :]
-        print(f"RSS: start {start_rss:.1f} MiB, peak {max(samples):.1f} MiB, "
-              f"second half {min(half):.1f}..{max(half):.1f} MiB")
+        print(
+            f"RSS: start {start_rss:.1f} MiB, peak {max(samples):.1f} MiB, "
+            f"second half {min(half):.1f}..{max(half):.1f} MiB"
+        )
     if records - 1 != args.n:
         raise SystemExit(f"expected {args.n} scalars on disk, found {records - 1}")
     if not args.logdir:

@@ -74,7 +74,7 @@ class _PeakRSS:
         while not self._stop.wait(0.002):
             self.peak = max(self.peak, _rss_bytes())
 
-    def __enter__(self) -> _PeakRSS:  # noqa: PYI034 - only ever this class
+    def __enter__(self) -> _PeakRSS:
         self._thread.start()
         return self
 

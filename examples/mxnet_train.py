@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shapes_data import (  # noqa: E402
+from shapes_data import (
     CLASSES,
     class_tones,
     confusion_figure,
@@ -121,11 +121,16 @@ def main(argv: list[str] | None = None) -> int:
                 writer.add_scalar("loss/val", val_loss, step)
                 writer.add_scalar("accuracy/val", val_acc, step)
             rate = (step + 1) / (time.perf_counter() - start)
-            print(f"step {step + 1:5d}/{args.steps}  loss {float(loss.asscalar()):.3f}  val_acc {val_acc:.3f}  "
-                  f"{rate:.1f} steps/s", flush=True)
+            print(
+                f"step {step + 1:5d}/{args.steps}  loss {float(loss.asscalar()):.3f}  val_acc {val_acc:.3f}  "
+                f"{rate:.1f} steps/s",
+                flush=True,
+            )
     elapsed = time.perf_counter() - start
-    print(f"trained {args.steps} steps in {elapsed:.2f} s ({args.steps / max(elapsed, 1e-9):.1f} steps/s, "
-          f"logging {'on' if log else 'off'}, context {ctx})")
+    print(
+        f"trained {args.steps} steps in {elapsed:.2f} s ({args.steps / max(elapsed, 1e-9):.1f} steps/s, "
+        f"logging {'on' if log else 'off'}, context {ctx})"
+    )
     if not log:
         return 0
 
@@ -139,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     filters = conv1.weight.data(ctx)  # [8, 1, 3, 3] NDArray
     writer.add_image("conv1/filters", make_grid(filters, nrow=4, padding=1, normalize=True, scale_each=True), final)
     fmap = conv1(xv[:1])[0]  # [8, 16, 16]
-    writer.add_image("conv1/feature_maps", make_grid(fmap.expand_dims(1), nrow=4, normalize=True, scale_each=True),
-                     final)
+    writer.add_image(
+        "conv1/feature_maps", make_grid(fmap.expand_dims(1), nrow=4, normalize=True, scale_each=True), final
+    )
     writer.add_images("predictions/grid", xv[:16], final)
     writer.add_figure("eval/confusion_matrix", confusion_figure(cm), final)
     writer.add_figure("eval/predictions_vs_labels", predictions_figure(x_val[:8], y_val[:8], preds[:8]), final)
@@ -148,11 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     for k, name in enumerate(CLASSES):
         writer.add_pr_curve(f"pr/{name}", y_val == k, probs[:, k], final)
     feats = net[:6](xv[:256])  # the 32-d Dense features
-    writer.add_embedding(feats, metadata=[CLASSES[y] for y in y_val[:256]], label_img=xv[:256],
-                         global_step=final, tag="features")
+    writer.add_embedding(
+        feats, metadata=[CLASSES[y] for y in y_val[:256]], label_img=xv[:256], global_step=final, tag="features"
+    )
     accuracy = float((preds == y_val).mean())
-    writer.add_hparams({"lr": args.lr, "batch_size": args.batch_size, "optimizer": "sgd"},
-                       {"hparam/accuracy": accuracy})
+    writer.add_hparams(
+        {"lr": args.lr, "batch_size": args.batch_size, "optimizer": "sgd"}, {"hparam/accuracy": accuracy}
+    )
     writer.close()
     print(f"final validation accuracy {accuracy:.3f}")
     print(f"logs written to {os.path.abspath(args.logdir)}")

@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shapes_data import (  # noqa: E402
+from shapes_data import (
     CLASSES,
     class_tones,
     confusion_figure,
@@ -40,6 +40,7 @@ from shapes_data import (  # noqa: E402
     tensorboard_command,
 )
 
+
 def build_model(torch):
     nn = torch.nn
 
@@ -47,8 +48,12 @@ def build_model(torch):
         def __init__(self) -> None:
             super().__init__()
             self.features = nn.Sequential(
-                nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(1, 8, 3, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+                nn.Conv2d(8, 16, 3, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
             )
             self.embed = nn.Linear(16 * 4 * 4, 32)
             self.head = nn.Linear(32, len(CLASSES))
@@ -77,8 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     from anyboard import SummaryWriter
     from anyboard.utils import make_grid
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     torch.manual_seed(0)
     x_train, y_train, boxes = make_dataset(2048, seed=1)
     x_val, y_val, _ = make_dataset(512, seed=2)
@@ -97,9 +105,14 @@ def main(argv: list[str] | None = None) -> int:
         writer.add_images("input/batch", x_train[:32], 0)
         writer.add_image_with_boxes("input/boxes", x_train[0], boxes[:1], 0, labels=[CLASSES[y_train[0]]])
         writer.add_graph(model, xt[:2])
-        writer.add_custom_scalars({
-            "Training": {"loss": ["Multiline", ["loss/train", "loss/val"]], "accuracy": ["Multiline", ["accuracy/.*"]]},
-        })
+        writer.add_custom_scalars(
+            {
+                "Training": {
+                    "loss": ["Multiline", ["loss/train", "loss/val"]],
+                    "accuracy": ["Multiline", ["accuracy/.*"]],
+                },
+            }
+        )
         writer.add_video("generated/moving_square", moving_shape_video(), 0, fps=6)
         writer.add_audio("generated/class_tones", class_tones(), 0, sample_rate=16000)
         vertices, colors = sphere_points()
@@ -136,11 +149,15 @@ def main(argv: list[str] | None = None) -> int:
                 writer.add_scalar("loss/val", val_loss, step)
                 writer.add_scalar("accuracy/val", val_acc, step)
             rate = (step + 1) / (time.perf_counter() - start)
-            print(f"step {step + 1:5d}/{args.steps}  loss {float(loss.detach()):.3f}  val_acc {val_acc:.3f}  {rate:.1f} steps/s",
-                  flush=True)
+            print(
+                f"step {step + 1:5d}/{args.steps}  loss {float(loss.detach()):.3f}  val_acc {val_acc:.3f}  {rate:.1f} steps/s",
+                flush=True,
+            )
     elapsed = time.perf_counter() - start
-    print(f"trained {args.steps} steps in {elapsed:.2f} s ({args.steps / max(elapsed, 1e-9):.1f} steps/s, "
-          f"logging {'on' if log else 'off'}, device {device})")
+    print(
+        f"trained {args.steps} steps in {elapsed:.2f} s ({args.steps / max(elapsed, 1e-9):.1f} steps/s, "
+        f"logging {'on' if log else 'off'}, device {device})"
+    )
     if not log:
         return 0
 
@@ -163,11 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     writer.add_tensor("eval/confusion_matrix_counts", cm, final)
     for k, name in enumerate(CLASSES):
         writer.add_pr_curve(f"pr/{name}", y_val == k, probs[:, k], final)
-    writer.add_embedding(feats, metadata=[CLASSES[y] for y in y_val[:256]], label_img=xv[:256].cpu(),
-                         global_step=final, tag="features")
+    writer.add_embedding(
+        feats, metadata=[CLASSES[y] for y in y_val[:256]], label_img=xv[:256].cpu(), global_step=final, tag="features"
+    )
     accuracy = float((preds == y_val).mean())
-    writer.add_hparams({"lr": args.lr, "batch_size": args.batch_size, "optimizer": "sgd", "momentum": True},
-                       {"hparam/accuracy": accuracy, "hparam/val_loss": float(loss_fn(val_logits, yv))})
+    writer.add_hparams(
+        {"lr": args.lr, "batch_size": args.batch_size, "optimizer": "sgd", "momentum": True},
+        {"hparam/accuracy": accuracy, "hparam/val_loss": float(loss_fn(val_logits, yv))},
+    )
     writer.close()
     print(f"final validation accuracy {accuracy:.3f}")
     print(f"logs written to {os.path.abspath(args.logdir)}")

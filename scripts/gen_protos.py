@@ -26,8 +26,8 @@ PROTO_ROOT = ROOT / "proto"
 def generate(out: pathlib.Path) -> list[pathlib.Path]:
     """Run protoc over every ``proto/anyboard/proto/*.proto`` into ``out``."""
     try:
-        from grpc_tools import protoc
         import grpc_tools
+        from grpc_tools import protoc
     except ImportError as exc:  # pragma: no cover - tooling message
         raise SystemExit(f"needs {GENERATOR}: python -m pip install '{GENERATOR}'") from exc
     version = getattr(grpc_tools, "__version__", None)

@@ -6,7 +6,12 @@
 #                tests and the core suite again under NumPy 1.x)
 #   .venv-pbmin  lowest supported protobuf (4.21) running the core tests
 #   .venv-protoc the pinned proto generator (grpcio-tools 1.51.3) for the generated-code drift test
+#   .venv-py310, .venv-py313  the core suite on the oldest and newest supported Pythons (3.10, 3.13;
+#                pyenv's, or python3.10/python3.13 on PATH; PYTHON310/PYTHON313 override)
+#   .venv-nocc   the core suite installed with no C compiler: the NumPy/Python fallbacks
 #
+# Lint first (ruff check, ruff format --check, mypy strict on src/anyboard; the main environment's
+# pinned `lint` group), so a style or type error fails in a minute, not after the suites.
 # Environments are reused when they exist (delete them to rebuild). Extra arguments go to pytest
 # in the main environment, e.g. `bash scripts/test.sh -k scalar`.
 set -euo pipefail
@@ -19,6 +24,20 @@ export ANYBOARD_REQUIRE_NATIVE=${ANYBOARD_REQUIRE_NATIVE:-1}
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# python_for 3.10: a working CPython 3.10 (PYTHON310, python3.10 on PATH, then pyenv's newest 3.10.x).
+python_for() {
+    local override="PYTHON${1/./}" candidate
+    for candidate in "${!override:-}" "$(command -v "python$1" 2>/dev/null)" \
+        $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}/versions/$1".*/bin/"python$1" 2>/dev/null | sort -V | tail -n 1); do
+        if [ -n "$candidate" ] && "$candidate" -c 'import sys' >/dev/null 2>&1; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    echo "no Python $1 found (set PYTHON${1/./} to one): the core suite must run on it" >&2
+    return 1
+}
+
 step "main environment (.venv)"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
@@ -27,6 +46,12 @@ step "main environment (.venv)"
 .venv/bin/python -m pip install -q 'torch==2.13.0+cpu' 2>/dev/null || echo "(no torch 2.13.0+cpu here: the registry's torch 2.13.0 is used)"
 # scripts/constraints.txt holds this machine's exact torch (never the package metadata's business).
 .venv/bin/python -m pip install -q -c scripts/constraints.txt -e . --group test --group lint
+
+step "lint: ruff check, ruff format --check, mypy (main environment)"
+LINT_PATHS=(src tests benchmarks examples scripts)
+.venv/bin/python -m ruff check "${LINT_PATHS[@]}"
+.venv/bin/python -m ruff format --check "${LINT_PATHS[@]}"
+.venv/bin/python -m mypy  # files and strictness: [tool.mypy] in pyproject.toml
 
 step "proto generator environment (.venv-protoc)"
 [ -x .venv-protoc/bin/python ] || "$PY" -m venv .venv-protoc
@@ -53,3 +78,12 @@ step "tests: MXNet environment (NumPy 1.23.5, MXNet 1.9.1): MXNet tests, then th
 
 step "tests: lowest protobuf"
 bash scripts/protobuf_floor.sh .venv-pbmin
+
+for version in 3.10 3.13; do
+    step "tests: core suite on Python $version (.venv-py${version/./})"
+    interpreter=$(python_for "$version")  # a plain assignment, so set -e stops here if none is found
+    bash scripts/core_suite.sh ".venv-py${version/./}" "$interpreter"
+done
+
+step "tests: core suite with no C compiler (.venv-nocc: the fallbacks)"
+bash scripts/core_suite.sh .venv-nocc "$PY" --no-compiler

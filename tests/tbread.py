@@ -76,7 +76,9 @@ class TensorBoardServer:
     appear.
     """
 
-    def __init__(self, logdir: str | os.PathLike[str], *, load_fast: bool = True, extra: list[str] | None = None) -> None:
+    def __init__(
+        self, logdir: str | os.PathLike[str], *, load_fast: bool = True, extra: list[str] | None = None
+    ) -> None:
         # The port is free when chosen, but another process, or this tensorboard's own data
         # server (it binds an ephemeral port first), may take it before tensorboard binds it:
         # then start again on another port.
@@ -114,7 +116,9 @@ class TensorBoardServer:
         deadline = time.monotonic() + 90
         while True:
             if self.proc.poll() is not None:
-                message = self.proc.stderr.read().decode()[-2000:]
+                # communicate() reads what is left and closes the pipe (no unclosed-file warning
+                # when another attempt replaces this process)
+                message = self.proc.communicate()[1].decode()[-2000:]
                 if "could not bind to port" in message:
                     raise _PortTaken(message)
                 raise RuntimeError(f"tensorboard exited: {message}")
@@ -144,7 +148,9 @@ class TensorBoardServer:
         return r
 
     def post(self, path: str, body: Any) -> Any:
-        r = requests.post(self.base + path, data=json.dumps(body), headers={"Content-Type": "application/json"}, timeout=30)
+        r = requests.post(
+            self.base + path, data=json.dumps(body), headers={"Content-Type": "application/json"}, timeout=30
+        )
         r.raise_for_status()
         return r.json()
 

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import os
 
+import mxnet as mx  # collected only where MXNet imports (tests/conftest.py)
 import numpy as np
 import pytest
-
-pytestmark = pytest.mark.mxnet
-
-import mxnet as mx  # noqa: E402 - collected only where MXNet imports (tests/conftest.py)
 from tbread import histogram_rows, tensor_value, values_by_tag
 
 import anyboard
@@ -22,11 +19,9 @@ from anyboard.adapters import Deferred, to_numpy
 from anyboard.adapters.mxnet_adapter import MXNetValue
 from anyboard.summary.histogram import bucket_rows
 
+pytestmark = pytest.mark.mxnet
+
 BF16 = np.dtype([("bfloat16", np.uint16)])
-
-
-
-
 
 
 def test_ndarray_and_np_arrays_convert_exactly():

@@ -69,7 +69,12 @@ def test_audio_samples_encoding_and_readback_by_python_loader_and_server(logdir,
     else:  # the peers' Summary.Audio, no metadata
         assert value.WhichOneof("value") == "audio" and not value.HasField("metadata")
         clip = value.audio
-        assert (clip.sample_rate, clip.num_channels, clip.length_frames, clip.content_type) == (16000, 2, 800, "audio/wav")
+        assert (clip.sample_rate, clip.num_channels, clip.length_frames, clip.content_type) == (
+            16000,
+            2,
+            800,
+            "audio/wav",
+        )
 
     acc = python_accumulator(logdir)
     assert set(acc.PluginTagToContent("audio")) == {"mono", "stereo", "int16", "torch_layout", "mx", "nan"}

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from tbread import TensorBoardServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,11 +33,21 @@ def check_every_plugin(logdir: str, *, graph: bool = True) -> None:
         histos = tb.get("/data/plugin/histograms/tags")["."]
         assert any(t.startswith("weights/") for t in histos) and any(t.startswith("gradients/") for t in histos)
         images = tb.get("/data/plugin/images/tags")["."]
-        assert {"input/batch", "input/boxes", "conv1/filters", "conv1/feature_maps", "predictions/grid",
-                "eval/confusion_matrix", "eval/predictions_vs_labels", "generated/moving_square"} <= set(images)
+        assert {
+            "input/batch",
+            "input/boxes",
+            "conv1/filters",
+            "conv1/feature_maps",
+            "predictions/grid",
+            "eval/confusion_matrix",
+            "eval/predictions_vs_labels",
+            "generated/moving_square",
+        } <= set(images)
         assert "generated/class_tones" in tb.get("/data/plugin/audio/tags")["."]
         assert "notes" in tb.get("/data/plugin/text/tags")["."]
-        assert {f"pr/{c}" for c in ("circle", "square", "cross", "triangle")} <= set(tb.get("/data/plugin/pr_curves/tags")["."])
+        assert {f"pr/{c}" for c in ("circle", "square", "cross", "triangle")} <= set(
+            tb.get("/data/plugin/pr_curves/tags")["."]
+        )
         layout = tb.get("/data/plugin/custom_scalars/layout")
         assert layout.get("category"), layout
         meshes = tb.get("/data/plugin/mesh/tags")["."]

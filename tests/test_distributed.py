@@ -26,7 +26,9 @@ def clean_env(monkeypatch):
 
 
 def _scalars(run_dir: str, tag: str) -> list[tuple[int, float]]:
-    return [(e.step, v.simple_value) for e in anyboard.iter_run_events(run_dir) for v in e.summary.value if v.tag == tag]
+    return [
+        (e.step, v.simple_value) for e in anyboard.iter_run_events(run_dir) for v in e.summary.value if v.tag == tag
+    ]
 
 
 def test_rank_from_environment(clean_env):
@@ -61,9 +63,8 @@ def test_only_rank_zero_writes_by_default(clean_env, logdir):
     assert len(names) == 2 and names[0].startswith("events.out.tfevents.") and names[1] == "pair_a"
     assert _scalars(logdir, "loss") == [(0, 0.0)]
     # The discarding ranks still check their arguments.
-    with RankedSummaryWriter(logdir, rank=1, world_size=3) as w:
-        with pytest.raises(TypeError, match="tag"):
-            w.add_scalar(3, 1.0)  # type: ignore[arg-type]
+    with RankedSummaryWriter(logdir, rank=1, world_size=3) as w, pytest.raises(TypeError, match="tag"):
+        w.add_scalar(3, 1.0)  # type: ignore[arg-type]
 
 
 def test_per_rank_sub_runs(clean_env, logdir):
@@ -126,7 +127,7 @@ def _gloo_worker(rank: int, world_size: int, port: int, logdir: str, per_rank: b
 @pytest.mark.parametrize("per_rank", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_torch_distributed_gloo_two_ranks(logdir, per_rank):
     ctx = mp.get_context("spawn")
-    for attempt in range(3):  # the free port can be taken before rank 0 binds it: try another one
+    for _attempt in range(3):  # the free port can be taken before rank 0 binds it: try another one
         if os.path.isdir(logdir):
             shutil.rmtree(logdir)
         port = free_port()

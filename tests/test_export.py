@@ -180,7 +180,7 @@ def test_export_without_disk_writes_an_empty_object(tmp_path):
 def test_export_bad_path_and_damaged_file(logdir, tmp_path):
     w = anyboard.SummaryWriter(logdir)
     w.add_scalar("x", 1.0, 1)
-    with pytest.raises(TypeError, match="str or os.PathLike"):
+    with pytest.raises(TypeError, match=r"str or os\.PathLike"):
         w.export_scalars(123)
     w.close()
     (path,) = w.written_files()[""]

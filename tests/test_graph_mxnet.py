@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import os
 
+import mxnet as mx  # collected only where MXNet imports (tests/conftest.py)
 import pytest
-
-pytestmark = pytest.mark.mxnet
-import mxnet as mx  # noqa: E402 - collected only where MXNet imports (tests/conftest.py)
-
 from google.protobuf import text_format
 from mxnet import gluon
 from tbread import TensorBoardServer
 
 import anyboard
 from anyboard.proto.graph_pb2 import GraphDef
+
+pytestmark = pytest.mark.mxnet
 
 GRAPHS = "/data/plugin/graphs"
 

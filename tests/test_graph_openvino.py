@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from google.protobuf import text_format
+from tbread import TensorBoardServer
 
 import anyboard
 from anyboard.proto.graph_pb2 import GraphDef
-from tbread import TensorBoardServer
 
 IR = b"""<?xml version="1.0"?>
 <net name="tiny" version="11">

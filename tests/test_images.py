@@ -206,7 +206,7 @@ def test_figure_is_rendered_rgba_and_closed(logdir):
         w.add_figure("fig", fig, 3)
         w.add_figure("kept", kept, 3, close=False)
         w.add_figure("two", two, 3)
-        with pytest.raises(ValueError, match="'mixed'.*one size"):
+        with pytest.raises(ValueError, match=r"'mixed'.*one size"):
             w.add_figure("mixed", [red_figure(), plt.figure(figsize=(1, 1), dpi=50)])
     px = pixels(logdir, "fig")
     assert px.shape == (50, 100, 4) and (px == [255, 0, 0, 255]).all()

@@ -7,7 +7,19 @@ import subprocess
 import sys
 import textwrap
 
-FORBIDDEN = ["torch", "mxnet", "jax", "jaxlib", "tensorflow", "tensorboard", "tensorboardX", "matplotlib", "fsspec", "s3fs", "onnx"]
+FORBIDDEN = [
+    "torch",
+    "mxnet",
+    "jax",
+    "jaxlib",
+    "tensorflow",
+    "tensorboard",
+    "tensorboardX",
+    "matplotlib",
+    "fsspec",
+    "s3fs",
+    "onnx",
+]
 
 CODE = textwrap.dedent(
     """
@@ -54,7 +66,9 @@ def test_import_anyboard_with_forbidden_modules_blocked(tmp_path):
         print("ok")
         """
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
 
@@ -73,6 +87,8 @@ def test_crc32c_is_imported_on_the_first_record_not_with_anyboard(tmp_path):
         print(sum(1 for _ in anyboard.iter_run_events(sys.argv[1])))
         """
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "True", "2"]  # the file_version event and the scalar

@@ -165,7 +165,9 @@ def test_every_field_matches_tensorboards_descriptors():
             for value in enum.values:
                 theirs = tb_enum.values_by_number.get(value.number)
                 if theirs is None or theirs.name != value.name:
-                    problems.append(f"{enum.full_name}.{value.name} = {value.number}: TensorBoard has {theirs and theirs.name}")
+                    problems.append(
+                        f"{enum.full_name}.{value.name} = {value.number}: TensorBoard has {theirs and theirs.name}"
+                    )
                 checked += 1
     assert not problems, "\n".join(problems)
     assert checked > 250, checked  # the walk really covered the protos
@@ -183,14 +185,22 @@ def test_core_messages_round_trip_through_tensorboards_classes():
     md.plugin_data.content = b"\x08\x01"
     values = [
         Summary.Value(tag="s", simple_value=1.5, metadata=md),
-        Summary.Value(tag="h", histo=HistogramProto(min=-1, max=2, num=3, sum=1, sum_squares=5, bucket_limit=[0, 2], bucket=[1, 2])),
+        Summary.Value(
+            tag="h",
+            histo=HistogramProto(min=-1, max=2, num=3, sum=1, sum_squares=5, bucket_limit=[0, 2], bucket=[1, 2]),
+        ),
         Summary.Value(tag="i", image=Summary.Image(height=2, width=3, colorspace=4, encoded_image_string=b"png")),
-        Summary.Value(tag="a", audio=Summary.Audio(sample_rate=8000, num_channels=1, length_frames=4, encoded_audio_string=b"w", content_type="audio/wav")),
+        Summary.Value(
+            tag="a",
+            audio=Summary.Audio(
+                sample_rate=8000, num_channels=1, length_frames=4, encoded_audio_string=b"w", content_type="audio/wav"
+            ),
+        ),
     ]
     t = Summary.Value(tag="t")
     t.tensor.dtype = DT_STRING
     t.tensor.tensor_shape.dim.add().size = 1
-    t.tensor.string_val.append("x".encode())
+    t.tensor.string_val.append(b"x")
     events = [
         Event(wall_time=1.5, step=-3, summary=Summary(value=[*values, t])),
         Event(wall_time=2.0, file_version="brain.Event:2", source_metadata=SourceMetadata(writer="anyboard")),
@@ -279,6 +289,8 @@ def test_protos_load_beside_tensorboard_with_pure_python_protobuf(tmp_path):
         print(api_implementation.Type())
         """
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert proc.stdout.strip() == "python"

@@ -164,7 +164,7 @@ def test_a_huge_length_in_a_torn_header_is_not_an_allocation(tmp_path):
 
 def test_large_records_across_block_boundaries(tmp_path, monkeypatch):
     monkeypatch.setattr(_scan, "BLOCK", 4096)
-    payloads = _scalar_payloads(10) + [os.urandom(20000)] + [_event(50, "t", 1.0)]
+    payloads = [*_scalar_payloads(10), os.urandom(20000), _event(50, "t", 1.0)]
     path = str(tmp_path / "events.out.tfevents.large")
     with open(path, "wb") as f:
         f.write(frame_many(payloads))

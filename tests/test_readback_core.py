@@ -84,7 +84,9 @@ def logdir(tmp_path_factory):
 
 
 def _values(run_dir, tag):
-    return [(e.wall_time, e.step, v) for e in anyboard.iter_run_events(run_dir) for v in e.summary.value if v.tag == tag]
+    return [
+        (e.wall_time, e.step, v) for e in anyboard.iter_run_events(run_dir) for v in e.summary.value if v.tag == tag
+    ]
 
 
 # -- (a) anyboard's own reader ------------------------------------------------
@@ -98,10 +100,10 @@ def test_anyboard_reader(logdir):
         assert (wall, step) == (WALL0 + 10 + s, s)
         assert v.metadata.plugin_data.plugin_name == "histograms"
         np.testing.assert_array_equal(make_ndarray(v.tensor), expected_tf_rows(HIST_STEPS[s]))
-    (_, _, v), = _values(logdir, "intbins")
+    ((_, _, v),) = _values(logdir, "intbins")
     np.testing.assert_allclose(make_ndarray(v.tensor), expected_int_rows(), rtol=1e-12)
     for tag in ("nans",):
-        (_, _, v), = _values(logdir, tag)
+        ((_, _, v),) = _values(logdir, tag)
         assert make_ndarray(v.tensor).shape == (0, 3)
     texts = _values(logdir, "note")
     assert [(w, s, make_ndarray(v.tensor).item()) for w, s, v in texts] == [
@@ -109,12 +111,12 @@ def test_anyboard_reader(logdir):
         (WALL0 + 31, 1, b"second <b>note</b>"),
     ]
     assert texts[0][2].metadata.plugin_data.plugin_name == "text"
-    (_, _, v), = _values(logdir, "table")
+    ((_, _, v),) = _values(logdir, "table")
     assert make_ndarray(v.tensor).tolist() == [[x.encode() for x in row] for row in TABLE]
     for key, sign in (("a", 1), ("b", -1)):
         sub = _values(os.path.join(logdir, f"multi_{key}"), "multi")
         assert [(w, s, v.simple_value) for w, s, v in sub] == [(WALL0 + 40 + s, s, sign * float(s)) for s in range(5)]
-    (wall, step, v), = _values(logdir, "tens")
+    ((wall, step, v),) = _values(logdir, "tens")
     assert (wall, step, v.metadata.plugin_data.plugin_name) == (WALL0 + 50, 3, "tensor")
     out = make_ndarray(v.tensor)
     assert out.dtype == np.int32 and out.shape == (2, 3, 4)
@@ -147,7 +149,10 @@ def test_python_loader(logdir):
         ((_, _, rows),) = python_tensors(logdir, tag)
         assert rows.shape == (0, 3), tag
     notes = python_tensors(logdir, "note")
-    assert [(w, s, a.item()) for w, s, a in notes] == [(WALL0 + 30, 0, b"hello **world**"), (WALL0 + 31, 1, b"second <b>note</b>")]
+    assert [(w, s, a.item()) for w, s, a in notes] == [
+        (WALL0 + 30, 0, b"hello **world**"),
+        (WALL0 + 31, 1, b"second <b>note</b>"),
+    ]
     ((_, _, tens),) = python_tensors(logdir, "tens")
     np.testing.assert_array_equal(tens, TENSOR)
     for key, sign in (("a", 1), ("b", -1)):
@@ -187,7 +192,7 @@ def _check_server(logdir, load_fast: bool) -> None:
         np.testing.assert_allclose(np.array(rows), expected_int_rows(), rtol=1e-12)
         for tag in ("nans",):
             assert tag in htags, (tag, load_fast)
-            ((w, s, rows),) = tb.get("/data/plugin/histograms/histograms", run=".", tag=tag)
+            ((_, s, rows),) = tb.get("/data/plugin/histograms/histograms", run=".", tag=tag)
             assert s == 0 and rows == [], (tag, load_fast)
         dist = tb.get("/data/plugin/distributions/distributions", run=".", tag="weights")
         assert [s for _, s, _ in dist] == [0, 1, 2, 3]
@@ -268,6 +273,10 @@ def test_make_tensor_strings_decode_in_tensorboard():
 def test_make_tensor_rejects_unstorable_dtypes_naming_the_tag():
     from anyboard.summary.tensor_util import make_tensor
 
-    for bad in (np.array([object(), 1], dtype=object), np.zeros(2, dtype=[("a", "i4")]), np.array(["2020-01-01"], dtype="datetime64[D]")):
+    for bad in (
+        np.array([object(), 1], dtype=object),
+        np.zeros(2, dtype=[("a", "i4")]),
+        np.array(["2020-01-01"], dtype="datetime64[D]"),
+    ):
         with pytest.raises(TypeError, match="'badtag'"):
             make_tensor(bad, tag="badtag")

@@ -79,7 +79,7 @@ def _read_all(path: str, size: int) -> tuple[list[bytes], anyboard.RecordError |
 @given(data=st.binary(max_size=4096))
 def test_random_bytes_never_crash_or_loop(tmp_path, data):
     path = _write(tmp_path, data)
-    good, err = _read_all(path, len(data))
+    _good, err = _read_all(path, len(data))
     if err is not None:
         assert err.path == path and path in str(err)
         assert 0 <= err.offset <= max(0, len(data) - 16)

@@ -21,8 +21,9 @@ from anyboard.io.event_file import LocalFile
 from anyboard.io.events import header_events
 from anyboard.io.records import frame_many
 
-import fsspec
-from fsspec.implementations.memory import MemoryFileSystem
+# fsspec is optional (the fsspec/s3 extras): the module is skipped without it.
+fsspec = pytest.importorskip("fsspec")
+MemoryFileSystem = pytest.importorskip("fsspec.implementations.memory").MemoryFileSystem
 
 KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -48,7 +49,13 @@ def _events(url: str, storage_options: dict | None = None) -> list:
 
 
 def _scalars(per_object: list, tag: str) -> list[tuple[int, float]]:
-    return [(e.step, v.simple_value if v.HasField("simple_value") else _tensor_value(v)) for evs in per_object for e in evs for v in e.summary.value if v.tag == tag]
+    return [
+        (e.step, v.simple_value if v.HasField("simple_value") else _tensor_value(v))
+        for evs in per_object
+        for e in evs
+        for v in e.summary.value
+        if v.tag == tag
+    ]
 
 
 def _tensor_value(v) -> float:

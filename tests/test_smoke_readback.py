@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from tbread import TensorBoardServer, python_scalars
 
 import anyboard
-from tbread import TensorBoardServer, python_scalars
 
 
 def test_scalars_read_back_by_anyboard_python_loader_and_server(logdir):
@@ -14,7 +14,9 @@ def test_scalars_read_back_by_anyboard_python_loader_and_server(logdir):
             w.add_scalar("loss", 1.0 / (step + 1), step, walltime=1000.0 + step)
     events = [e for e in anyboard.iter_run_events(logdir) if e.HasField("summary")]
     assert [e.step for e in events] == list(range(5))
-    assert [e.summary.value[0].simple_value for e in events] == pytest.approx([1.0 / (s + 1) for s in range(5)], rel=1e-6)
+    assert [e.summary.value[0].simple_value for e in events] == pytest.approx(
+        [1.0 / (s + 1) for s in range(5)], rel=1e-6
+    )
     assert [(w, s) for w, s, _ in python_scalars(logdir, "loss")] == [(1000.0 + s, s) for s in range(5)]
     with TensorBoardServer(logdir) as tb:
         data = tb.wait_for(lambda: tb.scalars(".", "loss"))

@@ -117,7 +117,7 @@ def test_default_logdir_runs_stamp_host_comment(tmp_path, monkeypatch):
     host = socket.gethostname()
     assert name.endswith(f"_{host}_lr=0.1") or "%" in name
     stamp = name[: len("Jan01_00-00-00")]
-    parsed = datetime.strptime(stamp, "%b%d_%H-%M-%S").replace(year=t0.year)
+    parsed = datetime.strptime(f"{t0.year} {stamp}", "%Y %b%d_%H-%M-%S")  # with a year: Feb 29 parses
     assert t0 <= parsed <= t1
     assert os.listdir(tmp_path) == ["runs"] and os.listdir(tmp_path / "runs") == [name]
     assert scalars(tmp_path / "runs" / name)[0][:3] == ("x", 0, 1.0)

@@ -145,7 +145,7 @@ class RankedSummaryWriter(SummaryWriter):
                 "the default name holds the start time, which differs between ranks"
             )
         if per_rank:
-            logdir = remote.join(os.fspath(logdir), f"rank_{rank}")  # type: ignore[arg-type]
+            logdir = remote.join(os.fspath(logdir), f"rank_{rank}")
             writes = True
         else:
             writes = rank == writer_rank

@@ -96,14 +96,16 @@ def to_uint8(array: np.ndarray) -> np.ndarray:
         return array
     kind = array.dtype.kind
     if kind == "b":
-        return array.astype(np.uint8) * np.uint8(255)
+        scaled: np.ndarray = array.astype(np.uint8) * np.uint8(255)
+        return scaled
     if kind in "iu":
         return array.astype(np.uint8)
     x = array.astype(np.float32) if array.dtype.itemsize < 4 else array
     x = x * x.dtype.type(255.0)
     np.clip(x, 0, 255, out=x)
     np.rint(x, out=x)
-    return np.nan_to_num(x, nan=0.0).astype(np.uint8)
+    out: np.ndarray = np.nan_to_num(x, nan=0.0).astype(np.uint8)
+    return out
 
 
 def tile(nhwc: np.ndarray, ncols: int | None = None) -> np.ndarray:
@@ -113,13 +115,15 @@ def tile(nhwc: np.ndarray, ncols: int | None = None) -> np.ndarray:
     """
     n, h, w, c = nhwc.shape
     if n == 1:
-        return nhwc[0]
+        single: np.ndarray = nhwc[0]
+        return single
     ncols = min(n, 8) if ncols is None else ncols
     nrows = math.ceil(n / ncols)
     if nrows * ncols != n:
         pad = np.zeros((nrows * ncols - n, h, w, c), nhwc.dtype)
         nhwc = np.concatenate([nhwc, pad])
-    return nhwc.reshape(nrows, ncols, h, w, c).transpose(0, 2, 1, 3, 4).reshape(nrows * h, ncols * w, c)
+    grid: np.ndarray = nhwc.reshape(nrows, ncols, h, w, c).transpose(0, 2, 1, 3, 4).reshape(nrows * h, ncols * w, c)
+    return grid
 
 
 def video_tile(nthwc: np.ndarray) -> np.ndarray:
@@ -135,7 +139,8 @@ def video_tile(nthwc: np.ndarray) -> np.ndarray:
     rows = 1 << ((b.bit_length() - 1) // 2)
     cols = nthwc.shape[0] // rows
     grid = nthwc.reshape(rows, cols, t, h, w, c).transpose(2, 0, 3, 1, 4, 5)
-    return grid.reshape(t, rows * h, cols * w, c)
+    frames: np.ndarray = grid.reshape(t, rows * h, cols * w, c)
+    return frames
 
 
 def padded_grid(
@@ -159,13 +164,15 @@ def padded_grid(
 
         def norm(t: np.ndarray) -> np.ndarray:
             lo, hi = (float(t.min()), float(t.max())) if value_range is None else value_range
-            return (np.clip(t, lo, hi) - lo) / max(hi - lo, 1e-5)
+            scaled: np.ndarray = (np.clip(t, lo, hi) - lo) / max(hi - lo, 1e-5)
+            return scaled
 
         x = np.stack([norm(img) for img in x]) if scale_each else norm(x)
         x = x.astype(np.float64 if nchw.dtype == np.float64 else np.float32)
     n, c, h, w = x.shape
     if n == 1:
-        return x[0].copy()
+        single: np.ndarray = x[0].copy()
+        return single
     xmaps = min(nrow, n)
     ymaps = math.ceil(n / xmaps)
     cell_h, cell_w = h + padding, w + padding

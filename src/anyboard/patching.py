@@ -114,7 +114,7 @@ class _PatchingLoader(importlib.abc.Loader):
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         create = getattr(self._loader, "create_module", None)
-        return None if create is None else create(spec)  # type: ignore[no-any-return]
+        return None if create is None else create(spec)
 
     def exec_module(self, module: ModuleType) -> None:
         # The module keeps the real loader (resources, tracebacks, reload).
@@ -143,7 +143,7 @@ class _ImportHook(importlib.abc.MetaPathFinder):
             return None
         self._searching.active = True
         try:
-            spec = None
+            spec: importlib.machinery.ModuleSpec | None = None
             for finder in list(sys.meta_path):
                 find = getattr(finder, "find_spec", None)
                 if finder is self or find is None:

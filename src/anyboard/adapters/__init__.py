@@ -56,8 +56,8 @@ class Ready(Deferred):
         return self._value
 
 
-# module root -> (converter, whether it accepts ``defer=``)
-_CONVERTERS: dict[str, tuple[Converter, bool]] = {}
+# module root -> (converter, whether it accepts ``defer=``: anyboard's own take ``(x, defer=...)``)
+_CONVERTERS: dict[str, tuple[Callable[..., Any], bool]] = {}
 _LAZY: dict[str, str] = {
     "torch": "anyboard.adapters.torch_adapter",
     "mxnet": "anyboard.adapters.mxnet_adapter",
@@ -101,7 +101,7 @@ def module_root(x: Any) -> str:
     return (getattr(type(x), "__module__", None) or "").partition(".")[0]
 
 
-def _converter(root: str) -> tuple[Converter, bool] | None:
+def _converter(root: str) -> tuple[Callable[..., Any], bool] | None:
     entry = _CONVERTERS.get(root)
     if entry is None and root in _LAZY:
         module = importlib.import_module(_LAZY[root])

@@ -29,7 +29,7 @@ from anyboard.adapters import widen_ml_dtypes as widen
 
 def _check(x: Any, jax: Any) -> None:
     if isinstance(x, jax.core.Tracer):
-        raise ValueError(  # noqa: TRY004 - a value without data, like a torch meta tensor
+        raise ValueError(
             f"cannot log a traced JAX value ({type(x).__name__}, shape {getattr(x, 'shape', '?')}) inside a "
             "transformation (jit/grad/vmap): it has no value yet; return it, or log it from jax.debug.callback"
         )

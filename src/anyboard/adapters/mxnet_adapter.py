@@ -35,7 +35,7 @@ def _is_bfloat16(dtype: Any) -> bool:
         d = np.dtype(dtype)
     except TypeError:
         return "bfloat16" in str(dtype)
-    return d.names == ("bfloat16",)
+    return bool(d.names == ("bfloat16",))
 
 
 def to_numpy(x: Any, *, defer: bool = False) -> Any:

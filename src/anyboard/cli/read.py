@@ -122,7 +122,8 @@ def tag_summary(
     """
     import numpy as np
 
-    from anyboard.read import _Reader, purge_mask, scan_run
+    from anyboard.read import _Reader
+    from anyboard.read.events import purge_mask, scan_run
 
     reader = _Reader(path, None, None, strict, None, progress, True)
     out = []
@@ -195,7 +196,7 @@ def _ls(args: argparse.Namespace) -> int:
 
 def _shorten(message: Any) -> None:
     """Cut every bytes field longer than 64 bytes of ``message`` (in place, recursively)."""
-    from google.protobuf.descriptor import FieldDescriptor  # type: ignore[import-untyped]
+    from google.protobuf.descriptor import FieldDescriptor
 
     for fd, value in message.ListFields():
         repeated = fd.is_repeated if hasattr(fd, "is_repeated") else fd.label == FieldDescriptor.LABEL_REPEATED
@@ -217,7 +218,7 @@ def _shorten(message: Any) -> None:
 
 
 def _dump(args: argparse.Namespace) -> int:
-    from google.protobuf import text_format  # type: ignore[import-untyped]
+    from google.protobuf import text_format
 
     from anyboard.io.reader import RecordError
     from anyboard.read import find_runs
@@ -323,8 +324,8 @@ def _write_jsonl(columns: dict[str, Any], stream: TextIO) -> None:
 
 def _write_parquet(columns: dict[str, Any], output: str) -> None:
     try:
-        import pyarrow as pa  # type: ignore[import-untyped]
-        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+        import pyarrow as pa
+        import pyarrow.parquet as pq
     except ImportError:
         raise UsageError("writing Parquet needs pyarrow: pip install 'anyboard[pandas]'") from None
     arrays = {}

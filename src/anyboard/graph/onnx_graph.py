@@ -126,15 +126,16 @@ def onnx_graph(model: Any) -> GraphDef:
         op_type = op.op_type if op.domain in ("", "ai.onnx") else f"{op.domain}.{op.op_type}"
         attrs: dict[str, AttrValue] = {}
         for attribute in op.attribute:
+            attr_value: Any
             try:
-                value = helper.get_attribute_value(attribute)
-            except Exception:  # noqa: BLE001
-                value = "<unreadable attribute>"
-            if isinstance(value, onnx.GraphProto | onnx.TensorProto):
-                value = f"<{type(value).__name__} {value.name}>"
-            elif isinstance(value, bytes):
-                value = value.decode("utf-8", "replace")
-            attrs[attribute.name] = text_attr(value)
+                attr_value = helper.get_attribute_value(attribute)
+            except Exception:  # noqa: BLE001 - a malformed attribute is shown as such, never fails the graph
+                attr_value = "<unreadable attribute>"
+            if isinstance(attr_value, onnx.GraphProto | onnx.TensorProto):
+                attr_value = f"<{type(attr_value).__name__} {attr_value.name}>"
+            elif isinstance(attr_value, bytes):
+                attr_value = attr_value.decode("utf-8", "replace")
+            attrs[attribute.name] = text_attr(attr_value)
         shapes = [_value_shape(known[o]) if o in known else None for o in op.output]
         if any(s is not None for s in shapes):
             attrs["_output_shapes"] = shapes_attr(shapes)
@@ -145,5 +146,9 @@ def onnx_graph(model: Any) -> GraphDef:
                 source[out] = name if k == 0 else f"{name}:{k}"
     for value in graph.output:
         producer = source.get(value.name)
-        nodes.append(node(names.unique(f"output/{value.name}"), "Variable", [producer] if producer else [], _variable_attrs(value)))
+        nodes.append(
+            node(
+                names.unique(f"output/{value.name}"), "Variable", [producer] if producer else [], _variable_attrs(value)
+            )
+        )
     return graph_def(nodes)

@@ -78,7 +78,7 @@ def _build(flavor: str) -> type:
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     } | _PEER_ONLY_KEYWORDS
 
-    class TensorBoardLogger(base):  # type: ignore[misc, valid-type]
+    class TensorBoardLogger(base):  # type: ignore[misc]  # base is Lightning's class, found at run time (Any)
         __doc__ = f"""Lightning's ``{pytorch_pkg}.loggers.TensorBoardLogger``, writing through :class:`anyboard.SummaryWriter`.
 
         Same constructor arguments, ``log_dir``/``version`` layout (``save_dir/name/version_N[/sub_dir]``),
@@ -134,8 +134,8 @@ def _build(flavor: str) -> type:
             self._anyboard_yaml_in: str | None = None  # the log_dir where hparams.yaml is known to exist
             self._anyboard_hparams: tuple[SummaryWriter, dict[str, Any]] | None = None
 
-        @property  # type: ignore[untyped-decorator]
-        @rank_zero_experiment
+        @property
+        @rank_zero_experiment  # type: ignore[untyped-decorator]  # Lightning's decorator has no annotations
         def experiment(self) -> SummaryWriter:
             """The :class:`anyboard.SummaryWriter` of ``log_dir``, created on first use (rank 0 only)."""
             existing: SummaryWriter | None = self.__dict__.get("_experiment")

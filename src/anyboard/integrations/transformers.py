@@ -28,14 +28,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from transformers.integrations import TensorBoardCallback as _TransformersTensorBoardCallback
+# transformers exports it lazily (its __init__ names it only under TYPE_CHECKING, without re-exporting it)
+from transformers.integrations import TensorBoardCallback as _TransformersTensorBoardCallback  # type: ignore[attr-defined]
 
 from anyboard.writer import SummaryWriter
 
 __all__ = ["TensorBoardCallback"]
 
 
-class TensorBoardCallback(_TransformersTensorBoardCallback):  # type: ignore[misc]
+class TensorBoardCallback(_TransformersTensorBoardCallback):
     """transformers' ``TensorBoardCallback`` with :class:`anyboard.SummaryWriter` writers.
 
     Args:
@@ -48,8 +49,9 @@ class TensorBoardCallback(_TransformersTensorBoardCallback):  # type: ignore[mis
     """
 
     def __init__(self, tb_writer: Any = None, **writer_kwargs: Any) -> None:
-        super().__init__(tb_writer=tb_writer)
-        self._SummaryWriter = SummaryWriter
+        super().__init__(tb_writer=tb_writer)  # type: ignore[no-untyped-call]  # transformers leaves it unannotated
+        # transformers annotates this as torch's SummaryWriter class; anyboard's is a drop-in for it
+        self._SummaryWriter = SummaryWriter  # type: ignore[assignment]
         self._writer_kwargs = writer_kwargs
         get_logdir = getattr(tb_writer, "get_logdir", None)
         if self.logging_dir is None and callable(get_logdir):

@@ -12,10 +12,13 @@ such as a non-zero rank, never pays it).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+
+Buffer = bytes | bytearray | memoryview
+CrcFunction = Callable[[Buffer], int]
 
 
-def _load() -> Any:
+def _load() -> CrcFunction:
     global _crc32c
     from crc32c import crc32c as function
 
@@ -23,22 +26,22 @@ def _load() -> Any:
     return function
 
 
-def _first_crc(data: bytes | bytearray | memoryview) -> int:
+def _first_crc(data: Buffer) -> int:
     """Stands for ``crc32c.crc32c`` until the package is imported (by this call)."""
-    return _load()(data)  # type: ignore[no-any-return]
+    return _load()(data)
 
 
-_crc32c: Any = _first_crc
+_crc32c: CrcFunction = _first_crc
 
 MASK_DELTA = 0xA282EAD8
 
 
-def crc32c(data: bytes | bytearray | memoryview) -> int:
+def crc32c(data: Buffer) -> int:
     """Return the unmasked CRC-32C of ``data``."""
     return _crc32c(data)
 
 
-def masked_crc32c(data: bytes | bytearray | memoryview) -> int:
+def masked_crc32c(data: Buffer) -> int:
     """Return the masked CRC-32C of ``data`` (the value stored in a record)."""
     crc = _crc32c(data)
     return (((crc >> 15) | (crc << 17)) + MASK_DELTA) & 0xFFFFFFFF

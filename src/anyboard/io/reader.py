@@ -95,7 +95,7 @@ def iter_events(path: str | os.PathLike[str], *, fileobj: BinaryIO | None = None
         event = Event()
         try:
             event.ParseFromString(data)
-        except Exception as exc:  # protobuf raises DecodeError (and others on some backends)
+        except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError (and others on some backends)
             raise RecordError(name, offset, f"payload is not an Event ({exc})") from None
         yield event
 

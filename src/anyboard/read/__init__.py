@@ -513,7 +513,7 @@ def read_hparams(
                 continue
             try:
                 data = HParamsPluginData.FromString(v.value.metadata.plugin_data.content)
-            except Exception:  # noqa: BLE001, S112 - content that is not HParamsPluginData: TensorBoard skips it too
+            except Exception:  # noqa: BLE001 - content that is not HParamsPluginData: TensorBoard skips it too
                 continue
             if tag == _START_TAG and data.HasField("session_start_info"):
                 sessions[run.name] = {k: _hparam_value(x) for k, x in data.session_start_info.hparams.items()}

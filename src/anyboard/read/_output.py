@@ -21,7 +21,7 @@ def check_output(output: str) -> None:
 def require_pandas(function: str) -> Any:
     """Import pandas, or raise ``ImportError`` naming the extra and the NumPy alternative."""
     try:
-        import pandas  # type: ignore[import-untyped]
+        import pandas
     except ImportError as exc:
         raise ImportError(
             f"anyboard.{function}() returns a pandas DataFrame, and pandas is not installed: "
@@ -69,7 +69,7 @@ class Labels:
         # dictionary array in one cast instead of converting one Python string per row.
         if _infers_str(pd):
             try:
-                import pyarrow as pa  # type: ignore[import-untyped]
+                import pyarrow as pa
             except ImportError:
                 pass
             else:

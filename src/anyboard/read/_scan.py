@@ -72,7 +72,7 @@ def window(buf: Any, width: int) -> Any:
 def small_unique(values: Any) -> tuple[Any, Any, Any]:
     """``np.unique(values, return_inverse=True, return_counts=True)`` for non-negative ints,
     in O(n) through a count table when the values are small (record lengths)."""
-    if len(values) and 0 <= int(values.min()) and int(values.max()) < (1 << 20):
+    if len(values) and int(values.min()) >= 0 and int(values.max()) < (1 << 20):
         counts = np.bincount(values)
         uniq = np.flatnonzero(counts)
         lut = np.zeros(len(counts), dtype=np.int64)

@@ -298,7 +298,8 @@ def _block(
         for i in slow.tolist():
             s = int(starts[i])
             try:
-                event = Event.FromString(view[s : s + int(lengths[i])])
+                # protobuf parses any buffer (no copy); its stubs say bytes
+                event = Event.FromString(view[s : s + int(lengths[i])])  # type: ignore[arg-type]
             except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError (others on some backends)
                 damages.append(_scan.Damage(path, int(block.offsets[i]), f"payload is not an Event ({exc})"))
                 _truncate(scan, first + i)
@@ -455,13 +456,13 @@ def iter_run_events(
     for path, pos, event in events:
         gone = dropped.get(pos)
         if gone:
-            survivors = [v for v in event.summary.value if id(v) not in gone]
+            survivors = [value for value in event.summary.value if id(value) not in gone]
             if not survivors:
                 continue
             trimmed = Event()
             trimmed.CopyFrom(event)
             del trimmed.summary.value[:]
-            for v in survivors:
-                trimmed.summary.value.add().CopyFrom(v)
+            for value in survivors:
+                trimmed.summary.value.add().CopyFrom(value)
             event = trimmed
         yield path, event

@@ -60,7 +60,9 @@ def image_summary(
     if summary_format == "compat":
         if len(blobs) != 1:
             raise ValueError(f"tag {tag!r}: the compat image encoding holds one image, got {len(blobs)}")
-        img = Summary.Image(height=int(height), width=int(width), colorspace=int(channels), encoded_image_string=blobs[0])
+        img = Summary.Image(
+            height=int(height), width=int(width), colorspace=int(channels), encoded_image_string=blobs[0]
+        )
         return Summary(value=[Summary.Value(tag=tag, image=img)])
     t = TensorProto(dtype=DT_STRING)
     t.tensor_shape.dim.add().size = 2 + len(blobs)
@@ -75,7 +77,7 @@ def encode_bytes(array: np.ndarray, fmt: str, scale: float = 1.0) -> int:
     A batch of ``N`` images makes a grid of at most ``2 * N`` cells; videos pad ``N`` to a power
     of two. ``scale``: ``rescale`` of :func:`image_with_boxes` (a resized copy).
     """
-    sizes = dict(zip(fmt, array.shape))
+    sizes: dict[str, int] = dict(zip(fmt, array.shape))
     n, t = sizes.get("N", 1), sizes.get("T", 1)
     cells = n if n <= 8 else -(-n // 8) * 8
     if "T" in sizes:

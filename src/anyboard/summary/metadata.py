@@ -20,7 +20,9 @@ def _cached(plugin_name: str, content: bytes, display_name: str, description: st
     return md.SerializeToString()
 
 
-def metadata(plugin_name: str, content: bytes = b"", *, display_name: str = "", description: str = "") -> SummaryMetadata:
+def metadata(
+    plugin_name: str, content: bytes = b"", *, display_name: str = "", description: str = ""
+) -> SummaryMetadata:
     """Return ``SummaryMetadata`` for ``plugin_name`` with serialized ``content``."""
     md = SummaryMetadata()
     md.ParseFromString(_cached(plugin_name, content, display_name, description))

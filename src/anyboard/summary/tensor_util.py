@@ -15,7 +15,7 @@ import numpy as np
 from anyboard.proto import types_pb2
 from anyboard.proto.tensor_pb2 import TensorProto
 
-_TO_DTYPE: dict[np.dtype[Any], int] = {
+_TO_DTYPE: dict[np.dtype[Any], types_pb2.DataType] = {
     np.dtype(np.float16): types_pb2.DT_HALF,
     np.dtype(np.float32): types_pb2.DT_FLOAT,
     np.dtype(np.float64): types_pb2.DT_DOUBLE,
@@ -56,7 +56,9 @@ def make_tensor(array: np.ndarray, *, tag: str = "") -> TensorProto:
         return proto
     dtype = _TO_DTYPE.get(array.dtype.newbyteorder("=") if array.dtype.byteorder not in "=|" else array.dtype)
     if dtype is None:
-        raise TypeError(f"tag {tag!r}: cannot store dtype {array.dtype} in a tensor; expected a numeric, bool or string array")
+        raise TypeError(
+            f"tag {tag!r}: cannot store dtype {array.dtype} in a tensor; expected a numeric, bool or string array"
+        )
     proto.dtype = dtype
     proto.tensor_content = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
     return proto
