@@ -256,12 +256,14 @@ def test_scalar_payload_groups_framed_are_byte_identical_to_framing_each_event(b
                 assert bytes(rows[j]) == simple_value_event(*items[i])
 
 
-def test_scalar_records_batch_encoder_matches_one_by_one(backend):
-    from anyboard._methods.core import _SCALAR, _scalar_event, _scalar_records
+def test_scalar_rows_batch_encoder_matches_one_by_one(backend):
+    # The method layer's batch encoder gives unframed row groups; io frames them (frame_row_groups).
+    from anyboard._methods.core import _SCALAR, _scalar_event, _scalar_rows
+    from anyboard.io.records import frame_row_groups
 
     for items in _batch_cases():
         queued = [(_SCALAR, *it) for it in items]
-        assert _scalar_records(queued) == frame_many([_scalar_event(*it) for it in items])
+        assert frame_row_groups(len(queued), _scalar_rows(queued)) == frame_many([_scalar_event(*it) for it in items])
 
 
 @pytest.mark.parametrize("length", [0, 1, 3, 4, 40, 129, 20000])

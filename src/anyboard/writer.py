@@ -41,8 +41,9 @@ from anyboard._methods.media import Methods as MediaMethods
 from anyboard._paths import safe_component
 from anyboard.adapters import to_numpy
 from anyboard.io import remote
-from anyboard.io.background import BackgroundWriter, Stream, parallel_encoder
+from anyboard.io.background import BackgroundWriter
 from anyboard.io.events import event_bytes, header_events
+from anyboard.io.stream import Stream, parallel_encoder
 from anyboard.proto.event_pb2 import Event
 from anyboard.proto.summary_pb2 import Summary
 
@@ -58,14 +59,16 @@ write (histograms as ``HistogramProto``, images and audio in ``Summary.Value.ima
 reader of their files reads anyboard's the same way; ``"tensor"`` writes TensorBoard's v2 tensor encodings."""
 
 
-def _summary_event(wall: float, step: int, builder: Callable[..., Summary], args: tuple[Any, ...]) -> bytes:
+def _summary_event(wall: float, step: int, builder: Callable[..., Summary | bytes], args: tuple[Any, ...]) -> bytes:
     """Background-side encoder: build a ``Summary`` and wrap it in an ``Event``."""
     summary = builder(*args)
-    return event_bytes(wall, step, summary if type(summary) is bytes else summary.SerializeToString())
+    return event_bytes(wall, step, summary if isinstance(summary, bytes) else summary.SerializeToString())
 
 
 @parallel_encoder
-def _independent_summary_event(wall: float, step: int, builder: Callable[..., Summary], args: tuple[Any, ...]) -> bytes:
+def _independent_summary_event(
+    wall: float, step: int, builder: Callable[..., Summary | bytes], args: tuple[Any, ...]
+) -> bytes:
     """:func:`_summary_event` for a builder that is a pure function of ``args`` (images, video):
     while a caller waits, a run of these is encoded on several threads at once."""
     return _summary_event(wall, step, builder, args)
@@ -88,10 +91,6 @@ def _close_quietly(core: BackgroundWriter) -> None:
 
 class _WriterBase:
     """State and the emit API shared by all method groups."""
-
-    # add_scalar's fast path reads these three at fixed offsets (anyboard._native.FastScalar);
-    # every other attribute lives in the instance's (inline) __dict__ as usual.
-    __slots__ = ("__dict__", "__weakref__", "_core", "_fast_tags", "_main_append")
 
     def __init__(
         self,
@@ -160,7 +159,7 @@ class _WriterBase:
         self._core = BackgroundWriter(**self._core_options)
         self._runs: dict[str, Stream] = {}
         self._main = self._run_stream("")
-        self._main_append = self._main.append  # add_scalar's fast path
+        self._main_put = self._main.put  # add_scalar's fast path: one attribute load, one call
         self._scalars_streams: dict[tuple[str, str], Stream] = {}  # add_scalars: (main_tag, key) -> sub-run
         self._finalizer = weakref.finalize(self, _close_quietly, self._core)
 
