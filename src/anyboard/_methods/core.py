@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from operator import itemgetter
 from time import time as _time
 from typing import Any
@@ -102,18 +102,24 @@ _POOL_MIN = 256 << 10  # arrays from this size on are snapshot into recycled buf
 
 
 def _pooled_histogram(
-    tag: str, buffer: np.ndarray, bins: Any, max_bins: int | None, summary_format: str, core: Any
+    tag: str,
+    buffer: np.ndarray,
+    bins: Any,
+    max_bins: int | None,
+    summary_format: str,
+    caller_waiting: Callable[[], bool],
+    give_buffer: Callable[[np.ndarray], None],
 ) -> Any:
-    """Background side of a large histogram: bin the snapshot, then hand its buffer back.
+    """Background side of a large histogram: bin the snapshot, then hand its buffer back (``give_buffer``).
 
     It bins on this thread alone while the training loop runs, and on up to
-    ``anyboard._threads.THREADS`` threads while a caller waits (flush, close, a full queue).
+    ``anyboard._threads.THREADS`` threads while ``caller_waiting()`` (flush, close, a full queue).
     """
     try:
-        threads = _threads.THREADS if core.caller_waiting() else 1
+        threads = _threads.THREADS if caller_waiting() else 1
         return _histogram(tag, buffer, bins, max_bins, summary_format, threads=threads)
     finally:
-        core.give_buffer(buffer)
+        give_buffer(buffer)
 
 
 def _rows_histogram(tag: str, rows: Any, stats: Any = None) -> Any:
@@ -397,7 +403,7 @@ class CoreMethods(MethodsBase):
             if buffer is None:
                 buffer = np.empty(array.size, array.dtype)
             np.copyto(buffer.reshape(array.shape), array)
-            pooled = (tag, buffer, bins, max_bins, fmt, core)
+            pooled = (tag, buffer, bins, max_bins, fmt, core.caller_waiting, core.give_buffer)
             self._emit(tag, _pooled_histogram, pooled, global_step, walltime, nbytes=array.nbytes + extra)
             return
         array = np.array(array, copy=True)  # the caller may change its array after this call
