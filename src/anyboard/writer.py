@@ -142,7 +142,10 @@ class _WriterBase:
         self._suffix = suffix
         self._write_to_disk = bool(write_to_disk)
         self._core_options: dict[str, Any] = {
-            "max_queue": max_queue, "flush_secs": flush_secs, "max_pending_bytes": max_pending_bytes, "on_full": on_full,
+            "max_queue": max_queue,
+            "flush_secs": flush_secs,
+            "max_pending_bytes": max_pending_bytes,
+            "on_full": on_full,
         }
         self._streams_ever: list[tuple[str, Stream]] = []  # across reopen(), for written_files()
         self._tags_ok: set[str] = set()
@@ -174,9 +177,7 @@ class _WriterBase:
         if stream is None:
             directory = remote.join(self._logdir, run) if run else self._logdir
             if self._write_to_disk:
-                factory = remote.event_file_factory(
-                    directory, self._suffix, self._storage_options, root=self._logdir
-                )
+                factory = remote.event_file_factory(directory, self._suffix, self._storage_options, root=self._logdir)
             else:
                 factory = _NullFile
             # After a close() the writer reopens with new files: those must not purge what this
@@ -197,7 +198,9 @@ class _WriterBase:
         if not tag:
             raise ValueError("tag must be a non-empty str, got ''")
         if not tag.isprintable() and _CONTROL.search(tag):
-            raise ValueError(f"tag {tag!r} contains a control character (NUL, newline, ...): TensorBoard cannot show it")
+            raise ValueError(
+                f"tag {tag!r} contains a control character (NUL, newline, ...): TensorBoard cannot show it"
+            )
         try:
             tag.encode("utf-8")
         except UnicodeEncodeError:
@@ -243,11 +246,15 @@ class _WriterBase:
             shown = f"{str(walltime)[:12]}... ({len(str(walltime))} digits)"
             raise ValueError(f"tag {tag!r}: walltime {shown} is too large for seconds since the epoch") from None
         except (TypeError, ValueError):
-            raise TypeError(f"tag {tag!r}: walltime must be a number of seconds, got {type(walltime).__name__}") from None
+            raise TypeError(
+                f"tag {tag!r}: walltime must be a number of seconds, got {type(walltime).__name__}"
+            ) from None
         if not math.isfinite(wall):
             raise ValueError(f"tag {tag!r}: walltime must be finite, got {wall}")
         if not 0.0 <= wall < MAX_WALLTIME:
-            raise ValueError(f"tag {tag!r}: walltime must be seconds since the epoch in [0, {MAX_WALLTIME:.0e}), got {wall}")
+            raise ValueError(
+                f"tag {tag!r}: walltime must be seconds since the epoch in [0, {MAX_WALLTIME:.0e}), got {wall}"
+            )
         return wall
 
     def _array(self, tag: str, x: Any, *, copy: bool = True) -> np.ndarray:
@@ -379,8 +386,15 @@ class _WriterBase:
         """
         return (
             _writer_in_another_process,
-            (type(self), self._logdir, self._suffix, self._write_to_disk, self._storage_options,
-             self._summary_format, self._core_options),
+            (
+                type(self),
+                self._logdir,
+                self._suffix,
+                self._write_to_disk,
+                self._storage_options,
+                self._summary_format,
+                self._core_options,
+            ),
         )
 
     def __enter__(self) -> SummaryWriter:
@@ -455,7 +469,9 @@ class FileWriter:
                 event.wall_time = self._writer._walltime("event", walltime)
         self._writer._emit_event(event, run=self._run)
 
-    def add_summary(self, summary: Summary | bytes, global_step: int | None = None, walltime: float | None = None) -> None:
+    def add_summary(
+        self, summary: Summary | bytes, global_step: int | None = None, walltime: float | None = None
+    ) -> None:
         """Write a ready ``Summary`` proto (or its serialized bytes) as one event."""
         if isinstance(summary, Summary):
             data = summary.SerializeToString()
@@ -529,10 +545,11 @@ class SummaryWriter(
         """Write a ready ``Event`` proto to the main run."""
         FileWriter(self).add_event(event, step, walltime)
 
-    def add_summary(self, summary: Summary | bytes, global_step: int | None = None, walltime: float | None = None) -> None:
+    def add_summary(
+        self, summary: Summary | bytes, global_step: int | None = None, walltime: float | None = None
+    ) -> None:
         """Write a ready ``Summary`` proto to the main run."""
         FileWriter(self).add_summary(summary, global_step, walltime)
-
 
 
 def _show_required_parameters(cls: type) -> None:

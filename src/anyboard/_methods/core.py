@@ -153,7 +153,9 @@ def scalar_value(tag: str, value: Any) -> Any:
         try:
             return float(value)
         except OverflowError:
-            raise ValueError(f"tag {tag!r}: the scalar {_short(value)} cannot be represented as a float64 (|x| > 1.8e308)") from None
+            raise ValueError(
+                f"tag {tag!r}: the scalar {_short(value)} cannot be represented as a float64 (|x| > 1.8e308)"
+            ) from None
     array = to_numpy(value, tag=tag, defer=True)
     if isinstance(array, Deferred):
         return array
@@ -165,7 +167,9 @@ def scalar_value(tag: str, value: Any) -> Any:
     with np.errstate(over="ignore"):
         number = float(array.reshape(()))
     if math.isinf(number) and np.isfinite(array).all():  # e.g. a longdouble beyond float64
-        raise ValueError(f"tag {tag!r}: the scalar {_short(array.reshape(()).item())} cannot be represented as a float64 (|x| > 1.8e308)")
+        raise ValueError(
+            f"tag {tag!r}: the scalar {_short(array.reshape(()).item())} cannot be represented as a float64 (|x| > 1.8e308)"
+        )
     return number
 
 
@@ -295,7 +299,9 @@ class CoreMethods(MethodsBase):
         """
         main_tag = self._tag(main_tag)
         if not isinstance(tag_scalar_dict, Mapping):
-            raise TypeError(f"tag {main_tag!r}: expected a dict of name -> scalar, got {type(tag_scalar_dict).__name__}")
+            raise TypeError(
+                f"tag {main_tag!r}: expected a dict of name -> scalar, got {type(tag_scalar_dict).__name__}"
+            )
         if not tag_scalar_dict:
             raise ValueError(f"tag {main_tag!r}: add_scalars got an empty dict; expected at least one name -> scalar")
         step = global_step if type(global_step) is int else self._step(main_tag, global_step)
@@ -307,7 +313,9 @@ class CoreMethods(MethodsBase):
         for key, value in tag_scalar_dict.items():
             if type(value) is not float:
                 if not isinstance(key, str):
-                    raise TypeError(f"tag {main_tag!r}: add_scalars keys must be str, got {type(key).__name__}: {key!r}")
+                    raise TypeError(
+                        f"tag {main_tag!r}: add_scalars keys must be str, got {type(key).__name__}: {key!r}"
+                    )
                 try:
                     value = _to_scalar(main_tag, value)
                 except (TypeError, ValueError) as exc:  # name the main tag (as given) and the key
@@ -318,7 +326,9 @@ class CoreMethods(MethodsBase):
         for i, (stream, key, value) in enumerate(items):
             if stream is None:
                 if not isinstance(key, str):
-                    raise TypeError(f"tag {main_tag!r}: add_scalars keys must be str, got {type(key).__name__}: {key!r}")
+                    raise TypeError(
+                        f"tag {main_tag!r}: add_scalars keys must be str, got {type(key).__name__}: {key!r}"
+                    )
                 run = safe_component(main_tag.replace("/", "_") + "_" + key)
                 stream = self._run_stream(run)
                 streams[(main_tag, key)] = stream
@@ -346,7 +356,9 @@ class CoreMethods(MethodsBase):
         tag = self._tag(tag)
         if isinstance(bins, str):
             if bins not in _HIST_BINS:
-                raise ValueError(f"tag {tag!r}: bins must be one of {_HIST_BINS}, an int or a sequence of edges, got {bins!r}")
+                raise ValueError(
+                    f"tag {tag!r}: bins must be one of {_HIST_BINS}, an int or a sequence of edges, got {bins!r}"
+                )
         elif isinstance(bins, bool):
             raise TypeError(f"tag {tag!r}: bins must be a bin rule name, an int or a sequence of edges, got bool")
         elif isinstance(bins, int | np.integer):
@@ -357,11 +369,15 @@ class CoreMethods(MethodsBase):
             try:
                 edges = np.asarray(bins, dtype=np.float64)
             except (TypeError, ValueError):
-                raise TypeError(f"tag {tag!r}: bins must be a bin rule name, an int or a sequence of edges, got {bins!r}") from None
+                raise TypeError(
+                    f"tag {tag!r}: bins must be a bin rule name, an int or a sequence of edges, got {bins!r}"
+                ) from None
             if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) < 0) or not np.isfinite(edges).all():
                 raise ValueError(f"tag {tag!r}: bins as edges must be a 1-D increasing finite sequence of >= 2 values")
             if edges.size > MAX_BUCKETS + 1:
-                raise ValueError(f"tag {tag!r}: at most {MAX_BUCKETS:_} buckets ({MAX_BUCKETS + 1:_} edges), got {edges.size:_} edges")
+                raise ValueError(
+                    f"tag {tag!r}: at most {MAX_BUCKETS:_} buckets ({MAX_BUCKETS + 1:_} edges), got {edges.size:_} edges"
+                )
             bins = edges
         if max_bins is not None and not (isinstance(max_bins, int | np.integer) and max_bins >= 1):
             raise ValueError(f"tag {tag!r}: max_bins must be a positive int, got {max_bins!r}")
@@ -377,13 +393,22 @@ class CoreMethods(MethodsBase):
             rows = device_histogram_rows(values, bins, max_bins, tag=tag, with_stats=compat)
             if rows is not None:
                 args = (tag, rows, True) if compat else (tag, rows)
-                self._emit(tag, _rows_histogram, args, global_step, walltime, nbytes=encode_bytes(0, np.dtype(np.float64), bins))
+                self._emit(
+                    tag,
+                    _rows_histogram,
+                    args,
+                    global_step,
+                    walltime,
+                    nbytes=encode_bytes(0, np.dtype(np.float64), bins),
+                )
                 return
         array = self._array(tag, values, copy=False)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"tag {tag!r}: expected real numeric values for a histogram, got dtype {array.dtype}")
         if array.size == 0:
-            raise ValueError(f"tag {tag!r}: add_histogram got an empty array (shape {array.shape}); expected at least one value")
+            raise ValueError(
+                f"tag {tag!r}: add_histogram got an empty array (shape {array.shape}); expected at least one value"
+            )
         extra = encode_bytes(array.size, array.dtype, bins, fmt)
         core = self._core
         if array.nbytes >= _POOL_MIN and array.dtype.isnative:
@@ -407,7 +432,9 @@ class CoreMethods(MethodsBase):
             self._emit(tag, _pooled_histogram, pooled, global_step, walltime, nbytes=array.nbytes + extra)
             return
         array = np.array(array, copy=True)  # the caller may change its array after this call
-        self._emit(tag, _histogram, (tag, array, bins, max_bins, fmt), global_step, walltime, nbytes=array.nbytes + extra)
+        self._emit(
+            tag, _histogram, (tag, array, bins, max_bins, fmt), global_step, walltime, nbytes=array.nbytes + extra
+        )
 
     def add_histogram_raw(
         self,
@@ -442,7 +469,15 @@ class CoreMethods(MethodsBase):
         )
         self._emit(tag, bytes, (summary.SerializeToString(),), global_step, walltime)
 
-    def add_text(self, tag: str, text_string: Any = _MISSING, global_step: Any = None, walltime: Any = None, *, text: Any = _MISSING) -> None:
+    def add_text(
+        self,
+        tag: str,
+        text_string: Any = _MISSING,
+        global_step: Any = None,
+        walltime: Any = None,
+        *,
+        text: Any = _MISSING,
+    ) -> None:
         """Log Markdown text (a str; or a 1-D/2-D list of str, shown as a table).
 
         The tag is kept as given (the peers append ``/text_summary``). ``text=``
@@ -466,7 +501,9 @@ class CoreMethods(MethodsBase):
         if not isinstance(text_string, str):
             array = np.array(text_string, dtype=object)
             if array.ndim not in (1, 2) or array.size == 0 or not all(isinstance(x, str) for x in array.flat):
-                raise TypeError(f"tag {tag!r}: expected a str, or a 1-D or 2-D list of str, got {type(text_string).__name__}")
+                raise TypeError(
+                    f"tag {tag!r}: expected a str, or a 1-D or 2-D list of str, got {type(text_string).__name__}"
+                )
             # the strings, their UTF-8 copies and the proto (64 bytes per cell for the objects)
             nbytes = 256 + 64 * array.size + 3 * _check_utf8(tag, "".join(array.flat))
             text_string = array
@@ -478,7 +515,9 @@ class CoreMethods(MethodsBase):
         """Log a raw tensor (any shape; numeric, bool or str) under plugin ``tensor``."""
         tag = self._tag(tag)
         array = self._array(tag, tensor)
-        strings = array.dtype.kind in "US" or (array.dtype == object and all(isinstance(x, str | bytes) for x in array.flat))
+        strings = array.dtype.kind in "US" or (
+            array.dtype == object and all(isinstance(x, str | bytes) for x in array.flat)
+        )
         if array.dtype.kind not in "biufc" and not strings:
             raise TypeError(f"tag {tag!r}: add_tensor expects a numeric, bool or string array, got dtype {array.dtype}")
         if strings:

@@ -206,7 +206,8 @@ class BackgroundWriter:
                 self._raise_error()
             if self._thread is None or not self._thread.is_alive():
                 self._start()
-            self._slow = False
+            with self._count_lock:  # an error the thread records from here on sets it again
+                self._slow = self._error is not None
             return True
 
     def _start(self) -> None:
@@ -215,7 +216,8 @@ class BackgroundWriter:
 
     def _raise_error(self) -> None:
         error, self._error = self._error, None
-        self._slow = self._closed or self._exiting  # check_at stays 0: the next call re-checks
+        with self._count_lock:  # check_at stays 0: the next call re-checks
+            self._slow = self._closed or self._exiting
         if isinstance(error, ValueError | TypeError):
             raise error
         raise WriteError(f"writing events failed: {error}") from error
@@ -440,7 +442,7 @@ class BackgroundWriter:
             self._closed = True
             self._set_slow()  # from here on new calls wait for the lifecycle lock
             try:
-                # Items queued by threads that passed the queue gate just before it closed
+                # Items queued by threads that passed their stream's check_at just before it closed
                 # can land behind a marker: a second barrier writes them.
                 for _ in range(3):
                     thread = self._thread

@@ -20,6 +20,7 @@ from anyboard.proto.event_pb2 import Event, SessionLog, SourceMetadata
 FILE_VERSION = "brain.Event:2"
 WRITER_NAME = "anyboard"
 
+
 def header_events(wall_time: float | None = None, purge_step: int | None = None) -> list[bytes]:
     """The records that open every event file.
 

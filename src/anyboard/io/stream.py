@@ -60,6 +60,7 @@ SINCE_FLUSH_BYTES = 32 << 20
 PARALLEL_RUN = 16
 """Most items of a :func:`parallel_encoder` encoded at once."""
 
+
 class FlushMarker:
     """A ``flush()`` barrier queued behind what each stream holds (see ``BackgroundWriter.flush``).
 

@@ -53,7 +53,7 @@ def simple_value_bytes(tag: str, value: float) -> bytes:
         raw = tag.encode("utf-8", "surrogatepass")
         if len(raw) > 100:  # long tags: let protobuf do the varints
             v = Summary(value=[Summary.Value(tag=tag, simple_value=0.0)]).SerializeToString()
-            prefix = v[: -4]
+            prefix = v[:-4]
         else:
             inner = (b"\x0a" + bytes([len(raw)]) + raw if raw else b"") + b"\x15"  # proto3 omits an empty tag
             prefix = b"\x0a" + bytes([len(inner) + 4]) + inner
@@ -71,7 +71,9 @@ def simple_value_event(wall_time: float, step: int, tag: str, value: float) -> b
     return event_bytes(wall_time, step, simple_value_bytes(tag, value))
 
 
-def scalar(tag: str, value: float, *, display_name: str = "", description: str = "", new_style: bool = False) -> Summary:
+def scalar(
+    tag: str, value: float, *, display_name: str = "", description: str = "", new_style: bool = False
+) -> Summary:
     """Return a scalar ``Summary`` (see the module doc for the two encodings)."""
     if not (new_style or display_name or description):
         return Summary(value=[Summary.Value(tag=tag, simple_value=value)])

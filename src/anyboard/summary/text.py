@@ -89,4 +89,3 @@ def _text_event(wall_time: float, step: int, tag: str, text: str, summary_format
     value = field + b"\x42" + length_prefix(len(tensor)) + tensor + meta
     summary = b"\x0a" + length_prefix(len(value)) + value
     return event_bytes(wall_time, step, summary)
-
