@@ -38,9 +38,6 @@ def paths(request, monkeypatch):
         monkeypatch.setattr(st, "_native_take_run", None)
         monkeypatch.setattr(core_methods, "_native_columns", None)
         monkeypatch.setattr(records, "_native_frame_rows", None)
-        python_method = getattr(core_methods.CoreMethods.add_scalar, "__wrapped__", None)
-        if python_method is not None:  # the compiled add_scalar descriptor: use the Python method
-            monkeypatch.setattr(core_methods.CoreMethods, "add_scalar", python_method)
     return request.param
 
 
@@ -382,3 +379,37 @@ def test_keyboard_interrupt_mid_call_keeps_the_writer_consistent(tmp_path, where
     assert len(steps) == len(set(steps)), "an event was written twice"
     assert set(done) <= set(steps), f"accepted events lost: {sorted(set(done) - set(steps))[:10]}"
     assert len(set(steps) - set(done)) <= interrupts, "events appeared that were never logged"
+
+
+def test_a_new_sub_run_logged_from_many_threads_at_once_gets_one_file(tmp_path, monkeypatch):
+    # add_scalars opens a sub-run's file on its first use; threads making that first call at
+    # once (the file system slow meanwhile) must share one stream, not open one file each.
+    import anyboard.writer as writer_module
+
+    real = writer_module.remote.event_file_factory
+
+    def slow_factory(*args, **kwargs):
+        time.sleep(0.05)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writer_module.remote, "event_file_factory", slow_factory)
+    w = SummaryWriter(str(tmp_path))
+    start = threading.Barrier(8)
+
+    def log(i: int) -> None:
+        start.wait()
+        w.add_scalars("m", {"k": float(i)}, i)
+
+    threads = [threading.Thread(target=log, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+
+    def join_all() -> None:
+        for t in threads:
+            t.join()
+        w.close()
+
+    no_hang(join_all, WATCHDOG_S, "the threads' first add_scalars calls")
+    files = _event_files(str(tmp_path))
+    assert len(files["m_k"]) == 1
+    assert sorted(step for _, step in _values(str(tmp_path))["m_k"]) == list(range(8))

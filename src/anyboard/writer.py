@@ -89,6 +89,19 @@ def _close_quietly(core: BackgroundWriter) -> None:
         log.warning("anyboard: closing a writer left open failed: %s", exc)
 
 
+_WRITERS: weakref.WeakSet[_WriterBase] = weakref.WeakSet()
+
+
+def _new_locks_in_forked_child() -> None:
+    # Another thread of the parent may have held a writer's lock at the fork: the child gets new ones.
+    for w in list(_WRITERS):
+        w._runs_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_locks_in_forked_child)
+
+
 class _WriterBase:
     """State and the emit API shared by all method groups."""
 
@@ -161,6 +174,8 @@ class _WriterBase:
         """Start the background writer and open the main run's stream."""
         self._core = BackgroundWriter(**self._core_options)
         self._runs: dict[str, Stream] = {}
+        self._runs_lock = threading.Lock()  # opening a sub-run's stream (replaced in a forked child)
+        _WRITERS.add(self)
         self._main = self._run_stream("")
         self._main_put = self._main.put  # add_scalar's fast path: one attribute load, one call
         self._scalars_streams: dict[tuple[str, str], Stream] = {}  # add_scalars: (main_tag, key) -> sub-run
@@ -173,6 +188,13 @@ class _WriterBase:
         ``run`` must already be a safe relative path (components made by
         :func:`~anyboard._paths.safe_component`).
         """
+        stream = self._runs.get(run)
+        if stream is not None:
+            return stream
+        with self._runs_lock:  # threads making a sub-run's first call at once share one stream
+            return self._open_run_stream(run)
+
+    def _open_run_stream(self, run: str) -> Stream:
         stream = self._runs.get(run)
         if stream is None:
             directory = remote.join(self._logdir, run) if run else self._logdir
