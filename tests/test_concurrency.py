@@ -413,3 +413,49 @@ def test_a_new_sub_run_logged_from_many_threads_at_once_gets_one_file(tmp_path, 
     files = _event_files(str(tmp_path))
     assert len(files["m_k"]) == 1
     assert sorted(step for _, step in _values(str(tmp_path))["m_k"]) == list(range(8))
+
+
+def test_drop_policy_from_many_threads_accounts_for_every_call(tmp_path, monkeypatch):
+    # on_full="drop" with the writer thread held: every call is either written or counted in
+    # dropped (the count is taken under the count lock), each thread's written values stay in
+    # its order, and the backlog stays within the bound plus max_queue small items per thread.
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # many thread switches inside the calls
+    gate = threading.Event()
+    drain = st.Stream.drain
+
+    def held_drain(self, limit, reached):
+        gate.wait(WATCHDOG_S)
+        return drain(self, limit, reached)
+
+    monkeypatch.setattr(st.Stream, "drain", held_drain)
+    bound = 200 * st.EVENT_BYTES
+    threads, calls = 8, 400
+    w = SummaryWriter(str(tmp_path), max_pending_bytes=bound, on_full="drop", max_queue=5)
+    start = threading.Barrier(threads)
+    peaks: list[int] = []
+
+    def log(t: int) -> None:
+        start.wait()
+        for i in range(calls):
+            w.add_scalar(f"t{t}", float(i), i)
+            peaks.append(w._core._pending_bytes())
+
+    import warnings
+
+    workers = [threading.Thread(target=log, args=(t,)) for t in range(threads)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            no_hang(worker.join, WATCHDOG_S, "a logging thread")
+    sys.setswitchinterval(switch)
+    assert max(peaks) <= bound + (5 + 2) * threads * st.EVENT_BYTES
+    gate.set()
+    no_hang(w.close, WATCHDOG_S, "close()")
+    values = _values(str(tmp_path))["."]
+    assert w.dropped > 0 and len(values) + w.dropped == threads * calls
+    for t in range(threads):
+        steps = [step for tag, step in values if tag == f"t{t}"]
+        assert steps == sorted(steps) and len(set(steps)) == len(steps)
