@@ -519,3 +519,20 @@ def test_scalar_and_text_events_are_the_envelope_around_their_summary(wall, step
         message = text(tag, "some *text*", "tensor")
         expected = Event(wall_time=wall, step=step, summary=message).SerializeToString()
         assert text_event(wall, step, tag, "some *text*") == expected
+
+
+def test_only_io_frames_records():
+    # The method layer and the summary builders hand over unframed events; tfrecord framing is io's.
+    import ast
+
+    import anyboard
+
+    root = Path(anyboard.__file__).parent
+    framing = {"frame", "frame_many", "frame_rows", "frame_row_groups", "masked_crc32c", "crc32c"}
+    offenders = []
+    for package in ("_methods", "summary"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("anyboard.io"):
+                    offenders += [f"{path.name}: {a.name}" for a in node.names if a.name in framing]
+    assert not offenders
