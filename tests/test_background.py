@@ -11,7 +11,7 @@ import warnings
 import pytest
 
 import anyboard
-from anyboard.errors import WriteError, WriterClosedError
+from anyboard.errors import WriteError
 from anyboard.io import background as bg
 from anyboard.io import stream as st
 from anyboard.io.background import BackgroundWriter, encoder_code
@@ -69,7 +69,7 @@ def make(tmp_path):
     for w in made:
         try:
             w.close(timeout=10)
-        except Exception:  # noqa: BLE001 - tests may leave a failed writer behind
+        except Exception:
             pass
 
 
@@ -101,7 +101,7 @@ def test_flush_drains_everything_queued_before_it_in_order(make):
 
 def test_batches_are_written_with_one_call_each(make):
     w, s, f = make(max_queue=10_000, flush_secs=3600)
-    for i in range(st.BATCH_EVENTS * 2):
+    for _i in range(st.BATCH_EVENTS * 2):
         s.put(b"x")
     w.flush()
     assert f.writes - 1 <= 3  # header + at most one write per batch
@@ -236,7 +236,7 @@ def test_small_items_are_bounded_too(make):
 
 
 def test_max_queue_wakes_the_thread_without_flush(make):
-    w, s, f = make(max_queue=5, flush_secs=3600)
+    _w, s, f = make(max_queue=5, flush_secs=3600)
     written = threading.Event()
     original = f.write
 
@@ -267,7 +267,7 @@ def test_fork_child_gets_fresh_queues_and_files(tmp_path):
             if not any("parent" in repr(item) for s in w._core._streams for item in s.queue):
                 w.close()
                 code = 0
-        except BaseException:  # noqa: BLE001 - reported through the exit status
+        except BaseException:
             code = 2
         os._exit(code)
     _, status = os.waitpid(pid, 0)
@@ -507,7 +507,7 @@ def _image_burst(tmp_path, monkeypatch, n, *, fail_at=None):
     def flush():
         try:
             w.flush()
-        except Exception as exc:  # noqa: BLE001 - handed to the test
+        except Exception as exc:
             error.append(exc)
 
     flusher = threading.Thread(target=flush)
@@ -593,7 +593,7 @@ def test_a_run_of_one_code_stops_at_the_first_other_item(monkeypatch, compiled):
     scalars = [(_SCALAR, 1.0, i, "t", 0.5) for i in range(5)]
     other = [b"raw", (_SCALAR + 1, 1.0, 9, "t", 0.5), (_SCALAR, 1.0), (len, ("x",))]
     for stop in other:
-        queue = deque(scalars[1:] + [stop] + scalars[:2])
+        queue = deque([*scalars[1:], stop, *scalars[:2]])
         if compiled:
             run = st._native_take_run(queue, _SCALAR, 100)
         else:
@@ -601,7 +601,7 @@ def test_a_run_of_one_code_stops_at_the_first_other_item(monkeypatch, compiled):
             m = st._run_length(run, _SCALAR)
             queue.extendleft(reversed(run[m:]))
             del run[m:]
-        assert run == scalars[1:] and list(queue) == [stop] + scalars[:2]
+        assert run == scalars[1:] and list(queue) == [stop, *scalars[:2]]
     queue = deque(scalars)
     if compiled:
         assert st._native_take_run(queue, _SCALAR, 3) == scalars[:3] and list(queue) == scalars[3:]
@@ -633,3 +633,92 @@ def test_interleaved_scalars_and_other_events_are_written_in_call_order(tmp_path
             expected.append((tag, step))
     got = [(v.tag, e.step) for e in anyboard.iter_run_events(str(tmp_path)) for v in e.summary.value]
     assert got == expected
+
+
+# -- layering: the stream knows its owner only through StreamOwner ------------------------------
+
+
+def test_the_stream_module_does_not_import_the_writer_and_neither_uses_the_others_privates():
+    import ast
+    import re
+    from pathlib import Path
+
+    def imported(path):
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+        }
+
+    assert "anyboard.io.background" not in imported(st.__file__)  # no cycle, not even for typing
+    background = Path(bg.__file__).read_text(encoding="utf-8")
+    assert not re.findall(r"\b(?:s|stream|open_now)\._[a-z]\w*", background)  # Stream's privates
+    stream = Path(st.__file__).read_text(encoding="utf-8")
+    assert not re.findall(r"\b(?:owner|w|writer)\._[a-z]\w*", stream)  # the owner's privates
+    assert "self._owner._" not in stream
+
+
+def test_a_stream_works_with_any_owner(tmp_path):
+    # The whole contract of a Stream's owner is StreamOwner's three methods.
+    class Owner:
+        def __init__(self) -> None:
+            self.checked: list[tuple[object, int]] = []
+            self.written = 0
+
+        def put_checked(self, stream, item, nbytes):
+            self.checked.append((item, nbytes))
+            stream.append(item)
+
+        def caller_waiting(self) -> bool:
+            return False
+
+        def batch_written(self, events: int) -> None:
+            self.written += events
+
+    owner = Owner()
+    f = MemoryFile()
+    f._dir = str(tmp_path)  # type: ignore[attr-defined]
+    s = st.Stream(owner, lambda: f, [b"header"])
+    s.put(b"first")  # check_at is 0: checked
+    s.check_at = 3
+    s.put(b"second")
+    s.put((ECHO, 1, 2, 3, 4))
+    s.put(b"big", 10_000)  # declares bytes: checked
+    s.put(b"third")  # at check_at: checked
+    assert owner.checked == [(b"first", 0), (b"big", 10_000), (b"third", 0)]
+    reached: list[st.FlushMarker] = []
+    assert s.drain(len(s.queue), reached) == 5 and owner.written == 5
+    assert f.payloads() == [b"header", b"first", b"second", b"1|2|3|4", b"big", b"third"]
+
+
+def test_queued_items_hold_no_writer_or_stream(tmp_path, monkeypatch):
+    # Encoders get the data they encode (and narrow callbacks), never the writer's machinery.
+    import numpy as np
+
+    queued = []
+    put = st.Stream.put
+    monkeypatch.setattr(st.Stream, "put", lambda self, item, nbytes=0: (queued.append(item), put(self, item, nbytes))[1])
+
+    def parts(x):
+        if isinstance(x, tuple | list):
+            for y in x:
+                yield from parts(y)
+        else:
+            yield x
+
+    w = anyboard.SummaryWriter(str(tmp_path), summary_format="tensor")
+    w.add_scalar("s", 1.0, 0)
+    w.add_scalar("s", 2.0, 1)
+    w.add_scalars("many", {"a": 1.0, "b": 2.0}, 0)
+    w.add_text("t", "hello", 0)
+    w.add_histogram("small", np.arange(100.0), 0)
+    for i in range(3):  # large: binned on the caller, then snapshots in pooled buffers
+        w.add_histogram("large", np.arange(1 << 17, dtype=np.float32) * (i + 1), i)
+        w.flush()
+        _wait_for(lambda: not w._core._wanted)  # the wanted buffers are in the pool
+    w.add_image("im", np.zeros((3, 4, 4), np.uint8), 0)
+    w.close()
+    assert len(queued) >= 10
+    leaked = [x for x in parts(queued) if isinstance(x, BackgroundWriter | st.Stream | anyboard.SummaryWriter)]
+    assert not leaked
+    bound = [x for x in parts(queued) if isinstance(getattr(x, "__self__", None), BackgroundWriter)]
+    assert {m.__name__ for m in bound} <= {"caller_waiting", "give_buffer"}

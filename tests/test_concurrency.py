@@ -38,9 +38,6 @@ def paths(request, monkeypatch):
         monkeypatch.setattr(st, "_native_take_run", None)
         monkeypatch.setattr(core_methods, "_native_columns", None)
         monkeypatch.setattr(records, "_native_frame_rows", None)
-        python_method = getattr(core_methods.CoreMethods.add_scalar, "__wrapped__", None)
-        if python_method is not None:  # the compiled add_scalar descriptor: use the Python method
-            monkeypatch.setattr(core_methods.CoreMethods, "add_scalar", python_method)
     return request.param
 
 
@@ -382,3 +379,83 @@ def test_keyboard_interrupt_mid_call_keeps_the_writer_consistent(tmp_path, where
     assert len(steps) == len(set(steps)), "an event was written twice"
     assert set(done) <= set(steps), f"accepted events lost: {sorted(set(done) - set(steps))[:10]}"
     assert len(set(steps) - set(done)) <= interrupts, "events appeared that were never logged"
+
+
+def test_a_new_sub_run_logged_from_many_threads_at_once_gets_one_file(tmp_path, monkeypatch):
+    # add_scalars opens a sub-run's file on its first use; threads making that first call at
+    # once (the file system slow meanwhile) must share one stream, not open one file each.
+    import anyboard.writer as writer_module
+
+    real = writer_module.remote.event_file_factory
+
+    def slow_factory(*args, **kwargs):
+        time.sleep(0.05)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writer_module.remote, "event_file_factory", slow_factory)
+    w = SummaryWriter(str(tmp_path))
+    start = threading.Barrier(8)
+
+    def log(i: int) -> None:
+        start.wait()
+        w.add_scalars("m", {"k": float(i)}, i)
+
+    threads = [threading.Thread(target=log, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+
+    def join_all() -> None:
+        for t in threads:
+            t.join()
+        w.close()
+
+    no_hang(join_all, WATCHDOG_S, "the threads' first add_scalars calls")
+    files = _event_files(str(tmp_path))
+    assert len(files["m_k"]) == 1
+    assert sorted(step for _, step in _values(str(tmp_path))["m_k"]) == list(range(8))
+
+
+def test_drop_policy_from_many_threads_accounts_for_every_call(tmp_path, monkeypatch):
+    # on_full="drop" with the writer thread held: every call is either written or counted in
+    # dropped (the count is taken under the count lock), each thread's written values stay in
+    # its order, and the backlog stays within the bound plus max_queue small items per thread.
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # many thread switches inside the calls
+    gate = threading.Event()
+    drain = st.Stream.drain
+
+    def held_drain(self, limit, reached):
+        gate.wait(WATCHDOG_S)
+        return drain(self, limit, reached)
+
+    monkeypatch.setattr(st.Stream, "drain", held_drain)
+    bound = 200 * st.EVENT_BYTES
+    threads, calls = 8, 400
+    w = SummaryWriter(str(tmp_path), max_pending_bytes=bound, on_full="drop", max_queue=5)
+    start = threading.Barrier(threads)
+    peaks: list[int] = []
+
+    def log(t: int) -> None:
+        start.wait()
+        for i in range(calls):
+            w.add_scalar(f"t{t}", float(i), i)
+            peaks.append(w._core._pending_bytes())
+
+    import warnings
+
+    workers = [threading.Thread(target=log, args=(t,)) for t in range(threads)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            no_hang(worker.join, WATCHDOG_S, "a logging thread")
+    sys.setswitchinterval(switch)
+    assert max(peaks) <= bound + (5 + 2) * threads * st.EVENT_BYTES
+    gate.set()
+    no_hang(w.close, WATCHDOG_S, "close()")
+    values = _values(str(tmp_path))["."]
+    assert w.dropped > 0 and len(values) + w.dropped == threads * calls
+    for t in range(threads):
+        steps = [step for tag, step in values if tag == f"t{t}"]
+        assert steps == sorted(steps) and len(set(steps)) == len(steps)

@@ -6,10 +6,10 @@ Needs no TensorBoard: runs in the protobuf-floor environment too
 
 from __future__ import annotations
 
-import os
-
 import math
+import os
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,7 +79,7 @@ def test_frame_many_round_trips(n):
 
 def test_frame_header_cache_does_not_mix_lengths():
     # Same length twice (cached header) and many distinct lengths: every header is right.
-    for length in list(range(0, 200)) + [200, 3, 5000, 3, 1 << 20]:
+    for length in [*list(range(200)), 200, 3, 5000, 3, 1 << 20]:
         data = b"\x07" * length
         rec = frame(data)
         assert rec[:8] == struct.pack("<Q", length)
@@ -190,8 +190,8 @@ def _batch_cases():
         for i in range(n):
             tag = rng.choice(tags) if mixed else tags[0]
             wall = rng.choice(walls) if mixed else 1.7e9 + i
-            step = rng.choice(steps + [rng.randrange(-(2**63), 2**63)]) if mixed == 1 else i
-            value = rng.choice(specials + [rng.uniform(-1e6, 1e6)])
+            step = rng.choice([*steps, rng.randrange(-2 ** 63, 2 ** 63)]) if mixed == 1 else i
+            value = rng.choice([*specials, rng.uniform(-1000000.0, 1000000.0)])
             items.append((wall, step, tag, value))
         yield items
     # Hand-made adversarial runs.
@@ -256,12 +256,14 @@ def test_scalar_payload_groups_framed_are_byte_identical_to_framing_each_event(b
                 assert bytes(rows[j]) == simple_value_event(*items[i])
 
 
-def test_scalar_records_batch_encoder_matches_one_by_one(backend):
-    from anyboard._methods.core import _SCALAR, _scalar_event, _scalar_records
+def test_scalar_rows_batch_encoder_matches_one_by_one(backend):
+    # The method layer's batch encoder gives unframed row groups; io frames them (frame_row_groups).
+    from anyboard._methods.core import _SCALAR, _scalar_event, _scalar_rows
+    from anyboard.io.records import frame_row_groups
 
     for items in _batch_cases():
         queued = [(_SCALAR, *it) for it in items]
-        assert _scalar_records(queued) == frame_many([_scalar_event(*it) for it in items])
+        assert frame_row_groups(len(queued), _scalar_rows(queued)) == frame_many([_scalar_event(*it) for it in items])
 
 
 @pytest.mark.parametrize("length", [0, 1, 3, 4, 40, 129, 20000])
@@ -482,3 +484,55 @@ def test_text_event_is_byte_identical_to_protobuf():
         tag, step, wall = tags[i % len(tags)], steps[i % len(steps)], walls[i % len(walls)]
         expected = Event(wall_time=wall, step=step, summary=text(tag, s)).SerializeToString()
         assert text_event(wall, step, tag, s) == expected, (tag, step, wall, s[:20])
+
+
+def test_the_event_envelope_is_encoded_in_one_place():
+    # Fields 1 (wall_time) and 2 (step) of an Event are written by anyboard._wire alone; every
+    # event holding a summary is wrapped by its event_bytes (io.events re-exports it).
+    import anyboard
+    from anyboard import _wire
+    from anyboard.io import events
+
+    assert events.event_bytes is _wire.event_bytes
+    root = Path(anyboard.__file__).parent
+    pieces = ("WALL_HEAD", "STEP_FIELDS", "wall_field", "step_field")
+    users = sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if path.name != "_wire.py" and any(p in path.read_text(encoding="utf-8") for p in pieces)
+    )
+    assert users == ["io/events.py"]  # its re-exports
+
+
+@pytest.mark.parametrize("wall", [0.0, -0.0, 1.7e9, float("nan")])
+@pytest.mark.parametrize("step", [0, 1, 127, 128, 16383, 16384, 2**40, -1, -(2**63)])
+def test_scalar_and_text_events_are_the_envelope_around_their_summary(wall, step):
+    from anyboard.proto.event_pb2 import Event
+    from anyboard.proto.summary_pb2 import Summary
+    from anyboard.summary.scalar import simple_value_bytes, simple_value_event
+    from anyboard.summary.text import text, text_event
+
+    for tag in ("loss", "", "é/" * 70):
+        summary = simple_value_bytes(tag, 0.25)
+        expected = Event(wall_time=wall, step=step, summary=Summary.FromString(summary)).SerializeToString()
+        assert simple_value_event(wall, step, tag, 0.25) == event_bytes(wall, step, summary) == expected
+        message = text(tag, "some *text*", "tensor")
+        expected = Event(wall_time=wall, step=step, summary=message).SerializeToString()
+        assert text_event(wall, step, tag, "some *text*") == expected
+
+
+def test_only_io_frames_records():
+    # The method layer and the summary builders hand over unframed events; tfrecord framing is io's.
+    import ast
+
+    import anyboard
+
+    root = Path(anyboard.__file__).parent
+    framing = {"frame", "frame_many", "frame_rows", "frame_row_groups", "masked_crc32c", "crc32c"}
+    offenders = []
+    for package in ("_methods", "summary"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("anyboard.io"):
+                    offenders += [f"{path.name}: {a.name}" for a in node.names if a.name in framing]
+    assert not offenders

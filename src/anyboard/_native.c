@@ -20,15 +20,21 @@
  * from the crc32c package's function, passed in; scalar_columns: the queued scalars of a batch
  * as columns (anyboard._methods.core). Both replace per-record Python loops on the writer thread.
  *
- * FastScalar: add_scalar's fast path as a method descriptor (anyboard._methods.core).
- *
  * float_to_uint8: float pixels to uint8 by the image range rule of anyboard.imaging
  * (x * 255 in the input's type, NaN and values below 0 to 0, above 255 to 255, rounded half
  * to even), one fused pass instead of NumPy's five (used by anyboard._methods.images).
+ *
+ * take_run: a run of queued items of one code, taken from the writer thread's deque
+ * (anyboard.io.stream).
+ *
+ * The module uses the public C API only (no CPython internals, no object layouts), is
+ * initialized in phases (PEP 489) and needs no GIL: every function works on its arguments
+ * (held by the caller for the call) and on buffers it holds views of while the GIL is released;
+ * nothing is global but the immutable Layout type of each module object; a list read item by
+ * item is locked against other threads (a critical section) on free-threaded builds.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <structmember.h> /* T_OBJECT_EX: the member type of a __slots__ entry */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -172,9 +178,12 @@ static int is_code(const Py_buffer *view, const char *codes) {
 }
 
 static void Layout_dealloc(Layout *self) {
+    PyTypeObject *type = Py_TYPE(self); /* a heap type: each instance holds a reference to it */
     free(self->table);
     free(self->cmp);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(type, Py_tp_free);
+    tp_free(self);
+    Py_DECREF(type);
 }
 
 static int Layout_init(Layout *self, PyObject *args, PyObject *kwds) {
@@ -307,17 +316,21 @@ PyDoc_STRVAR(Layout_doc,
 "A cell table for exact binning of float32 (``compare_values`` float32) or float64 values.\n"
 "``block``: values counted into 32-bit lane counters between flushes (tests make it small).");
 
-static PyTypeObject LayoutType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "anyboard._native.Layout",
-    .tp_basicsize = sizeof(Layout),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = Layout_doc,
-    .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)Layout_init,
-    .tp_dealloc = (destructor)Layout_dealloc,
-    .tp_methods = Layout_methods,
-    .tp_getset = Layout_getset,
+static PyType_Slot Layout_slots[] = {
+    {Py_tp_doc, (void *)Layout_doc},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_init, (void *)Layout_init},
+    {Py_tp_dealloc, (void *)Layout_dealloc},
+    {Py_tp_methods, Layout_methods},
+    {Py_tp_getset, Layout_getset},
+    {0, NULL},
+};
+
+static PyType_Spec Layout_spec = {
+    .name = "anyboard._native.Layout",
+    .basicsize = sizeof(Layout),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Layout_slots,
 };
 
 #ifdef HAVE_TO_UINT8
@@ -494,11 +507,26 @@ PyDoc_STRVAR(scalar_columns_doc,
 "as float64 bytes, steps as int64 bytes (native order), tags a list. Raises TypeError (or\n"
 "OverflowError) on an item of any other form.");
 
+static PyObject *scalar_columns_locked(PyObject *items);
+
 static PyObject *scalar_columns(PyObject *Py_UNUSED(module), PyObject *items) {
     if (!PyList_Check(items)) {
         PyErr_SetString(PyExc_TypeError, "items must be a list");
         return NULL;
     }
+    PyObject *result;
+#ifdef Py_BEGIN_CRITICAL_SECTION /* free-threaded builds: no other thread changes the list meanwhile */
+    Py_BEGIN_CRITICAL_SECTION(items);
+    result = scalar_columns_locked(items);
+    Py_END_CRITICAL_SECTION();
+#else
+    result = scalar_columns_locked(items);
+#endif
+    return result;
+}
+
+/* The list's items are borrowed: the caller keeps the list unchanged (the GIL, or a critical section). */
+static PyObject *scalar_columns_locked(PyObject *items) {
     Py_ssize_t n = PyList_GET_SIZE(items);
     PyObject *walls = PyBytes_FromStringAndSize(NULL, n * 8);
     PyObject *steps = PyBytes_FromStringAndSize(NULL, n * 8);
@@ -539,7 +567,8 @@ PyDoc_STRVAR(take_run_doc,
 "take_run(queue, code, limit)\n--\n\n"
 "Pop from the left of ``queue`` (a collections.deque) the items that are 5-tuples whose first\n"
 "element equals ``code``, stopping at the first other item, when ``queue`` is empty or after\n"
-"``limit`` items; return them as a list, in queue order. Items after the run stay queued.");
+"``limit`` items; return them as a list, in queue order. Items after the run stay queued.\n"
+"Only one thread may take items from the left of ``queue`` (others may append on the right).");
 
 static PyObject *take_run(PyObject *Py_UNUSED(module), PyObject *args) {
     PyObject *queue, *code;
@@ -566,7 +595,7 @@ static PyObject *take_run(PyObject *Py_UNUSED(module), PyObject *args) {
         }
         Py_DECREF(head);
         if (!same) break;
-        PyObject *item = PyObject_CallNoArgs(popleft); /* the GIL is held: still the head */
+        PyObject *item = PyObject_CallNoArgs(popleft); /* still the head: only this thread pops */
         if (item == NULL) goto fail;
         int appended = PyList_Append(out, item);
         Py_DECREF(item);
@@ -595,314 +624,6 @@ fail: /* out of memory: the items taken go back to the front of the queue, in or
     return NULL;
 }
 
-/* -- add_scalar's fast path (anyboard._methods.core) ----------------------------------------- */
-
-/* FastScalar(function, code, namespace, clock_name) is a method descriptor standing for
- * ``function`` (the Python add_scalar). A call whose arguments are exactly (self, tag, value,
- * step), possibly with tag, scalar_value and global_step as keywords, where value is a float,
- * step an int within +-(2**30 - 1), tag a str in self._fast_tags and self._core._in_events <
- * self._core._gate, does what the Python fast path does: self._main_append((code, clock(),
- * step, tag, value)) then self._core._in_events += 1, clock being namespace[clock_name] at the
- * time of the call (the module global the Python method reads). Every other call is passed to
- * ``function`` unchanged.
- *
- * Those five attributes are __slots__ of the writer's and the background writer's classes:
- * their values sit at fixed offsets in the objects, which this reads and writes directly (the
- * offsets come from the classes' member descriptors, looked up once per class). A class where
- * any of them is not a plain slot sends every call to ``function``. (Reading them through
- * __dict__ would replace CPython 3.11/3.12's inline attribute storage with a dict, slowing
- * every other attribute access on the writer; PyObject_GetAttr costs more than the Python
- * method it replaces.) */
-typedef struct {
-    PyObject_HEAD
-    PyObject *func;
-    PyObject *code;
-    PyObject *namespace;
-    PyObject *clock_name;
-    PyTypeObject *wtype; /* the writer class the offsets below are for (a strong reference) */
-    Py_ssize_t off_tags, off_core, off_append;
-    PyTypeObject *ctype; /* the background writer class */
-    Py_ssize_t off_in, off_gate;
-    vectorcallfunc vectorcall;
-} FastScalar;
-
-static PyObject *s_fast_tags, *s_core, *s_main_append, *s_in_events, *s_gate, *s_tag, *s_scalar_value,
-    *s_global_step;
-
-static int intern_names(void) {
-    struct { PyObject **slot; const char *name; } names[] = {
-        {&s_fast_tags, "_fast_tags"}, {&s_core, "_core"}, {&s_main_append, "_main_append"},
-        {&s_in_events, "_in_events"}, {&s_gate, "_gate"}, {&s_tag, "tag"},
-        {&s_scalar_value, "scalar_value"}, {&s_global_step, "global_step"},
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL) return -1;
-    }
-    return 0;
-}
-
-/* The offset of the __slots__ entry ``name`` of ``type``, or -1 when it is anything else. */
-static Py_ssize_t slot_offset(PyTypeObject *type, PyObject *name) {
-    PyObject *descr = PyObject_GetAttr((PyObject *)type, name);
-    if (descr == NULL) {
-        PyErr_Clear();
-        return -1;
-    }
-    Py_ssize_t offset = -1;
-    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-        if (member->type == T_OBJECT_EX && !(member->flags & READONLY)) offset = member->offset;
-    }
-    Py_DECREF(descr);
-    return offset;
-}
-
-#define MEMBER_AT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
-
-/* Whether ``obj``'s class has the slots; fills the cache for a new class. */
-static int writer_slots(FastScalar *self, PyObject *w) {
-    PyTypeObject *type = Py_TYPE(w);
-    if (type != self->wtype) {
-        Py_INCREF(type);
-        Py_XSETREF(self->wtype, type);
-        self->off_tags = slot_offset(type, s_fast_tags);
-        self->off_core = slot_offset(type, s_core);
-        self->off_append = slot_offset(type, s_main_append);
-    }
-    return self->off_tags >= 0 && self->off_core >= 0 && self->off_append >= 0;
-}
-
-static int core_slots(FastScalar *self, PyObject *core) {
-    PyTypeObject *type = Py_TYPE(core);
-    if (type != self->ctype) {
-        Py_INCREF(type);
-        Py_XSETREF(self->ctype, type);
-        self->off_in = slot_offset(type, s_in_events);
-        self->off_gate = slot_offset(type, s_gate);
-    }
-    return self->off_in >= 0 && self->off_gate >= 0;
-}
-
-/* An exact int's value, with 0 in *ok when it is not one or does not fit a long long. */
-static long long exact_int(PyObject *obj, int *ok) {
-    int overflow = 0;
-    *ok = obj != NULL && PyLong_CheckExact(obj);
-    long long value = *ok ? PyLong_AsLongLongAndOverflow(obj, &overflow) : 0;
-    *ok = *ok && !overflow;
-    return value;
-}
-
-static PyObject *FastScalar_call(FastScalar *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    PyObject *w, *tag = NULL, *value = NULL, *step = NULL, *tags = NULL, *core = NULL;
-    int ok; /* (this is reached only through self->vectorcall, which is set while func is) */
-    if (nargs < 1 || nargs > 4) goto slow;
-    w = args[0];
-    if (nargs > 1) tag = args[1];
-    if (nargs > 2) value = args[2];
-    if (nargs > 3) step = args[3];
-    if (kwnames != NULL) {
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
-            PyObject *name = PyTuple_GET_ITEM(kwnames, i), *arg = args[nargs + i];
-            if (name == s_global_step && step == NULL) step = arg; /* keyword names arrive interned */
-            else if (name == s_scalar_value && value == NULL) value = arg;
-            else if (name == s_tag && tag == NULL) tag = arg;
-            else goto slow;
-        }
-    }
-    if (tag == NULL || value == NULL || step == NULL || !PyFloat_CheckExact(value) || !PyUnicode_CheckExact(tag))
-        goto slow;
-    {   /* a finite value beyond float32's range is written as +-inf with a warning: the Python method */
-        double v = PyFloat_AS_DOUBLE(value);
-        if (isfinite(v) && fabs(v) > (double)FLT_MAX) goto slow;
-    }
-    long long s = exact_int(step, &ok);
-    if (!ok || s < -0x3FFFFFFFLL || s > 0x3FFFFFFFLL || !writer_slots(self, w)) goto slow;
-    tags = MEMBER_AT(w, self->off_tags);
-    if (tags == NULL || !PyAnySet_Check(tags)) goto slow;
-    Py_INCREF(tags); /* alive through the set's __eq__ calls, which run Python code */
-    int known = PySet_Contains(tags, tag);
-    Py_CLEAR(tags);
-    if (known != 1) {
-        if (known < 0) PyErr_Clear();
-        goto slow;
-    }
-    core = MEMBER_AT(w, self->off_core);
-    if (core == NULL || !core_slots(self, core)) goto slow;
-    long long in_events = exact_int(MEMBER_AT(core, self->off_in), &ok);
-    if (!ok) goto slow;
-    long long gate = exact_int(MEMBER_AT(core, self->off_gate), &ok);
-    if (!ok || in_events >= gate) goto slow;
-    /* Taken: from here on an error is the caller's, as in the Python fast path, which runs
-     * self._main_append((code, _time(), step, tag, value)) then core._in_events += 1. */
-    Py_INCREF(core);
-    PyObject *result = NULL, *item = NULL, *append = NULL, *done = NULL;
-    PyObject *clock = PyDict_GetItemWithError(self->namespace, self->clock_name);
-    if (clock == NULL) {
-        if (!PyErr_Occurred()) PyErr_SetObject(PyExc_NameError, self->clock_name);
-        goto taken_done;
-    }
-    Py_INCREF(clock);
-    PyObject *now = PyObject_CallNoArgs(clock);
-    Py_DECREF(clock);
-    if (now == NULL) goto taken_done;
-    item = PyTuple_Pack(5, self->code, now, step, tag, value);
-    Py_DECREF(now);
-    if (item == NULL) goto taken_done;
-    append = MEMBER_AT(w, self->off_append);
-    if (append == NULL) {
-        PyErr_SetObject(PyExc_AttributeError, s_main_append);
-        goto taken_done;
-    }
-    Py_INCREF(append);
-    done = PyObject_CallOneArg(append, item);
-    if (done == NULL) goto taken_done;
-    if (Py_TYPE(core) == self->ctype) { /* read again after the append, as `+= 1` does */
-        long long now_in = exact_int(MEMBER_AT(core, self->off_in), &ok);
-        PyObject *next = ok && now_in < LLONG_MAX ? PyLong_FromLongLong(now_in + 1) : NULL;
-        if (next != NULL) {
-            PyObject *old = MEMBER_AT(core, self->off_in);
-            MEMBER_AT(core, self->off_in) = next;
-            Py_XDECREF(old);
-            result = Py_None;
-            Py_INCREF(result);
-        } else if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_OverflowError, "_in_events does not fit in int64");
-        }
-    }
-    else {
-        PyErr_SetString(PyExc_TypeError, "the writer's background writer changed during the call");
-    }
-taken_done:
-    Py_XDECREF(done);
-    Py_XDECREF(append);
-    Py_XDECREF(item);
-    Py_DECREF(core);
-    return result;
-slow:
-    return PyObject_Vectorcall(self->func, args, nargsf, kwnames);
-}
-
-static int FastScalar_init(FastScalar *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"function", "code", "namespace", "clock_name", NULL};
-    PyObject *func, *code, *namespace, *clock_name;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!U", kwlist, &func, &code, &PyDict_Type, &namespace,
-                                     &clock_name))
-        return -1;
-    if (!PyCallable_Check(func)) {
-        PyErr_SetString(PyExc_TypeError, "function must be callable");
-        return -1;
-    }
-    if (!PyLong_CheckExact(code)) {
-        PyErr_SetString(PyExc_TypeError, "code must be an int");
-        return -1;
-    }
-    if (intern_names() < 0) return -1;
-    Py_INCREF(func);
-    Py_INCREF(code);
-    Py_INCREF(namespace);
-    Py_INCREF(clock_name);
-    PyUnicode_InternInPlace(&clock_name);
-    Py_XSETREF(self->func, func);
-    Py_XSETREF(self->code, code);
-    Py_XSETREF(self->namespace, namespace);
-    Py_XSETREF(self->clock_name, clock_name);
-    Py_CLEAR(self->wtype); /* offsets are looked up on the first call for each class */
-    Py_CLEAR(self->ctype);
-    self->vectorcall = (vectorcallfunc)FastScalar_call;
-    return 0;
-}
-
-static PyObject *FastScalar_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    FastScalar *self = (FastScalar *)type->tp_alloc(type, 0);
-    if (self != NULL) self->vectorcall = NULL; /* not callable until __init__ ran */
-    return (PyObject *)self;
-}
-
-static PyObject *FastScalar_unready(PyObject *self, PyObject *args, PyObject *kwds) {
-    FastScalar *fs = (FastScalar *)self;
-    if (fs->vectorcall == NULL || fs->func == NULL) {
-        PyErr_SetString(PyExc_TypeError, "FastScalar is not initialized");
-        return NULL;
-    }
-    return PyVectorcall_Call(self, args, kwds);
-}
-
-static int FastScalar_traverse(FastScalar *self, visitproc visit, void *arg) {
-    Py_VISIT(self->func);
-    Py_VISIT(self->code);
-    Py_VISIT(self->namespace);
-    Py_VISIT(self->clock_name);
-    Py_VISIT(self->wtype);
-    Py_VISIT(self->ctype);
-    return 0;
-}
-
-static int FastScalar_clear(FastScalar *self) {
-    self->vectorcall = NULL; /* a call after this reaches FastScalar_unready */
-    Py_CLEAR(self->func);
-    Py_CLEAR(self->code);
-    Py_CLEAR(self->namespace);
-    Py_CLEAR(self->clock_name);
-    Py_CLEAR(self->wtype);
-    Py_CLEAR(self->ctype);
-    return 0;
-}
-
-static void FastScalar_dealloc(FastScalar *self) {
-    PyObject_GC_UnTrack(self);
-    FastScalar_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyObject *FastScalar_get(PyObject *self, PyObject *obj, PyObject *type) {
-    if (obj == NULL || obj == Py_None) {
-        Py_INCREF(self);
-        return self;
-    }
-    return PyMethod_New(self, obj);
-}
-
-/* __wrapped__ (inspect.signature follows it), __doc__, __name__, __qualname__, __module__: the function's. */
-static PyObject *FastScalar_forward(FastScalar *self, void *closure) {
-    if (self->func == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "FastScalar is not initialized");
-        return NULL;
-    }
-    if (closure == NULL) {
-        Py_INCREF(self->func);
-        return self->func;
-    }
-    return PyObject_GetAttrString(self->func, (const char *)closure);
-}
-
-static PyGetSetDef FastScalar_getset[] = {
-    {"__wrapped__", (getter)FastScalar_forward, NULL, "the Python function this stands for", NULL},
-    {"__doc__", (getter)FastScalar_forward, NULL, NULL, "__doc__"},
-    {"__name__", (getter)FastScalar_forward, NULL, NULL, "__name__"},
-    {"__qualname__", (getter)FastScalar_forward, NULL, NULL, "__qualname__"},
-    {"__module__", (getter)FastScalar_forward, NULL, NULL, "__module__"},
-    {"__annotations__", (getter)FastScalar_forward, NULL, NULL, "__annotations__"},
-    {NULL},
-};
-
-static PyTypeObject FastScalarType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "anyboard._native.FastScalar",
-    .tp_basicsize = sizeof(FastScalar),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
-    .tp_doc = "FastScalar(function, code, namespace, clock_name)\n--\n\nadd_scalar's compiled fast path (see _native.c).",
-    .tp_new = FastScalar_new,
-    .tp_init = (initproc)FastScalar_init,
-    .tp_dealloc = (destructor)FastScalar_dealloc,
-    .tp_traverse = (traverseproc)FastScalar_traverse,
-    .tp_clear = (inquiry)FastScalar_clear,
-    .tp_call = FastScalar_unready,
-    .tp_vectorcall_offset = offsetof(FastScalar, vectorcall),
-    .tp_descr_get = FastScalar_get,
-    .tp_getset = FastScalar_getset,
-};
-
 static PyMethodDef module_methods[] = {
 #ifdef HAVE_TO_UINT8
     {"float_to_uint8", float_to_uint8, METH_VARARGS, float_to_uint8_doc},
@@ -913,27 +634,37 @@ static PyMethodDef module_methods[] = {
     {NULL},
 };
 
+/* Multi-phase initialization (PEP 489): the module object is created by the import system, then
+ * module_exec adds the Layout type (a heap type per module object, so subinterpreters and repeated
+ * imports share nothing). */
+static int module_exec(PyObject *m) {
+    PyObject *layout = PyType_FromSpec(&Layout_spec);
+    if (layout == NULL) return -1;
+    int added = PyModule_AddObjectRef(m, "Layout", layout);
+    Py_DECREF(layout);
+    return added;
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+#ifdef Py_mod_multiple_interpreters
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#ifdef Py_mod_gil
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED}, /* free-threaded builds keep the GIL off when this is imported */
+#endif
+    {0, NULL},
+};
+
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "anyboard._native",
-    "anyboard's compiled kernels: histogram binning, float pixels to uint8, record framing.", -1,
-    module_methods, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "anyboard._native",
+    .m_doc = "anyboard's compiled kernels: histogram binning, float pixels to uint8, record framing.",
+    .m_size = 0,
+    .m_methods = module_methods,
+    .m_slots = module_slots,
 };
 
 PyMODINIT_FUNC PyInit__native(void) {
-    if (PyType_Ready(&LayoutType) < 0 || PyType_Ready(&FastScalarType) < 0) return NULL;
-    PyObject *m = PyModule_Create(&module);
-    if (m == NULL) return NULL;
-    Py_INCREF(&LayoutType);
-    if (PyModule_AddObject(m, "Layout", (PyObject *)&LayoutType) < 0) {
-        Py_DECREF(&LayoutType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&FastScalarType);
-    if (PyModule_AddObject(m, "FastScalar", (PyObject *)&FastScalarType) < 0) {
-        Py_DECREF(&FastScalarType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
+    return PyModuleDef_Init(&module);
 }

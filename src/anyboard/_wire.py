@@ -48,3 +48,25 @@ def wall_field(wall_time: float) -> bytes:
     if wall_time or math.copysign(1.0, wall_time) < 0:
         return WALL_HEAD.pack(9, wall_time)
     return b""
+
+
+def event_bytes(wall_time: float, step: int, summary: bytes) -> bytes:
+    """The serialized ``Event(wall_time=wall_time, step=step, summary=<summary>)``: the one envelope encoder.
+
+    Fields 1 (``wall_time``), 2 (``step``) and 5 (``summary``, the serialized
+    ``Summary`` given), byte for byte what protobuf writes. Every event
+    holding a summary is wrapped here (the writer, ``summary.scalar``,
+    ``summary.text``); the column builder of many scalar events
+    (``summary.scalar.simple_value_payload_groups``) lays out the same fields
+    and is tested against this.
+    """
+    n = len(summary)
+    return b"".join(
+        (
+            WALL_HEAD.pack(9, wall_time) if wall_time else wall_field(wall_time),
+            STEP_FIELDS[step] if 0 <= step < 16384 else b"\x10" + varint(step),
+            b"\x2a",
+            SMALL_VARINTS[n] if n < 16384 else varint(n),
+            summary,
+        )
+    )

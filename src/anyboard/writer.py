@@ -41,8 +41,9 @@ from anyboard._methods.media import Methods as MediaMethods
 from anyboard._paths import safe_component
 from anyboard.adapters import to_numpy
 from anyboard.io import remote
-from anyboard.io.background import BackgroundWriter, Stream, parallel_encoder
+from anyboard.io.background import BackgroundWriter
 from anyboard.io.events import event_bytes, header_events
+from anyboard.io.stream import Stream, parallel_encoder
 from anyboard.proto.event_pb2 import Event
 from anyboard.proto.summary_pb2 import Summary
 
@@ -58,14 +59,16 @@ write (histograms as ``HistogramProto``, images and audio in ``Summary.Value.ima
 reader of their files reads anyboard's the same way; ``"tensor"`` writes TensorBoard's v2 tensor encodings."""
 
 
-def _summary_event(wall: float, step: int, builder: Callable[..., Summary], args: tuple[Any, ...]) -> bytes:
+def _summary_event(wall: float, step: int, builder: Callable[..., Summary | bytes], args: tuple[Any, ...]) -> bytes:
     """Background-side encoder: build a ``Summary`` and wrap it in an ``Event``."""
     summary = builder(*args)
-    return event_bytes(wall, step, summary if type(summary) is bytes else summary.SerializeToString())
+    return event_bytes(wall, step, summary if isinstance(summary, bytes) else summary.SerializeToString())
 
 
 @parallel_encoder
-def _independent_summary_event(wall: float, step: int, builder: Callable[..., Summary], args: tuple[Any, ...]) -> bytes:
+def _independent_summary_event(
+    wall: float, step: int, builder: Callable[..., Summary | bytes], args: tuple[Any, ...]
+) -> bytes:
     """:func:`_summary_event` for a builder that is a pure function of ``args`` (images, video):
     while a caller waits, a run of these is encoded on several threads at once."""
     return _summary_event(wall, step, builder, args)
@@ -86,12 +89,21 @@ def _close_quietly(core: BackgroundWriter) -> None:
         log.warning("anyboard: closing a writer left open failed: %s", exc)
 
 
+_WRITERS: weakref.WeakSet[_WriterBase] = weakref.WeakSet()
+
+
+def _new_locks_in_forked_child() -> None:
+    # Another thread of the parent may have held a writer's lock at the fork: the child gets new ones.
+    for w in list(_WRITERS):
+        w._runs_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_locks_in_forked_child)
+
+
 class _WriterBase:
     """State and the emit API shared by all method groups."""
-
-    # add_scalar's fast path reads these three at fixed offsets (anyboard._native.FastScalar);
-    # every other attribute lives in the instance's (inline) __dict__ as usual.
-    __slots__ = ("__dict__", "__weakref__", "_core", "_fast_tags", "_main_append")
 
     def __init__(
         self,
@@ -143,7 +155,10 @@ class _WriterBase:
         self._suffix = suffix
         self._write_to_disk = bool(write_to_disk)
         self._core_options: dict[str, Any] = {
-            "max_queue": max_queue, "flush_secs": flush_secs, "max_pending_bytes": max_pending_bytes, "on_full": on_full,
+            "max_queue": max_queue,
+            "flush_secs": flush_secs,
+            "max_pending_bytes": max_pending_bytes,
+            "on_full": on_full,
         }
         self._streams_ever: list[tuple[str, Stream]] = []  # across reopen(), for written_files()
         self._tags_ok: set[str] = set()
@@ -159,8 +174,10 @@ class _WriterBase:
         """Start the background writer and open the main run's stream."""
         self._core = BackgroundWriter(**self._core_options)
         self._runs: dict[str, Stream] = {}
+        self._runs_lock = threading.Lock()  # opening a sub-run's stream (replaced in a forked child)
+        _WRITERS.add(self)
         self._main = self._run_stream("")
-        self._main_append = self._main.append  # add_scalar's fast path
+        self._main_put = self._main.put  # add_scalar's fast path: one attribute load, one call
         self._scalars_streams: dict[tuple[str, str], Stream] = {}  # add_scalars: (main_tag, key) -> sub-run
         self._finalizer = weakref.finalize(self, _close_quietly, self._core)
 
@@ -172,12 +189,17 @@ class _WriterBase:
         :func:`~anyboard._paths.safe_component`).
         """
         stream = self._runs.get(run)
+        if stream is not None:
+            return stream
+        with self._runs_lock:  # threads making a sub-run's first call at once share one stream
+            return self._open_run_stream(run)
+
+    def _open_run_stream(self, run: str) -> Stream:
+        stream = self._runs.get(run)
         if stream is None:
             directory = remote.join(self._logdir, run) if run else self._logdir
             if self._write_to_disk:
-                factory = remote.event_file_factory(
-                    directory, self._suffix, self._storage_options, root=self._logdir
-                )
+                factory = remote.event_file_factory(directory, self._suffix, self._storage_options, root=self._logdir)
             else:
                 factory = _NullFile
             # After a close() the writer reopens with new files: those must not purge what this
@@ -198,7 +220,9 @@ class _WriterBase:
         if not tag:
             raise ValueError("tag must be a non-empty str, got ''")
         if not tag.isprintable() and _CONTROL.search(tag):
-            raise ValueError(f"tag {tag!r} contains a control character (NUL, newline, ...): TensorBoard cannot show it")
+            raise ValueError(
+                f"tag {tag!r} contains a control character (NUL, newline, ...): TensorBoard cannot show it"
+            )
         try:
             tag.encode("utf-8")
         except UnicodeEncodeError:
@@ -244,11 +268,15 @@ class _WriterBase:
             shown = f"{str(walltime)[:12]}... ({len(str(walltime))} digits)"
             raise ValueError(f"tag {tag!r}: walltime {shown} is too large for seconds since the epoch") from None
         except (TypeError, ValueError):
-            raise TypeError(f"tag {tag!r}: walltime must be a number of seconds, got {type(walltime).__name__}") from None
+            raise TypeError(
+                f"tag {tag!r}: walltime must be a number of seconds, got {type(walltime).__name__}"
+            ) from None
         if not math.isfinite(wall):
             raise ValueError(f"tag {tag!r}: walltime must be finite, got {wall}")
         if not 0.0 <= wall < MAX_WALLTIME:
-            raise ValueError(f"tag {tag!r}: walltime must be seconds since the epoch in [0, {MAX_WALLTIME:.0e}), got {wall}")
+            raise ValueError(
+                f"tag {tag!r}: walltime must be seconds since the epoch in [0, {MAX_WALLTIME:.0e}), got {wall}"
+            )
         return wall
 
     def _array(self, tag: str, x: Any, *, copy: bool = True) -> np.ndarray:
@@ -380,8 +408,15 @@ class _WriterBase:
         """
         return (
             _writer_in_another_process,
-            (type(self), self._logdir, self._suffix, self._write_to_disk, self._storage_options,
-             self._summary_format, self._core_options),
+            (
+                type(self),
+                self._logdir,
+                self._suffix,
+                self._write_to_disk,
+                self._storage_options,
+                self._summary_format,
+                self._core_options,
+            ),
         )
 
     def __enter__(self) -> SummaryWriter:
@@ -456,7 +491,9 @@ class FileWriter:
                 event.wall_time = self._writer._walltime("event", walltime)
         self._writer._emit_event(event, run=self._run)
 
-    def add_summary(self, summary: Summary | bytes, global_step: int | None = None, walltime: float | None = None) -> None:
+    def add_summary(
+        self, summary: Summary | bytes, global_step: int | None = None, walltime: float | None = None
+    ) -> None:
         """Write a ready ``Summary`` proto (or its serialized bytes) as one event."""
         if isinstance(summary, Summary):
             data = summary.SerializeToString()
@@ -530,10 +567,11 @@ class SummaryWriter(
         """Write a ready ``Event`` proto to the main run."""
         FileWriter(self).add_event(event, step, walltime)
 
-    def add_summary(self, summary: Summary | bytes, global_step: int | None = None, walltime: float | None = None) -> None:
+    def add_summary(
+        self, summary: Summary | bytes, global_step: int | None = None, walltime: float | None = None
+    ) -> None:
         """Write a ready ``Summary`` proto to the main run."""
         FileWriter(self).add_summary(summary, global_step, walltime)
-
 
 
 def _show_required_parameters(cls: type) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from operator import itemgetter
 from time import time as _time
 from typing import Any
@@ -15,8 +15,7 @@ from anyboard import _threads
 from anyboard._methods.base import MethodsBase
 from anyboard._paths import safe_component
 from anyboard.adapters import Deferred, module_root, to_numpy
-from anyboard.io.background import encoder_code
-from anyboard.io.records import frame_row_groups
+from anyboard.io.stream import RowGroups, encoder_code
 from anyboard.summary.histogram import (
     MAX_BUCKETS,
     TF_BINS,
@@ -37,11 +36,6 @@ from anyboard.summary.text import text_event as _text_event
 from anyboard.summary.text import text_event_compat as _text_event_compat
 
 _MISSING: Any = object()
-
-try:  # add_scalar's compiled fast path (see the end of this module)
-    from anyboard._native import FastScalar as _FastScalar
-except ImportError:  # pragma: no cover - not built: add_scalar is the Python method alone
-    _FastScalar = None  # type: ignore[misc,assignment]
 
 try:  # the compiled column extraction (_native.c); the itemgetter maps in _scalar_records give the same columns
     from anyboard._native import scalar_columns as _native_columns
@@ -67,14 +61,12 @@ def _scalar_event(wall: float, step: int, tag: str, value: Any) -> bytes:
     return simple_value_event(wall, step, tag, resolved_float(value))
 
 
-def _scalar_records(items: list[Any]) -> bytes:
-    """Framed records of many queued ``_SCALAR`` items (their values are all floats) at once.
+def _scalar_rows(items: list[Any]) -> RowGroups:
+    """The events of many queued ``_SCALAR`` items (their values are all floats) at once, unframed.
 
-    The same bytes as ``frame_many([_scalar_event(*item[1:]) for item in items])``:
-    tfrecords (uint64 LE length, uint32 LE masked CRC-32C of the length,
-    the serialized ``Event``, uint32 LE masked CRC-32C of the event) in the
-    order the items were queued. The events are built per layout group by
-    ``summary.scalar`` and framed by ``io.records`` (CRCs from ``crc32c``).
+    ``(indices, rows)`` groups (:func:`~anyboard.summary.scalar.simple_value_payload_groups`):
+    row ``j`` of a group, uint8, is byte for byte ``_scalar_event(*items[indices[j]][1:])``.
+    The writer thread frames them in queue order (``anyboard.io.stream``).
     """
     n = len(items)
     if _native_columns is not None:  # one C loop over the tuples (15x faster than the maps below)
@@ -86,7 +78,7 @@ def _scalar_records(items: list[Any]) -> bytes:
         steps = np.fromiter(map(_STEP, items), np.int64, n)
         values = np.fromiter(map(_VALUE, items), np.float64, n)
         tags = list(map(_TAG, items))
-    return frame_row_groups(n, simple_value_payload_groups(walls, steps, tags, values))
+    return simple_value_payload_groups(walls, steps, tags, values)
 
 
 _WALL, _STEP, _TAG, _VALUE = (itemgetter(i) for i in range(1, 5))
@@ -96,7 +88,7 @@ def _device_scalar_event(wall: float, step: int, tag: str, value: Any) -> bytes:
     return _scalar_event(wall, step, tag, value)
 
 
-_SCALAR = encoder_code(_scalar_event, _scalar_records)  # value: a float
+_SCALAR = encoder_code(_scalar_event, _scalar_rows)  # value: a float
 _TEXT = encoder_code(_text_event)  # value: one str ("tensor": rank 0)
 _TEXT_COMPAT = encoder_code(_text_event_compat)  # value: one str ("compat": shape [1])
 _DEVICE_SCALAR = encoder_code(_device_scalar_event)  # value: a Deferred (device scalar), one by one
@@ -110,18 +102,24 @@ _POOL_MIN = 256 << 10  # arrays from this size on are snapshot into recycled buf
 
 
 def _pooled_histogram(
-    tag: str, buffer: np.ndarray, bins: Any, max_bins: int | None, summary_format: str, core: Any
+    tag: str,
+    buffer: np.ndarray,
+    bins: Any,
+    max_bins: int | None,
+    summary_format: str,
+    caller_waiting: Callable[[], bool],
+    give_buffer: Callable[[np.ndarray], None],
 ) -> Any:
-    """Background side of a large histogram: bin the snapshot, then hand its buffer back.
+    """Background side of a large histogram: bin the snapshot, then hand its buffer back (``give_buffer``).
 
     It bins on this thread alone while the training loop runs, and on up to
-    ``anyboard._threads.THREADS`` threads while a caller waits (flush, close, a full queue).
+    ``anyboard._threads.THREADS`` threads while ``caller_waiting()`` (flush, close, a full queue).
     """
     try:
-        threads = _threads.THREADS if core.caller_waiting() else 1
+        threads = _threads.THREADS if caller_waiting() else 1
         return _histogram(tag, buffer, bins, max_bins, summary_format, threads=threads)
     finally:
-        core.give_buffer(buffer)
+        give_buffer(buffer)
 
 
 def _rows_histogram(tag: str, rows: Any, stats: Any = None) -> Any:
@@ -155,7 +153,9 @@ def scalar_value(tag: str, value: Any) -> Any:
         try:
             return float(value)
         except OverflowError:
-            raise ValueError(f"tag {tag!r}: the scalar {_short(value)} cannot be represented as a float64 (|x| > 1.8e308)") from None
+            raise ValueError(
+                f"tag {tag!r}: the scalar {_short(value)} cannot be represented as a float64 (|x| > 1.8e308)"
+            ) from None
     array = to_numpy(value, tag=tag, defer=True)
     if isinstance(array, Deferred):
         return array
@@ -167,7 +167,9 @@ def scalar_value(tag: str, value: Any) -> Any:
     with np.errstate(over="ignore"):
         number = float(array.reshape(()))
     if math.isinf(number) and np.isfinite(array).all():  # e.g. a longdouble beyond float64
-        raise ValueError(f"tag {tag!r}: the scalar {_short(array.reshape(()).item())} cannot be represented as a float64 (|x| > 1.8e308)")
+        raise ValueError(
+            f"tag {tag!r}: the scalar {_short(array.reshape(()).item())} cannot be represented as a float64 (|x| > 1.8e308)"
+        )
     return number
 
 
@@ -224,25 +226,20 @@ class CoreMethods(MethodsBase):
         """
         # Fast path (the common call: a float, an int step, a tag seen before):
         # the same checks as below in a few type tests, then one tuple queued
-        # the way Stream.put does it (see anyboard.io.background).
+        # with the main stream's put (anyboard.io.stream.Stream.put).
         if (
             type(scalar_value) is float
             and type(global_step) is int
             and walltime is None
             and type(tag) is str
-            and tag in self._fast_tags  # type: ignore[attr-defined]  # empty while use_metadata applies
+            and tag in self._fast_tags  # empty while use_metadata applies
             and -0x3FFFFFFF <= global_step <= 0x3FFFFFFF  # _FAST_STEP, as constants
             and not (new_style or display_name or summary_description)
             and -3.4028234663852886e38 <= scalar_value <= 3.4028234663852886e38  # float32's range (NaN, inf: below)
         ):
-            core = self._core  # type: ignore[attr-defined]
-            if core._in_events < core._gate:
-                self._main_append((_SCALAR, _time(), global_step, tag, scalar_value))  # type: ignore[attr-defined]
-                core._in_events += 1
-            else:
-                core._put_checked(self._main, (_SCALAR, _time(), global_step, tag, scalar_value), 0)  # type: ignore[attr-defined]
+            self._main_put((_SCALAR, _time(), global_step, tag, scalar_value))
             return None
-        tag = self._tag(tag)  # type: ignore[attr-defined]
+        tag = self._tag(tag)
         if scalar_value is _MISSING:
             if value is _MISSING:
                 raise TypeError(f"tag {tag!r}: add_scalar needs a value (scalar_value= or value=)")
@@ -265,21 +262,21 @@ class CoreMethods(MethodsBase):
             scalar_value = _to_scalar(tag, scalar_value)
         if beyond_float32(scalar_value):
             self._warn_float32(tag, scalar_value)
-        step = self._step(tag, global_step)  # type: ignore[attr-defined]
+        step = self._step(tag, global_step)
         if not _STEP_MIN <= step <= _STEP_MAX:
             raise ValueError(f"tag {tag!r}: global_step {step} does not fit in int64")
-        wall = self._walltime(tag, walltime)  # type: ignore[attr-defined]
+        wall = self._walltime(tag, walltime)
         if new_style or display_name or summary_description:
             args = (tag, scalar_value, display_name, summary_description, new_style)
-            self._emit(tag, _scalar_summary, args, step, wall)  # type: ignore[attr-defined]
+            self._emit(tag, _scalar_summary, args, step, wall)
             return None
         code = _SCALAR if type(scalar_value) is float else _DEVICE_SCALAR
-        self._main.put((code, wall, step, tag, scalar_value))  # type: ignore[attr-defined]
+        self._main.put((code, wall, step, tag, scalar_value))
         return None
 
     def _warn_float32(self, tag: str, value: float) -> None:
         """One warning per writer and tag: a finite scalar beyond float32's range is written as ±inf."""
-        warned = self._extras.setdefault("_anyboard_float32_warned", set())  # type: ignore[attr-defined]
+        warned = self._extras.setdefault("_anyboard_float32_warned", set())
         if tag not in warned:
             warned.add(tag)
             warnings.warn(
@@ -300,21 +297,25 @@ class CoreMethods(MethodsBase):
         background thread. The call is all or nothing: every value is checked
         and every sub-run's file opened before anything is queued.
         """
-        main_tag = self._tag(main_tag)  # type: ignore[attr-defined]
+        main_tag = self._tag(main_tag)
         if not isinstance(tag_scalar_dict, Mapping):
-            raise TypeError(f"tag {main_tag!r}: expected a dict of name -> scalar, got {type(tag_scalar_dict).__name__}")
+            raise TypeError(
+                f"tag {main_tag!r}: expected a dict of name -> scalar, got {type(tag_scalar_dict).__name__}"
+            )
         if not tag_scalar_dict:
             raise ValueError(f"tag {main_tag!r}: add_scalars got an empty dict; expected at least one name -> scalar")
-        step = global_step if type(global_step) is int else self._step(main_tag, global_step)  # type: ignore[attr-defined]
+        step = global_step if type(global_step) is int else self._step(main_tag, global_step)
         if not _STEP_MIN <= step <= _STEP_MAX:
             raise ValueError(f"tag {main_tag!r}: global_step {step} does not fit in int64")
-        wall = self._walltime(main_tag, walltime)  # type: ignore[attr-defined]
-        streams = self._scalars_streams  # type: ignore[attr-defined]
+        wall = self._walltime(main_tag, walltime)
+        streams = self._scalars_streams
         items: list[Any] = []
         for key, value in tag_scalar_dict.items():
             if type(value) is not float:
                 if not isinstance(key, str):
-                    raise TypeError(f"tag {main_tag!r}: add_scalars keys must be str, got {type(key).__name__}: {key!r}")
+                    raise TypeError(
+                        f"tag {main_tag!r}: add_scalars keys must be str, got {type(key).__name__}: {key!r}"
+                    )
                 try:
                     value = _to_scalar(main_tag, value)
                 except (TypeError, ValueError) as exc:  # name the main tag (as given) and the key
@@ -325,9 +326,11 @@ class CoreMethods(MethodsBase):
         for i, (stream, key, value) in enumerate(items):
             if stream is None:
                 if not isinstance(key, str):
-                    raise TypeError(f"tag {main_tag!r}: add_scalars keys must be str, got {type(key).__name__}: {key!r}")
+                    raise TypeError(
+                        f"tag {main_tag!r}: add_scalars keys must be str, got {type(key).__name__}: {key!r}"
+                    )
                 run = safe_component(main_tag.replace("/", "_") + "_" + key)
-                stream = self._run_stream(run)  # type: ignore[attr-defined]
+                stream = self._run_stream(run)
                 streams[(main_tag, key)] = stream
                 items[i] = (stream, key, value)
         for stream, _, value in items:
@@ -353,7 +356,9 @@ class CoreMethods(MethodsBase):
         tag = self._tag(tag)
         if isinstance(bins, str):
             if bins not in _HIST_BINS:
-                raise ValueError(f"tag {tag!r}: bins must be one of {_HIST_BINS}, an int or a sequence of edges, got {bins!r}")
+                raise ValueError(
+                    f"tag {tag!r}: bins must be one of {_HIST_BINS}, an int or a sequence of edges, got {bins!r}"
+                )
         elif isinstance(bins, bool):
             raise TypeError(f"tag {tag!r}: bins must be a bin rule name, an int or a sequence of edges, got bool")
         elif isinstance(bins, int | np.integer):
@@ -364,15 +369,19 @@ class CoreMethods(MethodsBase):
             try:
                 edges = np.asarray(bins, dtype=np.float64)
             except (TypeError, ValueError):
-                raise TypeError(f"tag {tag!r}: bins must be a bin rule name, an int or a sequence of edges, got {bins!r}") from None
+                raise TypeError(
+                    f"tag {tag!r}: bins must be a bin rule name, an int or a sequence of edges, got {bins!r}"
+                ) from None
             if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) < 0) or not np.isfinite(edges).all():
                 raise ValueError(f"tag {tag!r}: bins as edges must be a 1-D increasing finite sequence of >= 2 values")
             if edges.size > MAX_BUCKETS + 1:
-                raise ValueError(f"tag {tag!r}: at most {MAX_BUCKETS:_} buckets ({MAX_BUCKETS + 1:_} edges), got {edges.size:_} edges")
+                raise ValueError(
+                    f"tag {tag!r}: at most {MAX_BUCKETS:_} buckets ({MAX_BUCKETS + 1:_} edges), got {edges.size:_} edges"
+                )
             bins = edges
         if max_bins is not None and not (isinstance(max_bins, int | np.integer) and max_bins >= 1):
             raise ValueError(f"tag {tag!r}: max_bins must be a positive int, got {max_bins!r}")
-        fmt = self._summary_format  # type: ignore[attr-defined]
+        fmt = self._summary_format
         compat = fmt == "compat"
         # A tensor on a GPU is binned there: only the [k, 3] rows (and the statistics) cross to
         # the host, and the caller does not wait for the device (rows may be a Deferred).
@@ -384,15 +393,24 @@ class CoreMethods(MethodsBase):
             rows = device_histogram_rows(values, bins, max_bins, tag=tag, with_stats=compat)
             if rows is not None:
                 args = (tag, rows, True) if compat else (tag, rows)
-                self._emit(tag, _rows_histogram, args, global_step, walltime, nbytes=encode_bytes(0, np.dtype(np.float64), bins))  # type: ignore[attr-defined]
+                self._emit(
+                    tag,
+                    _rows_histogram,
+                    args,
+                    global_step,
+                    walltime,
+                    nbytes=encode_bytes(0, np.dtype(np.float64), bins),
+                )
                 return
-        array = self._array(tag, values, copy=False)  # type: ignore[attr-defined]
+        array = self._array(tag, values, copy=False)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"tag {tag!r}: expected real numeric values for a histogram, got dtype {array.dtype}")
         if array.size == 0:
-            raise ValueError(f"tag {tag!r}: add_histogram got an empty array (shape {array.shape}); expected at least one value")
+            raise ValueError(
+                f"tag {tag!r}: add_histogram got an empty array (shape {array.shape}); expected at least one value"
+            )
         extra = encode_bytes(array.size, array.dtype, bins, fmt)
-        core = self._core  # type: ignore[attr-defined]
+        core = self._core
         if array.nbytes >= _POOL_MIN and array.dtype.isnative:
             # A large snapshot goes into a recycled buffer (no fresh pages to fault in);
             # the background thread hands it back once it has binned it.
@@ -405,24 +423,26 @@ class CoreMethods(MethodsBase):
                 core.want_buffer(array.nbytes, array.dtype.str, 2)
                 rows = _bucket_rows(array, bins, max_bins, tag=tag)
                 queued: tuple[Any, ...] = (tag, rows, histogram_stats(array)) if compat else (tag, rows)
-                self._emit(tag, _rows_histogram, queued, global_step, walltime, nbytes=rows.nbytes * 2 + 65536)  # type: ignore[attr-defined]
+                self._emit(tag, _rows_histogram, queued, global_step, walltime, nbytes=rows.nbytes * 2 + 65536)
                 return
             if buffer is None:
                 buffer = np.empty(array.size, array.dtype)
             np.copyto(buffer.reshape(array.shape), array)
-            pooled = (tag, buffer, bins, max_bins, fmt, core)
-            self._emit(tag, _pooled_histogram, pooled, global_step, walltime, nbytes=array.nbytes + extra)  # type: ignore[attr-defined]
+            pooled = (tag, buffer, bins, max_bins, fmt, core.caller_waiting, core.give_buffer)
+            self._emit(tag, _pooled_histogram, pooled, global_step, walltime, nbytes=array.nbytes + extra)
             return
         array = np.array(array, copy=True)  # the caller may change its array after this call
-        self._emit(tag, _histogram, (tag, array, bins, max_bins, fmt), global_step, walltime, nbytes=array.nbytes + extra)  # type: ignore[attr-defined]
+        self._emit(
+            tag, _histogram, (tag, array, bins, max_bins, fmt), global_step, walltime, nbytes=array.nbytes + extra
+        )
 
     def add_histogram_raw(
         self,
         tag: str,
-        min: float,  # noqa: A002 - the peers' argument names
-        max: float,  # noqa: A002
+        min: float,
+        max: float,
         num: float,
-        sum: float,  # noqa: A002
+        sum: float,
         sum_squares: float,
         bucket_limits: Any,
         bucket_counts: Any,
@@ -449,7 +469,15 @@ class CoreMethods(MethodsBase):
         )
         self._emit(tag, bytes, (summary.SerializeToString(),), global_step, walltime)
 
-    def add_text(self, tag: str, text_string: Any = _MISSING, global_step: Any = None, walltime: Any = None, *, text: Any = _MISSING) -> None:
+    def add_text(
+        self,
+        tag: str,
+        text_string: Any = _MISSING,
+        global_step: Any = None,
+        walltime: Any = None,
+        *,
+        text: Any = _MISSING,
+    ) -> None:
         """Log Markdown text (a str; or a 1-D/2-D list of str, shown as a table).
 
         The tag is kept as given (the peers append ``/text_summary``). ``text=``
@@ -465,27 +493,31 @@ class CoreMethods(MethodsBase):
         if type(text_string) is str:  # one string: the writer thread writes its event without protobuf objects
             if not text_string.isascii():
                 _check_utf8(tag, text_string)
-            step = self._step(tag, global_step)  # type: ignore[attr-defined]
-            wall = self._walltime(tag, walltime)  # type: ignore[attr-defined]
-            code = _TEXT_COMPAT if self._summary_format == "compat" else _TEXT  # type: ignore[attr-defined]
-            self._main.put((code, wall, step, tag, text_string), 256 + 4 * len(text_string))  # type: ignore[attr-defined]
+            step = self._step(tag, global_step)
+            wall = self._walltime(tag, walltime)
+            code = _TEXT_COMPAT if self._summary_format == "compat" else _TEXT
+            self._main.put((code, wall, step, tag, text_string), 256 + 4 * len(text_string))
             return
         if not isinstance(text_string, str):
             array = np.array(text_string, dtype=object)
             if array.ndim not in (1, 2) or array.size == 0 or not all(isinstance(x, str) for x in array.flat):
-                raise TypeError(f"tag {tag!r}: expected a str, or a 1-D or 2-D list of str, got {type(text_string).__name__}")
+                raise TypeError(
+                    f"tag {tag!r}: expected a str, or a 1-D or 2-D list of str, got {type(text_string).__name__}"
+                )
             # the strings, their UTF-8 copies and the proto (64 bytes per cell for the objects)
             nbytes = 256 + 64 * array.size + 3 * _check_utf8(tag, "".join(array.flat))
             text_string = array
         else:  # a str subclass
             nbytes = 256 + 3 * _check_utf8(tag, str(text_string))
-        self._emit(tag, _text, (tag, text_string, self._summary_format), global_step, walltime, nbytes=nbytes)  # type: ignore[attr-defined]
+        self._emit(tag, _text, (tag, text_string, self._summary_format), global_step, walltime, nbytes=nbytes)
 
     def add_tensor(self, tag: str, tensor: Any, global_step: Any = None, walltime: Any = None) -> None:
         """Log a raw tensor (any shape; numeric, bool or str) under plugin ``tensor``."""
         tag = self._tag(tag)
         array = self._array(tag, tensor)
-        strings = array.dtype.kind in "US" or (array.dtype == object and all(isinstance(x, str | bytes) for x in array.flat))
+        strings = array.dtype.kind in "US" or (
+            array.dtype == object and all(isinstance(x, str | bytes) for x in array.flat)
+        )
         if array.dtype.kind not in "biufc" and not strings:
             raise TypeError(f"tag {tag!r}: add_tensor expects a numeric, bool or string array, got dtype {array.dtype}")
         if strings:
@@ -497,7 +529,7 @@ class CoreMethods(MethodsBase):
             nbytes = 3 * array.nbytes + 256  # the snapshot, tensor_content and the serialized event
         if size >= _PROTO_LIMIT:
             raise ValueError(f"tag {tag!r}: the tensor holds {size:_} bytes; one event must stay under 2 GiB")
-        self._emit(tag, _tensor, (tag, array), global_step, walltime, nbytes=nbytes)  # type: ignore[attr-defined]
+        self._emit(tag, _tensor, (tag, array), global_step, walltime, nbytes=nbytes)
 
 
 def _check_utf8(tag: str, text: str) -> int:
@@ -513,10 +545,3 @@ _PROTO_LIMIT = (1 << 31) - (1 << 20)  # a protobuf message must stay under 2 GiB
 
 # add_scalar's parameter ``scalar_value`` (the peers' name) shadows the function there.
 _to_scalar = scalar_value
-
-# The compiled fast path (_native.c): the common call add_scalar(tag, float, int step) on a tag
-# seen before does, in C, exactly what the first branch of add_scalar above does (about twice
-# as fast); every other call reaches the method above unchanged. inspect.signature, help() and
-# __doc__ show the method above (FastScalar forwards __wrapped__, __doc__ and the names).
-if _FastScalar is not None:
-    CoreMethods.add_scalar = _FastScalar(CoreMethods.add_scalar, _SCALAR, globals(), "_time")  # type: ignore[method-assign]

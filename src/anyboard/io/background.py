@@ -1,7 +1,13 @@
 """One background thread per writer, serving any number of event files.
 
-The caller's side of a logging call is an append to a ``deque`` plus a
-counter update and one comparison: no lock, no protobuf, no I/O. Each queued
+The caller's side of a small logging call is :meth:`~anyboard.io.stream.Stream.put`:
+a ``len`` and an ``append`` on a ``deque`` (both atomic, with or without the
+GIL): no lock, no counter, no protobuf, no I/O. The counters and the memory
+bound belong to this module: the writer thread's own counters, and
+:meth:`BackgroundWriter.put_checked` (one small lock) for everything a plain
+append does not cover: items declaring bytes, every ``max_queue``-th item of a
+stream (``Stream.check_at``), the first call and any call while the writer is
+slow (closed, failed, forked, exiting). Each queued
 item is a serialized ``Event`` (``bytes``), a tuple ``(encode, args)`` or a
 5-tuple ``(code, a, b, c, d)`` where ``code`` comes from
 :func:`encoder_code` (the hottest paths: one tuple fewer, and a tuple of
@@ -20,15 +26,16 @@ Contracts:
 - ``max_queue`` pending events wake the thread to write them to the file (the
   peers' meaning of ``max_queue``); the caller never waits for that.
 - Memory is bounded by ``max_pending_bytes``: an estimate of the bytes the
-  queued items hold, :data:`EVENT_BYTES` per event plus the ``nbytes`` its
-  ``put`` declared. When it is exceeded, ``on_full="block"`` makes the caller
-  wait until the thread catches up; ``on_full="drop"`` drops new items (each
-  counted in :attr:`BackgroundWriter.dropped`; one warning) until there is
-  room. Small items are checked every ``max_queue`` events (or, while the
-  thread has a wake it has not taken yet, every :data:`FAR_GATE` events
-  within the room left for that many items of :data:`BIG_ITEM` bytes), so
-  the bound may be passed by at most ``max_queue`` small events; an item
-  declaring more than :data:`BIG_ITEM` bytes is checked at once.
+  queued items hold, :data:`EVENT_BYTES` per queued item plus the ``nbytes``
+  its ``put`` declared. When it is exceeded, ``on_full="block"`` makes the
+  caller wait until the thread catches up; ``on_full="drop"`` drops new items
+  (each counted in :attr:`BackgroundWriter.dropped`; one warning) until there
+  is room. Items declaring no bytes are checked every ``max_queue`` items of
+  their stream (or, while the thread has a wake it has not taken yet, at most
+  every :data:`FAR_GATE` items, within the room the bound leaves), so the
+  bound may be passed by at most ``max_queue`` such items per stream (plus
+  one per thread passing the check at once); an item declaring bytes is
+  checked at once.
 - Every ``flush_secs`` the files are flushed, but only when something was
   written since the last flush.
 - :meth:`BackgroundWriter.flush` is a barrier: it puts a :class:`FlushMarker`
@@ -36,12 +43,15 @@ Contracts:
   everything before the markers and flushed the files, however fast other
   threads keep queueing (each round of the thread drains at most what its
   queues held when the round began).
-- Any number of threads may share one writer: starting the thread (first use,
-  after a fork, after a reopen), :meth:`~BackgroundWriter.close`,
-  :meth:`~BackgroundWriter.flush` and :meth:`~BackgroundWriter.reopen` are
-  serialized by one lifecycle lock that the caller's hot path never takes, so
-  there is always at most one writer thread, and each thread's events are
-  written exactly once, in the order it queued them.
+- Any number of threads may share one writer, with or without the GIL:
+  starting the thread (first use, after a fork, after a reopen),
+  :meth:`~BackgroundWriter.close`, :meth:`~BackgroundWriter.flush` and
+  :meth:`~BackgroundWriter.reopen` are serialized by one lifecycle lock, and
+  the byte counters, ``dropped`` and ``Stream.check_at`` by one count lock;
+  the caller's hot path takes neither. Callers only append to the queues and
+  only the writer thread pops from them, so there is always at most one
+  writer thread, and each thread's events are written exactly once, in the
+  order it queued them.
 - An exception in the thread (disk full, file deleted, permission lost) is
   raised on the caller's next logging call or flush, as
   :class:`~anyboard.errors.WriteError` chained to the original. The failed
@@ -76,7 +86,6 @@ import numpy as np
 
 from anyboard.errors import WriteError
 from anyboard.io.stream import (  # noqa: F401 - re-exported: the writer's constants and encoder registry
-    BIG_ITEM,
     EVENT_BYTES,
     FAR_GATE,
     POOL_BYTES,
@@ -95,11 +104,7 @@ EXIT_TIMEOUT = 60.0
 
 
 class BackgroundWriter:
-    """The shared thread and bookkeeping for one writer's event files."""
-
-    # The queue counters add_scalar's compiled fast path reads and writes at fixed offsets
-    # (anyboard._native.FastScalar); everything else lives in __dict__.
-    __slots__ = ("__dict__", "__weakref__", "_gate", "_in_events")
+    """The shared thread and bookkeeping for one writer's event files (a :class:`~anyboard.io.stream.StreamOwner`)."""
 
     def __init__(
         self,
@@ -122,13 +127,9 @@ class BackgroundWriter:
         self.dropped = 0
         self._warned_drop = False
         self._streams: list[Stream] = []
-        self._in_bytes = 0
-        self._out_bytes = 0
-        self._in_events = 0
-        self._out_events = 0
-        # Callers queue without any check while _in_events < _gate; _gate is 0
-        # whenever _slow is set, else it is the event count of the next check.
-        self._gate = 0
+        self._in_bytes = 0  # bytes declared by queued items (count lock)
+        self._out_bytes = 0  # of those, written (count lock; set by the writer thread)
+        self._out_events = 0  # items written (the writer thread's alone)
         self._slow = False  # any of: closed, error pending, forked, exiting, thread not started
         self._closed = False
         self._finished = False  # close() done: thread stopped, files closed
@@ -147,6 +148,9 @@ class BackgroundWriter:
         _ALL.add(self)
 
     def _init_sync(self) -> None:
+        # The byte counters, dropped and every stream's check_at; held for a few operations,
+        # never while waiting or calling out (lock order: _life, then this, then _pool_lock).
+        self._count_lock = threading.Lock()
         self._pool_lock = threading.Lock()
         self._wake = threading.Event()
         self._progress = threading.Condition(threading.Lock())
@@ -163,8 +167,10 @@ class BackgroundWriter:
 
     def _set_slow(self) -> None:
         """Send the next logging call through :meth:`_slow_path`."""
-        self._slow = True
-        self._gate = 0
+        with self._count_lock:
+            self._slow = True
+            for s in self._streams:
+                s.check_at = 0
 
     # -- streams -----------------------------------------------------------
     def stream(self, factory: FileFactory, header: list[bytes], reopen_header: list[bytes] | None = None) -> Stream:
@@ -191,7 +197,8 @@ class BackgroundWriter:
             if self._pid != os.getpid():
                 self._after_fork()
             if self._exiting:
-                self.dropped += 1
+                with self._count_lock:
+                    self.dropped += 1
                 return False
             if self._closed:
                 self._reopen_locked()
@@ -199,7 +206,8 @@ class BackgroundWriter:
                 self._raise_error()
             if self._thread is None or not self._thread.is_alive():
                 self._start()
-            self._slow = False
+            with self._count_lock:  # an error the thread records from here on sets it again
+                self._slow = self._error is not None
             return True
 
     def _start(self) -> None:
@@ -208,15 +216,16 @@ class BackgroundWriter:
 
     def _raise_error(self) -> None:
         error, self._error = self._error, None
-        self._slow = self._closed or self._exiting  # _gate stays 0: the next call re-checks
+        with self._count_lock:  # check_at stays 0: the next call re-checks
+            self._slow = self._closed or self._exiting
         if isinstance(error, ValueError | TypeError):
             raise error
         raise WriteError(f"writing events failed: {error}") from error
 
     def _pending_bytes(self) -> int:
-        return (
-            self._in_bytes - self._out_bytes + EVENT_BYTES * (self._in_events - self._out_events) + self._pool_bytes
-        )
+        """The memory bound's estimate: declared bytes not written yet, :data:`EVENT_BYTES` per queued item, free buffers."""
+        queued = sum(len(s.queue) for s in self._streams)
+        return self._in_bytes - self._out_bytes + EVENT_BYTES * queued + self._pool_bytes
 
     # -- snapshot buffers ----------------------------------------------------
     def take_buffer(self, nbytes: int, dtype: str) -> Any:
@@ -289,56 +298,24 @@ class BackgroundWriter:
             self._wanted.clear()
             self._wanted_bytes = 0
 
-    def _put_checked(self, stream: Stream, item: Item, nbytes: int) -> None:
-        """Queue ``item`` on ``stream`` with every check.
+    def put_checked(self, stream: Stream, item: Item, nbytes: int) -> None:
+        """Queue ``item`` on ``stream`` with every check (see :meth:`Stream.put <anyboard.io.stream.Stream.put>`).
 
-        Runs for the first call, every ``max_queue`` events, each big item and
-        any call after the writer turned slow (closed, failed, forked): raises
-        a pending error, wakes the thread and enforces the memory bound (the
-        item is dropped again if the bound is passed and ``on_full="drop"``).
+        Runs for the first call, every ``max_queue``-th item of a stream, each
+        item declaring bytes and any call after the writer turned slow
+        (closed, failed, forked, exiting): raises a pending error, wakes the
+        thread, moves ``stream.check_at`` and enforces the memory bound
+        (``on_full="drop"``: an item that does not fit is not queued).
         """
         if self._slow and not self._slow_path():
             return  # the interpreter is exiting: dropped (counted)
-        stream.append(item)
-        self._in_bytes += nbytes
-        self._in_events += 1
-        wake = self._wake
-        if wake.is_set():
-            # The thread has a wake it has not taken yet (it is busy, or waiting
-            # for the GIL): waking it again every max_queue events is wasted
-            # work, so check again later, within the room the memory bound
-            # leaves. The thread restores the max_queue gate before it waits.
-            room = (self._max_bytes - self._pending_bytes()) // (EVENT_BYTES + BIG_ITEM)
-            self._gate = 0 if self._slow else self._in_events + max(self._max_queue, min(FAR_GATE, room))
-            if not wake.is_set():  # taken meanwhile: back to max_queue
-                wake.set()
-                self._gate = 0 if self._slow else self._in_events + self._max_queue
-        else:
-            self._gate = 0 if self._slow else self._in_events + self._max_queue
-            wake.set()
-        if self._pending_bytes() > self._max_bytes:
-            self._full(nbytes, stream)
-
-    def _full(self, nbytes: int, stream: Stream | None = None) -> None:
-        if self._pool_bytes:
-            self._drop_pool()  # free snapshot buffers go first
-            if self._pending_bytes() <= self._max_bytes:
-                return
-        if self._on_full == "drop":
-            # Take back the item just appended (last in its stream's queue).
-            for s in [stream] if stream is not None else self._streams:
-                if s.queue:
-                    try:
-                        s.queue.pop()
-                    except IndexError:
-                        continue
-                    self._in_bytes -= nbytes
-                    self._in_events -= 1
-                    break
-            self.dropped += 1
-            self._gate = 0  # check every event until there is room
-            if not self._warned_drop:
-                self._warned_drop = True
+        cost = EVENT_BYTES + nbytes
+        if self._on_full == "drop" and self._pending_bytes() + cost > self._max_bytes and not self._full(cost):
+            with self._count_lock:
+                self.dropped += 1
+                stream.check_at = 0  # check every item until there is room
+                warn, self._warned_drop = not self._warned_drop, True
+            if warn:
                 warnings.warn(
                     "anyboard: pending events exceed max_pending_bytes; dropping new events "
                     "(see SummaryWriter.dropped)",
@@ -346,12 +323,42 @@ class BackgroundWriter:
                     stacklevel=4,
                 )
             return
+        with self._count_lock:
+            stream.append(item)
+            self._in_bytes += nbytes
+            wake = self._wake
+            if wake.is_set():
+                # The thread has a wake it has not taken yet (it is busy, or waiting for
+                # the GIL): waking it again every max_queue items is wasted work, so check
+                # again later, within the room the memory bound leaves. The thread brings
+                # check_at back to max_queue before it waits.
+                room = (self._max_bytes - self._pending_bytes()) // (EVENT_BYTES * len(self._streams))
+                step = max(self._max_queue, min(FAR_GATE, room))
+            else:
+                step = self._max_queue
+                wake.set()
+            stream.check_at = 0 if self._slow else len(stream.queue) + step
+        if self._on_full == "block" and self._pending_bytes() > self._max_bytes:
+            self._full(0)
+
+    def _full(self, nbytes: int) -> bool:
+        """The memory bound is reached: free snapshot buffers go first; then ``"block"`` waits.
+
+        Returns whether ``nbytes`` more fit now (``"block"``: once the backlog fits again).
+        """
+        if self._pool_bytes or self._wanted_bytes:
+            self._drop_pool()
+        if self._pending_bytes() + nbytes <= self._max_bytes:
+            return True
+        if self._on_full == "drop":
+            return False
         with self._progress:
             self._waiting += 1
             try:
                 self._wait_for_room()
             finally:
                 self._waiting -= 1
+        return True
 
     def _wait_for_room(self) -> None:
         """Wait (holding ``self._progress``) until the backlog fits the memory bound."""
@@ -362,6 +369,13 @@ class BackgroundWriter:
                 break
             self._wake.set()
             self._progress.wait(0.1)
+
+    def batch_written(self, events: int) -> None:
+        """The writer thread wrote a batch of ``events`` items: callers blocked on the memory bound re-check."""
+        self._out_events += events
+        if self._waiting:
+            with self._progress:
+                self._progress.notify_all()
 
     def flush(self, timeout: float | None = None) -> None:
         """Return once every event queued before this call is in its file (a barrier).
@@ -428,11 +442,11 @@ class BackgroundWriter:
             self._closed = True
             self._set_slow()  # from here on new calls wait for the lifecycle lock
             try:
-                # Items queued by threads that passed the queue gate just before it closed
+                # Items queued by threads that passed their stream's check_at just before it closed
                 # can land behind a marker: a second barrier writes them.
                 for _ in range(3):
                     thread = self._thread
-                    if not (thread is not None and thread.is_alive() or any(s.queue for s in self._streams)):
+                    if not ((thread is not None and thread.is_alive()) or any(s.queue for s in self._streams)):
                         break
                     if self._error is not None:
                         self._raise_error()
@@ -461,7 +475,7 @@ class BackgroundWriter:
         self._drop_pool()
         for s in self._streams:
             try:
-                s._close_file()
+                s.close_file()
             except OSError:
                 pass
         self._finished = True
@@ -505,9 +519,9 @@ class BackgroundWriter:
         self._pid = os.getpid()
         self._init_sync()
         for s in self._streams:
-            s._forget_after_fork()
+            s.forget_after_fork()
         self._in_bytes = self._out_bytes = 0
-        self._in_events = self._out_events = 0
+        self._out_events = 0
         self._error = None
         _close_at_multiprocessing_exit(self)
 
@@ -515,11 +529,9 @@ class BackgroundWriter:
     def _run(self) -> None:
         next_flush = time.monotonic() + self._flush_secs
         while True:
-            if self._gate > self._in_events + self._max_queue:
-                # About to wait: the next max_queue events must wake this thread.
-                self._gate = self._in_events + self._max_queue
-                if self._slow:  # turned slow meanwhile: keep every call checked
-                    self._gate = 0
+            with self._count_lock:  # about to wait: the next max_queue items of a stream must wake this thread
+                for s in self._streams:
+                    s.check_at = 0 if self._slow else min(s.check_at, len(s.queue) + self._max_queue)
             self._wake.wait(max(0.0, next_flush - time.monotonic()))
             self._wake.clear()
             stop = self._stop
@@ -546,29 +558,31 @@ class BackgroundWriter:
             marker.done.set()
 
     def _drain_all(self) -> None:
-        # Everything counted before this snapshot is in the queues (items are counted after
-        # they are appended), and each stream drains at least what it held at the snapshot
-        # (FIFO), so afterwards only later items, and failed batches kept for a retry,
-        # still hold memory. No stream drains more than it held, so however fast other
-        # threads queue, a round ends and the flush markers it passed are released.
-        in_bytes, in_events = self._in_bytes, self._in_events
-        streams = list(self._streams)
-        limits = [len(s.queue) for s in streams]
+        # The snapshot is taken under the count lock, which put_checked holds while it appends
+        # an item and counts its bytes: every byte counted in it belongs to an item within the
+        # queue lengths taken with it. Each stream drains exactly what it held at the snapshot
+        # (FIFO; only this thread pops), so afterwards only later items, and failed batches
+        # kept for a retry, still hold memory. No stream drains more than it held, so however
+        # fast other threads queue, a round ends and the flush markers it passed are released.
+        with self._count_lock:
+            in_bytes = self._in_bytes
+            streams = list(self._streams)
+            limits = [len(s.queue) for s in streams]
         for s, limit in zip(streams, limits):
             try:
-                if s._drain(limit, self._reached):
+                if s.drain(limit, self._reached):
                     self._dirty = True
             except BaseException as exc:  # noqa: BLE001 - reported on the caller
                 self._record(exc)
-        self._out_bytes = in_bytes - sum(len(s._retry) for s in streams)
-        self._out_events = in_events
+        with self._count_lock:
+            self._out_bytes = in_bytes - sum(s.retry_bytes for s in streams)
         with self._progress:
             self._progress.notify_all()
 
     def _flush_all(self) -> None:
         for s in self._streams:
             try:
-                s._flush()
+                s.flush_file()
             except BaseException as exc:  # noqa: BLE001 - reported on the caller
                 self._record(exc)
         self._dirty = False
@@ -585,6 +599,7 @@ def _forked_child() -> None:
     # been held by one of the parent's other threads at the fork: the child gets a new one.
     for w in list(_ALL):
         w._life = threading.RLock()
+        w._count_lock = threading.Lock()
         w._set_slow()
 
 

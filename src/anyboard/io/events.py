@@ -3,39 +3,22 @@
 ``event_bytes`` writes exactly what ``Event(wall_time=w, step=s,
 summary=<bytes>).SerializeToString()`` writes (fields 1, 2, 5), so a scalar
 event costs a few byte concatenations instead of building nested messages.
-
-The varint and field encoders live in :mod:`anyboard._wire` (shared with the
-pure summary builders) and are re-exported here.
+It is defined once, in :mod:`anyboard._wire` (shared with the pure summary
+builders, which import no ``io``), and re-exported here with the varint and
+field encoders.
 """
 
 from __future__ import annotations
 
 import time
 
-from anyboard._wire import SMALL_VARINTS, STEP_FIELDS, WALL_HEAD, length_prefix, step_field, varint, wall_field
+from anyboard._wire import event_bytes, length_prefix, step_field, varint, wall_field
 
 __all__ = ["FILE_VERSION", "event_bytes", "header_events", "length_prefix", "step_field", "varint", "wall_field"]
 from anyboard.proto.event_pb2 import Event, SessionLog, SourceMetadata
 
 FILE_VERSION = "brain.Event:2"
 WRITER_NAME = "anyboard"
-_SMALL = SMALL_VARINTS
-_STEP_FIELD = STEP_FIELDS
-_HEAD = WALL_HEAD
-
-
-def event_bytes(wall_time: float, step: int, summary: bytes) -> bytes:
-    """Return a serialized ``Event`` holding a serialized ``Summary``."""
-    n = len(summary)
-    return b"".join(
-        (
-            _HEAD.pack(9, wall_time) if wall_time else wall_field(wall_time),
-            _STEP_FIELD[step] if 0 <= step < 16384 else b"\x10" + varint(step),
-            b"\x2a",
-            _SMALL[n] if n < 16384 else varint(n),
-            summary,
-        )
-    )
 
 
 def header_events(wall_time: float | None = None, purge_step: int | None = None) -> list[bytes]:

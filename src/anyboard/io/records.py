@@ -177,4 +177,4 @@ def frame_row_groups(total: int, groups: list[tuple[Any, Any]]) -> bytes:
         m, width = len(indices), HEADER_SIZE + rows.shape[1] + FOOTER_SIZE
         framed = frame_rows(rows, buf[size : size + m * width].reshape(m, width))
         out[starts[indices][:, None] + np.arange(width)] = framed
-    return out.tobytes()  # type: ignore[no-any-return]
+    return out.tobytes()

@@ -1,12 +1,21 @@
-"""The queue of one event file, and the encoders its background side runs.
+"""The queue of one event file, and the encoders its writer thread runs.
 
-:class:`Stream` is the caller-facing half of :mod:`anyboard.io.background`:
-``put`` appends to a deque (the hot path), and the writer thread calls
-``_drain`` to encode, frame and write what is queued, in batches, with one
-system call each. Queued items are serialized ``Event`` bytes, ``(encode,
-args)`` tuples, or ``(code, a, b, c, d)`` tuples whose ``code`` comes from
-:func:`encoder_code` (a run of those may be encoded at once by a batch
-encoder). See :mod:`anyboard.io.background` for the contracts.
+:class:`Stream` holds one file's queue. Its :meth:`Stream.put` is the one
+enqueue protocol of anyboard (every logging call, ``add_scalar`` included,
+queues through it): an item declaring no extra bytes is appended to the
+deque while the queue is shorter than ``check_at``, and that is all the
+caller does (``deque.append`` and ``len`` are atomic, with or without the
+GIL). Everything else (the memory bound, waking the writer thread, errors,
+the first call) goes to the owner's ``put_checked``, which serializes it
+with one small lock; the owner also moves ``check_at``.
+
+The writer thread calls :meth:`Stream.drain` to encode, frame and write what
+is queued, in batches, with one system call each. Queued items are
+serialized ``Event`` bytes, ``(encode, args)`` tuples, or
+``(code, a, b, c, d)`` tuples whose ``code`` comes from :func:`encoder_code`
+(a run of those may be encoded at once by a batch encoder, whose payloads
+this module frames). This module imports nothing of the writer's: the owner
+is anything with the three methods of :class:`StreamOwner`.
 """
 
 from __future__ import annotations
@@ -15,32 +24,29 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from anyboard import _threads
-from anyboard.io.records import frame_many
+from anyboard.io.records import frame_many, frame_row_groups
 
 try:  # the compiled run taker (_native.c); the popleft loop and _run_length below do the same
     from anyboard._native import take_run as _native_take_run
 except ImportError:  # pragma: no cover - not built: the fallback tests patch this
     _native_take_run = None  # type: ignore[assignment]
 
-if TYPE_CHECKING:
-    from anyboard.io.background import BackgroundWriter
-
 Item = Any  # bytes | (encode, args) | (code, a, b, c, d)
 FileFactory = Callable[[], Any]
+RowGroups = list[tuple[Any, Any]]
+"""Payloads of many events as ``(indices, rows)`` groups (see :func:`anyboard.io.records.frame_row_groups`)."""
 
 _ENCODERS: list[Callable[[Any, Any, Any, Any], bytes]] = []
-_RECORDS: dict[int, Callable[[list[Any]], bytes | None]] = {}  # code -> batch encoder (framed records)
+_ROWS: dict[int, Callable[[list[Any]], RowGroups | None]] = {}  # code -> batch encoder (payload row groups)
 _PARALLEL: set[Callable[..., bytes]] = set()  # encoders of independent items (see parallel_encoder)
 
 EVENT_BYTES = 160
 """Memory charged for every queued event (a small tuple with a float, an int and a str)."""
 FAR_GATE = 1024
-"""Events queued without a check while the thread still has an untaken wake (see ``_put_checked``)."""
-BIG_ITEM = 4096
-"""Items declaring more bytes than this check the memory bound at once."""
+"""Most events a stream queues without a check while the thread still has an untaken wake (see ``put_checked``)."""
 BATCH_EVENTS = 256
 """Events encoded between two yields of the GIL (and written with one system call)."""
 RUN_EVENTS = 4096
@@ -53,6 +59,7 @@ SINCE_FLUSH_BYTES = 32 << 20
 """Written bytes kept until the next flush confirms the file still exists."""
 PARALLEL_RUN = 16
 """Most items of a :func:`parallel_encoder` encoded at once."""
+
 
 class FlushMarker:
     """A ``flush()`` barrier queued behind what each stream holds (see ``BackgroundWriter.flush``).
@@ -68,23 +75,37 @@ class FlushMarker:
         self.done = threading.Event()
 
 
+class StreamOwner(Protocol):
+    """What a :class:`Stream` asks of the writer that owns it (``anyboard.io.background.BackgroundWriter``)."""
+
+    def put_checked(self, stream: Stream, item: Item, nbytes: int) -> None:
+        """Queue ``item`` on ``stream`` with every check (the caller's side of :meth:`Stream.put`)."""
+
+    def caller_waiting(self) -> bool:
+        """Whether a caller waits on the writer now (encoders may then use more cores)."""
+
+    def batch_written(self, events: int) -> None:
+        """The writer thread wrote a batch of ``events`` items (callers blocked on the memory bound re-check)."""
+
+
 def encoder_code(
-    encode: Callable[[Any, Any, Any, Any], bytes], records: Callable[[list[Any]], bytes | None] | None = None
+    encode: Callable[[Any, Any, Any, Any], bytes], rows: Callable[[list[Any]], RowGroups | None] | None = None
 ) -> int:
     """Return the int that stands for ``encode`` in a queued ``(code, a, b, c, d)``.
 
-    ``records``, if given, encodes and frames a whole run of such items at
-    once (``records(items)`` returns the framed records, the same bytes as
-    framing each ``encode`` result, or ``None`` to fall back to ``encode``).
+    ``encode(a, b, c, d)`` returns one serialized ``Event``. ``rows``, if
+    given, encodes a whole run of such items at once: ``rows(items)``
+    returns the events as ``(indices, rows)`` groups of equal-length
+    payloads (what :func:`anyboard.io.records.frame_row_groups` takes; the
+    same bytes as each ``encode`` result), or ``None`` to fall back to
+    ``encode``. Framing them is this module's.
     """
-    for code, known in enumerate(_ENCODERS):
-        if known is encode:
-            break
-    else:
+    code = next((i for i, known in enumerate(_ENCODERS) if known is encode), -1)
+    if code < 0:
         _ENCODERS.append(encode)
         code = len(_ENCODERS) - 1
-    if records is not None:
-        _RECORDS[code] = records
+    if rows is not None:
+        _ROWS[code] = rows
     return code
 
 
@@ -115,17 +136,29 @@ def _run_length(chunk: list[Any], code: int) -> int:
 
 
 class Stream:
-    """The queue of one event file. ``put`` is the caller's hot path."""
+    """The queue of one event file. :meth:`put` is the caller's hot path (the one enqueue protocol)."""
 
     __slots__ = (
-        "_factory", "_file", "_header", "_reopen_header", "_retry", "_retry_markers", "_since_flush",
-        "_since_flush_bytes", "_writer", "append", "opened", "queue", "__weakref__",
+        "__weakref__",
+        "_factory",
+        "_file",
+        "_header",
+        "_owner",
+        "_reopen_header",
+        "_retry",
+        "_retry_markers",
+        "_since_flush",
+        "_since_flush_bytes",
+        "append",
+        "check_at",
+        "opened",
+        "queue",
     )
 
     def __init__(
-        self, writer: BackgroundWriter, factory: FileFactory, header: list[bytes], reopen_header: list[bytes] | None = None
+        self, owner: StreamOwner, factory: FileFactory, header: list[bytes], reopen_header: list[bytes] | None = None
     ) -> None:
-        self._writer = writer
+        self._owner = owner
         self._factory = factory
         self._header = header
         self._reopen_header = header if reopen_header is None else reopen_header
@@ -139,6 +172,9 @@ class Stream:
         self._since_flush_bytes = 0
         self.queue: deque[Item] = deque()
         self.append = self.queue.append
+        # put() appends without a check while len(queue) < check_at. Written only by the
+        # owner under its lock (put_checked, the writer thread); 0 sends every call there.
+        self.check_at = 0
 
     @property
     def path(self) -> str | None:
@@ -174,21 +210,26 @@ class Stream:
     def put(self, item: Item, nbytes: int = 0) -> None:
         """Queue one event; ``nbytes`` estimates the memory it holds beyond :data:`EVENT_BYTES`.
 
-        The hottest callers (``add_scalar``) inline this method, exactly so:
-        while ``writer._in_events < writer._gate``, ``append`` the item and add
-        1 to ``writer._in_events``; otherwise call ``writer._put_checked``.
+        The caller's whole work for a small item (``nbytes == 0``) while the
+        queue is shorter than ``check_at``: one ``len`` and one ``append``,
+        no counter, no lock. Any other call (an item declaring bytes, the
+        queue at ``check_at``, a slow writer: ``check_at`` is 0) goes to the
+        owner's ``put_checked``. Several threads passing the length test at
+        once may each append one item past ``check_at``.
         """
-        w = self._writer
-        if w._in_events < w._gate and nbytes <= BIG_ITEM:
-            self.append(item)
-            w._in_bytes += nbytes
-            w._in_events += 1
+        if nbytes or len(self.queue) >= self.check_at:
+            self._owner.put_checked(self, item, nbytes)
         else:
-            w._put_checked(self, item, nbytes)
+            self.append(item)
 
     # -- background side -------------------------------------------------
-    def _drain(self, limit: int, reached: list[FlushMarker]) -> int:
-        """Encode, frame and write the first ``limit`` queued items; return how many events.
+    @property
+    def retry_bytes(self) -> int:
+        """Bytes of a failed write kept for the next one (the writer thread's)."""
+        return len(self._retry)
+
+    def drain(self, limit: int, reached: list[FlushMarker]) -> int:
+        """Encode, frame and write the first ``limit`` queued items (writer thread); return how many events.
 
         Works in batches of :data:`BATCH_EVENTS` events (or
         :data:`BATCH_BYTES`), each written with one system call, and yields the
@@ -206,9 +247,9 @@ class Stream:
         queue = self.queue
         popleft = queue.popleft
         encoders = _ENCODERS
-        batchers = _RECORDS
+        batchers = _ROWS
         parallel = _PARALLEL
-        w = self._writer
+        owner = self._owner
         n = 0
         error: BaseException | None = None
         while True:
@@ -251,14 +292,15 @@ class Stream:
                             del chunk[m:]
                     count += len(chunk) - 1
                     try:
-                        data = batchers[code](chunk)
+                        groups = batchers[code](chunk)
+                        data = None if groups is None else frame_row_groups(len(chunk), groups)
                     except Exception:  # noqa: BLE001 - encoded one by one below, which reports
                         data = None
                     if data is None:
                         for it in chunk:
                             try:
                                 add(encoders[code](it[1], it[2], it[3], it[4]))
-                            except Exception as exc:  # an encoder failed: report it, keep the rest
+                            except Exception as exc:  # noqa: BLE001 - an encoder failed: report it, keep the rest
                                 error = error or exc
                         continue
                     if payloads:
@@ -267,7 +309,7 @@ class Stream:
                     parts.append(data)
                     size += len(data)
                     continue
-                if len(item) == 2 and item[0] in parallel and _threads.THREADS > 1 and w.caller_waiting():
+                if len(item) == 2 and item[0] in parallel and _threads.THREADS > 1 and owner.caller_waiting():
                     run = self._parallel_run(item, limit - n - count)
                     count += len(run) - 1
                     for ok, data in _threads.call_all(run):
@@ -282,7 +324,7 @@ class Stream:
                         data = encoders[item[0]](item[1], item[2], item[3], item[4])
                     else:
                         data = item[0](*item[1])
-                except Exception as exc:  # an encoder failed: report it, keep the rest
+                except Exception as exc:  # noqa: BLE001 - an encoder failed: report it, keep the rest
                     error = error or exc
                     continue
                 add(data)
@@ -305,10 +347,7 @@ class Stream:
                 self._passed(marker, reached)
             # Progress per batch, so a caller blocked on the memory bound moves
             # on as soon as there is room, not after the whole backlog.
-            w._out_events += count
-            if w._waiting:
-                with w._progress:
-                    w._progress.notify_all()
+            owner.batch_written(count)
             if empty:
                 break  # the queue was empty
             time.sleep(0)  # let the training loop run: the rest waits for the next turn
@@ -346,7 +385,8 @@ class Stream:
         self._since_flush.append(data)
         self._since_flush_bytes += len(data)
 
-    def _flush(self) -> None:
+    def flush_file(self) -> None:
+        """Flush the file (writer thread); a deleted file re-queues what was written since the last flush and raises."""
         if self._file is None:
             return
         try:
@@ -365,13 +405,15 @@ class Stream:
         self._since_flush.clear()
         self._since_flush_bytes = 0
 
-    def _close_file(self) -> None:
+    def close_file(self) -> None:
+        """Close the file; the next write opens a new one with the reopen header."""
         self._header = self._reopen_header  # a file created after close() (the writer reopened)
         if self._file is not None:
             file, self._file = self._file, None
             file.close()
 
-    def _forget_after_fork(self) -> None:
+    def forget_after_fork(self) -> None:
+        """In a forked child: drop the parent's queue, retry bytes and file (the child opens its own)."""
         self.queue.clear()
         self._retry = b""
         self._retry_markers = []

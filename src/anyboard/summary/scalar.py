@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from anyboard._wire import STEP_FIELDS, WALL_HEAD, step_field, varint, wall_field
+from anyboard._wire import event_bytes
 from anyboard.proto.summary_pb2 import Summary
 from anyboard.proto.types_pb2 import DT_FLOAT
 from anyboard.summary.metadata import metadata
@@ -53,7 +53,7 @@ def simple_value_bytes(tag: str, value: float) -> bytes:
         raw = tag.encode("utf-8", "surrogatepass")
         if len(raw) > 100:  # long tags: let protobuf do the varints
             v = Summary(value=[Summary.Value(tag=tag, simple_value=0.0)]).SerializeToString()
-            prefix = v[: -4]
+            prefix = v[:-4]
         else:
             inner = (b"\x0a" + bytes([len(raw)]) + raw if raw else b"") + b"\x15"  # proto3 omits an empty tag
             prefix = b"\x0a" + bytes([len(inner) + 4]) + inner
@@ -62,28 +62,18 @@ def simple_value_bytes(tag: str, value: float) -> bytes:
     return prefix + float32_bytes(value)
 
 
-_EVENT_SUFFIX: dict[str, bytes] = {}
-
-
 def simple_value_event(wall_time: float, step: int, tag: str, value: float) -> bytes:
-    """Serialized ``Event(wall_time, step, summary=<simple_value_bytes(tag, value)>)`` in one step.
+    """Serialized ``Event(wall_time, step, summary=<simple_value_bytes(tag, value)>)``.
 
-    The summary's bytes before the float depend only on the tag and are cached
-    with the event's field header, so a scalar event is four concatenations.
+    The envelope is :func:`anyboard._wire.event_bytes`'s (the one encoder of it); the
+    summary's bytes before the float depend only on the tag and are cached.
     """
-    suffix = _EVENT_SUFFIX.get(tag)
-    if suffix is None:
-        suffix = _event_suffix(tag)
-    try:
-        packed = _F32.pack(value)
-    except OverflowError:
-        packed = float32_bytes(value)
-    head = WALL_HEAD.pack(9, wall_time) if wall_time else wall_field(wall_time)
-    step_bytes = STEP_FIELDS[step] if 0 <= step < 16384 else step_field(step)
-    return head + step_bytes + suffix + packed
+    return event_bytes(wall_time, step, simple_value_bytes(tag, value))
 
 
-def scalar(tag: str, value: float, *, display_name: str = "", description: str = "", new_style: bool = False) -> Summary:
+def scalar(
+    tag: str, value: float, *, display_name: str = "", description: str = "", new_style: bool = False
+) -> Summary:
     """Return a scalar ``Summary`` (see the module doc for the two encodings)."""
     if not (new_style or display_name or description):
         return Summary(value=[Summary.Value(tag=tag, simple_value=value)])
@@ -94,11 +84,19 @@ def scalar(tag: str, value: float, *, display_name: str = "", description: str =
     return Summary(value=[val])
 
 
+_EVENT_SUFFIX: dict[str, bytes] = {}
+
+
 def _event_suffix(tag: str) -> bytes:
+    """The bytes of a scalar event of ``tag`` after its step field, the float32 value excepted (cached).
+
+    Taken from :func:`anyboard._wire.event_bytes` itself (its summary field header and the
+    summary's prefix), so the column builder below lays out the envelope that function writes.
+    """
     suffix = _EVENT_SUFFIX.get(tag)
     if suffix is None:
-        prefix = simple_value_bytes(tag, 0.0)[:-4]
-        suffix = b"\x2a" + varint(len(prefix) + 4) + prefix
+        event = event_bytes(0.0, 0, simple_value_bytes(tag, 0.0))  # wall time and step omitted
+        suffix = event[:-4]
         if len(_EVENT_SUFFIX) < 100_000:
             _EVENT_SUFFIX[tag] = suffix
     return suffix

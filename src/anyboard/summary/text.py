@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from anyboard._wire import length_prefix, step_field, wall_field
+from anyboard._wire import event_bytes, length_prefix
 from anyboard.proto.summary_pb2 import Summary
 from anyboard.summary.metadata import metadata
 from anyboard.summary.tensor_util import make_tensor
@@ -88,5 +88,4 @@ def _text_event(wall_time: float, step: int, tag: str, text: str, summary_format
     field = b"\x0a" + length_prefix(len(name)) + name if name else b""  # an empty tag is omitted, as protobuf does
     value = field + b"\x42" + length_prefix(len(tensor)) + tensor + meta
     summary = b"\x0a" + length_prefix(len(value)) + value
-    return wall_field(wall_time) + step_field(step) + b"\x2a" + length_prefix(len(summary)) + summary
-
+    return event_bytes(wall_time, step, summary)
