@@ -9,6 +9,7 @@ positional calls mean the same thing).
 from __future__ import annotations
 
 import inspect
+import os
 
 import pytest
 
@@ -16,7 +17,7 @@ import anyboard
 from anyboard import SummaryWriter
 
 EXPORTS = {
-    "FileWriter", "RecordError", "SummaryWriter", "WriteError", "WriterClosedError", "__version__",
+    "FileWriter", "RecordError", "SummaryWriter", "UnsafePathError", "WriteError", "WriterClosedError", "__version__",
     "iter_events", "iter_run_events", "native_available", "register",
 }
 LAZY = {"GlobalSummaryWriter", "patch", "unpatch", "read_scalars", "read_histograms", "read_text", "read_hparams",
@@ -45,6 +46,16 @@ def test_exports_are_exactly_these():
     assert set(anyboard.__all__) == EXPORTS
     for name in EXPORTS | LAZY:
         assert name in dir(anyboard)
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="POSIX symlinks")
+def test_unsafe_path_error_is_the_one_the_writer_raises(tmp_path):
+    """``except anyboard.UnsafePathError`` catches a write refused through a symlink leaving the logdir."""
+    assert issubclass(anyboard.UnsafePathError, PermissionError)
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "loss_a").symlink_to(tmp_path, target_is_directory=True)
+    with SummaryWriter(str(tmp_path / "logs")) as w, pytest.raises(anyboard.UnsafePathError, match="loss_a"):
+        w.add_scalars("loss", {"a": 1.0}, 0)
 
 
 def test_every_add_method_is_a_real_method_of_the_class():
