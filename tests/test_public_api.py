@@ -17,16 +17,54 @@ import anyboard
 from anyboard import SummaryWriter
 
 EXPORTS = {
-    "FileWriter", "RecordError", "SummaryWriter", "UnsafePathError", "WriteError", "WriterClosedError", "__version__",
-    "iter_events", "iter_run_events", "native_available", "register",
+    "FileWriter",
+    "RecordError",
+    "SummaryWriter",
+    "UnsafePathError",
+    "WriteError",
+    "WriterClosedError",
+    "__version__",
+    "iter_events",
+    "iter_run_events",
+    "native_available",
+    "register",
 }
-LAZY = {"GlobalSummaryWriter", "patch", "unpatch", "read_scalars", "read_histograms", "read_text", "read_hparams",
-        "read_images", "read_audio"}
+LAZY = {
+    "GlobalSummaryWriter",
+    "patch",
+    "unpatch",
+    "read_scalars",
+    "read_histograms",
+    "read_text",
+    "read_hparams",
+    "read_images",
+    "read_audio",
+}
 ADD_METHODS = {
-    "add_audio", "add_custom_scalars", "add_custom_scalars_marginchart", "add_custom_scalars_multilinechart",
-    "add_embedding", "add_event", "add_figure", "add_graph", "add_histogram", "add_histogram_raw", "add_hparams",
-    "add_image", "add_image_with_boxes", "add_images", "add_mesh", "add_onnx_graph", "add_openvino_graph",
-    "add_pr_curve", "add_pr_curve_raw", "add_scalar", "add_scalars", "add_summary", "add_tensor", "add_text",
+    "add_audio",
+    "add_custom_scalars",
+    "add_custom_scalars_marginchart",
+    "add_custom_scalars_multilinechart",
+    "add_embedding",
+    "add_event",
+    "add_figure",
+    "add_graph",
+    "add_histogram",
+    "add_histogram_raw",
+    "add_hparams",
+    "add_image",
+    "add_image_with_boxes",
+    "add_images",
+    "add_mesh",
+    "add_onnx_graph",
+    "add_openvino_graph",
+    "add_pr_curve",
+    "add_pr_curve_raw",
+    "add_scalar",
+    "add_scalars",
+    "add_summary",
+    "add_tensor",
+    "add_text",
     "add_video",
 }
 # Where the two peers disagree on positional order, anyboard follows torch (the writer most users
@@ -61,7 +99,9 @@ def test_unsafe_path_error_is_the_one_the_writer_raises(tmp_path):
 def test_every_add_method_is_a_real_method_of_the_class():
     assert {n for n in dir(SummaryWriter) if n.startswith("add_")} == ADD_METHODS
     for name in ADD_METHODS:
-        assert inspect.isfunction(inspect.unwrap(getattr(SummaryWriter, name))) or callable(getattr(SummaryWriter, name))
+        assert inspect.isfunction(inspect.unwrap(getattr(SummaryWriter, name))) or callable(
+            getattr(SummaryWriter, name)
+        )
         assert getattr(SummaryWriter, name).__doc__, f"{name} has no docstring"
 
 
