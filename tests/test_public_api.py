@@ -130,3 +130,41 @@ def test_required_parameters_look_required():
     assert image["img_tensor"].default is inspect.Parameter.empty
     assert image["global_step"].default is None
     assert SummaryWriter.__init__.__doc__
+
+
+def test_file_layout_option_is_checked_and_travels_through_pickling_and_reopen(tmp_path):
+    import pickle
+
+    import anyboard.tensorboardX
+
+    for bad in ("tensorboardx", "mxboard", 1):
+        with pytest.raises(ValueError, match=r"file_layout must be one of \['torch', 'tensorboardX'\]"):
+            SummaryWriter(str(tmp_path / "bad"), file_layout=bad)
+    assert not (tmp_path / "bad").exists()
+
+    def runs(logdir) -> set[str]:
+        return {os.path.relpath(d, logdir) for d, _, files in os.walk(logdir) if any("tfevents" in f for f in files)}
+
+    nested = {".", os.path.join("m", "a")}
+    with SummaryWriter(str(tmp_path / "tbx"), file_layout="tensorboardX") as w:
+        w.add_scalar("x", 1.0, 0)
+        copy = pickle.loads(pickle.dumps(w))  # what a 'spawn' worker gets
+    with copy:
+        assert type(copy) is SummaryWriter
+        copy.add_scalars("m", {"a": 1.0}, 0)
+    assert runs(tmp_path / "tbx") == nested
+    w.add_scalars("m", {"a": 2.0}, 1)  # after close(): reopens with the same layout
+    w.close()
+    assert runs(tmp_path / "tbx") == nested
+
+    # The tensorboardX entry point: its default is tensorboardX's layout, an explicit one wins,
+    # and a pickled writer stays of that class.
+    with anyboard.tensorboardX.SummaryWriter(str(tmp_path / "entry")) as w:
+        copy = pickle.loads(pickle.dumps(w))
+        w.add_scalars("m", {"a": 1.0}, 0)
+    assert type(copy) is anyboard.tensorboardX.SummaryWriter
+    copy.close()
+    assert runs(tmp_path / "entry") == nested
+    with anyboard.tensorboardX.SummaryWriter(str(tmp_path / "torch"), file_layout="torch") as w:
+        w.add_scalars("m", {"a": 1.0}, 0)
+    assert runs(tmp_path / "torch") == {".", "m_a"}
