@@ -781,3 +781,25 @@ def test_export_scalars_to_json_keys_follow_the_layout(tbx_logs):
         os.path.join("multi_a", "multi"): theirs[multi_a],
         os.path.join("multi_b", "multi"): theirs[multi_b],
     }
+
+
+def test_export_keys_stay_one_per_series_when_two_main_tags_share_a_tensorboardx_sub_run(tmp_path):
+    """``add_scalars("a", {"b/c": ..})`` and ``add_scalars("a/b", {"c": ..})`` both write to ``a/b/c``
+    in tensorboardX's layout: that directory holds two tags, so its keys name the tag too (tensorboardX
+    mixes both series in one list); a sub-run of one tag keeps tensorboardX's directory key."""
+    import json
+
+    logdir = str(tmp_path / "logs")
+    with anyboard.SummaryWriter(logdir, file_layout="tensorboardX") as w:
+        w.add_scalars("a", {"b/c": 1.0}, 0, WALL)
+        w.add_scalars("a/b", {"c": 2.0}, 1, WALL)
+        w.add_scalars("x", {"y": 3.0}, 2, WALL)
+        w.export_scalars_to_json(str(tmp_path / "out.json"))
+    with open(tmp_path / "out.json") as f:
+        exported = {os.path.relpath(k, logdir): v for k, v in json.load(f).items()}
+    shared = os.path.join("a", "b", "c")
+    assert exported == {
+        os.path.join(shared, "a"): [[WALL, 0, 1.0]],
+        os.path.join(shared, "a", "b"): [[WALL, 1, 2.0]],
+        os.path.join("x", "y"): [[WALL, 2, 3.0]],
+    }
