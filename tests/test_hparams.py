@@ -173,3 +173,33 @@ def test_domain_discrete_is_checked(logdir):
         with pytest.raises(TypeError, match=r"'opt'.*list"):
             w.add_hparams({"opt": "sgd"}, {"m": 1.0}, hparam_domain_discrete={"opt": "sgd"})
     assert _start_info(os.path.join(logdir, "ok")).hparams["opt"].string_value == "adam"
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="POSIX symlinks")
+def test_a_refused_write_does_not_count_as_a_session_so_the_retry_does_not_warn(tmp_path):
+    """A sub-run symlinked outside the log directory refuses the write; once the link is gone,
+    the same run name gets its session with no "already has hyperparameters" warning, and a
+    third call on it (a real second session) does warn."""
+    from anyboard._paths import UnsafePathError
+
+    logdir, outside = tmp_path / "logs", tmp_path / "outside"
+    logdir.mkdir()
+    outside.mkdir()
+    (logdir / "trial").symlink_to(outside, target_is_directory=True)
+    with anyboard.SummaryWriter(str(logdir)) as w:
+        with pytest.raises(UnsafePathError):
+            w.add_hparams({"lr": 0.1}, {"acc": 0.5}, run_name="trial")
+        (logdir / "trial").unlink()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            w.add_hparams({"lr": 0.2}, {"acc": 0.75}, run_name="trial")
+        with pytest.warns(UserWarning, match="already has hyperparameters"):
+            w.add_hparams({"lr": 0.3}, {"acc": 0.25}, run_name="trial")
+    assert os.listdir(outside) == []
+    starts = [
+        HParamsPluginData.FromString(v.metadata.plugin_data.content).session_start_info.hparams["lr"].number_value
+        for e in anyboard.iter_run_events(str(logdir / "trial"))
+        for v in e.summary.value
+        if v.tag == START
+    ]
+    assert starts == [0.2, 0.3]

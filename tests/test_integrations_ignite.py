@@ -81,7 +81,8 @@ def _scalars(acc):
 def test_ignite_tensorboard_logger_writes_through_anyboard_after_patch(tmp_path):
     with patching.patched():
         tb_logger, mse = _train(tmp_path / "anyboard")
-    assert type(tb_logger.writer) is anyboard.SummaryWriter
+    # ignite imports tensorboardX's name first: patch() gives it anyboard's writer with tensorboardX's layout
+    assert type(tb_logger.writer) is anyboard.tensorboardX.SummaryWriter
     reference, reference_mse = _train(tmp_path / "tbx")  # unpatched: ignite's default, tensorboardX
     assert type(reference.writer) is tensorboardX.SummaryWriter
     assert mse == pytest.approx(reference_mse, rel=1e-6)

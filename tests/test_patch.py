@@ -1,4 +1,5 @@
-"""anyboard.patch() / unpatch(): torch's and tensorboardX's SummaryWriter names give anyboard's writer."""
+"""anyboard.patch() / unpatch(): torch's and tensorboardX's SummaryWriter names give anyboard's writer,
+each with the file layout (run directories, tag spellings) of the library it replaces."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 import anyboard
+import anyboard.tensorboardX as anyboard_tbx
 from anyboard import patching
 
 pytest.importorskip("torch")
@@ -45,7 +48,7 @@ def test_patch_before_import_torch_uses_the_import_hook(tmp_path):
     out = _run_python(
         """
         import json, sys
-        import anyboard
+        import anyboard, anyboard.tensorboardX
         anyboard.patch()
         anyboard.patch()  # twice is the same as once
         state = {"torch_imported_by_patch": "torch" in sys.modules, "tbx_imported_by_patch": "tensorboardX" in sys.modules}
@@ -56,9 +59,9 @@ def test_patch_before_import_torch_uses_the_import_hook(tmp_path):
         state["patched"] = [
             TorchWriter is anyboard.SummaryWriter,
             torch_writer_module.SummaryWriter is anyboard.SummaryWriter,
-            TbxWriter is anyboard.SummaryWriter,
-            tensorboardX.SummaryWriter is anyboard.SummaryWriter,
-            tensorboardX.writer.SummaryWriter is anyboard.SummaryWriter,
+            TbxWriter is anyboard.tensorboardX.SummaryWriter,
+            tensorboardX.SummaryWriter is anyboard.tensorboardX.SummaryWriter,
+            tensorboardX.writer.SummaryWriter is anyboard.tensorboardX.SummaryWriter,
         ]
         # The modules keep their real loaders.
         state["loaders"] = [type(m.__loader__).__name__ for m in (tensorboardX, sys.modules["torch.utils.tensorboard"])]
@@ -141,7 +144,8 @@ def test_reimported_module_is_patched_again_and_its_own_class_restored(tmp_path)
             del sys.modules[name]
         import tensorboardX as again
         fresh = sys.modules["tensorboardX.writer"].__dict__
-        state = {"patched": again.SummaryWriter is anyboard.SummaryWriter}
+        import anyboard.tensorboardX
+        state = {"patched": again.SummaryWriter is anyboard.tensorboardX.SummaryWriter}
         anyboard.unpatch()
         state["restored_is_new_class"] = again.SummaryWriter is not first and again.SummaryWriter.__module__ == "tensorboardX.writer"
         print(json.dumps(state))
@@ -166,9 +170,9 @@ def test_already_imported_modules_are_patched_and_restored_in_process():
         from tensorboardX import SummaryWriter as X
         from torch.utils.tensorboard import SummaryWriter as T
 
-        assert T is X is anyboard.SummaryWriter
+        assert T is anyboard.SummaryWriter
+        assert X is tensorboardX.writer.SummaryWriter is anyboard_tbx.SummaryWriter
         assert torch.utils.tensorboard.writer.SummaryWriter is anyboard.SummaryWriter
-        assert tensorboardX.writer.SummaryWriter is anyboard.SummaryWriter
         # The documented limit: a name bound before patch() keeps the original class.
         assert BoundBefore is originals[0]
     finally:
@@ -190,7 +194,7 @@ def test_unpatch_leaves_a_value_someone_else_set_and_patched_restores_state():
         pass
 
     with patching.patched():
-        assert tensorboardX.SummaryWriter is anyboard.SummaryWriter
+        assert tensorboardX.SummaryWriter is anyboard_tbx.SummaryWriter
         tensorboardX.SummaryWriter = Other  # type: ignore[misc, assignment]
     try:
         assert tensorboardX.SummaryWriter is Other
@@ -202,7 +206,7 @@ def test_unpatch_leaves_a_value_someone_else_set_and_patched_restores_state():
     try:
         with patching.patched():
             pass
-        assert tensorboardX.SummaryWriter is anyboard.SummaryWriter
+        assert tensorboardX.SummaryWriter is anyboard_tbx.SummaryWriter
     finally:
         anyboard.unpatch()
     assert tensorboardX.SummaryWriter is original
@@ -210,3 +214,67 @@ def test_unpatch_leaves_a_value_someone_else_set_and_patched_restores_state():
 
 def test_lazy_export_is_the_module_function():
     assert anyboard.patch is patching.patch and anyboard.unpatch is patching.unpatch
+
+
+def _layout_calls(w) -> None:
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 1)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    w.add_scalars("loss/parts", {"a": 1.0, "b": 2.0}, 1)
+    w.add_mesh("m", np.zeros((1, 3, 3), np.float32), faces=np.array([[[0, 1, 2]]]), global_step=0)
+    w.add_graph(Net(), torch.zeros(1, 2))
+
+
+def _layout_seen(logdir) -> dict:
+    """Run directories, the main run's tensor tags and run metadata tags, as TensorBoard lists them."""
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
+    runs = sorted(os.path.relpath(d, logdir) for d, _, files in os.walk(logdir) if any("tfevents" in f for f in files))
+    acc = ea.EventAccumulator(str(logdir), size_guidance={ea.TENSORS: 0})
+    acc.Reload()
+    return {"runs": runs, "tensors": sorted(acc.Tags()["tensors"]), "run_metadata": acc.Tags()["run_metadata"]}
+
+
+def test_each_patched_name_writes_its_own_peers_layout(tmp_path):
+    """After patch(), torch's name writes torch's run directories and tags, tensorboardX's name
+    tensorboardX's: the same as the unpatched peers write for the same calls."""
+    import tensorboardX
+    import torch.utils.tensorboard
+
+    seen = {}
+    for name, module in (("torch", torch.utils.tensorboard), ("tensorboardX", tensorboardX)):
+        with module.SummaryWriter(str(tmp_path / f"{name}-peer")) as w:
+            _layout_calls(w)
+        seen[f"{name}-peer"] = _layout_seen(tmp_path / f"{name}-peer")
+        with patching.patched():
+            writer = module.SummaryWriter(str(tmp_path / f"{name}-patched"))
+        assert isinstance(writer, anyboard.SummaryWriter)
+        with writer:
+            _layout_calls(writer)
+        seen[f"{name}-patched"] = _layout_seen(tmp_path / f"{name}-patched")
+    assert (
+        seen["torch-patched"]
+        == seen["torch-peer"]
+        == {
+            "runs": [".", "loss_parts_a", "loss_parts_b"],
+            "tensors": ["m_FACE", "m_VERTEX"],
+            "run_metadata": ["step1"],
+        }
+    )
+    sep = os.sep
+    assert (
+        seen["tensorboardX-patched"]
+        == seen["tensorboardX-peer"]
+        == {
+            "runs": [".", f"loss{sep}parts{sep}a", f"loss{sep}parts{sep}b"],
+            "tensors": ["m_1", "m_2"],
+            "run_metadata": ["profiler"],
+        }
+    )

@@ -565,12 +565,12 @@ def test_projector_files_match_torch(logs):
         pixels(read(logs["compat"], a.sprite.image_path)),
         pixels(read(logs["torch"], b.sprite.image_path)),
     )
-    # 6 thumbnails of 5x5 in 3 columns: anyboard's sprite has the 2 rows it needs, torch pads it to a
-    # 3x3 square with black; the projector places thumbnail k at row k // 3, column k % 3 in both.
-    assert sprite_ours.shape == (10, 15, 3) and sprite_theirs.shape == (15, 15, 3)
-    assert not sprite_theirs[10:].any()
+    # 6 thumbnails of 5x5 in a 3x3 grid of cells, the third row black in both; the projector places
+    # thumbnail k at row k // 3, column k % 3.
+    assert sprite_ours.shape == sprite_theirs.shape == (15, 15, 3)
+    assert not sprite_ours[10:].any() and not sprite_theirs[10:].any()
     # anyboard rounds float thumbnails to the nearest 8-bit value, torch truncates: at most 1 apart
-    assert np.abs(sprite_ours.astype(int) - sprite_theirs[:10].astype(int)).max() <= 1
+    assert np.abs(sprite_ours.astype(int) - sprite_theirs.astype(int)).max() <= 1
 
 
 TBPARSE_OPTIONS = [{}, {"pivot": True, "extra_columns": {"dir_name"}}, {"extra_columns": {"dir_name", "wall_time"}}]
@@ -636,10 +636,13 @@ def test_hparams_sessions_are_the_same_but_for_the_experiment_summary(logs):
     assert legacy(os.path.join(logs["compat"], "hp")).Tags() == legacy(os.path.join(logs["torch"], "hp")).Tags()
 
 
-# -- 6. tensorboardX's files: the same values, under torch's spellings where the two peers differ ---
+# -- 6. tensorboardX's files: file_layout="tensorboardX" reads back with no spelling map; the default ---
+# -- ("torch") keeps torch's spellings where the two peers differ ----------------------------------
 
-TBX_RUN = {"multi/a": "multi_a", "multi/b": "multi_b"}  # tensorboardX's add_scalars sub-run -> anyboard's
+# The spelling map the default (torch) layout needs for tensorboardX's files, and only it:
+TBX_RUN = {"multi/a": "multi_a", "multi/b": "multi_b"}  # tensorboardX's add_scalars sub-run -> torch's
 TBX_TAG = {"mesh_1": "mesh_VERTEX", "mesh_2": "mesh_FACE", "mesh_3": "mesh_COLOR", "profiler": "step1"}
+NO_MAP: dict[str, str] = {}
 
 
 def write_tbx_subset(w: Any, tensorboardx: bool) -> None:
@@ -665,26 +668,37 @@ def write_tbx_subset(w: Any, tensorboardx: bool) -> None:
 
 @pytest.fixture(scope="module")
 def tbx_logs(tmp_path_factory) -> dict[str, str]:
+    """tensorboardX's files (``"tbx"``) and anyboard's with each file layout (``"tensorboardX"``,
+    ``"torch"``), each with its ``export_scalars_to_json`` file (``<name>.json``) taken before closing."""
     tensorboardx = pytest.importorskip("tensorboardX")
     root = tmp_path_factory.mktemp("tbx")
-    out = {"tbx": str(root / "tbx"), "ours": str(root / "ours")}
+    out = {name: str(root / name) for name in ("tbx", "tensorboardX", "torch")}
     w = tensorboardx.SummaryWriter(out["tbx"])
     write_tbx_subset(w, True)
+    w.export_scalars_to_json(out["tbx"] + ".json")
     w.close()
-    with anyboard.SummaryWriter(out["ours"]) as ours:
-        write_tbx_subset(ours, False)
+    for layout in ("tensorboardX", "torch"):
+        with anyboard.SummaryWriter(out[layout], file_layout=layout) as ours:
+            write_tbx_subset(ours, False)
+            ours.export_scalars_to_json(out[layout] + ".json")
     return out
 
 
-def test_tensorboardx_files_read_the_same_under_torch_spellings(tbx_logs, tbparse_reader):
+def _same_as_tensorboardx(
+    tbx_logs: dict[str, str], layout: str, runs: dict[str, str], tags: dict[str, str], reader: Any
+) -> None:
+    """anyboard's files written with ``layout`` read back as tensorboardX's do, once tensorboardX's run
+    directories and tags are renamed by ``runs``/``tags`` (and the text tag, anyboard's own difference
+    from both peers, by :func:`torch_tag`): the legacy accumulator's tags by kind, scalars, histogram
+    buckets, image pixels and tensors, and tbparse's scalars, text and hparams frames."""
     from tensorboard.util import tensor_util
 
-    theirs_runs = {TBX_RUN.get(run, run): path for run, path in run_dirs(tbx_logs["tbx"]).items()}
-    ours_runs = run_dirs(tbx_logs["ours"])
-    assert set(theirs_runs) == set(ours_runs) == {".", "multi_a", "multi_b", "hp"}
+    theirs_runs = {runs.get(run, run): path for run, path in run_dirs(tbx_logs["tbx"]).items()}
+    ours_runs = run_dirs(tbx_logs[layout])
+    assert set(theirs_runs) == set(ours_runs)
     for run in ours_runs:
         mine, theirs = legacy(ours_runs[run]), legacy(theirs_runs[run])
-        want = {k: sorted(TBX_TAG.get(t, t) for t in v) if isinstance(v, list) else v for k, v in theirs.Tags().items()}
+        want = {k: sorted(tags.get(t, t) for t in v) if isinstance(v, list) else v for k, v in theirs.Tags().items()}
         assert tags_by_kind(mine, True) == want, run
         for tag in mine.Tags()["scalars"]:
             assert [(e.step, e.value) for e in mine.Scalars(tag)] == [(e.step, e.value) for e in theirs.Scalars(tag)]
@@ -698,7 +712,7 @@ def test_tensorboardx_files_read_the_same_under_torch_spellings(tbx_logs, tbpars
         for tag in mine.Tags()["images"]:
             for g, w in zip(mine.Images(tag), theirs.Images(tag), strict=True):
                 np.testing.assert_array_equal(pixels(g.encoded_image_string), pixels(w.encoded_image_string))
-        spelled = {TBX_TAG.get(t, torch_tag(t)): t for t in theirs.Tags()["tensors"]}
+        spelled = {tags.get(t, torch_tag(t)): t for t in theirs.Tags()["tensors"]}
         for tag in mine.Tags()["tensors"]:
             for g, w in zip(mine.Tensors(tag), theirs.Tensors(spelled[torch_tag(tag)]), strict=True):
                 a, b = tensor_util.make_ndarray(g.tensor_proto), tensor_util.make_ndarray(w.tensor_proto)
@@ -708,10 +722,84 @@ def test_tensorboardx_files_read_the_same_under_torch_spellings(tbx_logs, tbpars
                     np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=1e-6, err_msg=tag)
     for name in ("scalars", "text", "hparams"):
         frames = []
-        for logdir, runs in ((tbx_logs["ours"], {}), (tbx_logs["tbx"], TBX_RUN)):
-            frame = getattr(tbparse_reader(logdir, extra_columns={"dir_name"}), name)
-            frame = frame.assign(dir_name=[runs.get(d, d) for d in frame["dir_name"]])
+        for logdir, names in ((tbx_logs[layout], NO_MAP), (tbx_logs["tbx"], runs)):
+            frame = getattr(reader(logdir, extra_columns={"dir_name"}), name)
+            frame = frame.assign(dir_name=[names.get(d, d) for d in frame["dir_name"]])
             frames.append(
                 frame.sort_values(["dir_name", "tag", "step"][: 3 if "step" in frame else 2]).reset_index(drop=True)
             )
         assert frames[0].to_dict("list") == frames[1].to_dict("list"), name
+
+
+def test_tensorboardx_layout_reads_back_as_tensorboardx_files_with_no_spelling_map(tbx_logs, tbparse_reader):
+    """``file_layout="tensorboardX"``: the same run directories (``multi/a`` nested), mesh tags
+    (``mesh_1``...) and graph run metadata tag (``profiler``) as tensorboardX's own files."""
+    _same_as_tensorboardx(tbx_logs, "tensorboardX", NO_MAP, NO_MAP, tbparse_reader)
+    assert set(run_dirs(tbx_logs["tensorboardX"])) == {
+        ".",
+        os.path.join("multi", "a"),
+        os.path.join("multi", "b"),
+        "hp",
+    }
+    acc = legacy(tbx_logs["tensorboardX"])
+    assert acc.Tags()["run_metadata"] == ["profiler"]
+    assert {"mesh_1", "mesh_2", "mesh_3"} <= set(acc.Tags()["tensors"])
+
+
+def test_torch_layout_keeps_torch_spellings_for_tensorboardx_users(tbx_logs, tbparse_reader):
+    """The default layout: tensorboardX's files read the same only once its spellings are mapped to torch's."""
+    _same_as_tensorboardx(tbx_logs, "torch", TBX_RUN, TBX_TAG, tbparse_reader)
+    assert set(run_dirs(tbx_logs["torch"])) == {".", "multi_a", "multi_b", "hp"}
+    acc = legacy(tbx_logs["torch"])
+    assert acc.Tags()["run_metadata"] == ["step1"]
+    assert {"mesh_VERTEX", "mesh_FACE", "mesh_COLOR"} <= set(acc.Tags()["tensors"])
+
+
+def _exported(logdir: str) -> dict[str, list[list[float]]]:
+    """``export_scalars_to_json``'s file with its keys relative to the writer's logdir."""
+    import json
+
+    with open(logdir + ".json") as f:
+        return {os.path.relpath(key, logdir): rows for key, rows in json.load(f).items()}
+
+
+def test_export_scalars_to_json_keys_follow_the_layout(tbx_logs):
+    """tensorboardX keys an add_scalars series by its sub-run directory; the tensorboardX layout gives
+    the same keys and rows, the torch layout torch's sub-run directory and the tag."""
+    theirs = _exported(tbx_logs["tbx"])
+    multi_a, multi_b = os.path.join("multi", "a"), os.path.join("multi", "b")
+    assert set(theirs) == {multi_a, multi_b}
+    assert (
+        _exported(tbx_logs["tensorboardX"])
+        == theirs
+        == {
+            multi_a: [[WALL, 0, 0.0], [WALL + 1, 1, 1.0]],
+            multi_b: [[WALL, 0, -0.0], [WALL + 1, 1, -2.0]],
+        }
+    )
+    assert _exported(tbx_logs["torch"]) == {
+        os.path.join("multi_a", "multi"): theirs[multi_a],
+        os.path.join("multi_b", "multi"): theirs[multi_b],
+    }
+
+
+def test_export_keys_stay_one_per_series_when_two_main_tags_share_a_tensorboardx_sub_run(tmp_path):
+    """``add_scalars("a", {"b/c": ..})`` and ``add_scalars("a/b", {"c": ..})`` both write to ``a/b/c``
+    in tensorboardX's layout: that directory holds two tags, so its keys name the tag too (tensorboardX
+    mixes both series in one list); a sub-run of one tag keeps tensorboardX's directory key."""
+    import json
+
+    logdir = str(tmp_path / "logs")
+    with anyboard.SummaryWriter(logdir, file_layout="tensorboardX") as w:
+        w.add_scalars("a", {"b/c": 1.0}, 0, WALL)
+        w.add_scalars("a/b", {"c": 2.0}, 1, WALL)
+        w.add_scalars("x", {"y": 3.0}, 2, WALL)
+        w.export_scalars_to_json(str(tmp_path / "out.json"))
+    with open(tmp_path / "out.json") as f:
+        exported = {os.path.relpath(k, logdir): v for k, v in json.load(f).items()}
+    shared = os.path.join("a", "b", "c")
+    assert exported == {
+        os.path.join(shared, "a"): [[WALL, 0, 1.0]],
+        os.path.join(shared, "a", "b"): [[WALL, 1, 2.0]],
+        os.path.join("x", "y"): [[WALL, 2, 3.0]],
+    }

@@ -7,6 +7,7 @@ no deep-learning framework.
 
 from __future__ import annotations
 
+from anyboard._paths import UnsafePathError
 from anyboard.adapters import register
 from anyboard.errors import WriteError, WriterClosedError
 from anyboard.io.reader import RecordError, iter_events, iter_run_events
@@ -78,6 +79,7 @@ __all__ = [
     "FileWriter",
     "RecordError",
     "SummaryWriter",
+    "UnsafePathError",
     "WriteError",
     "WriterClosedError",
     "__version__",

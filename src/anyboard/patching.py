@@ -1,10 +1,14 @@
 """``anyboard.patch()``: make torch's and tensorboardX's ``SummaryWriter`` names give anyboard's writer.
 
 Most PyTorch training frameworks build their writer themselves. After :func:`patch`, these
-module attributes are :class:`anyboard.SummaryWriter`:
+module attributes are anyboard's writer, each with the file layout of the library it replaces
+(``SummaryWriter(file_layout=...)``: run directories and tag spellings, see :mod:`anyboard._layout`):
 
-- ``torch.utils.tensorboard.SummaryWriter`` and ``torch.utils.tensorboard.writer.SummaryWriter``
-- ``tensorboardX.SummaryWriter`` and ``tensorboardX.writer.SummaryWriter``
+- ``torch.utils.tensorboard.SummaryWriter`` and ``torch.utils.tensorboard.writer.SummaryWriter``:
+  :class:`anyboard.SummaryWriter` (torch's layout);
+- ``tensorboardX.SummaryWriter`` and ``tensorboardX.writer.SummaryWriter``:
+  :class:`anyboard.tensorboardX.SummaryWriter` (a subclass whose layout is tensorboardX's), so a
+  script that reads tensorboardX's runs and tags back by name keeps working;
 
 so every ``from torch.utils.tensorboard import SummaryWriter`` (or the tensorboardX one) that runs
 after the call gets anyboard's class. :func:`unpatch` puts the original classes back.
@@ -35,12 +39,14 @@ Limits:
   importing your training code), or construct writers after it.
 - Subclasses of the original classes (defined before or after the call, e.g. ``class
   MyWriter(torch.utils.tensorboard.SummaryWriter)`` evaluated earlier) keep their original base.
-- Only ``SummaryWriter`` is replaced: ``FileWriter``, tensorboardX's ``GlobalSummaryWriter`` and
+- Only ``SummaryWriter`` is replaced: ``FileWriter``, tensorboardX's ``GlobalSummaryWriter`` (its
+  ``add_scalar``/``add_image``/``add_text`` spell nothing differently from anyboard's) and
   the summary-building functions (``torch.utils.tensorboard.summary.hparams`` and friends) stay
   the originals; anyboard's writer accepts the ``Summary`` protos they build
   (``writer._get_file_writer().add_summary(...)``, as Lightning's ``log_hyperparams`` does).
 - ``isinstance(w, torch.utils.tensorboard.SummaryWriter)`` evaluated after the call checks against
-  anyboard's class.
+  anyboard's class (``type(w) is anyboard.SummaryWriter`` is false for a writer built through the
+  patched tensorboardX name: its class is the subclass above).
 - The replacement is process-wide (module attributes), not per thread; :func:`patch` and
   :func:`unpatch` are thread-safe and idempotent (calling either twice does nothing more).
 """
@@ -73,7 +79,12 @@ _originals: dict[tuple[str, str], Any] = {}
 _hook: _ImportHook | None = None
 
 
-def _replacement() -> type:
+def _replacement(package: str) -> type:
+    """anyboard's writer for ``package``'s names: tensorboardX's layout for tensorboardX, torch's otherwise."""
+    if package == "tensorboardX":
+        from anyboard.tensorboardX import SummaryWriter as TensorboardXLayoutWriter
+
+        return TensorboardXLayoutWriter
     from anyboard.writer import SummaryWriter
 
     return SummaryWriter
@@ -85,7 +96,7 @@ def _apply(package: str) -> None:
     The original is the class the writer module defines: a package attribute that already is
     anyboard's class (bound from a patched submodule) takes the writer module's recorded original.
     """
-    new = _replacement()
+    new = _replacement(package)
     names = PATCHED_MODULES[package]
     found = [(name, sys.modules.get(name)) for name in names]
     originals = []
@@ -160,7 +171,7 @@ class _ImportHook(importlib.abc.MetaPathFinder):
 
 
 def patch() -> None:
-    """Make torch's and tensorboardX's ``SummaryWriter`` names give :class:`anyboard.SummaryWriter`.
+    """Make torch's and tensorboardX's ``SummaryWriter`` names give anyboard's writer (each peer's file layout).
 
     Patches the modules already imported now and the others when they are imported (see the
     module docstring for what is patched and the limits). Imports no framework. Calling it
@@ -194,10 +205,10 @@ def unpatch() -> None:
             with contextlib.suppress(ValueError):
                 sys.meta_path.remove(_hook)
             _hook = None
-        new = _replacement()
+        replacement = {name: _replacement(package) for package, names in PATCHED_MODULES.items() for name in names}
         for (name, attr), original in _originals.items():
             module = sys.modules.get(name)
-            if module is not None and module.__dict__.get(attr) is new:
+            if module is not None and module.__dict__.get(attr) is replacement.get(name):
                 setattr(module, attr, original)
         _originals.clear()
 

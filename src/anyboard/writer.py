@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from anyboard._layout import checked_layout
 from anyboard._methods.core import CoreMethods
 from anyboard._methods.embedding import Methods as EmbeddingMethods
 from anyboard._methods.export import Methods as ExportMethods
@@ -105,6 +106,9 @@ if hasattr(os, "register_at_fork"):
 class _WriterBase:
     """State and the emit API shared by all method groups."""
 
+    default_file_layout = "torch"
+    """The ``file_layout`` used when none is given (``anyboard.tensorboardX.SummaryWriter``: ``"tensorboardX"``)."""
+
     def __init__(
         self,
         logdir: str | os.PathLike[str] | None = None,
@@ -120,6 +124,7 @@ class _WriterBase:
         on_full: str = "block",
         storage_options: dict[str, Any] | None = None,
         summary_format: str = "compat",
+        file_layout: str | None = None,
         **kwargs: Any,
     ) -> None:
         """Open a writer on ``logdir`` (created if missing); every argument is described on :class:`SummaryWriter`.
@@ -131,6 +136,7 @@ class _WriterBase:
         if summary_format not in SUMMARY_FORMATS:
             raise ValueError(f"summary_format must be one of {sorted(SUMMARY_FORMATS)}, got {summary_format!r}")
         self._summary_format = summary_format
+        self._file_layout = checked_layout(self.default_file_layout if file_layout is None else file_layout)
         self._defaults: tuple[int | None, float | None] | None = None  # use_metadata's (step, walltime)
         unknown = set(kwargs) - {"verbose", "comet_config"}
         if unknown:
@@ -416,6 +422,7 @@ class _WriterBase:
                 self._storage_options,
                 self._summary_format,
                 self._core_options,
+                self._file_layout,
             ),
         )
 
@@ -438,6 +445,7 @@ def _writer_in_another_process(
     storage_options: dict[str, Any] | None,
     summary_format: str,
     options: dict[str, Any],
+    file_layout: str | None = None,
 ) -> SummaryWriter:
     """Unpickle a writer: a new one on the same log directory (see ``SummaryWriter.__reduce__``)."""
     return cls(
@@ -446,6 +454,7 @@ def _writer_in_another_process(
         write_to_disk=write_to_disk,
         storage_options=storage_options,
         summary_format=summary_format,
+        file_layout=file_layout,
         **options,
     )
 
@@ -543,6 +552,16 @@ class SummaryWriter(
             the peers' (TensorFlow 1.x) fields, read the same way by every reader
             of tensorboardX/torch files; ``"tensor"``: TensorBoard's v2 tensor
             encodings (see :data:`SUMMARY_FORMATS`).
+        file_layout: whose run directories and tag spellings to reproduce, for
+            scripts that read the files back by name: ``"torch"`` (default)
+            or ``"tensorboardX"`` (``add_scalars`` sub-runs ``<main_tag>/<key>``
+            instead of ``<main_tag>_<key>``, mesh tags ``<tag>_1/_2/_3`` instead
+            of ``_VERTEX/_FACE/_COLOR``, graph run metadata tag ``profiler``
+            instead of ``step1``, ``export_scalars_to_json`` keys; see
+            :mod:`anyboard._layout`). ``None``: the class's
+            :attr:`default_file_layout` (``"tensorboardX"`` for
+            ``anyboard.tensorboardX.SummaryWriter``, which ``anyboard.patch()``
+            puts in place of tensorboardX's).
 
     A writer is a context manager; :meth:`close` is idempotent; as with the peers,
     :meth:`flush` after it does nothing and any ``add_*`` after it reopens the

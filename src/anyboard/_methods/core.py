@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from anyboard import _threads
+from anyboard._layout import scalars_run
 from anyboard._methods.base import MethodsBase
-from anyboard._paths import safe_component
 from anyboard.adapters import Deferred, module_root, to_numpy
 from anyboard.io.stream import RowGroups, encoder_code
 from anyboard.summary.histogram import (
@@ -293,7 +293,8 @@ class CoreMethods(MethodsBase):
 
         Each key goes to its own sub-run ``<logdir>/<main_tag>_<key>`` (``/`` in
         ``main_tag`` becomes ``_``, as torch does; other unsafe characters are
-        %-escaped) under tag ``main_tag``. All sub-runs share this writer's
+        %-escaped; ``<logdir>/<main_tag>/<key>`` with ``file_layout="tensorboardX"``)
+        under tag ``main_tag``. All sub-runs share this writer's
         background thread. The call is all or nothing: every value is checked
         and every sub-run's file opened before anything is queued.
         """
@@ -329,7 +330,7 @@ class CoreMethods(MethodsBase):
                     raise TypeError(
                         f"tag {main_tag!r}: add_scalars keys must be str, got {type(key).__name__}: {key!r}"
                     )
-                run = safe_component(main_tag.replace("/", "_") + "_" + key)
+                run = scalars_run(self._file_layout, main_tag, key)
                 stream = self._run_stream(run)
                 streams[(main_tag, key)] = stream
                 items[i] = (stream, key, value)

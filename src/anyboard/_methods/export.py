@@ -16,11 +16,17 @@ JSON layout (the peers' ``{writer_id: [[timestamp, step, value], ...]}``)::
 ``<logdir>/<main_tag>_<key>`` for an ``add_scalars`` sub-run, joined with
 ``os.path.join`` or ``/`` for URLs), so every key names one series. Runs come
 in the order this writer opened them, tags in the order they first appear,
-values in the order they were written. Differences from the peers:
+values in the order they were written.
 
-- tensorboardX keys an ``add_scalars`` series by its sub-run directory alone
-  (``<logdir>/<main_tag>/<key>``, its own layout); anyboard's sub-runs are
-  torch's ``<main_tag>_<key>`` directories and the key also names the tag.
+With ``SummaryWriter(file_layout="tensorboardX")`` the keys are tensorboardX's: an
+``add_scalars`` series is keyed by its sub-run directory alone
+(``<logdir>/<main_tag>/<key>``, which holds the one tag ``main_tag``); a sub-run that
+two calls share (``add_scalars("a", {"b/c": ...})`` and ``add_scalars("a/b", {"c": ...})``,
+one directory) and every other run keep ``<run directory>/<tag>``, so every key still
+names one series. Differences from the peers:
+
+- with the default ``file_layout="torch"``, tensorboardX's ``<logdir>/<main_tag>/<key>``
+  keys are ``<logdir>/<main_tag>_<key>/<main_tag>`` (torch's sub-run, then the tag).
 - values are what the event file holds (float32, as TensorBoard shows them),
   not the caller's float64; wall times are the event's.
 
@@ -40,6 +46,7 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
+from anyboard._layout import TENSORBOARDX
 from anyboard._methods.base import MethodsBase
 from anyboard.io import remote
 from anyboard.io.reader import RecordError, iter_records
@@ -93,10 +100,13 @@ def _scalar_of(value: Any, scalar_tags: set[str]) -> float | None:
 class _Run:
     """The part of one run's event files an export reads: ``(path, start offset)`` pairs."""
 
-    def __init__(self, directory: str, files: list[tuple[str, int]], storage_options: Any) -> None:
+    def __init__(
+        self, directory: str, files: list[tuple[str, int]], storage_options: Any, key_by_directory: bool = False
+    ) -> None:
         self.directory = directory
         self.files = files
         self.storage_options = storage_options
+        self.key_by_directory = key_by_directory  # tensorboardX's key for a run of one tag: its directory
         self.ends: dict[str, int] = {}  # path -> offset after the last complete record read
 
     def rows(self) -> Iterator[tuple[str, float, int, float]]:
@@ -146,6 +156,7 @@ def _stream_json(out: Any, runs: list[_Run]) -> dict[str, int]:
         for tag, *_ in run.rows():
             counts[tag] = counts.get(tag, 0) + 1
         ends.update(run.ends)
+        by_directory = run.key_by_directory and len(counts) == 1
         pending = list(counts)
         while pending:
             streamed = pending.pop(0)
@@ -155,7 +166,7 @@ def _stream_json(out: Any, runs: list[_Run]) -> dict[str, int]:
                 tag = pending.pop(0)
                 total += counts[tag]
                 batch[tag] = (array("d"), array("q"), array("d"))
-            key = json.dumps(remote.join(run.directory, streamed))
+            key = json.dumps(run.directory if by_directory else remote.join(run.directory, streamed))
             out.write((("" if first_key else ", ") + key + ": [").encode())
             first_key = False
             sep = ""
@@ -202,10 +213,10 @@ class Methods(MethodsBase):
         path = os.fspath(path)
         if not isinstance(path, str):
             raise TypeError(f"export path must be a text path, got {type(path).__name__}")
-        sub_runs = None
-        if only_add_scalars:
-            wanted = {id(s) for s in self._scalars_streams.values()}
-            sub_runs = {run for run, s in self._runs.items() if id(s) in wanted}  # type: ignore[attr-defined]
+        wanted = {id(s) for s in self._scalars_streams.values()}
+        scalars_runs = {run for run, s in self._runs.items() if id(s) in wanted}  # type: ignore[attr-defined]
+        sub_runs = scalars_runs if only_add_scalars else None
+        by_directory = self._file_layout == TENSORBOARDX
         logdir = self._logdir  # type: ignore[attr-defined]
         options = self._storage_options  # type: ignore[attr-defined]
         runs = []
@@ -213,7 +224,8 @@ class Methods(MethodsBase):
             if sub_runs is not None and run not in sub_runs:
                 continue
             directory = remote.join(logdir, run) if run else logdir
-            runs.append(_Run(directory, [(p, marks.get(p, 0)) for p in files], options))
+            files_read = [(p, marks.get(p, 0)) for p in files]
+            runs.append(_Run(directory, files_read, options, by_directory and run in scalars_runs))
         with remote.open_file(path, "wb", options if remote.is_url(path) else None) as out:
             return _stream_json(out, runs)
 
@@ -221,7 +233,8 @@ class Methods(MethodsBase):
         """Write the scalars logged since the previous call to ``path`` as JSON (tensorboardX).
 
         Layout: ``{"<run directory>/<tag>": [[wall_time, step, value], ...]}``
-        (see :mod:`anyboard._methods.export`). By default only the
+        (``file_layout="tensorboardX"``: an ``add_scalars`` series is keyed by its
+        sub-run directory, as tensorboardX does; see :mod:`anyboard._methods.export`). By default only the
         ``add_scalars`` sub-runs are exported, as tensorboardX does;
         ``only_add_scalars=False`` adds every scalar of every run of this
         writer. Each call continues where the previous one stopped (tensorboardX

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from anyboard._layout import run_metadata_tag
 from anyboard._methods.base import MethodsBase
 from anyboard.proto.event_pb2 import Event, TaggedRunMetadata
 from anyboard.proto.graph_pb2 import GraphDef
@@ -43,7 +44,8 @@ class Methods(MethodsBase):
         in eval mode and put back in its previous mode). On disk:
         ``Event(graph_def=<GraphDef>)``, and for torch models also
         ``Event(tagged_run_metadata=TaggedRunMetadata(tag="step1", ...))`` with
-        one CPU device, as torch writes. See :mod:`anyboard.graph`.
+        one CPU device, as torch writes (tag ``"profiler"``, tensorboardX's,
+        with ``file_layout="tensorboardX"``). See :mod:`anyboard.graph`.
 
         Raises:
             ValueError: the model cannot be traced or converted (names its class;
@@ -138,5 +140,6 @@ class Methods(MethodsBase):
         if with_metadata:
             from anyboard.graph import cpu_run_metadata
 
-            tagged = TaggedRunMetadata(tag="step1", run_metadata=cpu_run_metadata().SerializeToString())
+            tag = run_metadata_tag(self._file_layout)
+            tagged = TaggedRunMetadata(tag=tag, run_metadata=cpu_run_metadata().SerializeToString())
             self._emit_event(Event(wall_time=wall, step=0, tagged_run_metadata=tagged))

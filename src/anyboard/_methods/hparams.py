@@ -169,7 +169,6 @@ class Methods(MethodsBase):
                 f"(only this call's metrics take effect). Use a new run_name per session.",
                 stacklevel=2,
             )
-        used.add(run)
         wall = self._walltime(_LABEL, None)
         self._emit(
             _LABEL,
@@ -180,6 +179,7 @@ class Methods(MethodsBase):
             nbytes=512 + 64 * (len(hparams) + len(metrics)),
             run=run,
         )
+        used.add(run)  # only once accepted: a refused write (a symlinked sub-run, ...) may be retried
 
     def _fresh_run_name(self) -> str:
         used = self._extras.setdefault("_anyboard_hparams_runs", set())

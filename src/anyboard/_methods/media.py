@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from anyboard._layout import TENSORBOARDX, TORCH, mesh_tag
 from anyboard._methods.base import MethodsBase
+from anyboard.proto.mesh_pb2 import MeshPluginData
 from anyboard.summary import custom_scalars as _cs
 from anyboard.summary.audio import audio as _audio
 from anyboard.summary.mesh import mesh as _mesh
@@ -32,6 +34,15 @@ _F64_MAX = float(np.finfo(np.float64).max)
 MAX_THRESHOLDS = 10_000_000
 """The most thresholds a PR curve may have: its ``[6, n]`` float32 tensor is then 240 MB
 (the peers cap ``n`` at 127; a protobuf message cannot exceed 2 GiB)."""
+
+
+def _mesh_tensorboardx(tag: str, *args: Any) -> Any:
+    """:func:`anyboard.summary.mesh.mesh` with tensorboardX's component tags ``<tag>_1``/``_2``/``_3``."""
+    summary = _mesh(tag, *args)
+    for value in summary.value:
+        content_type = MeshPluginData.FromString(value.metadata.plugin_data.content).content_type
+        value.tag = mesh_tag(TENSORBOARDX, tag, content_type)
+    return summary
 
 
 def _int_arg(tag: str, name: str, value: Any, minimum: int) -> int:
@@ -288,7 +299,8 @@ class Methods(MethodsBase):
         """Log a mesh or point cloud (TensorBoard's mesh plugin).
 
         Args:
-            tag: the mesh name (component tags are ``<tag>_VERTEX``/``_FACE``/``_COLOR``).
+            tag: the mesh name (component tags are ``<tag>_VERTEX``/``_FACE``/``_COLOR``;
+                ``<tag>_1``/``_2``/``_3`` with ``file_layout="tensorboardX"``).
             vertices: ``[B, N, 3]`` real x, y, z (``[N, 3]`` is taken as ``B = 1``);
                 finite.
             colors: optional ``[B, N, 3]`` RGB per vertex, numbers in ``[0, 255]``
@@ -351,7 +363,8 @@ class Methods(MethodsBase):
         if size >= _PROTO_LIMIT:
             raise ValueError(f"tag {tag!r}: the mesh holds {size:_} bytes; one event must stay under 2 GiB")
         nbytes = 3 * size + 4096  # the arrays, their tensor protos and the serialized event
-        self._emit(tag, _mesh, (tag, v, f, c, config), global_step, walltime, nbytes=nbytes)
+        builder = _mesh if self._file_layout == TORCH else _mesh_tensorboardx
+        self._emit(tag, builder, (tag, v, f, c, config), global_step, walltime, nbytes=nbytes)
 
     def _mesh_array(self, tag: str, name: str, value: Any) -> np.ndarray:
         a = self._array(tag, value)

@@ -1,0 +1,76 @@
+"""``SummaryWriter(file_layout=...)``: whose run directories and tag spellings the files follow.
+
+torch.utils.tensorboard and tensorboardX write the same summaries, but spell a few names
+differently; a script that reads one peer's files back by name (EventAccumulator, tbparse,
+the export JSON) needs that peer's spelling. ``"torch"`` (the default) and ``"tensorboardX"``:
+
+==========================  ===============================  =================================
+what                        ``"torch"``                      ``"tensorboardX"``
+==========================  ===============================  =================================
+``add_scalars`` sub-run     ``<main_tag with / as _>_<key>``  ``<main_tag>/<key>`` (nested)
+``add_mesh`` tags           ``<tag>_VERTEX/_FACE/_COLOR``     ``<tag>_1/_2/_3``
+``add_graph`` run metadata  tag ``step1``                     tag ``profiler``
+``export_scalars_to_json``  ``<run directory>/<tag>``         an ``add_scalars`` sub-run's
+keys                                                         directory alone
+==========================  ===============================  =================================
+
+Everything else (tags, plugins, encodings, the hparams and projector folders) is the same in
+both. Each name component is still made safe (:func:`~anyboard._paths.safe_component`), so a
+tensorboardX spelling never leaves the log directory (tensorboardX itself follows a leading
+``/`` or ``..`` in a main tag out of it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anyboard._paths import safe_component
+
+TORCH = "torch"
+TENSORBOARDX = "tensorboardX"
+FILE_LAYOUTS = (TORCH, TENSORBOARDX)
+"""The accepted values of ``SummaryWriter(file_layout=...)``."""
+
+_RUN_METADATA_TAG = {TORCH: "step1", TENSORBOARDX: "profiler"}
+
+
+def checked_layout(value: Any) -> str:
+    """``value`` if it names a layout, else ``ValueError`` naming the option and the accepted values."""
+    if not isinstance(value, str) or value not in FILE_LAYOUTS:
+        raise ValueError(f"file_layout must be one of {list(FILE_LAYOUTS)}, got {value!r}")
+    return value
+
+
+def scalars_run(layout: str, main_tag: str, key: str) -> str:
+    """The sub-run (a relative path of safe components) of ``add_scalars(main_tag, {key: ...})``.
+
+    torch: one directory ``<main_tag>_<key>`` with each ``/`` of ``main_tag`` made ``_``.
+    tensorboardX: ``<main_tag>/<key>``, every ``/`` (of either) a directory level, empty
+    levels dropped (as ``os.path.join`` and the file system do).
+
+    Raises:
+        ValueError: the tensorboardX spelling names no directory (``main_tag="/"``, ``key=""``).
+    """
+    if layout == TORCH:
+        return safe_component(main_tag.replace("/", "_") + "_" + key)
+    parts = [safe_component(p) for p in f"{main_tag}/{key}".split("/") if p]
+    if not parts:
+        raise ValueError(f"tag {main_tag!r}: add_scalars key {key!r} names no sub-run directory")
+    return "/".join(parts)
+
+
+def mesh_tag(layout: str, tag: str, content_type: int) -> str:
+    """The tag of one mesh component: ``<tag>_VERTEX`` (torch) or ``<tag>_1`` (tensorboardX), etc.
+
+    ``content_type`` is ``MeshPluginData``'s: 1 vertices, 2 faces, 3 colors.
+    """
+    if layout == TORCH:
+        from anyboard.summary.mesh import component_tag
+
+        return component_tag(tag, content_type)
+    return f"{tag}_{content_type}"
+
+
+def run_metadata_tag(layout: str) -> str:
+    """The ``TaggedRunMetadata`` tag ``add_graph`` writes: ``step1`` (torch) or ``profiler`` (tensorboardX)."""
+    return _RUN_METADATA_TAG[layout]
