@@ -94,7 +94,9 @@ def test_flush_drains_everything_queued_before_it_in_order(make):
     got = f.payloads()
     assert got[0] == b"header"
     assert len(got) == n + 1
-    expected = [b"raw%d" % i if i % 3 == 0 else (f"{i}|0|0|0" if i % 3 == 1 else f"{i}|1|1|1").encode() for i in range(n)]
+    expected = [
+        b"raw%d" % i if i % 3 == 0 else (f"{i}|0|0|0" if i % 3 == 1 else f"{i}|1|1|1").encode() for i in range(n)
+    ]
     assert got[1:] == expected
     assert all(not q.queue for q in w._streams)
 
@@ -410,7 +412,9 @@ def test_a_burst_of_large_histograms_is_exact_whichever_path_each_call_takes(tmp
     monkeypatch.setattr(core_methods, "_bucket_rows", lambda *a, **k: on_caller.append(1) or binning(*a, **k))
     rng = np.random.default_rng(6)
     arrays = [rng.standard_normal(1 << 18).astype(np.float32) * (i + 1) for i in range(12)]
-    w = anyboard.SummaryWriter(str(tmp_path), max_pending_bytes=32 << 20, summary_format="tensor")  # pool cap: 8 MiB, 8 buffers
+    w = anyboard.SummaryWriter(
+        str(tmp_path), max_pending_bytes=32 << 20, summary_format="tensor"
+    )  # pool cap: 8 MiB, 8 buffers
     for i, x in enumerate(arrays):
         w.add_histogram("h", x, i)
         x[:] = np.nan  # the logged histogram was taken at the call
@@ -696,7 +700,9 @@ def test_queued_items_hold_no_writer_or_stream(tmp_path, monkeypatch):
 
     queued = []
     put = st.Stream.put
-    monkeypatch.setattr(st.Stream, "put", lambda self, item, nbytes=0: (queued.append(item), put(self, item, nbytes))[1])
+    monkeypatch.setattr(
+        st.Stream, "put", lambda self, item, nbytes=0: (queued.append(item), put(self, item, nbytes))[1]
+    )
 
     def parts(x):
         if isinstance(x, tuple | list):

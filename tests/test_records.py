@@ -179,8 +179,22 @@ def _batch_cases():
 
     rng = random.Random(0)
     tags = ["train/loss", "", "a" * 150, "é/ü\ud800x", "acc", "x" * 99, "y" * 100, "z" * 101]
-    specials = [0.0, -0.0, 1.5, math.nan, -math.nan, math.inf, -math.inf, 3.5e38, 3.4028235e38, 3.4028236e38,
-                1e300, -1e300, 1e-46, struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000123))[0]]
+    specials = [
+        0.0,
+        -0.0,
+        1.5,
+        math.nan,
+        -math.nan,
+        math.inf,
+        -math.inf,
+        3.5e38,
+        3.4028235e38,
+        3.4028236e38,
+        1e300,
+        -1e300,
+        1e-46,
+        struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000123))[0],
+    ]
     steps = [0, 1, 127, 128, 16383, 16384, 2**21 - 1, 2**21, 2**63 - 1, -1, -(2**63)]
     walls = [0.0, -0.0, time.time(), math.nan, 1.0, -5.0]
     for trial in range(120):
@@ -190,7 +204,7 @@ def _batch_cases():
         for i in range(n):
             tag = rng.choice(tags) if mixed else tags[0]
             wall = rng.choice(walls) if mixed else 1.7e9 + i
-            step = rng.choice([*steps, rng.randrange(-2 ** 63, 2 ** 63)]) if mixed == 1 else i
+            step = rng.choice([*steps, rng.randrange(-(2**63), 2**63)]) if mixed == 1 else i
             value = rng.choice([*specials, rng.uniform(-1000000.0, 1000000.0)])
             items.append((wall, step, tag, value))
         yield items
@@ -454,15 +468,20 @@ def test_compiled_scalar_columns_match_the_items_and_refuse_other_forms():
     got = np.frombuffer(values, np.float64)
     assert got[:-1].tolist() == [it[4] for it in items[:-1]] and np.isnan(got[-1])
     assert native.scalar_columns([]) == (b"", b"", [], b"")
-    for bad in [(_SCALAR, 1.0, 1, "t"), (_SCALAR, 1, 1, "t", 1.0), (_SCALAR, 1.0, 1.0, "t", 1.0),
-                (_SCALAR, 1.0, 1, b"t", 1.0), (_SCALAR, 1.0, True, "t", 1.0), [_SCALAR, 1.0, 1, "t", 1.0]]:
+    for bad in [
+        (_SCALAR, 1.0, 1, "t"),
+        (_SCALAR, 1, 1, "t", 1.0),
+        (_SCALAR, 1.0, 1.0, "t", 1.0),
+        (_SCALAR, 1.0, 1, b"t", 1.0),
+        (_SCALAR, 1.0, True, "t", 1.0),
+        [_SCALAR, 1.0, 1, "t", 1.0],
+    ]:
         with pytest.raises(TypeError, match="item 1"):
             native.scalar_columns([items[0], bad])
     with pytest.raises(OverflowError):
         native.scalar_columns([(_SCALAR, 1.0, 2**63, "t", 1.0)])
     with pytest.raises(TypeError):
         native.scalar_columns(tuple(items))
-
 
 
 def test_text_event_is_byte_identical_to_protobuf():

@@ -93,7 +93,9 @@ def _run(logdir, fast):
     return outcomes, events
 
 
-@pytest.mark.filterwarnings("ignore:tag 'loss'.* is beyond float32's range:RuntimeWarning")  # the 3.5e38 call, on both paths
+@pytest.mark.filterwarnings(
+    "ignore:tag 'loss'.* is beyond float32's range:RuntimeWarning"
+)  # the 3.5e38 call, on both paths
 def test_every_call_gives_what_the_full_method_gives(tmp_path):
     fast = _run(tmp_path / "fast", True)
     slow = _run(tmp_path / "full", False)
@@ -134,7 +136,9 @@ def test_the_fast_path_appends_alone_below_check_at_and_is_checked_from_there(tm
             w.add_scalar("t", float(i), i)
         assert checked[1:] == expected
         assert 5 <= len(expected) < 5000 // 7  # checked every max_queue items, then (thread busy) less often
-        assert max(b - a for a, b in itertools.pairwise(expected)) <= st.FAR_GATE + 1  # at most FAR_GATE unchecked between
+        assert (
+            max(b - a for a, b in itertools.pairwise(expected)) <= st.FAR_GATE + 1
+        )  # at most FAR_GATE unchecked between
     finally:
         gate.set()
         w.close()

@@ -145,4 +145,3 @@ def test_each_call_runs_once_when_the_pool_queues_a_call_and_then_refuses(monkey
         f.result(10)  # the queued copy ran, and found its call taken
     pool.inner.shutdown()
     assert out == [(True, None)] * 4 and sorted(runs) == [0, 1, 2, 3]
-

@@ -66,12 +66,10 @@ def test_use_metadata_with_only_a_step_keeps_real_wall_times(logdir):
 
 def test_use_metadata_rejects_bad_defaults(logdir):
     with anyboard.SummaryWriter(logdir) as w:
-        with pytest.raises(TypeError, match="global_step"):
-            with w.use_metadata(global_step=1.5):
-                pass
-        with pytest.raises(ValueError, match="walltime"):
-            with w.use_metadata(walltime=float("nan")):
-                pass
+        with pytest.raises(TypeError, match="global_step"), w.use_metadata(global_step=1.5):
+            pass
+        with pytest.raises(ValueError, match="walltime"), w.use_metadata(walltime=float("nan")):
+            pass
 
 
 def test_reopen_after_close_writes_new_files(logdir):

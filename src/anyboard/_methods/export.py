@@ -214,11 +214,11 @@ class Methods(MethodsBase):
         if not isinstance(path, str):
             raise TypeError(f"export path must be a text path, got {type(path).__name__}")
         wanted = {id(s) for s in self._scalars_streams.values()}
-        scalars_runs = {run for run, s in self._runs.items() if id(s) in wanted}  # type: ignore[attr-defined]
+        scalars_runs = {run for run, s in self._runs.items() if id(s) in wanted}
         sub_runs = scalars_runs if only_add_scalars else None
         by_directory = self._file_layout == TENSORBOARDX
-        logdir = self._logdir  # type: ignore[attr-defined]
-        options = self._storage_options  # type: ignore[attr-defined]
+        logdir = self._logdir
+        options = self._storage_options
         runs = []
         for run, files in self._export_paths().items():
             if sub_runs is not None and run not in sub_runs:
@@ -261,7 +261,7 @@ class Methods(MethodsBase):
     def clear_scalar_dict(self) -> None:
         """Make :meth:`export_scalars` skip everything logged so far (MXBoard)."""
         ends: dict[str, int] = {}
-        options = self._storage_options  # type: ignore[attr-defined]
+        options = self._storage_options
         for files in self._export_paths().values():
             for p in files:
                 with remote.open_file(p, "rb", options) as f:

@@ -130,7 +130,8 @@ def float_to_uint8(x: np.ndarray) -> np.ndarray:
     nan = np.isnan(t)
     if nan.any():
         t[nan] = 0
-    return t.astype(np.uint8)
+    result: np.ndarray = t.astype(np.uint8)
+    return result
 
 
 class Methods(MethodsBase):
@@ -153,7 +154,7 @@ class Methods(MethodsBase):
         (``anyboard.io.stream.parallel_encoder``).
         """
         nbytes = array.nbytes + _encode_bytes(array, fmt)
-        self._emit(tag, builder, args, global_step, walltime, nbytes=nbytes, independent=True)  # type: ignore[attr-defined]
+        self._emit(tag, builder, args, global_step, walltime, nbytes=nbytes, independent=True)
 
     def _image_snapshot(
         self, tag: str, x: Any, dataformats: Any, letters: str, *, copied: bool = False, as_uint8: bool = False
@@ -161,7 +162,7 @@ class Methods(MethodsBase):
         if copied:
             array = x
         else:
-            array = self._array(tag, x, copy=False)  # type: ignore[attr-defined]
+            array = self._array(tag, x, copy=False)
             if not (as_uint8 and array.dtype.kind == "f" and array.dtype.itemsize in (2, 4, 8)):
                 array = np.array(array, copy=True)  # the caller may change its array after this call
         fmt = parse_layout(tag, dataformats, letters, array.ndim, array.shape)
@@ -206,11 +207,11 @@ class Methods(MethodsBase):
                 names the tag, the expected and the received shape).
             TypeError: a non-numeric array.
         """
-        tag = self._tag(tag)  # type: ignore[attr-defined]
+        tag = self._tag(tag)
         if img_tensor is _MISSING:
             if image is _MISSING:
                 raise TypeError(f"tag {tag!r}: add_image needs img_tensor (or image=)")
-            img_tensor = self._array(tag, image)  # type: ignore[attr-defined]
+            img_tensor = self._array(tag, image)
             if dataformats == "CHW":
                 dataformats = {2: "HW", 4: "NCHW"}.get(img_tensor.ndim, "CHW")
         level = _level(tag, compress_level)
@@ -237,7 +238,7 @@ class Methods(MethodsBase):
         ``dataformats`` without ``N`` (``"CHW"`` and ``"NCHW"`` both mean a list
         of CHW images). Otherwise as :meth:`add_image`.
         """
-        tag = self._tag(tag)  # type: ignore[attr-defined]
+        tag = self._tag(tag)
         level = _level(tag, compress_level)
         copied = False
         if isinstance(img_tensor, list | tuple):
@@ -249,7 +250,7 @@ class Methods(MethodsBase):
                 )
             fmt = dataformats.upper()
             fmt = fmt if "N" in fmt else "N" + fmt
-            parts = [self._array(tag, x, copy=False) for x in img_tensor]  # type: ignore[attr-defined]
+            parts = [self._array(tag, x, copy=False) for x in img_tensor]
             shapes = {p.shape for p in parts}
             if len(shapes) != 1:
                 raise ValueError(f"tag {tag!r}: add_images needs images of one shape, got shapes {sorted(shapes)}")
@@ -290,7 +291,7 @@ class Methods(MethodsBase):
         torch's positional order is used; tensorboardX's (``dataformats``
         sixth, then ``labels``) is recognised when a str is passed there.
         """
-        tag = self._tag(tag)  # type: ignore[attr-defined]
+        tag = self._tag(tag)
         if isinstance(rescale, str):  # tensorboardX positional order
             if isinstance(dataformats, list | tuple):
                 labels = list(dataformats)
@@ -298,7 +299,7 @@ class Methods(MethodsBase):
         scale = _positive(tag, "rescale", rescale)
         level = _level(tag, compress_level)
         array, fmt = self._image_snapshot(tag, img_tensor, dataformats, "CHW")
-        boxes = self._array(tag, box_tensor)  # type: ignore[attr-defined]
+        boxes = self._array(tag, box_tensor)
         if boxes.dtype.kind not in "biuf":
             raise TypeError(f"tag {tag!r}: box_tensor must be numeric, got dtype {boxes.dtype}")
         if boxes.shape == (4,):
@@ -318,9 +319,9 @@ class Methods(MethodsBase):
                 raise ValueError(
                     f"tag {tag!r}: labels must be a list of {len(boxes)} str (one per box), got {len(labels)} items"
                 )
-        args = (tag, array, fmt, boxes, labels, scale, level, self._summary_format)  # type: ignore[attr-defined]
+        args = (tag, array, fmt, boxes, labels, scale, level, self._summary_format)
         nbytes = array.nbytes + _encode_bytes(array, fmt, scale)
-        self._emit(tag, _image_with_boxes, args, global_step, walltime, nbytes=nbytes)  # type: ignore[attr-defined]
+        self._emit(tag, _image_with_boxes, args, global_step, walltime, nbytes=nbytes)
 
     def add_figure(
         self,
@@ -338,7 +339,7 @@ class Methods(MethodsBase):
         thread (its own canvas is restored afterwards); PNG encoding runs in
         the background. ``close=True`` closes it with ``pyplot.close``.
         """
-        tag = self._tag(tag)  # type: ignore[attr-defined]
+        tag = self._tag(tag)
         level = _level(tag, compress_level)
         figures = list(figure) if isinstance(figure, list | tuple) else [figure]
         if not figures:
@@ -375,7 +376,7 @@ class Methods(MethodsBase):
         required); 1, 3 or 4 channels; pixel range rules as images. ``fps``
         sets each frame's delay. On disk: :mod:`anyboard.summary.video`.
         """
-        tag = self._tag(tag)  # type: ignore[attr-defined]
+        tag = self._tag(tag)
         rate = _positive(tag, "fps", fps)
         array, fmt = self._image_snapshot(tag, vid_tensor, dataformats, "NTCHW")
         if "T" not in fmt:
@@ -383,4 +384,4 @@ class Methods(MethodsBase):
                 f"tag {tag!r}: video dataformats must include a time axis 'T' (e.g. 'NTCHW'), got {dataformats!r}"
             )
         _check_gif_delay(tag, array, fmt, rate, fps)
-        self._emit_pixels(tag, _video, (tag, array, fmt, rate, self._summary_format), array, fmt, global_step, walltime)  # type: ignore[attr-defined]
+        self._emit_pixels(tag, _video, (tag, array, fmt, rate, self._summary_format), array, fmt, global_step, walltime)
