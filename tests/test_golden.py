@@ -92,6 +92,9 @@ CASES: dict[tuple[str, str], Callable[[], Any]] = {
     ("scalar", "simple_value"): lambda: scalar("loss", 0.25),
     ("scalar", "new_style_tensor"): lambda: scalar("loss", 0.25, new_style=True),
     ("scalar", "display_name"): lambda: scalar("acc", -1.5, display_name="Accuracy", description="top-1 *accuracy*"),
+    ("scalar", "display_name_tensor"): lambda: scalar(
+        "acc", -1.5, display_name="Accuracy", description="top-1 *accuracy*", summary_format="tensor"
+    ),
     ("histogram", "tensorflow_bins"): lambda: histogram("weights", _HIST_VALUES),
     ("histogram", "int_bins"): lambda: histogram("weights", np.arange(10, dtype=np.int32), bins=4),
     ("histogram", "explicit_edges"): lambda: histogram("weights", np.arange(10.0), bins=np.array([0.0, 2.0, 5.0, 9.0])),
@@ -515,6 +518,9 @@ def _writer_calls() -> dict[tuple[str, str], Callable[[Any], None]]:
         ("scalar", "simple_value"): lambda w: w.add_scalar("loss", 0.25, s, wt),
         ("scalar", "new_style_tensor"): lambda w: w.add_scalar("loss", 0.25, s, wt, new_style=True),
         ("scalar", "display_name"): lambda w: w.add_scalar(
+            "acc", -1.5, s, wt, display_name="Accuracy", summary_description="top-1 *accuracy*"
+        ),
+        ("scalar", "display_name_tensor"): lambda w: w.add_scalar(
             "acc", -1.5, s, wt, display_name="Accuracy", summary_description="top-1 *accuracy*"
         ),
         ("histogram", "tensorflow_bins"): lambda w: w.add_histogram("weights", _HIST_VALUES, s, walltime=wt),

@@ -94,8 +94,17 @@ _TEXT_COMPAT = encoder_code(_text_event_compat)  # value: one str ("compat": sha
 _DEVICE_SCALAR = encoder_code(_device_scalar_event)  # value: a Deferred (device scalar), one by one
 
 
-def _scalar_summary(tag: str, value: Any, display_name: str, description: str, new_style: bool) -> Any:
-    return _scalar(tag, resolved_float(value), display_name=display_name, description=description, new_style=new_style)
+def _scalar_summary(
+    tag: str, value: Any, display_name: str, description: str, new_style: bool, summary_format: str
+) -> Any:
+    return _scalar(
+        tag,
+        resolved_float(value),
+        display_name=display_name,
+        description=description,
+        new_style=new_style,
+        summary_format=summary_format,
+    )
 
 
 _POOL_MIN = 256 << 10  # arrays from this size on are snapshot into recycled buffers
@@ -267,7 +276,7 @@ class CoreMethods(MethodsBase):
             raise ValueError(f"tag {tag!r}: global_step {step} does not fit in int64")
         wall = self._walltime(tag, walltime)
         if new_style or display_name or summary_description:
-            args = (tag, scalar_value, display_name, summary_description, new_style)
+            args = (tag, scalar_value, display_name, summary_description, new_style, self._summary_format)
             self._emit(tag, _scalar_summary, args, step, wall)
             return None
         code = _SCALAR if type(scalar_value) is float else _DEVICE_SCALAR

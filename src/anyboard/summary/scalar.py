@@ -2,11 +2,16 @@
 
 Default encoding: a legacy ``simple_value`` (float32) with no metadata, which
 both TensorBoard loaders file under the ``scalars`` plugin. With a display name
-or description, or ``new_style=True``, a rank-0 ``DT_FLOAT`` tensor with plugin
-``scalars`` metadata instead (the Rust loader ignores metadata on a
-``simple_value`` and drops ``DT_DOUBLE`` or rank-1 scalars, so neither is
-written; ``double_precision`` is accepted for torch compatibility and stored
-as float32).
+or description, ``summary_format="compat"`` keeps the ``simple_value`` and adds
+a ``SummaryMetadata`` holding only ``display_name`` and ``summary_description``,
+as tensorboardX writes it (so the legacy ``EventAccumulator`` and tbparse list
+it among the scalars; the plugin loader shows the display name, the Rust
+loader ignores metadata on a ``simple_value``). ``summary_format="tensor"``
+with a display name or description, and ``new_style=True`` in either format,
+write a rank-0 ``DT_FLOAT`` tensor with plugin ``scalars`` metadata, which
+every loader shows with its display name (the Rust loader drops ``DT_DOUBLE``
+or rank-1 scalars, so neither is written; ``double_precision`` is accepted for
+torch compatibility and stored as float32).
 
 On the wire a default scalar event (what :func:`simple_value_event` returns,
 one row of :func:`simple_value_payload_groups`) is the serialized ``Event``::
@@ -29,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from anyboard._wire import event_bytes
-from anyboard.proto.summary_pb2 import Summary
+from anyboard.proto.summary_pb2 import Summary, SummaryMetadata
 from anyboard.proto.types_pb2 import DT_FLOAT
 from anyboard.summary.metadata import metadata
 
@@ -72,11 +77,20 @@ def simple_value_event(wall_time: float, step: int, tag: str, value: float) -> b
 
 
 def scalar(
-    tag: str, value: float, *, display_name: str = "", description: str = "", new_style: bool = False
+    tag: str,
+    value: float,
+    *,
+    display_name: str = "",
+    description: str = "",
+    new_style: bool = False,
+    summary_format: str = "compat",
 ) -> Summary:
-    """Return a scalar ``Summary`` (see the module doc for the two encodings)."""
+    """Return a scalar ``Summary`` (see the module doc for the encodings)."""
     if not (new_style or display_name or description):
         return Summary(value=[Summary.Value(tag=tag, simple_value=value)])
+    if not new_style and summary_format == "compat":
+        md = SummaryMetadata(display_name=display_name, summary_description=description)
+        return Summary(value=[Summary.Value(tag=tag, simple_value=value, metadata=md)])
     md = metadata(PLUGIN_NAME, b"", display_name=display_name, description=description)
     val = Summary.Value(tag=tag, metadata=md)
     val.tensor.dtype = DT_FLOAT
