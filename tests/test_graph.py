@@ -216,3 +216,19 @@ def test_verbose_logs_instead_of_printing(logdir, caplog, capsys):
     events = list(anyboard.iter_run_events(logdir))
     assert sum(1 for e in events if e.graph_def) == 1
     assert [e.tagged_run_metadata.tag for e in events if e.HasField("tagged_run_metadata")] == ["step1"]
+
+
+def test_add_graph_lets_no_torch_deprecation_warning_reach_the_user(logdir):
+    """torch 2.13 deprecates torch.jit.trace; anyboard's tracer keeps that warning from its users.
+
+    The suite's own filter for it (pyproject.toml) exists for torch's writer, which the
+    comparison tests run; here every warning is an error again, whatever that filter says.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with anyboard.SummaryWriter(logdir) as w:
+            w.add_graph(Net(), torch.zeros(1, 1, 8, 8))
+    events = [e for e in anyboard.iter_run_events(logdir) if e.HasField("graph_def")]
+    assert len(events) == 1
