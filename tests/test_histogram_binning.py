@@ -294,7 +294,7 @@ def test_split_over_helper_threads_is_exact(monkeypatch: pytest.MonkeyPatch, thr
     monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
     monkeypatch.setattr(_threads, "_pool", None)
     x = _specials(10_001, threads)
-    np.testing.assert_array_equal(h._tf_slots(x, threads), reference_slots(x))
+    np.testing.assert_array_equal(h._tf_slots(x, _threads.call_all, threads), reference_slots(x))
     assert _threads._pool is not None and _threads._pool[1]._max_workers == threads - 1
 
 
@@ -307,7 +307,7 @@ def test_split_counts_on_the_caller_when_no_helper_can_start(monkeypatch: pytest
     monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
     monkeypatch.setattr(_threads, "helper_pool", shutting_down)
     x = _specials(5_000, 1)
-    np.testing.assert_array_equal(h._tf_slots(x, 2), reference_slots(x))
+    np.testing.assert_array_equal(h._tf_slots(x, _threads.call_all, 2), reference_slots(x))
 
 
 class _RefusingPool:
@@ -334,18 +334,18 @@ def test_split_counts_each_value_once_when_a_helper_is_refused(monkeypatch: pyte
     monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
     monkeypatch.setattr(_threads, "helper_pool", lambda: pool)
     x = _specials(8_000, 5)
-    counts = h._tf_slots(x, 4)
+    counts = h._tf_slots(x, _threads.call_all, 4)
     for f in pool.queued:
         f.result()  # the refused items did run
     assert pool.calls == 2
     np.testing.assert_array_equal(counts, reference_slots(x))
-    np.testing.assert_array_equal(h._tf_slots(x, 4), reference_slots(x))
+    np.testing.assert_array_equal(h._tf_slots(x, _threads.call_all, 4), reference_slots(x))
     pool.inner.shutdown()
 
 
 def _child_slots(queue: Any) -> None:
     x = _specials(5_000, 2)
-    queue.put(bool(np.array_equal(h._tf_slots(x, 2), reference_slots(x))))
+    queue.put(bool(np.array_equal(h._tf_slots(x, _threads.call_all, 2), reference_slots(x))))
 
 
 @native
@@ -355,7 +355,7 @@ def test_a_forked_child_makes_its_own_helper_threads(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(_threads, "THREADS", 2)
     monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
-    h._tf_slots(_specials(5_000, 3), 2)  # the parent's pool exists (and its thread) before the fork
+    h._tf_slots(_specials(5_000, 3), _threads.call_all, 2)  # the parent's pool exists (and its thread) before the fork
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     child = ctx.Process(target=_child_slots, args=(queue,))
