@@ -21,12 +21,10 @@ from anyboard.summary.histogram import (
     MAX_BUCKETS,
     TF_BINS,
     encode_bytes,
-    histogram_stats,
     histogram_summary_bytes,
     native_binning,
     rows_summary,
 )
-from anyboard.summary.histogram import bucket_rows as _bucket_rows
 from anyboard.summary.histogram import histogram as _histogram
 from anyboard.summary.histogram import histogram_raw as _histogram_raw
 from anyboard.summary.scalar import scalar as _scalar
@@ -114,14 +112,23 @@ def _pooled_histogram(
 ) -> Any:
     """Background side of a large histogram: bin the snapshot, then hand its buffer back.
 
-    It bins on this thread alone while the training loop runs, and on up to
-    ``anyboard._threads.THREADS`` threads while a caller waits (flush, close, a full queue).
+    It bins on this thread alone while the training loop runs, and in up to
+    ``anyboard._threads.THREADS`` parts on the helper threads while a caller waits
+    (flush, close, a full queue); the summary layer itself starts no thread.
     """
     try:
-        threads = _threads.THREADS if core.caller_waiting() else 1
-        return _histogram(tag, buffer, bins, max_bins, summary_format, threads=threads)
+        if not core.caller_waiting():
+            return _histogram(tag, buffer, bins, max_bins, summary_format)
+        parts = _threads.THREADS
+        return _histogram(tag, buffer, bins, max_bins, summary_format, run_all=_threads.call_all, parts=parts)
     finally:
         core.give_buffer(buffer)
+
+
+def _histogram_now(tag: str, array: np.ndarray, bins: Any, max_bins: int | None, summary_format: str) -> bytes:
+    """The serialized histogram ``Summary`` of ``array``, computed on the caller (one compiled pass)."""
+    summary = _histogram(tag, array, bins, max_bins, summary_format)
+    return summary if isinstance(summary, bytes) else summary.SerializeToString()
 
 
 def _rows_histogram(tag: str, rows: Any, stats: Any = None) -> Any:
@@ -403,9 +410,8 @@ class CoreMethods(MethodsBase):
                 # faults two in while it is idle (the pool grows to a burst's size within
                 # one or two bursts, up to its cap).
                 core.want_buffer(array.nbytes, array.dtype.str, 2)
-                rows = _bucket_rows(array, bins, max_bins, tag=tag)
-                queued: tuple[Any, ...] = (tag, rows, histogram_stats(array)) if compat else (tag, rows)
-                self._emit(tag, _rows_histogram, queued, global_step, walltime, nbytes=rows.nbytes * 2 + 65536)  # type: ignore[attr-defined]
+                summary = _histogram_now(tag, array, bins, max_bins, fmt)
+                self._emit(tag, bytes, (summary,), global_step, walltime, nbytes=len(summary))  # type: ignore[attr-defined]
                 return
             if buffer is None:
                 buffer = np.empty(array.size, array.dtype)
