@@ -574,6 +574,34 @@ static PyObject *Layout_count_stats(Layout *self, PyObject *args) {
     return result;
 }
 
+PyDoc_STRVAR(span_doc,
+"span(counts)\n--\n\n"
+"``(first, stop)``: the first and one past the last non-zero bucket of ``counts`` (``count``'s\n"
+"int64 slots; the buckets are slots 1 .. nslot-3), or ``(0, 0)`` when every bucket is empty.\n"
+"Keeps the GIL (a few microseconds; NumPy's flatnonzero releases it and may then wait 5 ms\n"
+"to get it back from a busy thread).");
+
+static PyObject *Layout_span(Layout *self, PyObject *counts_obj) {
+    Py_buffer counts;
+    if (self->table == NULL) {
+        PyErr_SetString(PyExc_TypeError, "Layout is not initialized");
+        return NULL;
+    }
+    if (get_buffer(counts_obj, &counts, 0) < 0) return NULL;
+    if (!is_code(&counts, "ql") || counts.itemsize != 8 || counts.len / 8 != self->nslot) {
+        PyErr_Format(PyExc_ValueError, "counts must be a contiguous int64 buffer of %zd entries", self->nslot);
+        PyBuffer_Release(&counts);
+        return NULL;
+    }
+    const int64_t *c = (const int64_t *)counts.buf;
+    Py_ssize_t first = 1, stop = self->nslot - 2;
+    while (first < stop && c[first] == 0) first++;
+    while (stop > first && c[stop - 1] == 0) stop--;
+    PyBuffer_Release(&counts);
+    if (first == stop) first = stop = 0;
+    return Py_BuildValue("nn", first, stop);
+}
+
 static PyObject *Layout_get_nslot(Layout *self, void *Py_UNUSED(closure)) {
     return PyLong_FromSsize_t(self->nslot);
 }
@@ -581,6 +609,7 @@ static PyObject *Layout_get_nslot(Layout *self, void *Py_UNUSED(closure)) {
 static PyMethodDef Layout_methods[] = {
     {"count", (PyCFunction)Layout_count, METH_VARARGS, count_doc},
     {"count_stats", (PyCFunction)Layout_count_stats, METH_VARARGS, count_stats_doc},
+    {"span", (PyCFunction)Layout_span, METH_O, span_doc},
     {NULL},
 };
 

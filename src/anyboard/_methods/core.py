@@ -131,6 +131,13 @@ def _histogram_now(tag: str, array: np.ndarray, bins: Any, max_bins: int | None,
     return summary if isinstance(summary, bytes) else summary.SerializeToString()
 
 
+def _snapshot_histogram(
+    tag: str, snapshot: bytes, dtype: np.dtype[Any], size: int, bins: Any, max_bins: int | None, summary_format: str
+) -> Any:
+    """Background side of a small histogram: the values are the bytes of a C-order copy (``size`` of ``dtype``)."""
+    return _histogram(tag, np.frombuffer(snapshot, dtype, size), bins, max_bins, summary_format)
+
+
 def _rows_histogram(tag: str, rows: Any, stats: Any = None) -> Any:
     """Background side of rows binned already (on the caller or a device): wait for them if needed, wrap them.
 
@@ -419,8 +426,11 @@ class CoreMethods(MethodsBase):
             pooled = (tag, buffer, bins, max_bins, fmt, core)
             self._emit(tag, _pooled_histogram, pooled, global_step, walltime, nbytes=array.nbytes + extra)  # type: ignore[attr-defined]
             return
-        array = np.array(array, copy=True)  # the caller may change its array after this call
-        self._emit(tag, _histogram, (tag, array, bins, max_bins, fmt), global_step, walltime, nbytes=array.nbytes + extra)  # type: ignore[attr-defined]
+        # A small array: its bytes (a copy that keeps the GIL, unlike NumPy's copies of more than
+        # a few hundred values: a caller that lets the GIL go may wait a whole switch interval,
+        # 5 ms, to get it back from the writer thread), binned on the writer thread.
+        snapshot = (tag, array.tobytes(), array.dtype, array.size, bins, max_bins, fmt)
+        self._emit(tag, _snapshot_histogram, snapshot, global_step, walltime, nbytes=array.nbytes + extra)  # type: ignore[attr-defined]
 
     def add_histogram_raw(
         self,

@@ -438,7 +438,8 @@ def histogram(
         if summary_format == "tensor":
             return rows_summary(tag, rows_from_slots(slots, stats, max_bins))
         if max_bins is None and not slots[0] and not slots[_NBUCKETS + 1]:
-            return _summary_bytes(tag, _tf_histo_bytes(slots, stats))
+            layout = _native_layout(x.dtype) if _native is not None and x.dtype.isnative else None
+            return _summary_bytes(tag, _tf_histo_bytes(slots, stats, layout))
         return histogram_summary_bytes(tag, rows_from_slots(slots, stats, max_bins), stats)
     rows = _grouped(_numpy_rows(x, bins, tag), max_bins) if x.size else np.zeros((0, 3))
     if summary_format == "tensor":
@@ -545,16 +546,20 @@ _TF_EDGES_LE = TF_EDGES.astype("<f8").tobytes()
 _ZERO_DOUBLE = bytes(8)
 
 
-def _tf_histo_bytes(slots: np.ndarray, stats: np.ndarray) -> bytes:
+def _tf_histo_bytes(slots: np.ndarray, stats: np.ndarray, layout: Any = None) -> bytes:
     """:func:`histogram_proto_bytes` of ``rows_from_slots(slots, stats)`` when no value lies beyond
     the edges (``slots[0]`` and ``slots[-2]`` zero), without building the rows: the limits are a
-    slice of the TF edges' bytes, ``TF_EDGES[first : last + 1]``, the buckets a 0 then the counts."""
-    counts = slots[1 : _NBUCKETS + 1]
-    nz = np.flatnonzero(counts)
-    if not nz.size:
+    slice of the TF edges' bytes, ``TF_EDGES[first : last + 1]``, the buckets a 0 then the counts.
+    ``layout``: the compiled layout that counted ``slots`` (finds the non-empty span), if any."""
+    if layout is not None:  # the compiled span keeps the GIL (flatnonzero releases it)
+        start, stop = layout.span(slots)
+        first, last = start - 1, stop - 1
+    else:
+        nz = np.flatnonzero(slots[1 : _NBUCKETS + 1])
+        first, last = (int(nz[0]), int(nz[-1]) + 1) if nz.size else (0, 0)
+    if first == last:
         return _histo_fields(stats, b"", b"")
-    first, last = int(nz[0]), int(nz[-1]) + 1
-    buckets = _ZERO_DOUBLE + counts[first:last].astype("<f8").tobytes()
+    buckets = _ZERO_DOUBLE + slots[first + 1 : last + 1].astype("<f8").tobytes()
     return _histo_fields(stats, _TF_EDGES_LE[first * 8 : (last + 1) * 8], buckets)
 
 
