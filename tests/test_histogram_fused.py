@@ -265,3 +265,40 @@ def test_the_summary_layer_imports_no_threading() -> None:
             ]
     assert found == []
     assert len(list(folder.glob("*.py"))) > 5  # the folder was found
+
+
+@pytest.mark.parametrize("summary_format", ["compat", "tensor"])
+def test_small_arrays_are_snapshot_at_the_call(tmp_path: pathlib.Path, backend: str, summary_format: str) -> None:
+    """A small array is queued as a copy of its bytes: changing it after the call changes nothing;
+    any layout and byte order reads back as the histogram of the values at the call."""
+    import anyboard
+
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((40, 50)).astype(np.float32)
+    inputs = [
+        base.copy(),
+        base.copy().T,  # not C-contiguous
+        base.copy()[:, ::3],  # strided
+        base.astype(">f4"),  # big-endian
+        base.astype(np.float16),
+        (base * 100).astype(np.int16),
+    ]
+    expected = [h.bucket_rows(np.array(x)) for x in inputs]
+    expected_stats = [h.histogram_stats(np.array(x)) for x in inputs]
+    w = anyboard.SummaryWriter(str(tmp_path), summary_format=summary_format)
+    for i, x in enumerate(inputs):
+        w.add_histogram("h", x, i)
+        x[...] = 0  # after the call: not seen
+    w.close()
+    events = [e for e in anyboard.iter_run_events(str(tmp_path)) if e.summary.value]
+    assert [e.step for e in events] == list(range(len(inputs)))
+    for event, rows, stats in zip(events, expected, expected_stats, strict=True):
+        value = event.summary.value[0]
+        if summary_format == "tensor":
+            got = np.frombuffer(value.tensor.tensor_content, "<f8").reshape(-1, 3)
+            np.testing.assert_array_equal(got, rows)
+        else:
+            histo = value.histo
+            assert list(histo.bucket_limit) == [rows[0, 0], *rows[:, 1]]
+            assert list(histo.bucket) == [0.0, *rows[:, 2]]
+            assert [histo.num, histo.min, histo.max, histo.sum, histo.sum_squares] == stats.tolist()
