@@ -302,3 +302,35 @@ def test_small_arrays_are_snapshot_at_the_call(tmp_path: pathlib.Path, backend: 
             assert list(histo.bucket_limit) == [rows[0, 0], *rows[:, 1]]
             assert list(histo.bucket) == [0.0, *rows[:, 2]]
             assert [histo.num, histo.min, histo.max, histo.sum, histo.sum_squares] == stats.tolist()
+
+
+def test_torch_cpu_tensors_take_the_view_and_read_back_as_numpy(tmp_path: pathlib.Path) -> None:
+    """CPU tensors and Parameters are read through a NumPy view; other tensors through the adapter."""
+    torch = pytest.importorskip("torch")
+    import anyboard
+    from anyboard._methods.core import _cpu_tensor_view
+
+    base = torch.from_numpy(np.random.default_rng(9).standard_normal((60, 70)).astype(np.float32))
+    inputs = {
+        "tensor": base.clone(),
+        "parameter": torch.nn.Parameter(base.clone()),
+        "transposed": base.clone().t(),
+        "bfloat16": base.clone().to(torch.bfloat16),  # no NumPy dtype: the adapter widens it
+        "large": torch.from_numpy(np.random.default_rng(3).standard_normal(300_000).astype(np.float32)),
+    }
+    assert _cpu_tensor_view(inputs["parameter"]) is not None and _cpu_tensor_view(inputs["bfloat16"]) is None
+    assert _cpu_tensor_view(torch.zeros(2, device="meta")) is None and _cpu_tensor_view(np.zeros(2)) is None
+    expected = {k: h.bucket_rows(v.detach().float().numpy().copy()) for k, v in inputs.items()}
+    w = anyboard.SummaryWriter(str(tmp_path), summary_format="tensor")
+    with torch.no_grad():
+        for i, (name, t) in enumerate(inputs.items()):
+            w.add_histogram(name, t, i)
+            t.zero_()  # after the call: not seen
+    w.close()
+    events = {
+        e.summary.value[0].tag: e.summary.value[0] for e in anyboard.iter_run_events(str(tmp_path)) if e.summary.value
+    }
+    assert set(events) == set(inputs)
+    for name, rows in expected.items():
+        got = np.frombuffer(events[name].tensor.tensor_content, "<f8").reshape(-1, 3)
+        np.testing.assert_array_equal(got, rows, err_msg=name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections.abc import Mapping
 from operator import itemgetter
@@ -151,6 +152,23 @@ def _rows_histogram(tag: str, rows: Any, stats: Any = None) -> Any:
     if stats is True:
         rows, stats = rows
     return histogram_summary_bytes(tag, rows, stats)
+
+
+def _cpu_tensor_view(x: Any) -> np.ndarray | None:
+    """A plain CPU ``torch.Tensor`` of a NumPy dtype as a NumPy view of its memory, else ``None``.
+
+    The common case of ``add_histogram`` (a tensor or a ``Parameter``), in about 2 µs instead of the
+    adapter's 20 µs of checks: anything else (another subclass, another device, bfloat16, a sparse, quantized, conjugate or negative
+    view, which ``.numpy()`` refuses) goes to the adapter, which handles or names it.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or (type(x) is not torch.Tensor and type(x) is not torch.nn.Parameter) or x.device.type != "cpu":
+        return None
+    try:
+        view: np.ndarray = x.detach().numpy()
+    except (RuntimeError, TypeError):
+        return None
+    return view
 
 
 def _is_empty(x: Any) -> bool:
@@ -390,7 +408,8 @@ class CoreMethods(MethodsBase):
         compat = fmt == "compat"
         # A tensor on a GPU is binned there: only the [k, 3] rows (and the statistics) cross to
         # the host, and the caller does not wait for the device (rows may be a Deferred).
-        if module_root(values) == "torch" and isinstance(bins, str) and bins in TF_BINS:
+        array = _cpu_tensor_view(values) if module_root(values) == "torch" else None
+        if array is None and module_root(values) == "torch" and isinstance(bins, str) and bins in TF_BINS:
             from anyboard.adapters.device_histogram import device_histogram_rows
 
             if _is_empty(values):
@@ -400,7 +419,8 @@ class CoreMethods(MethodsBase):
                 args = (tag, rows, True) if compat else (tag, rows)
                 self._emit(tag, _rows_histogram, args, global_step, walltime, nbytes=encode_bytes(0, np.dtype(np.float64), bins))  # type: ignore[attr-defined]
                 return
-        array = self._array(tag, values, copy=False)  # type: ignore[attr-defined]
+        if array is None:
+            array = self._array(tag, values, copy=False)  # type: ignore[attr-defined]
         if array.dtype.kind not in "biuf":
             raise TypeError(f"tag {tag!r}: expected real numeric values for a histogram, got dtype {array.dtype}")
         if array.size == 0:
