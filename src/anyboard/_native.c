@@ -308,6 +308,14 @@ static void stats_f64(const double *x, Py_ssize_t n, double *acc) {
     stats_f64_portable(x, n, acc);
 }
 
+/* The next block is asked for while this one is counted (the counting loop is slow enough for
+ * the memory to keep up; hardware prefetchers alone left a cold pass twice as slow as a hot one). */
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(addr) __builtin_prefetch(addr)
+#else
+#define PREFETCH(addr) ((void)0)
+#endif
+
 /* COUNT with the statistics of each SBLOCK block taken just before it is counted.
  * acc: [min, max, sum, sum of squares], updated. */
 #define COUNT_STATS(NAME, FT, UT, STATS)                                                      \
@@ -322,6 +330,8 @@ static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,
         memset(lanes, 0, sizeof(uint32_t) * LANES * nslot);                                   \
         for (Py_ssize_t sb = start; sb < end; sb += SBLOCK) {                                 \
             Py_ssize_t se = end - sb < SBLOCK ? end : sb + SBLOCK, i = sb;                    \
+            Py_ssize_t pe = n - se < SBLOCK ? n : se + SBLOCK;                                \
+            for (Py_ssize_t p = se; p < pe; p += 64 / (Py_ssize_t)sizeof(FT)) PREFETCH(x + p); \
             STATS(x + sb, se - sb, acc);                                                      \
             for (; i + LANES <= se; i += LANES) {                                             \
                 for (int l = 0; l < LANES; l++) {                                             \
