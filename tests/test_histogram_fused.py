@@ -14,6 +14,7 @@ import importlib
 import math
 import os
 import pathlib
+from typing import Any
 
 import numpy as np
 import pytest
@@ -334,3 +335,39 @@ def test_torch_cpu_tensors_take_the_view_and_read_back_as_numpy(tmp_path: pathli
     for name, rows in expected.items():
         got = np.frombuffer(events[name].tensor.tensor_content, "<f8").reshape(-1, 3)
         np.testing.assert_array_equal(got, rows, err_msg=name)
+
+
+def test_small_snapshots_count_towards_the_memory_bound(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bytes of a small array are queued with their size: a stalled writer thread drops past the bound."""
+    import threading
+    import warnings
+
+    import anyboard
+    from anyboard._methods import core as core_methods
+
+    stalled = threading.Event()
+    original = core_methods._snapshot_histogram
+
+    def stalled_histogram(*args: Any) -> Any:
+        stalled.wait(60)
+        return original(*args)
+
+    monkeypatch.setattr(core_methods, "_snapshot_histogram", stalled_histogram)
+    bound = 1 << 20
+    w = anyboard.SummaryWriter(str(tmp_path), max_pending_bytes=bound, on_full="drop")
+    x = np.zeros(10_000, np.float32)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the one "dropping" warning
+            for i in range(100):  # 4 MB of values alone
+                w.add_histogram("h", x, i)
+        pending = w._core._pending_bytes()
+    finally:
+        stalled.set()
+    w.close()
+    assert 0 < w.dropped < 100
+    assert pending <= bound
+    steps = [e.step for e in anyboard.iter_run_events(str(tmp_path)) for v in e.summary.value if v.tag == "h"]
+    assert steps == list(range(100 - w.dropped))
