@@ -80,7 +80,9 @@ def edge_neighbourhood(dtype: type[np.floating]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_exact_at_edges_and_their_neighbours(dtype: type[np.floating], slots: Callable[[np.ndarray], np.ndarray]) -> None:
+def test_exact_at_edges_and_their_neighbours(
+    dtype: type[np.floating], slots: Callable[[np.ndarray], np.ndarray]
+) -> None:
     x = edge_neighbourhood(dtype)
     assert x.size > 1000
     np.testing.assert_array_equal(slots(x), reference_slots(x))
@@ -98,7 +100,18 @@ def test_exact_for_tiny_subnormal_zero_and_extremes(slots: Callable[[np.ndarray]
     for dtype in (np.float32, np.float64):
         info = np.finfo(dtype)
         x = np.array(
-            [0.0, -0.0, info.smallest_subnormal, -info.smallest_subnormal, info.tiny, -info.tiny, 1e-12, -1e-12, LO, HI],
+            [
+                0.0,
+                -0.0,
+                info.smallest_subnormal,
+                -info.smallest_subnormal,
+                info.tiny,
+                -info.tiny,
+                1e-12,
+                -1e-12,
+                LO,
+                HI,
+            ],
             dtype=np.float64,
         ).astype(dtype)
         x = in_range(x)
@@ -112,7 +125,9 @@ def test_the_outermost_edge_counts_in_the_last_bucket(slots: Callable[[np.ndarra
     np.testing.assert_array_equal(counts[1:-2], reference(x))
 
 
-@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64, np.bool_])
+@pytest.mark.parametrize(
+    "dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64, np.bool_]
+)
 def test_exact_for_integers_and_bool(dtype: type[np.generic], slots: Callable[[np.ndarray], np.ndarray]) -> None:
     info = np.iinfo(dtype) if dtype is not np.bool_ else None
     rng = np.random.default_rng(3)
@@ -239,7 +254,10 @@ def test_native_layout_is_exact_when_counting_in_two_threads_at_once() -> None:
     x = np.random.default_rng(8).standard_normal(2_000_000).astype(np.float32)
     layout = h._native_layout(np.dtype(np.float32))
     results = [np.zeros(layout.nslot, np.int64) for _ in range(2)]
-    threads = [threading.Thread(target=layout.count, args=(part, out)) for part, out in zip((x[::2].copy(), x[1::2].copy()), results)]
+    threads = [
+        threading.Thread(target=layout.count, args=(part, out))
+        for part, out in zip((x[::2].copy(), x[1::2].copy()), results)
+    ]
     for t in threads:
         t.start()
     for t in threads:
