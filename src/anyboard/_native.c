@@ -139,8 +139,9 @@ COUNT(count_f64, double, uint64_t)
  * (or a NaN in the sums) is seen by the counting, after which count_stats redoes the statistics
  * masked (finite_stats: a rare, slower path). With AVX2 and FMA (checked at run time on x86-64
  * GCC/Clang) the block statistics are explicit 256-bit loops: min/max in the value's type, sums
- * in double, four independent accumulators each; elsewhere the portable loop gives the same
- * statistics up to the order of the additions. */
+ * in double, four independent accumulators each; elsewhere (or built with
+ * -DANYBOARD_PORTABLE_STATS, to test it) the portable loop gives the same statistics up to the
+ * order of the additions. */
 #define SBLOCK 2048
 #define SLANES 4
 
@@ -197,7 +198,7 @@ static void NAME(const FT *x, Py_ssize_t n, double *acc) {                      
 FINITE_STATS(finite_stats_f32, float)
 FINITE_STATS(finite_stats_f64, double)
 
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && !defined(ANYBOARD_PORTABLE_STATS)
 #include <immintrin.h>
 #define HAVE_AVX2_STATS 1
 #define AVX2 __attribute__((target("avx2,fma")))
