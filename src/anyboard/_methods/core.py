@@ -456,10 +456,10 @@ class CoreMethods(MethodsBase):
     def add_histogram_raw(
         self,
         tag: str,
-        min: float,  # noqa: A002 - the peers' argument names
-        max: float,  # noqa: A002
+        min: float,  # min, max, sum: the peers' argument names
+        max: float,
         num: float,
-        sum: float,  # noqa: A002
+        sum: float,
         sum_squares: float,
         bucket_limits: Any,
         bucket_counts: Any,

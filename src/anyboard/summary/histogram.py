@@ -577,7 +577,7 @@ def histogram_summary_bytes(tag: str, rows: np.ndarray, stats: np.ndarray) -> by
 
 def histogram_raw(
     tag: str,
-    min: float,
+    min: float,  # min, max, sum: the peers' argument names
     max: float,
     num: float,
     sum: float,
