@@ -408,8 +408,8 @@ def test_a_burst_of_large_histograms_is_exact_whichever_path_each_call_takes(tmp
     if not native:
         monkeypatch.setattr(h, "_native", None)
     on_caller = []
-    binning = core_methods._bucket_rows
-    monkeypatch.setattr(core_methods, "_bucket_rows", lambda *a, **k: on_caller.append(1) or binning(*a, **k))
+    binning = core_methods._histogram_now
+    monkeypatch.setattr(core_methods, "_histogram_now", lambda *a, **k: on_caller.append(1) or binning(*a, **k))
     rng = np.random.default_rng(6)
     arrays = [rng.standard_normal(1 << 18).astype(np.float32) * (i + 1) for i in range(12)]
     w = anyboard.SummaryWriter(

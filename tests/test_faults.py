@@ -686,12 +686,12 @@ def test_large_histograms_bin_on_one_thread_until_a_caller_waits(tmp_path, monke
     first_started, release = threading.Event(), threading.Event()
     binning = core_methods._histogram
 
-    def recording(*args, threads=1):
-        seen.append(threads)
+    def recording(*args, **kwargs):  # kwargs: run_all and parts, only while a caller waits
+        seen.append(kwargs.get("parts", 1))
         if len(seen) == 1:
             first_started.set()
             release.wait(30)
-        return binning(*args, threads=threads)
+        return binning(*args, **kwargs)
 
     monkeypatch.setattr(core_methods, "_histogram", recording)
     monkeypatch.setattr(_threads, "THREADS", 3)

@@ -80,7 +80,9 @@ def edge_neighbourhood(dtype: type[np.floating]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_exact_at_edges_and_their_neighbours(dtype: type[np.floating], slots: Callable[[np.ndarray], np.ndarray]) -> None:
+def test_exact_at_edges_and_their_neighbours(
+    dtype: type[np.floating], slots: Callable[[np.ndarray], np.ndarray]
+) -> None:
     x = edge_neighbourhood(dtype)
     assert x.size > 1000
     np.testing.assert_array_equal(slots(x), reference_slots(x))
@@ -98,7 +100,18 @@ def test_exact_for_tiny_subnormal_zero_and_extremes(slots: Callable[[np.ndarray]
     for dtype in (np.float32, np.float64):
         info = np.finfo(dtype)
         x = np.array(
-            [0.0, -0.0, info.smallest_subnormal, -info.smallest_subnormal, info.tiny, -info.tiny, 1e-12, -1e-12, LO, HI],
+            [
+                0.0,
+                -0.0,
+                info.smallest_subnormal,
+                -info.smallest_subnormal,
+                info.tiny,
+                -info.tiny,
+                1e-12,
+                -1e-12,
+                LO,
+                HI,
+            ],
             dtype=np.float64,
         ).astype(dtype)
         x = in_range(x)
@@ -112,7 +125,9 @@ def test_the_outermost_edge_counts_in_the_last_bucket(slots: Callable[[np.ndarra
     np.testing.assert_array_equal(counts[1:-2], reference(x))
 
 
-@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64, np.bool_])
+@pytest.mark.parametrize(
+    "dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64, np.bool_]
+)
 def test_exact_for_integers_and_bool(dtype: type[np.generic], slots: Callable[[np.ndarray], np.ndarray]) -> None:
     info = np.iinfo(dtype) if dtype is not np.bool_ else None
     rng = np.random.default_rng(3)
@@ -239,7 +254,10 @@ def test_native_layout_is_exact_when_counting_in_two_threads_at_once() -> None:
     x = np.random.default_rng(8).standard_normal(2_000_000).astype(np.float32)
     layout = h._native_layout(np.dtype(np.float32))
     results = [np.zeros(layout.nslot, np.int64) for _ in range(2)]
-    threads = [threading.Thread(target=layout.count, args=(part, out)) for part, out in zip((x[::2].copy(), x[1::2].copy()), results)]
+    threads = [
+        threading.Thread(target=layout.count, args=(part, out))
+        for part, out in zip((x[::2].copy(), x[1::2].copy()), results)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -294,7 +312,7 @@ def test_split_over_helper_threads_is_exact(monkeypatch: pytest.MonkeyPatch, thr
     monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
     monkeypatch.setattr(_threads, "_pool", None)
     x = _specials(10_001, threads)
-    np.testing.assert_array_equal(h._tf_slots(x, threads), reference_slots(x))
+    np.testing.assert_array_equal(h._tf_slots(x, _threads.call_all, threads), reference_slots(x))
     assert _threads._pool is not None and _threads._pool[1]._max_workers == threads - 1
 
 
@@ -307,7 +325,7 @@ def test_split_counts_on_the_caller_when_no_helper_can_start(monkeypatch: pytest
     monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
     monkeypatch.setattr(_threads, "helper_pool", shutting_down)
     x = _specials(5_000, 1)
-    np.testing.assert_array_equal(h._tf_slots(x, 2), reference_slots(x))
+    np.testing.assert_array_equal(h._tf_slots(x, _threads.call_all, 2), reference_slots(x))
 
 
 class _RefusingPool:
@@ -334,18 +352,18 @@ def test_split_counts_each_value_once_when_a_helper_is_refused(monkeypatch: pyte
     monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
     monkeypatch.setattr(_threads, "helper_pool", lambda: pool)
     x = _specials(8_000, 5)
-    counts = h._tf_slots(x, 4)
+    counts = h._tf_slots(x, _threads.call_all, 4)
     for f in pool.queued:
         f.result()  # the refused items did run
     assert pool.calls == 2
     np.testing.assert_array_equal(counts, reference_slots(x))
-    np.testing.assert_array_equal(h._tf_slots(x, 4), reference_slots(x))
+    np.testing.assert_array_equal(h._tf_slots(x, _threads.call_all, 4), reference_slots(x))
     pool.inner.shutdown()
 
 
 def _child_slots(queue: Any) -> None:
     x = _specials(5_000, 2)
-    queue.put(bool(np.array_equal(h._tf_slots(x, 2), reference_slots(x))))
+    queue.put(bool(np.array_equal(h._tf_slots(x, _threads.call_all, 2), reference_slots(x))))
 
 
 @native
@@ -355,7 +373,7 @@ def test_a_forked_child_makes_its_own_helper_threads(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(_threads, "THREADS", 2)
     monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
-    h._tf_slots(_specials(5_000, 3), 2)  # the parent's pool exists (and its thread) before the fork
+    h._tf_slots(_specials(5_000, 3), _threads.call_all, 2)  # the parent's pool exists (and its thread) before the fork
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     child = ctx.Process(target=_child_slots, args=(queue,))

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from anyboard.adapters import Deferred
-from anyboard.summary.histogram import TF_BINS, TF_EDGES
+from anyboard.summary.histogram import TF_BINS, TF_EDGES, rows_from_slots
 
 _L = len(TF_EDGES)  # edges; buckets are 1.._L-1 in slot numbering
 _CHUNK = 1 << 24  # values per pass: bounds the temporary memory (int64 slots)
@@ -203,26 +203,7 @@ def stats_from_counts(counts: np.ndarray, extremes: np.ndarray) -> np.ndarray:
 
 
 def rows_from_counts(counts: np.ndarray, extremes: np.ndarray, max_bins: int | None = None) -> np.ndarray:
-    """The ``[k, 3]`` float64 rows from slot ``counts`` and ``[finite min, finite max, ...]``."""
-    counts = np.asarray(counts, dtype=np.int64)
-    lo_count, buckets, hi_count = int(counts[0]), counts[1:_L], int(counts[_L])
-    if lo_count + hi_count + int(buckets.sum()) == 0:
-        return np.zeros((0, 3))
-    vmin, vmax = (float(v) for v in np.asarray(extremes, dtype=np.float64)[:2])
-    lo, hi = float(TF_EDGES[0]), float(TF_EDGES[-1])
-    rows = []
-    if lo_count:
-        rows.append(np.array([[vmin, lo, float(lo_count)]]))
-    nz = np.flatnonzero(buckets)
-    if nz.size:
-        first, last = nz[0], nz[-1] + 1
-        rows.append(np.stack([TF_EDGES[first:last], TF_EDGES[first + 1 : last + 1], buckets[first:last]], axis=1))
-    if hi_count:
-        rows.append(np.array([[hi, vmax, float(hi_count)]]))
-    out = np.concatenate(rows).astype(np.float64)
-    if max_bins is not None and len(out) > max_bins:
-        group = -(-len(out) // max_bins)
-        starts = np.arange(0, len(out), group)
-        ends = np.minimum(starts + group, len(out)) - 1
-        out = np.stack([out[starts, 0], out[ends, 1], np.add.reduceat(out[:, 2], starts)], axis=1)
-    return out
+    """The ``[k, 3]`` float64 rows from slot ``counts`` and ``[finite min, finite max, ...]``
+    (:func:`~anyboard.summary.histogram.rows_from_slots`, the host's own rule)."""
+    low, high = (float(v) for v in np.asarray(extremes, dtype=np.float64)[:2])
+    return rows_from_slots(counts, np.array([0.0, low, high]), max_bins)

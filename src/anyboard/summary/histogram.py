@@ -32,26 +32,25 @@ On disk, two encodings (``SummaryWriter(summary_format=...)``):
 :func:`histogram_raw` writes the legacy proto from the caller's fields in both.
 
 Binning with ``bins="tensorflow"`` is exact (the counts ``np.histogram`` gives on
-float64) and runs in one pass: in the compiled helper ``_native.c``
-(built at install where a C compiler exists; about 0.7-1 ms per 1e6 float32 values
-here, with the GIL released), else in NumPy (about 2 ms). A large input may be
-split over up to ``anyboard._threads.THREADS`` threads (``ANYBOARD_THREADS``,
-default: usable CPUs, at most 4) when the caller passes ``threads``; the writer
-does so only while a caller waits on it. The statistics are NumPy reductions in
-float64 up to 65536 values, above that in the input's float type (``sum``
-pairwise, ``sum_squares`` a dot product; about 0.4 ms per 1e6 float32 values),
-redone in float64 when they overflow it.
+float64) and runs in one pass: in the compiled helper ``_native.c`` (built at install
+where a C compiler exists), the bucket counts and the statistics together (about
+0.6 ns per float32 value here, with the GIL released), else in NumPy (about 2 ms per
+1e6 values, the statistics another 0.3 ms). The statistics (``min``/``max``/``num``
+exact; ``sum`` and ``sum_squares`` accumulated in float64, whatever the input type)
+leave NaN and ±Inf out. This module starts no thread: a caller may pass ``run_all``
+(e.g. ``anyboard._threads.call_all``) and ``parts`` to have a large input counted in
+``parts`` chunks at once (compiled path only).
 """
 
 from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from anyboard import _threads
 from anyboard._wire import length_prefix
 from anyboard.proto.summary_pb2 import HistogramProto, Summary
 from anyboard.proto.tensor_pb2 import TensorProto
@@ -218,44 +217,67 @@ def _native_layout(dtype: np.dtype[Any]) -> Any:
     return layout
 
 
-_SPLIT_MIN = 1 << 18  # values per thread, at least: below this a helper costs more than it saves
+_SPLIT_MIN = 1 << 18  # values per part, at least: below this a helper thread costs more than it saves
+
+RunAll = Callable[[Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]], list[tuple[bool, Any]]]
+"""Runs every ``fn(*args)`` of a list, maybe on several threads, and returns ``(ok, result or
+exception)`` per call in order, once none runs any more (``anyboard._threads.call_all``)."""
+
+_NO_STATS = np.zeros(5)
+_NO_STATS.flags.writeable = False
 
 
-def _native_slots(x: np.ndarray, threads: int) -> np.ndarray:
-    """The compiled count; a large ``x`` is split over up to ``threads`` threads (the GIL is released).
+def _merged_stats(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """``[num, min, max, sum, sum_squares]`` of several parts' statistics (``count_stats``'s)."""
+    stacked = np.stack(parts)
+    return np.array(
+        [stacked[:, 0].sum(), stacked[:, 1].min(), stacked[:, 2].max(), stacked[:, 3].sum(), stacked[:, 4].sum()]
+    )
 
-    The chunks go through :func:`anyboard._threads.call_all`: each is counted
-    exactly once, and this returns only once no helper reads ``x`` any more
-    (the caller may then reuse its buffer).
+
+def _native_slots_stats(x: np.ndarray, run_all: RunAll | None, parts: int) -> tuple[np.ndarray, np.ndarray]:
+    """The compiled count and statistics (one pass); split into ``parts`` chunks run by ``run_all``.
+
+    ``run_all`` returns only once no call reads ``x`` any more, so the caller may then reuse
+    its buffer; each chunk is counted exactly once.
     """
     layout = _native_layout(x.dtype)
-    parts = max(1, min(threads, _threads.THREADS, x.size // _SPLIT_MIN))
-    if parts == 1:
-        slots = np.zeros(layout.nslot, np.int64)
-        layout.count(x, slots)
-        return slots
-    chunk_slots = [np.zeros(layout.nslot, np.int64) for _ in range(parts)]
-    calls = [(layout.count, (chunk, counts)) for chunk, counts in zip(np.array_split(x, parts), chunk_slots)]
-    for ok, error in _threads.call_all(calls):
+    parts = max(1, min(parts, x.size // _SPLIT_MIN))
+    if run_all is None or parts == 1:
+        slots = np.empty(layout.nslot, np.int64)
+        stats = np.empty(5)
+        layout.count_stats(x, slots, stats)
+        return slots, stats
+    chunk_slots = [np.empty(layout.nslot, np.int64) for _ in range(parts)]
+    chunk_stats = [np.empty(5) for _ in range(parts)]
+    chunks = np.array_split(x, parts)
+    calls = [(layout.count_stats, args) for args in zip(chunks, chunk_slots, chunk_stats, strict=True)]
+    for ok, error in run_all(calls):
         if not ok:
             raise error
-    return np.sum(chunk_slots, axis=0)  # type: ignore[no-any-return]
+    return np.sum(chunk_slots, axis=0), _merged_stats(chunk_stats)
 
 
-def _tf_slots(x: np.ndarray, threads: int = 1) -> np.ndarray:
-    """Counts of 1-D float32/float64 ``x`` in ``[below, *TF buckets, above, non-finite]`` (1551).
+def _tf_slots_stats(x: np.ndarray, run_all: RunAll | None = None, parts: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of 1-D float32/float64 ``x`` in ``[below, *TF buckets, above, non-finite]`` (1551)
+    and ``[num, min, max, sum, sum_squares]`` of its finite values (all 0 when there is none).
 
     ``below``/``above``: finite values under ``TF_EDGES[0]`` / over ``TF_EDGES[-1]``;
     the last bucket is closed. Exact: the same counts as ``np.histogram`` on float64.
-    ``threads``: how many threads the compiled count may use (capped by ``anyboard._threads.THREADS``).
+    ``run_all``/``parts``: see the module doc (the NumPy path ignores them).
     """
     if _native is not None:
-        return _native_slots(_native_order(x), threads)
+        slots, stats = _native_slots_stats(_native_order(x), run_all, parts)
+        return slots, stats if stats[0] else _NO_STATS
     slots = np.zeros(_NBUCKETS + 3, np.int64)
     lo, hi = float(TF_EDGES[0]), float(TF_EDGES[-1])
-    if lo <= float(x.min()) and float(x.max()) <= hi:  # the common case (NaN fails it): no mask
+    stats = _float64_stats(x)
+    if not stats[0]:
+        slots[-1] = x.size
+        return slots, stats
+    if stats[0] == x.size and lo <= stats[1] and stats[2] <= hi:  # the common case: no mask
         slots[1:-2] = _tf_bucket_counts(x)
-        return slots
+        return slots, stats
     finite = x[np.isfinite(x)]
     wide = finite.astype(np.float64, copy=False)
     inside = (wide >= lo) & (wide <= hi)
@@ -264,7 +286,12 @@ def _tf_slots(x: np.ndarray, threads: int = 1) -> np.ndarray:
     slots[-1] = x.size - finite.size
     if inside.any():
         slots[1:-2] = _tf_bucket_counts(finite[inside])
-    return slots
+    return slots, stats
+
+
+def _tf_slots(x: np.ndarray, run_all: RunAll | None = None, parts: int = 1) -> np.ndarray:
+    """The slot counts of :func:`_tf_slots_stats` alone."""
+    return _tf_slots_stats(x, run_all, parts)[0]
 
 
 def _as_binnable(x: np.ndarray) -> np.ndarray:
@@ -279,79 +306,107 @@ def _as_binnable(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float64)  # as np.histogram's reference x.astype(float64) does
 
 
-def bucket_rows(
-    values: np.ndarray, bins: Any = "tensorflow", max_bins: int | None = None, *, tag: str = "", threads: int = 1
-) -> np.ndarray:
-    """Return the ``[k, 3]`` float64 rows for ``values`` (see module doc).
-
-    ``threads``: how many threads may bin a large input (``bins="tensorflow"``, compiled path).
-    """
+def _binnable(values: Any, tag: str) -> np.ndarray:
+    """``values`` flattened to 1-D float32/float64 (see :func:`_as_binnable`); a ``TypeError`` for other kinds."""
     x = np.asarray(values)
     if x.dtype.kind not in "biuf":
         raise TypeError(f"tag {tag!r}: expected real numeric values for a histogram, got dtype {x.dtype}")
-    x = _as_binnable(x.reshape(-1))
+    return _as_binnable(x.reshape(-1))
+
+
+def rows_from_slots(slots: np.ndarray, stats: np.ndarray, max_bins: int | None = None) -> np.ndarray:
+    """The ``[k, 3]`` float64 rows (see module doc) from the 1551 slot counts of :func:`_tf_slots_stats`
+    (``[below, *TF buckets, above, ...]``) and ``[num, min, max, ...]`` of the finite values
+    (the outer rows reach to ``min``/``max``); then ``max_bins`` grouping."""
+    slots = np.asarray(slots, dtype=np.int64)
+    below, counts, above = int(slots[0]), slots[1 : _NBUCKETS + 1], int(slots[_NBUCKETS + 1])
+    nz = np.flatnonzero(counts)
+    if not (nz.size or below or above):
+        return np.zeros((0, 3))
+    lo, hi = float(TF_EDGES[0]), float(TF_EDGES[-1])
+    rows = []
+    if below:  # rare: the outer rows reach to the finite min / max
+        rows.append(np.array([[float(stats[1]), lo, float(below)]]))
+    if nz.size:
+        first, last = nz[0], nz[-1] + 1
+        rows.append(np.stack([TF_EDGES[first:last], TF_EDGES[first + 1 : last + 1], counts[first:last]], axis=1))
+    if above:
+        rows.append(np.array([[hi, float(stats[2]), float(above)]]))
+    out = np.concatenate(rows).astype(np.float64)
+    return _grouped(out, max_bins)
+
+
+def _grouped(rows: np.ndarray, max_bins: int | None) -> np.ndarray:
+    """``rows`` merged into at most ``max_bins`` rows of (nearly) equal numbers of rows."""
+    if max_bins is None or len(rows) <= max_bins:
+        return rows
+    group = -(-len(rows) // max_bins)
+    starts = np.arange(0, len(rows), group)
+    ends = np.minimum(starts + group, len(rows)) - 1
+    return np.stack([rows[starts, 0], rows[ends, 1], np.add.reduceat(rows[:, 2], starts)], axis=1)
+
+
+def _numpy_rows(x: np.ndarray, bins: Any, tag: str) -> np.ndarray:
+    """Rows of 1-D float32/float64 ``x`` by :func:`numpy.histogram` with ``bins`` (its finite values)."""
+    finite = x[np.isfinite(x)] if not np.isfinite(x).all() else x
+    if finite.size == 0:
+        return np.zeros((0, 3))
+    wide = finite.astype(np.float64, copy=False)
+    try:
+        counts, edges = np.histogram(wide, bins=bins)
+    except ValueError as exc:
+        if "Too many bins" not in str(exc):
+            raise ValueError(f"tag {tag!r}: invalid bins={bins!r}: {exc}") from None
+        # A range too narrow to split at this magnitude (e.g. a constant 2.25e15):
+        # widen it symmetrically, keeping the requested number of bins.
+        low, high = float(wide.min()), float(wide.max())
+        pad = max(1.0, abs(low) * 1e-6, abs(high) * 1e-6)
+        n = int(bins) if isinstance(bins, int | np.integer) else 1
+        counts, edges = np.histogram(wide, bins=np.linspace(low - pad, high + pad, n + 1))
+    except TypeError as exc:
+        raise ValueError(f"tag {tag!r}: invalid bins={bins!r}: {exc}") from None
+    return np.stack([edges[:-1], edges[1:], counts], axis=1).astype(np.float64)
+
+
+def _check_max_bins(max_bins: Any, tag: str) -> None:
+    if max_bins is not None and not (isinstance(max_bins, int | np.integer) and max_bins >= 1):
+        raise ValueError(f"tag {tag!r}: max_bins must be a positive int, got {max_bins!r}")
+
+
+def bucket_rows(
+    values: np.ndarray,
+    bins: Any = "tensorflow",
+    max_bins: int | None = None,
+    *,
+    tag: str = "",
+    run_all: RunAll | None = None,
+    parts: int = 1,
+) -> np.ndarray:
+    """Return the ``[k, 3]`` float64 rows for ``values`` (see module doc).
+
+    ``run_all``/``parts``: may count a large input in parts at once (``bins="tensorflow"``,
+    compiled path; see the module doc).
+    """
+    x = _binnable(values, tag)
+    _check_max_bins(max_bins, tag)
     if x.size == 0:
         return np.zeros((0, 3))
     if isinstance(bins, str) and bins in TF_BINS:
-        slots = _tf_slots(x, threads)
-        below, counts, above = int(slots[0]), slots[1:-2], int(slots[-2])
-        nz = np.flatnonzero(counts)
-        if not (nz.size or below or above):
-            return np.zeros((0, 3))
-        lo, hi = float(TF_EDGES[0]), float(TF_EDGES[-1])
-        rows = []
-        if below or above:  # rare: the outer rows reach to the finite min / max
-            low, high = (float(v) for v in _finite_stats(x)[1:3])
-        if below:
-            rows.append(np.array([[low, lo, float(below)]]))
-        if nz.size:
-            first, last = nz[0], nz[-1] + 1
-            rows.append(np.stack([TF_EDGES[first:last], TF_EDGES[first + 1 : last + 1], counts[first:last]], axis=1))
-        if above:
-            rows.append(np.array([[hi, high, float(above)]]))
-        out = np.concatenate(rows).astype(np.float64)
-    else:
-        finite = x[np.isfinite(x)] if not np.isfinite(x).all() else x
-        if finite.size == 0:
-            return np.zeros((0, 3))
-        wide = finite.astype(np.float64, copy=False)
-        try:
-            counts, edges = np.histogram(wide, bins=bins)
-        except ValueError as exc:
-            if "Too many bins" not in str(exc):
-                raise ValueError(f"tag {tag!r}: invalid bins={bins!r}: {exc}") from None
-            # A range too narrow to split at this magnitude (e.g. a constant 2.25e15):
-            # widen it symmetrically, keeping the requested number of bins.
-            low, high = float(wide.min()), float(wide.max())
-            pad = max(1.0, abs(low) * 1e-6, abs(high) * 1e-6)
-            n = int(bins) if isinstance(bins, int | np.integer) else 1
-            counts, edges = np.histogram(wide, bins=np.linspace(low - pad, high + pad, n + 1))
-        except TypeError as exc:
-            raise ValueError(f"tag {tag!r}: invalid bins={bins!r}: {exc}") from None
-        out = np.stack([edges[:-1], edges[1:], counts], axis=1).astype(np.float64)
-    if max_bins is not None:
-        if not (isinstance(max_bins, int | np.integer) and max_bins >= 1):
-            raise ValueError(f"tag {tag!r}: max_bins must be a positive int, got {max_bins!r}")
-        if len(out) > max_bins:
-            group = -(-len(out) // max_bins)
-            starts = np.arange(0, len(out), group)
-            ends = np.minimum(starts + group, len(out)) - 1
-            out = np.stack([out[starts, 0], out[ends, 1], np.add.reduceat(out[:, 2], starts)], axis=1)
-    return out
+        return rows_from_slots(*_tf_slots_stats(x, run_all, parts), max_bins)
+    return _grouped(_numpy_rows(x, bins, tag), max_bins)
 
 
 def encode_bytes(size: int, dtype: np.dtype[Any], bins: Any, summary_format: str = "compat") -> int:
     """Bytes the writer thread allocates to encode a histogram of ``size`` values of ``dtype``,
-    beyond the snapshot itself: a converted copy, the finite subset and float64 copy of the
-    NumPy paths, the rows and the encoded proto (what ``add_histogram`` declares to the queue)."""
+    beyond the snapshot itself: a converted copy, the finite subset and float64 copies of the
+    NumPy paths, the rows and the encoded proto (what ``add_histogram`` declares to the queue;
+    the compiled pass needs no copy for the statistics)."""
     extra = 0
     if not (dtype in (np.dtype(np.float32), np.dtype(np.float64)) and dtype.isnative):
         extra += size * 8  # _as_binnable / _native_order copy
     tf = isinstance(bins, str) and bins in TF_BINS
     if not tf or _native is None:
-        extra += size * 17  # finite subset, its float64 copy, the mask
-    if summary_format == "compat" and size <= _STATS_WIDE_MAX:
-        extra += size * 8  # the float64 copy for the sums
+        extra += size * 17 + _CHUNK * 25  # finite subset, its float64 copy, the mask; the chunked float64 sums
     if isinstance(bins, int | np.integer):
         nbuckets = int(bins)
     elif isinstance(bins, np.ndarray):
@@ -368,16 +423,28 @@ def histogram(
     max_bins: int | None = None,
     summary_format: str = "compat",
     *,
-    threads: int = 1,
+    run_all: RunAll | None = None,
+    parts: int = 1,
 ) -> Summary | bytes:
     """A histogram summary of ``values`` (any shape; flattened) in ``summary_format`` (see module doc).
 
-    ``threads``: see :func:`bucket_rows`. Returns the serialized ``Summary`` for ``"compat"``.
+    ``run_all``/``parts``: see :func:`bucket_rows`. Returns the serialized ``Summary`` for ``"compat"``.
+    With ``bins="tensorflow"`` the buckets and the statistics come from one pass over ``values``.
     """
-    rows = bucket_rows(values, bins, max_bins, tag=tag, threads=threads)
+    x = _binnable(values, tag)
+    _check_max_bins(max_bins, tag)
+    if isinstance(bins, str) and bins in TF_BINS:
+        slots, stats = _tf_slots_stats(x, run_all, parts) if x.size else (np.zeros(_NBUCKETS + 3, np.int64), _NO_STATS)
+        if summary_format == "tensor":
+            return rows_summary(tag, rows_from_slots(slots, stats, max_bins))
+        if max_bins is None and not slots[0] and not slots[_NBUCKETS + 1]:
+            layout = _native_layout(x.dtype) if _native is not None and x.dtype.isnative else None
+            return _summary_bytes(tag, _tf_histo_bytes(slots, stats, layout))
+        return histogram_summary_bytes(tag, rows_from_slots(slots, stats, max_bins), stats)
+    rows = _grouped(_numpy_rows(x, bins, tag), max_bins) if x.size else np.zeros((0, 3))
     if summary_format == "tensor":
         return rows_summary(tag, rows)
-    return histogram_summary_bytes(tag, rows, histogram_stats(values))
+    return histogram_summary_bytes(tag, rows, _float64_stats(x))
 
 
 def rows_summary(tag: str, rows: np.ndarray) -> Summary:
@@ -391,60 +458,42 @@ def rows_summary(tag: str, rows: np.ndarray) -> Summary:
 def histogram_stats(values: Any) -> np.ndarray:
     """``[num, min, max, sum, sum_squares]`` (float64) of the finite values of ``values`` (any shape).
 
-    ``min``/``max`` are exact; ``sum`` (pairwise) and ``sum_squares`` (a dot product) are
-    computed in float64 for up to 65536 values, above that in the input's float type
-    (float32 for float32, bool and small ints; float64 where that overflows). No finite value: ``[0, 0, 0, 0, 0]``.
+    ``min``/``max`` are exact; ``sum`` and ``sum_squares`` are accumulated in float64 (the
+    compiled pass for float inputs, else NumPy in chunks). No finite value: ``[0, 0, 0, 0, 0]``.
     """
-    x = _as_binnable(np.asarray(values).reshape(-1))
+    x = _binnable(values, "")
     if x.size == 0:
         return np.zeros(5)
-    low, high = x.min(), x.max()
-    if not (np.isfinite(low) and np.isfinite(high)):  # a NaN or an Inf: only the finite values count
-        return _finite_stats(x)
-    if x.size <= _STATS_WIDE_MAX and x.dtype != np.float64:
-        x = x.astype(np.float64)  # cheap at this size: float64 sums
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = float(np.add.reduce(x))
-        squares = float(np.dot(x, x))
-    if not (np.isfinite(total) and np.isfinite(squares)) and x.dtype != np.float64:
-        wide = x.astype(np.float64)
-        with np.errstate(over="ignore", invalid="ignore"):
-            total, squares = float(np.add.reduce(wide)), float(np.dot(wide, wide))
-    return np.array([float(x.size), float(low), float(high), total, squares])
+    if _native is not None:
+        return np.array(_tf_slots_stats(x)[1])  # a copy: _NO_STATS is shared
+    return _float64_stats(x)
 
 
-def _finite_stats(x: np.ndarray) -> np.ndarray:
-    """:func:`histogram_stats` of 1-D ``x`` holding non-finite values, in float64, chunk by chunk
+def _float64_stats(x: np.ndarray) -> np.ndarray:
+    """:func:`histogram_stats` of 1-D ``x`` in NumPy: float64 sums (pairwise), chunk by chunk
     (the temporaries stay ``_CHUNK`` values long whatever the size of ``x``)."""
     num, low, high, total, squares = 0, np.inf, -np.inf, 0.0, 0.0
     for start in range(0, x.size, _CHUNK):
-        part = x[start : start + _CHUNK]
-        part = part[np.isfinite(part)].astype(np.float64)
+        part = x[start : start + _CHUNK].astype(np.float64)
+        if not np.isfinite(part).all():
+            part = part[np.isfinite(part)]
         if part.size:
             num += part.size
             low, high = min(low, float(part.min())), max(high, float(part.max()))
             with np.errstate(over="ignore", invalid="ignore"):
                 total += float(np.add.reduce(part))
-                squares += float(np.dot(part, part))
+                squares += float(np.add.reduce(part * part))
     if num == 0:
         return np.zeros(5)
     return np.array([float(num), low, high, total, squares])
 
 
-_STATS_WIDE_MAX = 1 << 16
 _PACK_DOUBLE = struct.Struct("<Bd").pack
 
 
 def _double_field(key: int, value: float) -> bytes:
     """A proto3 ``double`` field: omitted when its bits are all zero (+0.0), as protobuf does."""
     return _PACK_DOUBLE(key, value) if value or math.copysign(1.0, value) < 0 else b""
-
-
-def _packed_doubles(key: int, values: np.ndarray) -> bytes:
-    if values.size == 0:
-        return b""
-    data = np.ascontiguousarray(values, "<f8").tobytes()
-    return bytes((key,)) + length_prefix(len(data)) + data
 
 
 def histogram_proto_bytes(rows: np.ndarray, stats: np.ndarray) -> bytes:
@@ -454,7 +503,6 @@ def histogram_proto_bytes(rows: np.ndarray, stats: np.ndarray) -> bytes:
     fixed64, zero ones omitted; ``bucket_limit`` 6 and ``bucket`` 7 packed), built from NumPy
     buffers without a loop over the buckets. ``rows`` without any count give no buckets.
     """
-    num, low, high, total, squares = (float(v) for v in stats)
     counts = rows[:, 2] if len(rows) else rows[:0, 0]
     nonzero = np.flatnonzero(counts)
     if nonzero.size:
@@ -472,6 +520,15 @@ def histogram_proto_bytes(rows: np.ndarray, stats: np.ndarray) -> bytes:
             buckets = np.insert(buckets, gaps + 1, 0.0)
     else:
         limits = buckets = np.zeros(0)
+    return _histo_fields(
+        stats, np.ascontiguousarray(limits, "<f8").tobytes(), np.ascontiguousarray(buckets, "<f8").tobytes()
+    )
+
+
+def _histo_fields(stats: np.ndarray, limits: bytes, buckets: bytes) -> bytes:
+    """``HistogramProto`` bytes from ``[num, min, max, sum, sum_squares]`` and the packed
+    little-endian float64 ``bucket_limit`` / ``bucket`` arrays."""
+    num, low, high, total, squares = stats.tolist()
     return b"".join(
         (
             _double_field(0x09, low),
@@ -479,26 +536,51 @@ def histogram_proto_bytes(rows: np.ndarray, stats: np.ndarray) -> bytes:
             _double_field(0x19, num),
             _double_field(0x21, total),
             _double_field(0x29, squares),
-            _packed_doubles(0x32, limits),
-            _packed_doubles(0x3A, buckets),
+            b"\x32" + length_prefix(len(limits)) + limits if limits else b"",
+            b"\x3a" + length_prefix(len(buckets)) + buckets if buckets else b"",
         )
     )
 
 
-def histogram_summary_bytes(tag: str, rows: np.ndarray, stats: np.ndarray) -> bytes:
-    """Serialized ``Summary{value: [Value{tag, histo}]}`` (the ``"compat"`` encoding, no metadata)."""
-    histo = histogram_proto_bytes(rows, stats)
+_TF_EDGES_LE = TF_EDGES.astype("<f8").tobytes()
+_ZERO_DOUBLE = bytes(8)
+
+
+def _tf_histo_bytes(slots: np.ndarray, stats: np.ndarray, layout: Any = None) -> bytes:
+    """:func:`histogram_proto_bytes` of ``rows_from_slots(slots, stats)`` when no value lies beyond
+    the edges (``slots[0]`` and ``slots[-2]`` zero), without building the rows: the limits are a
+    slice of the TF edges' bytes, ``TF_EDGES[first : last + 1]``, the buckets a 0 then the counts.
+    ``layout``: the compiled layout that counted ``slots`` (finds the non-empty span), if any."""
+    if layout is not None:  # the compiled span keeps the GIL (flatnonzero releases it)
+        start, stop = layout.span(slots)
+        first, last = start - 1, stop - 1
+    else:
+        nz = np.flatnonzero(slots[1 : _NBUCKETS + 1])
+        first, last = (int(nz[0]), int(nz[-1]) + 1) if nz.size else (0, 0)
+    if first == last:
+        return _histo_fields(stats, b"", b"")
+    buckets = _ZERO_DOUBLE + slots[first + 1 : last + 1].astype("<f8").tobytes()
+    return _histo_fields(stats, _TF_EDGES_LE[first * 8 : (last + 1) * 8], buckets)
+
+
+def _summary_bytes(tag: str, histo: bytes) -> bytes:
+    """Serialized ``Summary{value: [Value{tag, histo}]}`` from ``HistogramProto`` bytes."""
     name = tag.encode("utf-8")
     value = (b"\x0a" + length_prefix(len(name)) + name if name else b"") + b"\x2a" + length_prefix(len(histo)) + histo
     return b"\x0a" + length_prefix(len(value)) + value
 
 
+def histogram_summary_bytes(tag: str, rows: np.ndarray, stats: np.ndarray) -> bytes:
+    """Serialized ``Summary{value: [Value{tag, histo}]}`` (the ``"compat"`` encoding, no metadata)."""
+    return _summary_bytes(tag, histogram_proto_bytes(rows, stats))
+
+
 def histogram_raw(
     tag: str,
-    min: float,  # noqa: A002 - the peers' argument names
-    max: float,  # noqa: A002
+    min: float,  # min, max, sum: the peers' argument names
+    max: float,
     num: float,
-    sum: float,  # noqa: A002
+    sum: float,
     sum_squares: float,
     bucket_limits: np.ndarray,
     bucket_counts: np.ndarray,
