@@ -101,7 +101,8 @@ def to_uint8(array: np.ndarray) -> np.ndarray:
     if kind in "iu":
         return array.astype(np.uint8)
     x = array.astype(np.float32) if array.dtype.itemsize < 4 else array
-    x = x * x.dtype.type(255.0)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values become inf, then 255 by the clip
+        x = x * x.dtype.type(255.0)
     np.clip(x, 0, 255, out=x)
     np.rint(x, out=x)
     out: np.ndarray = np.nan_to_num(x, nan=0.0).astype(np.uint8)

@@ -316,13 +316,14 @@ class CoreMethods(MethodsBase):
         self._main.put((code, wall, step, tag, scalar_value))
         return None
 
-    def _warn_float32(self, tag: str, value: float) -> None:
-        """One warning per writer and tag: a finite scalar beyond float32's range is written as ±inf."""
+    def _warn_float32(self, tag: str, value: float, key: str | None = None) -> None:
+        """One warning per writer and tag (and ``add_scalars`` key): a finite scalar beyond float32's range is ±inf."""
         warned = self._extras.setdefault("_anyboard_float32_warned", set())
-        if tag not in warned:
-            warned.add(tag)
+        if (tag, key) not in warned:
+            warned.add((tag, key))
+            where = f"tag {tag!r}" if key is None else f"tag {tag!r}, add_scalars key {key!r}"
             warnings.warn(
-                f"tag {tag!r}: {value!r} is beyond float32's range (|x| > 3.4e38), the precision of a TensorBoard "
+                f"{where}: {value!r} is beyond float32's range (|x| > 3.4e38), the precision of a TensorBoard "
                 f"scalar; it is written as {'inf' if value > 0 else '-inf'} (warned once per tag)",
                 RuntimeWarning,
                 stacklevel=3,
@@ -364,7 +365,7 @@ class CoreMethods(MethodsBase):
                 except (TypeError, ValueError) as exc:  # name the main tag (as given) and the key
                     raise type(exc)(f"{exc} (add_scalars key {key!r})") from None
             if beyond_float32(value):
-                self._warn_float32(f"{main_tag} ({key})", value)
+                self._warn_float32(main_tag, value, key)
             items.append((streams.get((main_tag, key)), key, value))
         for i, (stream, key, value) in enumerate(items):
             if stream is None:
