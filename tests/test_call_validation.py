@@ -226,9 +226,8 @@ def test_declared_bytes_cover_what_the_writer_thread_allocates(logdir, call):
 
 def test_add_scalars_float32_warning_names_the_main_tag_and_the_key(logdir):
     """The warning names the tag as given and the key apart (an empty key once gave "tag 'bad ()'")."""
-    with anyboard.SummaryWriter(logdir) as w:
-        with pytest.warns(RuntimeWarning) as caught:
-            w.add_scalars("bad", {"": 3.5e38, "k": 3.5e38}, 1)
+    with anyboard.SummaryWriter(logdir) as w, pytest.warns(RuntimeWarning) as caught:
+        w.add_scalars("bad", {"": 3.5e38, "k": 3.5e38}, 1)
     messages = [str(c.message) for c in caught]
     assert len(messages) == 2
     assert all(m.startswith("tag 'bad', add_scalars key ") for m in messages)
