@@ -101,6 +101,36 @@ BUILD(build_f64, double, uint64_t)
         (out) = s_;                                                                           \
     } while (0)
 
+/* Count x[i..end) into the per-lane slot counters (LANES interleaved lanes, then the tail in
+ * lane 0); `table`, `cmp` and `shift` come from the enclosing function. */
+#define COUNT_LANES(FT, UT, x, i, end, lanes, nslot)                                          \
+    do {                                                                                      \
+        for (; (i) + LANES <= (end); (i) += LANES) {                                          \
+            for (int l = 0; l < LANES; l++) {                                                 \
+                FT v = (x)[(i) + l];                                                          \
+                int s;                                                                        \
+                SLOT(UT, v, s);                                                               \
+                (lanes)[l * (nslot) + s]++;                                                   \
+            }                                                                                 \
+        }                                                                                     \
+        for (; (i) < (end); (i)++) {                                                          \
+            FT v = (x)[i];                                                                    \
+            int s;                                                                            \
+            SLOT(UT, v, s);                                                                   \
+            (lanes)[s]++;                                                                     \
+        }                                                                                     \
+    } while (0)
+
+/* Add the lanes' counters of one block into counts. */
+#define FOLD_LANES(lanes, nslot, counts)                                                      \
+    do {                                                                                      \
+        for (Py_ssize_t b = 0; b < (nslot); b++) {                                            \
+            int64_t t = 0;                                                                    \
+            for (int l = 0; l < LANES; l++) t += (lanes)[l * (nslot) + b];                    \
+            (counts)[b] += t;                                                                 \
+        }                                                                                     \
+    } while (0)
+
 #define COUNT(NAME, FT, UT)                                                                   \
 static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,               \
                  uint32_t *lanes) {                                                          \
@@ -111,25 +141,8 @@ static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,
     for (Py_ssize_t start = 0; start < n; start += block) {                                   \
         Py_ssize_t end = n - start < block ? n : start + block, i = start;                    \
         memset(lanes, 0, sizeof(uint32_t) * LANES * nslot);                                   \
-        for (; i + LANES <= end; i += LANES) {                                                \
-            for (int l = 0; l < LANES; l++) {                                                 \
-                FT v = x[i + l];                                                              \
-                int s;                                                                        \
-                SLOT(UT, v, s);                                                               \
-                lanes[l * nslot + s]++;                                                       \
-            }                                                                                 \
-        }                                                                                     \
-        for (; i < end; i++) {                                                                \
-            FT v = x[i];                                                                      \
-            int s;                                                                            \
-            SLOT(UT, v, s);                                                                   \
-            lanes[s]++;                                                                       \
-        }                                                                                     \
-        for (Py_ssize_t b = 0; b < nslot; b++) {                                              \
-            int64_t t = 0;                                                                    \
-            for (int l = 0; l < LANES; l++) t += lanes[l * nslot + b];                        \
-            counts[b] += t;                                                                   \
-        }                                                                                     \
+        COUNT_LANES(FT, UT, x, i, end, lanes, nslot);                                         \
+        FOLD_LANES(lanes, nslot, counts);                                                     \
     }                                                                                         \
 }
 
@@ -222,6 +235,19 @@ AVX2 static double hsum_pd(__m256d v) {
         acc[3] += hsum_pd(_mm256_add_pd(_mm256_add_pd(q0, q1), _mm256_add_pd(q2, q3)));       \
     } while (0)
 
+/* Four vectors of doubles into the running sums (s0..s3) and sums of squares (q0..q3). */
+#define AVX2_ACCUMULATE(a, b, c, d)                                                           \
+    do {                                                                                      \
+        s0 = _mm256_add_pd(s0, (a));                                                          \
+        s1 = _mm256_add_pd(s1, (b));                                                          \
+        s2 = _mm256_add_pd(s2, (c));                                                          \
+        s3 = _mm256_add_pd(s3, (d));                                                          \
+        q0 = _mm256_fmadd_pd((a), (a), q0);                                                   \
+        q1 = _mm256_fmadd_pd((b), (b), q1);                                                   \
+        q2 = _mm256_fmadd_pd((c), (c), q2);                                                   \
+        q3 = _mm256_fmadd_pd((d), (d), q3);                                                   \
+    } while (0)
+
 AVX2 static void stats_f32_avx2(const float *x, Py_ssize_t n, double *acc) {
     __m256 lo = _mm256_set1_ps(INFINITY), hi = _mm256_set1_ps(-INFINITY);
     __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0, q0 = s0, q1 = s0, q2 = s0, q3 = s0;
@@ -234,14 +260,7 @@ AVX2 static void stats_f32_avx2(const float *x, Py_ssize_t n, double *acc) {
         hi = _mm256_max_ps(v, hi);
         __m256d a = _mm256_cvtps_pd(_mm256_castps256_ps128(u)), b = _mm256_cvtps_pd(_mm256_extractf128_ps(u, 1));
         __m256d c = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), d = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
-        s0 = _mm256_add_pd(s0, a);
-        s1 = _mm256_add_pd(s1, b);
-        s2 = _mm256_add_pd(s2, c);
-        s3 = _mm256_add_pd(s3, d);
-        q0 = _mm256_fmadd_pd(a, a, q0);
-        q1 = _mm256_fmadd_pd(b, b, q1);
-        q2 = _mm256_fmadd_pd(c, c, q2);
-        q3 = _mm256_fmadd_pd(d, d, q3);
+        AVX2_ACCUMULATE(a, b, c, d);
     }
     float l8[8], h8[8];
     _mm256_storeu_ps(l8, lo);
@@ -265,14 +284,7 @@ AVX2 static void stats_f64_avx2(const double *x, Py_ssize_t n, double *acc) {
         hi = _mm256_max_pd(_mm256_max_pd(a, b), hi);
         lo = _mm256_min_pd(_mm256_min_pd(c, d), lo);
         hi = _mm256_max_pd(_mm256_max_pd(c, d), hi);
-        s0 = _mm256_add_pd(s0, a);
-        s1 = _mm256_add_pd(s1, b);
-        s2 = _mm256_add_pd(s2, c);
-        s3 = _mm256_add_pd(s3, d);
-        q0 = _mm256_fmadd_pd(a, a, q0);
-        q1 = _mm256_fmadd_pd(b, b, q1);
-        q2 = _mm256_fmadd_pd(c, c, q2);
-        q3 = _mm256_fmadd_pd(d, d, q3);
+        AVX2_ACCUMULATE(a, b, c, d);
     }
     double l4[4], h4[4];
     _mm256_storeu_pd(l4, lo);
@@ -340,26 +352,9 @@ static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,
             Py_ssize_t pe = n - se < SBLOCK ? n : se + SBLOCK;                                \
             for (Py_ssize_t p = se; p < pe; p += 64 / (Py_ssize_t)sizeof(FT)) PREFETCH(x + p); \
             STATS(x + sb, se - sb, acc);                                                      \
-            for (; i + LANES <= se; i += LANES) {                                             \
-                for (int l = 0; l < LANES; l++) {                                             \
-                    FT v = x[i + l];                                                          \
-                    int s;                                                                    \
-                    SLOT(UT, v, s);                                                           \
-                    lanes[l * nslot + s]++;                                                   \
-                }                                                                             \
-            }                                                                                 \
-            for (; i < se; i++) {                                                             \
-                FT v = x[i];                                                                  \
-                int s;                                                                        \
-                SLOT(UT, v, s);                                                               \
-                lanes[s]++;                                                                   \
-            }                                                                                 \
+            COUNT_LANES(FT, UT, x, i, se, lanes, nslot);                                      \
         }                                                                                     \
-        for (Py_ssize_t b = 0; b < nslot; b++) {                                              \
-            int64_t t = 0;                                                                    \
-            for (int l = 0; l < LANES; l++) t += lanes[l * nslot + b];                        \
-            counts[b] += t;                                                                   \
-        }                                                                                     \
+        FOLD_LANES(lanes, nslot, counts);                                                     \
     }                                                                                         \
 }
 
