@@ -459,11 +459,14 @@ class CoreMethods(MethodsBase):
         if array.nbytes >= _POOL_MIN and array.dtype.isnative:
             # A large snapshot goes into a recycled buffer (no fresh pages to fault in);
             # the background thread hands it back once it has binned it.
+            # The pool is the process's (shared by every writer), so a fresh writer finds the
+            # buffers an earlier one left (see anyboard.io.buffer_pool).
             buffer = core.take_buffer(array.nbytes, array.dtype.str)
             if buffer is None and isinstance(bins, str) and bins in TF_BINS and native_binning():
                 # No warm buffer: binning here (compiled, ~1 ns per value) is cheaper than
-                # faulting in a fresh snapshot (~0.6 µs per 4 KiB page); the writer thread
-                # faults two in while it is idle (the pool grows to a burst's size within
+                # faulting in a fresh snapshot (~0.6 µs per 4 KiB page; a fresh huge-page one is
+                # cheap only where the memory is ready: see anyboard.io.buffer_pool); the writer
+                # thread faults two in while it is idle (the pool grows to a burst's size within
                 # one or two bursts, up to its cap).
                 core.want_buffer(array.nbytes, array.dtype.str, 2)
                 summary = _histogram_now(tag, array, bins, max_bins, fmt)
