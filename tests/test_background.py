@@ -465,7 +465,7 @@ def test_running_out_of_memory_while_filling_the_pool_only_gives_the_pool_up(mon
     def no_memory(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(bg, "new_buffer", no_memory)
+    monkeypatch.setattr(bg, "filled_buffer", no_memory)
     core._fill_pool()
     assert POOL.free_bytes == 0 and not core._wanted and core._error is None
     core.close()

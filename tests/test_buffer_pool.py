@@ -194,3 +194,49 @@ def test_a_huge_page_buffer_is_aligned_and_holds_its_values():
         assert buffer.ctypes.data % bp.HUGE_PAGE == 0  # THP needs 2 MiB-aligned ranges
     small = bp.new_buffer(MIB, F32)
     assert small.shape == (MIB // 4,) and small.dtype == np.float32
+
+
+def test_huge_pages_back_off_after_a_slow_one_and_come_back_after_a_fast_one(monkeypatch):
+    monkeypatch.setattr(bp.HugePages, "skip", 0)
+    monkeypatch.setattr(bp.HugePages, "backoff", bp.BACKOFF)
+    assert bp.HugePages.now()
+    bp.HugePages.record(10**9, 4 * MIB)  # slow: the next BACKOFF allocations use small pages
+    assert [bp.HugePages.now() for _ in range(bp.BACKOFF)] == [False] * bp.BACKOFF
+    assert bp.HugePages.now()  # then one is tried again
+    bp.HugePages.record(10**9, 4 * MIB)  # slow again: twice as long
+    assert sum(not bp.HugePages.now() for _ in range(2 * bp.BACKOFF)) == 2 * bp.BACKOFF
+    assert bp.HugePages.now()
+    bp.HugePages.record(0, 4 * MIB)  # fast: the back-off starts over
+    assert bp.HugePages.backoff == bp.BACKOFF and bp.HugePages.now()
+
+
+def test_a_fresh_copy_is_exact_and_declines_while_huge_pages_back_off(monkeypatch):
+    monkeypatch.setattr(bp.HugePages, "skip", 0)
+    monkeypatch.setattr(bp.HugePages, "backoff", bp.BACKOFF)
+    monkeypatch.setattr(bp, "_HUGE", True)
+    x = np.random.default_rng(1).standard_normal((1000, 1000)).astype(np.float32)
+    copy = bp.fresh_copy(x)
+    assert copy is not None and copy.shape == (x.size,) and copy.dtype == x.dtype
+    np.testing.assert_array_equal(copy, x.ravel())
+    assert bp.fresh_copy(x[:10]) is None  # under HUGE_MIN: the caller's other paths
+    monkeypatch.setattr(bp.HugePages, "skip", 3)
+    assert bp.fresh_copy(x) is None and bp.HugePages.skip == 2
+
+
+def test_histograms_through_fresh_copies_and_warm_buffers_are_exact(tmp_path, monkeypatch):
+    from anyboard.summary import histogram as h
+
+    monkeypatch.setattr(bp.HugePages, "skip", 0)
+    rng = np.random.default_rng(2)
+    arrays = [rng.standard_normal(1 << 20).astype(np.float32) * (i + 1) for i in range(6)]
+    for run in ("a", "b"):  # the second writer reuses the first one's buffers
+        w = anyboard.SummaryWriter(str(tmp_path / run), summary_format="tensor")
+        for i, x in enumerate(arrays):
+            w.add_histogram("h", x, i)
+        w.close()
+    for run in ("a", "b"):
+        events = [e for e in anyboard.iter_run_events(str(tmp_path / run)) if e.summary.value]
+        assert [e.step for e in events] == list(range(6))
+        for e, x in zip(events, arrays):
+            rows = np.frombuffer(e.summary.value[0].tensor.tensor_content, "<f8").reshape(-1, 3)
+            np.testing.assert_array_equal(rows, h.bucket_rows(x))

@@ -83,7 +83,7 @@ from collections import deque
 from typing import Any
 
 from anyboard.errors import WriteError
-from anyboard.io.buffer_pool import POOL, new_buffer
+from anyboard.io.buffer_pool import POOL, filled_buffer
 from anyboard.io.stream import (  # noqa: F401 - re-exported: the writer's constants and encoder registry
     EVENT_BYTES,
     FAR_GATE,
@@ -263,8 +263,7 @@ class BackgroundWriter:
                 nbytes, dtype = self._wanted.popleft()
                 self._wanted_bytes -= nbytes
             try:
-                buffer = new_buffer(nbytes, dtype)
-                buffer.fill(0)  # touches every page; NumPy releases the GIL meanwhile
+                buffer = filled_buffer(nbytes, dtype)  # every page faulted in
             except MemoryError:  # the pool is only a speed-up: give it up, never fail the writer
                 self._drop_pool()
                 return
