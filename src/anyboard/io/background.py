@@ -471,7 +471,7 @@ class BackgroundWriter:
         self._forget_wanted()
         if self._exiting or sys.is_finalizing():
             POOL.clear()  # no timer thread at exit
-        elif not _any_writer_open():
+        elif POOL.free_bytes and not _any_writer_open():
             POOL.release_later(_any_writer_open)  # the free buffers outlive the last open writer briefly
         for s in self._streams:
             try:
