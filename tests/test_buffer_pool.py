@@ -206,15 +206,19 @@ def test_huge_pages_back_off_after_a_slow_one_and_come_back_after_a_fast_one(mon
     bp.HugePages.record(10**9, 4 * MIB)  # slow again: twice as long
     assert sum(not bp.HugePages.now() for _ in range(2 * bp.BACKOFF)) == 2 * bp.BACKOFF
     assert bp.HugePages.now()
-    bp.HugePages.record(0, 4 * MIB)  # fast: the back-off starts over
-    assert bp.HugePages.backoff == bp.BACKOFF and bp.HugePages.now()
+    monkeypatch.setattr(bp.HugePages, "proven", False)
+    bp.HugePages.record(0, 4 * MIB)  # fast: the back-off starts over, and callers may try fresh copies
+    assert bp.HugePages.backoff == bp.BACKOFF and bp.HugePages.now() and bp.HugePages.proven
 
 
 def test_a_fresh_copy_is_exact_and_declines_while_huge_pages_back_off(monkeypatch):
     monkeypatch.setattr(bp.HugePages, "skip", 0)
     monkeypatch.setattr(bp.HugePages, "backoff", bp.BACKOFF)
     monkeypatch.setattr(bp, "_HUGE", True)
+    monkeypatch.setattr(bp.HugePages, "proven", False)
     x = np.random.default_rng(1).standard_normal((1000, 1000)).astype(np.float32)
+    assert bp.fresh_copy(x) is None  # no huge page was fast yet: the caller risks none
+    monkeypatch.setattr(bp.HugePages, "proven", True)
     copy = bp.fresh_copy(x)
     assert copy is not None and copy.shape == (x.size,) and copy.dtype == x.dtype
     np.testing.assert_array_equal(copy, x.ravel())
@@ -227,6 +231,7 @@ def test_histograms_through_fresh_copies_and_warm_buffers_are_exact(tmp_path, mo
     from anyboard.summary import histogram as h
 
     monkeypatch.setattr(bp.HugePages, "skip", 0)
+    monkeypatch.setattr(bp.HugePages, "proven", True)
     rng = np.random.default_rng(2)
     arrays = [rng.standard_normal(1 << 20).astype(np.float32) * (i + 1) for i in range(6)]
     for run in ("a", "b"):  # the second writer reuses the first one's buffers

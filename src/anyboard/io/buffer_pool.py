@@ -89,11 +89,14 @@ class HugePages:
     host must first back memory the guest never touched or reported free (~10 ms per 4 MB seen
     on the benchmark VM). After such a slow one the next :data:`BACKOFF` allocations use no
     huge page (:func:`fresh_copy` declines, the pool's fill uses 4 KiB pages), then one is tried
-    again; the back-off doubles after each slow try and is reset by a fast one.
+    again; the back-off doubles after each slow try and is reset by a fast one. Callers risk a
+    fresh copy only once a huge page was fast in this process (``proven``): the first tries are
+    the writer thread's fills, so a slow one never lands on the training loop's first burst.
     """
 
     skip = 0 if _HUGE else -1  # allocations still to skip; -1: never (no huge pages here)
     backoff = BACKOFF
+    proven = False  # a huge-page buffer faulted in fast in this process
 
     @classmethod
     def now(cls) -> bool:
@@ -111,16 +114,17 @@ class HugePages:
             cls.skip, cls.backoff = cls.backoff, cls.backoff * 2
         else:
             cls.backoff = BACKOFF
+            cls.proven = True
 
 
 def fresh_copy(array: np.ndarray) -> np.ndarray | None:
     """A copy of ``array`` (native byte order) in a fresh huge-page buffer (1-D), or ``None``.
 
-    ``None`` below :data:`HUGE_MIN` bytes, where huge pages are not offered, and while
-    :class:`HugePages` backs off (the caller then bins on the spot: one pass, ~0.85 ms per
+    ``None`` below :data:`HUGE_MIN` bytes, where huge pages are not offered, until a huge page
+    was fast in this process, and while :class:`HugePages` backs off (the caller then bins on the spot: one pass, ~0.85 ms per
     1e6 values, against ~0.4 ms for a fresh huge-page copy and 0.2 ms for a warm one).
     """
-    if array.nbytes < HUGE_MIN or not HugePages.now():
+    if array.nbytes < HUGE_MIN or not HugePages.proven or not HugePages.now():
         return None
     buffer = new_buffer(array.nbytes, array.dtype.str)
     start = time.thread_time_ns()
