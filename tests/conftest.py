@@ -33,3 +33,13 @@ def kit_compares(monkeypatch):
 
     monkeypatch.delenv("ANYBOARD_UPDATE_GOLDENS", raising=False)
     monkeypatch.setattr(_golden, "_pytest_update", False)
+
+
+@pytest.fixture(autouse=True)
+def _empty_buffer_pool():
+    """Each test starts and ends with an empty process-wide snapshot buffer pool (it outlives writers)."""
+    from anyboard.io.buffer_pool import POOL
+
+    POOL.clear()
+    yield
+    POOL.clear()

@@ -15,6 +15,7 @@ from anyboard.errors import WriteError
 from anyboard.io import background as bg
 from anyboard.io import stream as st
 from anyboard.io.background import BackgroundWriter, encoder_code
+from anyboard.io.buffer_pool import POOL
 from anyboard.io.reader import iter_records
 
 
@@ -369,15 +370,15 @@ def test_snapshot_buffers_are_reused_counted_and_dropped_first(tmp_path):
     w.add_histogram("h", data, 0)
     data[:] = -1  # changing the array after the call does not reach the logged one
     w.flush()
-    _wait_for(lambda: core._pool_bytes == pooled * data.nbytes)  # in the pool, and counted
+    _wait_for(lambda: POOL.free_bytes == pooled * data.nbytes)  # in the pool, and counted
     assert core._pending_bytes() >= pooled * data.nbytes
-    free = list(core._pool[key])
+    free = list(POOL._free[key])
     w.add_histogram("h", data, 1)  # reuses one
-    assert core._pool_bytes == (pooled - 1) * data.nbytes and len(core._pool[key]) == pooled - 1
+    assert POOL.free_bytes == (pooled - 1) * data.nbytes and len(POOL._free[key]) == pooled - 1
     w.flush()
-    assert sorted(map(id, core._pool[key])) == sorted(map(id, free))  # handed back after binning
+    assert sorted(map(id, POOL._free[key])) == sorted(map(id, free))  # handed back after binning
     core._full(0)  # the memory bound reached: free buffers go first, nothing blocks
-    assert core._pool_bytes == 0
+    assert POOL.free_bytes == 0
     w.close()
     rows = [e for e in anyboard.iter_events(glob.glob(str(tmp_path / "*tfevents*"))[0]) if e.summary.value]
     first = np.frombuffer(rows[0].summary.value[0].tensor.tensor_content, "<f8").reshape(-1, 3)
@@ -441,7 +442,7 @@ def test_wanted_buffers_stay_within_the_pool_cap():
         core.want_buffer(1 << 20, np.dtype(np.float32).str)
     assert core._wanted_bytes == 4 << 20 and len(core._wanted) == 4
     core._fill_pool()  # what the writer thread does when idle
-    assert core._pool_bytes == 4 << 20 and not core._wanted
+    assert POOL.free_bytes == 4 << 20 and not core._wanted
     core.want_buffer(1 << 20, np.dtype(np.float32).str)  # the pool is full: ignored
     assert not core._wanted
     core.take_buffer(1 << 20, np.dtype(np.float32).str)
@@ -450,7 +451,7 @@ def test_wanted_buffers_stay_within_the_pool_cap():
     buffer = core.take_buffer(1 << 20, np.dtype(np.float32).str)
     assert buffer is not None and buffer.nbytes == 1 << 20 and buffer.dtype == np.float32
     core._full(0)  # the memory bound: free buffers and wanted ones go first
-    assert core._pool_bytes == 0 and core._wanted_bytes == 0
+    assert POOL.free_bytes == 0 and core._wanted_bytes == 0
     core.close()
 
 
@@ -464,9 +465,9 @@ def test_running_out_of_memory_while_filling_the_pool_only_gives_the_pool_up(mon
     def no_memory(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(bg.np, "empty", no_memory)
+    monkeypatch.setattr(bg, "filled_buffer", no_memory)
     core._fill_pool()
-    assert core._pool_bytes == 0 and not core._wanted and core._error is None
+    assert POOL.free_bytes == 0 and not core._wanted and core._error is None
     core.close()
 
 

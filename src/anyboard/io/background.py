@@ -82,9 +82,8 @@ import weakref
 from collections import deque
 from typing import Any
 
-import numpy as np
-
 from anyboard.errors import WriteError
+from anyboard.io.buffer_pool import POOL, filled_buffer
 from anyboard.io.stream import (  # noqa: F401 - re-exported: the writer's constants and encoder registry
     EVENT_BYTES,
     FAR_GATE,
@@ -140,9 +139,7 @@ class BackgroundWriter:
         # Serializes starting the thread, close(), reopen() and the after-fork reset; the
         # caller's hot path never takes it. Reentrant: close() flushes while holding it.
         self._life = threading.RLock()
-        # Snapshot buffers of large arrays, free for reuse (see take_buffer).
-        self._pool: dict[tuple[int, str], list[Any]] = {}
-        self._pool_bytes = 0
+        # Free snapshot buffers of large arrays live in the process-wide pool (see take_buffer).
         self._pool_cap = min(POOL_BYTES, self._max_bytes // 4)
         self._init_sync()
         _ALL.add(self)
@@ -223,26 +220,25 @@ class BackgroundWriter:
         raise WriteError(f"writing events failed: {error}") from error
 
     def _pending_bytes(self) -> int:
-        """The memory bound's estimate: declared bytes not written yet, :data:`EVENT_BYTES` per queued item, free buffers."""
+        """The memory bound's estimate: declared bytes not written yet, :data:`EVENT_BYTES` per queued item, free buffers.
+
+        The process-wide pool's free buffers count up to this writer's pool cap.
+        """
         queued = sum(len(s.queue) for s in self._streams)
-        return self._in_bytes - self._out_bytes + EVENT_BYTES * queued + self._pool_bytes
+        return self._in_bytes - self._out_bytes + EVENT_BYTES * queued + min(POOL.free_bytes, self._pool_cap)
 
     # -- snapshot buffers ----------------------------------------------------
     def take_buffer(self, nbytes: int, dtype: str) -> Any:
         """A free snapshot buffer of ``nbytes`` bytes of ``dtype`` (a 1-D array), or ``None``.
 
         A caller copies a large array into it (warm pages: no page faults, ~10x
-        faster than a fresh copy) and queues it with an encoder that calls
-        :meth:`give_buffer` once it has read it. Free buffers count towards
-        ``max_pending_bytes`` and are dropped first when it is reached; they
-        hold at most ``min(POOL_BYTES, max_pending_bytes // 4)``.
+        faster than a fresh copy) and queues it, declaring its bytes, with an encoder
+        that calls :meth:`give_buffer` once it has read it. Free buffers are shared by
+        every writer of the process (:data:`anyboard.io.buffer_pool.POOL`); they count
+        towards ``max_pending_bytes`` (up to ``min(POOL_BYTES, max_pending_bytes // 4)``,
+        the most a writer returns to the pool) and are dropped first when it is reached.
         """
-        with self._pool_lock:
-            free = self._pool.get((nbytes, dtype))
-            if not free:
-                return None
-            self._pool_bytes -= nbytes
-            return free.pop()
+        return POOL.take(nbytes, dtype)
 
     def want_buffer(self, nbytes: int, dtype: str, count: int = 1) -> None:
         """Ask the writer thread for ``count`` more free buffers like this (after :meth:`take_buffer` found none).
@@ -253,7 +249,7 @@ class BackgroundWriter:
         """
         with self._pool_lock:
             for _ in range(count):
-                if self._closed or self._pool_bytes + self._wanted_bytes + nbytes > self._pool_cap:
+                if self._closed or not POOL.room(self._wanted_bytes + nbytes, self._pool_cap):
                     return
                 self._wanted.append((nbytes, dtype))
                 self._wanted_bytes += nbytes
@@ -267,8 +263,7 @@ class BackgroundWriter:
                 nbytes, dtype = self._wanted.popleft()
                 self._wanted_bytes -= nbytes
             try:
-                buffer = np.empty(nbytes // np.dtype(dtype).itemsize, dtype)
-                buffer.fill(0)  # touches every page; NumPy releases the GIL meanwhile
+                buffer = filled_buffer(nbytes, dtype)  # every page faulted in
             except MemoryError:  # the pool is only a speed-up: give it up, never fail the writer
                 self._drop_pool()
                 return
@@ -283,20 +278,21 @@ class BackgroundWriter:
         return self._hurry or self._waiting > 0 or self._flushers > 0
 
     def give_buffer(self, buffer: Any) -> None:
-        """Return a snapshot buffer whose encoder has run (background thread)."""
-        key = (buffer.nbytes, buffer.dtype.str)
-        with self._pool_lock:
-            if self._pool_bytes + buffer.nbytes > self._pool_cap or self._closed:
-                return
-            self._pool.setdefault(key, []).append(buffer)
-            self._pool_bytes += buffer.nbytes
+        """Return a snapshot buffer whose encoder has run (background thread) to the shared pool.
 
-    def _drop_pool(self) -> None:
+        It is kept while the pool holds less than ``min(POOL_BYTES, max_pending_bytes // 4)``.
+        """
+        POOL.give(buffer, self._pool_cap)
+
+    def _forget_wanted(self) -> None:
         with self._pool_lock:
-            self._pool.clear()
-            self._pool_bytes = 0
             self._wanted.clear()
             self._wanted_bytes = 0
+
+    def _drop_pool(self) -> None:
+        """Memory pressure: release the free buffers of the process-wide pool and this writer's requests."""
+        self._forget_wanted()
+        POOL.clear()
 
     def put_checked(self, stream: Stream, item: Item, nbytes: int) -> None:
         """Queue ``item`` on ``stream`` with every check (see :meth:`Stream.put <anyboard.io.stream.Stream.put>`).
@@ -346,7 +342,7 @@ class BackgroundWriter:
 
         Returns whether ``nbytes`` more fit now (``"block"``: once the backlog fits again).
         """
-        if self._pool_bytes or self._wanted_bytes:
+        if POOL.free_bytes or self._wanted_bytes:
             self._drop_pool()
         if self._pending_bytes() + nbytes <= self._max_bytes:
             return True
@@ -472,7 +468,11 @@ class BackgroundWriter:
             thread.join(timeout)
             if thread.is_alive():
                 return  # a stuck disk: the thread may still write; the next close() or reopen() finishes
-        self._drop_pool()
+        self._forget_wanted()
+        if self._exiting or sys.is_finalizing():
+            POOL.clear()  # no timer thread at exit
+        elif POOL.free_bytes and not _any_writer_open():
+            POOL.release_later(_any_writer_open)  # the free buffers outlive the last open writer briefly
         for s in self._streams:
             try:
                 s.close_file()
@@ -591,6 +591,11 @@ class BackgroundWriter:
         if self._error is None:
             self._error = exc
         self._set_slow()
+
+
+def _any_writer_open() -> bool:
+    """Whether any writer of this process is open (not closed); a closed one reopens on use."""
+    return any(not w._closed for w in list(_ALL))
 
 
 def _forked_child() -> None:

@@ -54,7 +54,7 @@ RUN_EVENTS = 4096
 BATCH_BYTES = 1 << 20
 """Encoded bytes that end a batch early (images, large tensors)."""
 POOL_BYTES = 64 << 20
-"""Most bytes of free snapshot buffers a writer keeps for reuse (see ``take_buffer``)."""
+"""Most bytes of free snapshot buffers kept for reuse in the process (see ``anyboard.io.buffer_pool``)."""
 SINCE_FLUSH_BYTES = 32 << 20
 """Written bytes kept until the next flush confirms the file still exists."""
 PARALLEL_RUN = 16
