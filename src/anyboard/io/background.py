@@ -337,6 +337,17 @@ class BackgroundWriter:
         if self._on_full == "block" and self._pending_bytes() > self._max_bytes:
             self._full(0)
 
+    def put_counted(self, stream: Stream, item: Item, nbytes: int) -> None:
+        """Queue a small item declaring ``nbytes`` (at most ``SMALL_ITEM``) between two gates.
+
+        Only the byte count, under the count lock; the wake-up and the memory
+        bound wait for the stream's next ``check_at`` (at most ``FAR_GATE``
+        items, within the room the bound left), as for items declaring none.
+        """
+        with self._count_lock:
+            stream.append(item)
+            self._in_bytes += nbytes
+
     def _full(self, nbytes: int) -> bool:
         """The memory bound is reached: free snapshot buffers go first; then ``"block"`` waits.
 

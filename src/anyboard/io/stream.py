@@ -46,6 +46,8 @@ _PARALLEL: set[Callable[..., bytes]] = set()  # encoders of independent items (s
 EVENT_BYTES = 160
 """Memory charged for every queued event (a small tuple with a float, an int and a str)."""
 FAR_GATE = 1024
+SMALL_ITEM = 4096
+"""Items declaring at most this many bytes are counted without the checks until the next gate."""
 """Most events a stream queues without a check while the thread still has an untaken wake (see ``put_checked``)."""
 BATCH_EVENTS = 256
 """Events encoded between two yields of the GIL (and written with one system call)."""
@@ -80,6 +82,9 @@ class StreamOwner(Protocol):
 
     def put_checked(self, stream: Stream, item: Item, nbytes: int) -> None:
         """Queue ``item`` on ``stream`` with every check (the caller's side of :meth:`Stream.put`)."""
+
+    def put_counted(self, stream: Stream, item: Item, nbytes: int) -> None:
+        """Queue a small ``item`` on ``stream`` and count its ``nbytes``; no wake, no memory-bound check."""
 
     def caller_waiting(self) -> bool:
         """Whether a caller waits on the writer now (encoders may then use more cores)."""
@@ -210,15 +215,19 @@ class Stream:
     def put(self, item: Item, nbytes: int = 0) -> None:
         """Queue one event; ``nbytes`` estimates the memory it holds beyond :data:`EVENT_BYTES`.
 
-        The caller's whole work for a small item (``nbytes == 0``) while the
+        The caller's whole work for an item declaring no bytes while the
         queue is shorter than ``check_at``: one ``len`` and one ``append``,
-        no counter, no lock. Any other call (an item declaring bytes, the
-        queue at ``check_at``, a slow writer: ``check_at`` is 0) goes to the
-        owner's ``put_checked``. Several threads passing the length test at
+        no counter, no lock. An item declaring up to :data:`SMALL_ITEM` bytes
+        there goes to the owner's ``put_counted`` (the byte count under its
+        small lock, no wake-up: a one-string ``add_text``). Any other call (a
+        larger item, the queue at ``check_at``, a slow writer: ``check_at`` is
+        0) goes to ``put_checked``. Several threads passing the length test at
         once may each append one item past ``check_at``.
         """
-        if nbytes or len(self.queue) >= self.check_at:
+        if nbytes > SMALL_ITEM or len(self.queue) >= self.check_at:
             self._owner.put_checked(self, item, nbytes)
+        elif nbytes:
+            self._owner.put_counted(self, item, nbytes)
         else:
             self.append(item)
 
