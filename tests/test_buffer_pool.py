@@ -245,3 +245,29 @@ def test_histograms_through_fresh_copies_and_warm_buffers_are_exact(tmp_path, mo
         for e, x in zip(events, arrays):
             rows = np.frombuffer(e.summary.value[0].tensor.tensor_content, "<f8").reshape(-1, 3)
             np.testing.assert_array_equal(rows, h.bucket_rows(x))
+
+
+def test_an_allocation_refused_with_oserror_neither_kills_the_writer_thread_nor_reaches_the_caller(
+    tmp_path, monkeypatch
+):
+    """mmap reports ENOMEM as OSError, not MemoryError: the pool gives up and the writer goes on."""
+    import errno
+
+    def refused(*args, **kwargs):
+        raise OSError(errno.ENOMEM, "Cannot allocate memory")
+
+    monkeypatch.setattr(bp, "new_buffer", refused)
+    monkeypatch.setattr(bp.HugePages, "proven", True)  # the caller would try a fresh copy
+    monkeypatch.setattr(bp.HugePages, "skip", 0)
+    data = np.linspace(-1, 1, 1 << 20, dtype=np.float32)  # 4 MiB: above HUGE_MIN
+    w = anyboard.SummaryWriter(str(tmp_path))
+    try:
+        w._core.want_buffer(data.nbytes, F32, 2)
+        for step in range(3):
+            w.add_histogram("h", data, step)  # fresh_copy declines: binned on the spot
+        w.flush()
+        assert w._core._thread is not None and w._core._thread.is_alive()
+    finally:
+        w.close()
+    steps = [e.step for e in anyboard.iter_run_events(str(tmp_path)) if e.summary.value]
+    assert steps == [0, 1, 2]

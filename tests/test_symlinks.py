@@ -78,6 +78,25 @@ def test_sub_run_folder_symlinked_outside_is_refused_and_nothing_is_written_ther
     assert _steps(logdir, "main") == [1, 2]
 
 
+def test_a_dotdot_after_a_symlink_in_the_log_directory_path_is_checked_where_it_leads(tmp_path):
+    """``link/../logs`` is where the system resolves it (``..`` taken after following ``link``),
+    not the ``logs`` beside ``link`` that a textual clean-up of the path names."""
+    real_parent = tmp_path / "deep"
+    (real_parent / "realdir").mkdir(parents=True)
+    (tmp_path / "linkdir").symlink_to(real_parent / "realdir", target_is_directory=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (real_parent / "logs").mkdir()
+    (real_parent / "logs" / "a_k").symlink_to(outside, target_is_directory=True)
+    logdir = str(tmp_path / "linkdir") + os.sep + ".." + os.sep + "logs"
+    with SummaryWriter(logdir) as w:
+        with pytest.raises(UnsafePathError, match="outside the log directory"):
+            w.add_scalars("a", {"k": 1.0}, 0)
+        w.add_scalar("main", 1.0, 1)
+    assert os.listdir(outside) == []
+    assert _steps(real_parent / "logs", "main") == [1]
+
+
 def test_file_url_log_directory_is_checked_like_a_path(dirs):
     logdir, outside = dirs
     (logdir / "loss_a").symlink_to(outside, target_is_directory=True)

@@ -86,16 +86,28 @@ def check_inside(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> 
     Raises:
         UnsafePathError: a symlink leaves ``root``, or ``path`` is not under ``root``.
     """
-    root_abs = os.path.abspath(os.fspath(root))
-    path_abs = os.path.abspath(os.fspath(path))
-    if path_abs == root_abs:
+    root_s, path_s = os.fspath(root), os.fspath(path)
+    root_abs = os.path.abspath(root_s)
+    # The components below root as written, not as os.path.abspath would clean them up: the
+    # system resolves a ".." only after following the symlink before it, so "link/../logs"
+    # may be a different folder from the "logs" next to "link".
+    seps = os.sep + (os.altsep or "")
+    prefix = root_s.rstrip(seps)
+    if path_s == root_s or path_s.rstrip(seps) == prefix:
         return
-    rel = os.path.relpath(path_abs, root_abs)
-    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
-        raise UnsafePathError(f"refusing to write {path_abs!r}: it is not inside the log directory {root_abs!r}")
-    root_real = os.path.realpath(root_abs)
-    current = root_abs
-    for part in rel.split(os.sep):
+    if prefix and any(path_s.startswith(prefix + sep) for sep in seps):
+        rel = path_s[len(prefix) :]
+    else:
+        rel = os.path.relpath(os.path.abspath(path_s), root_abs)
+    parts = [p for p in rel.replace(os.altsep or os.sep, os.sep).split(os.sep) if p not in ("", os.curdir)]
+    if not parts:
+        return
+    if os.pardir in parts:
+        raise UnsafePathError(f"refusing to write {path_s!r}: it is not inside the log directory {root_abs!r}")
+    # Walk from where the log directory really is (it may itself be a symlink, or pass through one).
+    root_real = os.path.realpath(root_s)
+    current = root_real
+    for part in parts:
         current = os.path.join(current, part)
         if not os.path.lexists(current):
             return  # the rest does not exist yet: nothing to follow

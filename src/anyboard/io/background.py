@@ -34,7 +34,9 @@ Contracts:
   their stream (or, while the thread has a wake it has not taken yet, at most
   every :data:`FAR_GATE` items, within the room the bound leaves), so the
   bound may be passed by at most ``max_queue`` such items per stream (plus
-  one per thread passing the check at once); an item declaring bytes is
+  one per thread passing the check at once). Items declaring up to
+  :data:`~anyboard.io.stream.SMALL_ITEM` bytes are counted as they come and
+  checked at the same gates (sized for items that large); a larger item is
   checked at once.
 - Every ``flush_secs`` the files are flushed, but only when something was
   written since the last flush.
@@ -88,6 +90,7 @@ from anyboard.io.stream import (  # noqa: F401 - re-exported: the writer's const
     EVENT_BYTES,
     FAR_GATE,
     POOL_BYTES,
+    SMALL_ITEM,
     FileFactory,
     FlushMarker,
     Item,
@@ -97,6 +100,7 @@ from anyboard.io.stream import (  # noqa: F401 - re-exported: the writer's const
 )
 
 _ALL: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
+_ALL_LOCK = threading.Lock()  # around adding to _ALL and iterating it from a thread (a WeakSet is not thread-safe)
 
 EXIT_TIMEOUT = 60.0
 """Seconds a writer is given at interpreter exit to write what was queued (a stuck disk is left then)."""
@@ -142,7 +146,8 @@ class BackgroundWriter:
         # Free snapshot buffers of large arrays live in the process-wide pool (see take_buffer).
         self._pool_cap = min(POOL_BYTES, self._max_bytes // 4)
         self._init_sync()
-        _ALL.add(self)
+        with _ALL_LOCK:
+            _ALL.add(self)
 
     def _init_sync(self) -> None:
         # The byte counters, dropped and every stream's check_at; held for a few operations,
@@ -264,7 +269,7 @@ class BackgroundWriter:
                 self._wanted_bytes -= nbytes
             try:
                 buffer = filled_buffer(nbytes, dtype)  # every page faulted in
-            except MemoryError:  # the pool is only a speed-up: give it up, never fail the writer
+            except (MemoryError, OSError):  # mmap's ENOMEM too: the pool is only a speed-up, never fail the writer
                 self._drop_pool()
                 return
             self.give_buffer(buffer)
@@ -328,7 +333,8 @@ class BackgroundWriter:
                 # the GIL): waking it again every max_queue items is wasted work, so check
                 # again later, within the room the memory bound leaves. The thread brings
                 # check_at back to max_queue before it waits.
-                room = (self._max_bytes - self._pending_bytes()) // (EVENT_BYTES * len(self._streams))
+                # Sized for the largest item that may pass unchecked (put_counted: SMALL_ITEM bytes).
+                room = (self._max_bytes - self._pending_bytes()) // ((EVENT_BYTES + SMALL_ITEM) * len(self._streams))
                 step = max(self._max_queue, min(FAR_GATE, room))
             else:
                 step = self._max_queue
@@ -479,17 +485,20 @@ class BackgroundWriter:
             thread.join(timeout)
             if thread.is_alive():
                 return  # a stuck disk: the thread may still write; the next close() or reopen() finishes
-        self._forget_wanted()
-        if self._exiting or sys.is_finalizing():
-            POOL.clear()  # no timer thread at exit
-        elif POOL.free_bytes and not _any_writer_open():
-            POOL.release_later(_any_writer_open)  # the free buffers outlive the last open writer briefly
         for s in self._streams:
             try:
                 s.close_file()
             except OSError:
                 pass
         self._finished = True
+        self._forget_wanted()
+        try:
+            if self._exiting or sys.is_finalizing():
+                POOL.clear()  # no timer thread at exit
+            elif POOL.free_bytes and not _any_writer_open():
+                POOL.release_later(_any_writer_open)  # the free buffers outlive the last open writer briefly
+        except Exception:  # noqa: BLE001 - the pool is only a speed-up: a failure here must not fail close()
+            POOL.clear()
 
     def reopen(self, open_now: Stream | None = None) -> None:
         """Log again after :meth:`close`: a new thread, and new files on the next writes.
@@ -606,16 +615,22 @@ class BackgroundWriter:
 
 def _any_writer_open() -> bool:
     """Whether any writer of this process is open (not closed); a closed one reopens on use."""
-    return any(not w._closed for w in list(_ALL))
+    with _ALL_LOCK:
+        writers = list(_ALL)
+    return any(not w._closed for w in writers)
 
 
 def _forked_child() -> None:
     # Threads do not survive fork(): send each writer's next call through _slow_path,
     # which sees the new pid and starts afresh (_after_fork). The lifecycle lock may have
     # been held by one of the parent's other threads at the fork: the child gets a new one.
+    global _ALL_LOCK
+    _ALL_LOCK = threading.Lock()
     for w in list(_ALL):
         w._life = threading.RLock()
         w._count_lock = threading.Lock()
+        w._pool_lock = threading.Lock()
+        w._flushers_lock = threading.Lock()
         w._set_slow()
 
 

@@ -126,7 +126,11 @@ def fresh_copy(array: np.ndarray) -> np.ndarray | None:
     """
     if array.nbytes < HUGE_MIN or not HugePages.proven or not HugePages.now():
         return None
-    buffer = new_buffer(array.nbytes, array.dtype.str)
+    try:
+        buffer = new_buffer(array.nbytes, array.dtype.str)
+    except (MemoryError, OSError):  # mmap refused (ENOMEM under a memory limit): bin on the spot
+        HugePages.record(int(SLOW_NS_PER_BYTE * array.nbytes) + 1, array.nbytes)  # back off as after a slow one
+        return None
     start = time.thread_time_ns()
     np.copyto(buffer.reshape(array.shape), array)
     HugePages.record(time.thread_time_ns() - start, array.nbytes)
@@ -164,7 +168,9 @@ def new_buffer(nbytes: int, dtype: str, *, huge: bool = True) -> np.ndarray:
     raw = np.frombuffer(region, np.uint8)
     offset = -raw.ctypes.data % HUGE_PAGE
     try:
-        region.madvise(mmap.MADV_HUGEPAGE, offset, span)
+        # Whole huge pages only: a tail shorter than one stays in small pages, so the memory
+        # resident never exceeds the nbytes the pool and the memory bound count.
+        region.madvise(mmap.MADV_HUGEPAGE, offset, nbytes // HUGE_PAGE * HUGE_PAGE)
     except OSError:  # refused (a container's seccomp, an old kernel): plain pages
         pass
     return raw[offset : offset + count * dt.itemsize].view(dt)

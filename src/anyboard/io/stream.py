@@ -46,9 +46,9 @@ _PARALLEL: set[Callable[..., bytes]] = set()  # encoders of independent items (s
 EVENT_BYTES = 160
 """Memory charged for every queued event (a small tuple with a float, an int and a str)."""
 FAR_GATE = 1024
+"""Most events a stream queues without a check while the thread still has an untaken wake (see ``put_checked``)."""
 SMALL_ITEM = 4096
 """Items declaring at most this many bytes are counted without the checks until the next gate."""
-"""Most events a stream queues without a check while the thread still has an untaken wake (see ``put_checked``)."""
 BATCH_EVENTS = 256
 """Events encoded between two yields of the GIL (and written with one system call)."""
 RUN_EVENTS = 4096
