@@ -803,3 +803,48 @@ def test_export_keys_stay_one_per_series_when_two_main_tags_share_a_tensorboardx
         os.path.join(shared, "a", "b"): [[WALL, 1, 2.0]],
         os.path.join("x", "y"): [[WALL, 2, 3.0]],
     }
+
+
+def _odd_tag_calls(w: Any) -> None:
+    """Tags tensorboardX's summaries rewrite (characters outside ``[-/\\w.]``, a leading ``/``)."""
+    img = np.zeros((3, 4, 4), np.float32)
+    for step in range(3):  # the second and third add_scalar calls may take the fast path
+        w.add_scalar("train loss", 0.5 * step, step)
+        w.add_scalar("/lead", 1.0, step)
+    w.add_scalars("q r", {"k": 1.0, "k2": 2.0}, 0)
+    w.add_histogram("w@b", np.arange(10.0), 0)
+    w.add_image("img:0", img, 0)
+    w.add_images("imgs 1", img[None], 0)
+    w.add_text("note one", "hello", 0)  # text: both peers keep the characters
+
+
+def test_tensorboardx_layout_spells_tags_as_tensorboardx_summaries_do(tmp_path):
+    """tensorboardX's scalar/histogram/image/video summaries turn characters outside ``[-/\\w.]``
+    into ``_`` and drop a leading ``/``; the tensorboardX layout writes the same tags in the same runs,
+    the torch layout keeps them as given (as torch does)."""
+    tensorboardx = pytest.importorskip("tensorboardX")
+    from anyboard.tensorboardX import SummaryWriter as TbxLayoutWriter
+
+    layouts = {"tbx": tensorboardx.SummaryWriter, "ours": TbxLayoutWriter}
+    tags: dict[str, dict[str, dict[str, list[str]]]] = {}
+    for name, cls in layouts.items():
+        logdir = str(tmp_path / name)
+        with cls(logdir) as w:
+            _odd_tag_calls(w)
+        found = {}
+        for run, path in run_dirs(logdir).items():
+            acc = legacy(path)
+            found[run] = {kind: sorted(acc.Tags()[kind]) for kind in ("scalars", "histograms", "images")}
+        tags[name] = found
+    assert tags["ours"] == tags["tbx"]
+    assert tags["ours"]["."]["scalars"] == ["lead", "train_loss"]
+    assert tags["ours"][os.path.join("q r", "k")]["scalars"] == ["q_r"]
+    assert tags["ours"]["."]["histograms"] == ["w_b"]
+    assert tags["ours"]["."]["images"] == ["img_0", "imgs_1"]
+    values = [(e.step, e.value) for e in legacy(str(tmp_path / "ours")).Scalars("train_loss")]
+    assert values == [(0, 0.0), (1, 0.5), (2, 1.0)]
+    with anyboard.SummaryWriter(str(tmp_path / "torch")) as w:  # torch's layout: as given
+        _odd_tag_calls(w)
+    assert sorted(legacy(str(tmp_path / "torch")).Tags()["scalars"]) == ["/lead", "train loss"]
+    with TbxLayoutWriter(str(tmp_path / "slash")) as w, pytest.raises(ValueError, match="tensorboardX's spelling"):
+        w.add_scalar("/", 1.0, 0)

@@ -1,4 +1,4 @@
-"""``SummaryWriter(file_layout=...)``: whose run directories and tag spellings the files follow.
+r"""``SummaryWriter(file_layout=...)``: whose run directories and tag spellings the files follow.
 
 torch.utils.tensorboard and tensorboardX write the same summaries, but spell a few names
 differently; a script that reads one peer's files back by name (EventAccumulator, tbparse,
@@ -12,16 +12,21 @@ what                        ``"torch"``                      ``"tensorboardX"``
 ``add_graph`` run metadata  tag ``step1``                     tag ``profiler``
 ``export_scalars_to_json``  ``<run directory>/<tag>``         an ``add_scalars`` sub-run's
 keys                                                         directory alone
+tags of ``add_scalar(s)``,  as given                          characters outside
+``add_histogram``,                                           ``[-/\w.]`` as ``_``, leading
+``add_image(s)``,                                            ``/`` dropped (tensorboardX's
+``add_figure``, ``add_video``                                ``_clean_tag``)
 ==========================  ===============================  =================================
 
-Everything else (tags, plugins, encodings, the hparams and projector folders) is the same in
-both. Each name component is still made safe (:func:`~anyboard._paths.safe_component`), so a
+Everything else (other tags, plugins, encodings, the hparams and projector folders) is the
+same in both. Each name component is still made safe (:func:`~anyboard._paths.safe_component`), so a
 tensorboardX spelling never leaves the log directory (tensorboardX itself follows a leading
 ``/`` or ``..`` in a main tag out of it).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from anyboard._paths import safe_component
@@ -74,3 +79,29 @@ def mesh_tag(layout: str, tag: str, content_type: int) -> str:
 def run_metadata_tag(layout: str) -> str:
     """The ``TaggedRunMetadata`` tag ``add_graph`` writes: ``step1`` (torch) or ``profiler`` (tensorboardX)."""
     return _RUN_METADATA_TAG[layout]
+
+
+_TBX_INVALID = re.compile(r"[^-/\w.]")
+
+
+def summary_tag(layout: str, tag: str) -> str:
+    """The tag a scalar, histogram, image or video summary is written under.
+
+    torch: ``tag`` as given. tensorboardX: every character outside ``[-/\\w.]`` becomes
+    ``_`` and leading ``/`` are dropped (``"train loss"`` -> ``"train_loss"``,
+    ``"/acc@1"`` -> ``"acc_1"``), as tensorboardX's summary functions do.
+
+    Raises:
+        ValueError: nothing is left of the tag (``"/"``).
+    """
+    if layout != TENSORBOARDX:
+        return tag
+    cleaned = _TBX_INVALID.sub("_", tag).lstrip("/")
+    if not cleaned:
+        raise ValueError(f"tag {tag!r}: nothing is left of it in tensorboardX's spelling (leading '/' dropped)")
+    return cleaned
+
+
+def keeps_spelling(layout: str, tag: str) -> bool:
+    """Whether :func:`summary_tag` writes ``tag`` as given (never raises)."""
+    return layout != TENSORBOARDX or (_TBX_INVALID.search(tag) is None and not tag.startswith("/"))

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from anyboard._layout import checked_layout
+from anyboard._layout import checked_layout, keeps_spelling
 from anyboard._methods.core import CoreMethods
 from anyboard._methods.embedding import Methods as EmbeddingMethods
 from anyboard._methods.export import Methods as ExportMethods
@@ -233,7 +233,9 @@ class _WriterBase:
             tag.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError(f"tag {tag!r} is not valid Unicode text (it cannot be encoded as UTF-8)") from None
-        if len(self._tags_ok) < 100_000:
+        # Tags that tensorboardX's spelling changes stay out of the set: add_scalar's fast path
+        # (which writes the tag as given) takes only tags in it.
+        if len(self._tags_ok) < 100_000 and keeps_spelling(self._file_layout, tag):
             self._tags_ok.add(tag)
         return tag
 

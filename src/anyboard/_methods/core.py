@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from anyboard import _threads
-from anyboard._layout import scalars_run
+from anyboard._layout import scalars_run, summary_tag
 from anyboard._methods.base import MethodsBase
 from anyboard.adapters import Deferred, module_root, to_numpy
 from anyboard.io.buffer_pool import fresh_copy
@@ -283,6 +283,7 @@ class CoreMethods(MethodsBase):
             self._main_put((_SCALAR, _time(), global_step, tag, scalar_value))
             return None
         tag = self._tag(tag)
+        tag = summary_tag(self._file_layout, tag)
         if scalar_value is _MISSING:
             if value is _MISSING:
                 raise TypeError(f"tag {tag!r}: add_scalar needs a value (scalar_value= or value=)")
@@ -354,6 +355,7 @@ class CoreMethods(MethodsBase):
             raise ValueError(f"tag {main_tag!r}: global_step {step} does not fit in int64")
         wall = self._walltime(main_tag, walltime)
         streams = self._scalars_streams
+        written_tag = summary_tag(self._file_layout, main_tag)  # the sub-runs keep main_tag as given
         items: list[Any] = []
         for key, value in tag_scalar_dict.items():
             if type(value) is not float:
@@ -379,7 +381,7 @@ class CoreMethods(MethodsBase):
                 streams[(main_tag, key)] = stream
                 items[i] = (stream, key, value)
         for stream, _, value in items:
-            stream.put((_SCALAR if type(value) is float else _DEVICE_SCALAR, wall, step, main_tag, value))
+            stream.put((_SCALAR if type(value) is float else _DEVICE_SCALAR, wall, step, written_tag, value))
 
     def add_histogram(
         self,
@@ -399,6 +401,7 @@ class CoreMethods(MethodsBase):
         ``bins`` may name at most :data:`~anyboard.summary.histogram.MAX_BUCKETS` buckets.
         """
         tag = self._tag(tag)
+        tag = summary_tag(self._file_layout, tag)
         if isinstance(bins, str):
             if bins not in _HIST_BINS:
                 raise ValueError(

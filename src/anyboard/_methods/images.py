@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from anyboard._layout import summary_tag
 from anyboard._methods.base import MethodsBase
 from anyboard.imaging import check_range, parse_layout
 from anyboard.summary.image import DEFAULT_COMPRESS_LEVEL
@@ -208,6 +209,7 @@ class Methods(MethodsBase):
             TypeError: a non-numeric array.
         """
         tag = self._tag(tag)
+        tag = summary_tag(self._file_layout, tag)
         if img_tensor is _MISSING:
             if image is _MISSING:
                 raise TypeError(f"tag {tag!r}: add_image needs img_tensor (or image=)")
@@ -239,6 +241,7 @@ class Methods(MethodsBase):
         of CHW images). Otherwise as :meth:`add_image`.
         """
         tag = self._tag(tag)
+        tag = summary_tag(self._file_layout, tag)
         level = _level(tag, compress_level)
         copied = False
         if isinstance(img_tensor, list | tuple):
@@ -340,6 +343,7 @@ class Methods(MethodsBase):
         the background. ``close=True`` closes it with ``pyplot.close``.
         """
         tag = self._tag(tag)
+        tag = summary_tag(self._file_layout, tag)
         level = _level(tag, compress_level)
         figures = list(figure) if isinstance(figure, list | tuple) else [figure]
         if not figures:
@@ -377,6 +381,7 @@ class Methods(MethodsBase):
         sets each frame's delay. On disk: :mod:`anyboard.summary.video`.
         """
         tag = self._tag(tag)
+        tag = summary_tag(self._file_layout, tag)
         rate = _positive(tag, "fps", fps)
         array, fmt = self._image_snapshot(tag, vid_tensor, dataformats, "NTCHW")
         if "T" not in fmt:
