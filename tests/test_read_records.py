@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from readref import frame_scalars, tb_scalars
 
+import anyboard
+import anyboard.testing
 from anyboard.io.crc import masked_crc32c
 from anyboard.io.reader import RecordError, iter_records
 from anyboard.io.records import frame, frame_many
@@ -233,3 +235,20 @@ def test_a_file_shorter_than_listed_ends_without_looping(tmp_path):
 def test_small_table_crc_equals_the_crc32c_package():
     for data in (b"", b"\x00" * 8, b"\x1a\x11CRC test, one two", os.urandom(100)):
         assert _crc.small_masked_crc32c(data) == masked_crc32c(data)
+
+
+def test_runs_reached_through_symlinks_are_listed_under_each_name_and_loops_are_not_followed(tmp_path):
+    """As TensorBoard lists them: a run and an alias of it are two runs (the alias no longer hides
+    the real one, or the real one the alias); a link back up the tree is not walked again."""
+    from anyboard.read.runs import find_runs
+
+    logs = tmp_path / "logs"
+    with anyboard.SummaryWriter(str(logs / "b")) as w:
+        w.add_scalar("x", 1.0, 0)
+    (logs / "a").symlink_to(logs / "b", target_is_directory=True)
+    (logs / "c").symlink_to(logs / "b", target_is_directory=True)
+    (logs / "b" / "loop").symlink_to(logs, target_is_directory=True)  # back up the tree
+    names = [run.name for run in find_runs(str(logs))]
+    assert names == ["a", "b", "c"]
+    dumped = anyboard.testing.dump(str(logs))
+    assert [line for line in dumped.splitlines() if line.startswith("run ")] == ['run "a"', 'run "b"', 'run "c"']

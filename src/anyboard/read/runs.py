@@ -7,8 +7,9 @@ This is the reusable part of :mod:`anyboard.read` (``anyboard.testing`` and the
 
 - An **event file** is a file whose base name contains ``tfevents``.
 - A **run** is every directory, at any depth below the log directory (symbolic links
-  followed, each real directory visited once), that directly holds at least one event
-  file. Its **name** is its path relative to the log directory, ``"."`` for the log
+  followed, so a folder reached by two names is two runs, as in TensorBoard; a link back
+  up to one of its own ancestors is not walked again), that directly holds at least one
+  event file. Its **name** is its path relative to the log directory, ``"."`` for the log
   directory itself (``os.sep`` separators for local paths, ``/`` inside URLs).
 - Within a run the files are read one after the other in the **sorted order of their
   paths**; files whose names end in ``.profile-empty`` are not read (they hold no
@@ -69,13 +70,24 @@ class Run:
 
 def _local_runs(root: str) -> list[Run]:
     runs: list[Run] = []
-    seen: set[str] = set()
+    reals: dict[str, str] = {}  # normalized directory path -> its real path, for the loop check
     for directory, dirnames, filenames in os.walk(root, followlinks=True):
+        key = os.path.normpath(directory)
         real = os.path.realpath(directory)
-        if real in seen:  # a symbolic link back up the tree: visit each real directory once
+        reals[key] = real
+        # A symbolic link back up the tree (the real directory is one of this one's ancestors)
+        # is not followed. Other links are, as TensorBoard does: a run reached by two names is
+        # two runs, and neither hides the other.
+        parent = os.path.dirname(key)
+        looped = False
+        while parent in reals and parent != key:
+            if reals[parent] == real:
+                looped = True
+                break
+            key, parent = parent, os.path.dirname(parent)
+        if looped:
             dirnames[:] = []
             continue
-        seen.add(real)
         dirnames.sort()
         names = [n for n in filenames if is_event_file(n) and os.path.isfile(os.path.join(directory, n))]
         if not names:
