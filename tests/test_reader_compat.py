@@ -805,6 +805,27 @@ def test_export_keys_stay_one_per_series_when_two_main_tags_share_a_tensorboardx
     }
 
 
+def test_export_keys_of_a_shared_sub_run_do_not_change_between_exports(tmp_path):
+    """Each export reads what was written since the previous one; the key of a series must not
+    depend on which of the sub-run's main tags happened to write in between."""
+    import json
+
+    logdir = str(tmp_path / "logs")
+    keys = []
+    with anyboard.SummaryWriter(logdir, file_layout="tensorboardX") as w:
+        w.add_scalars("a", {"b/c": 1.0}, 0, WALL)
+        w.add_scalars("a/b", {"c": 2.0}, 1, WALL)
+        w.export_scalars_to_json(str(tmp_path / "1.json"))
+        w.add_scalars("a", {"b/c": 3.0}, 2, WALL)  # only one of the two main tags this time
+        w.export_scalars_to_json(str(tmp_path / "2.json"))
+    for name in ("1.json", "2.json"):
+        with open(tmp_path / name) as f:
+            keys.append({os.path.relpath(k, logdir) for k in json.load(f)})
+    shared = os.path.join("a", "b", "c")
+    assert keys[0] == {os.path.join(shared, "a"), os.path.join(shared, "a", "b")}
+    assert os.path.join(shared, "a") in keys[1]
+
+
 def _odd_tag_calls(w: Any) -> None:
     """Tags tensorboardX's summaries rewrite (characters outside ``[-/\\w.]``, a leading ``/``)."""
     img = np.zeros((3, 4, 4), np.float32)

@@ -215,6 +215,13 @@ class Methods(MethodsBase):
             raise TypeError(f"export path must be a text path, got {type(path).__name__}")
         wanted = {id(s) for s in self._scalars_streams.values()}
         scalars_runs = {run for run, s in self._runs.items() if id(s) in wanted}
+        # tensorboardX keys a sub-run by its directory alone when one series lives there; two
+        # main tags sharing a sub-run (a/b with key c, a with key b/c) keep <dir>/<tag> in every
+        # export, whichever of them wrote since the last one.
+        main_tags: dict[int, set[str]] = {}
+        for (main_tag, _key), s in self._scalars_streams.items():
+            main_tags.setdefault(id(s), set()).add(main_tag)
+        single = {run for run in scalars_runs if len(main_tags.get(id(self._runs[run]), ())) == 1}
         sub_runs = scalars_runs if only_add_scalars else None
         by_directory = self._file_layout == TENSORBOARDX
         logdir = self._logdir
@@ -225,7 +232,7 @@ class Methods(MethodsBase):
                 continue
             directory = remote.join(logdir, run) if run else logdir
             files_read = [(p, marks.get(p, 0)) for p in files]
-            runs.append(_Run(directory, files_read, options, by_directory and run in scalars_runs))
+            runs.append(_Run(directory, files_read, options, by_directory and run in single))
         with remote.open_file(path, "wb", options if remote.is_url(path) else None) as out:
             return _stream_json(out, runs)
 
