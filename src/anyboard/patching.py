@@ -39,8 +39,9 @@ Limits:
   importing your training code), or construct writers after it.
 - Subclasses of the original classes (defined before or after the call, e.g. ``class
   MyWriter(torch.utils.tensorboard.SummaryWriter)`` evaluated earlier) keep their original base.
-- Only ``SummaryWriter`` is replaced: ``FileWriter``, tensorboardX's ``GlobalSummaryWriter`` (its
-  ``add_scalar``/``add_image``/``add_text`` spell nothing differently from anyboard's) and
+- Only ``SummaryWriter`` is replaced: ``FileWriter``, tensorboardX's ``GlobalSummaryWriter`` (it
+  builds tensorboardX's own writer: its tags keep tensorboardX's spelling, ``add_text`` under
+  ``<tag>/text_summary``) and
   the summary-building functions (``torch.utils.tensorboard.summary.hparams`` and friends) stay
   the originals; anyboard's writer accepts the ``Summary`` protos they build
   (``writer._get_file_writer().add_summary(...)``, as Lightning's ``log_hyperparams`` does).

@@ -442,7 +442,8 @@ def dump_path(path: str | os.PathLike[str], opts: DumpOptions) -> str:
     from anyboard.read.runs import find_runs
 
     lines = [HEADER]
-    for run in find_runs(path):
+    # Sorted by the '/' spelling the dump shows, so a golden is the same on every system.
+    for run in sorted(find_runs(path), key=lambda r: r.name.replace(os.sep, "/")):
         lines.append(f"run {_q(run.name.replace(os.sep, '/'))}")
         state = _RunState()
         for file in run.files:
