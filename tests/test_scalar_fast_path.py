@@ -105,10 +105,9 @@ def test_every_call_gives_what_the_full_method_gives(tmp_path):
     assert len(events) > 25
 
 
-def test_the_fast_path_appends_alone_below_check_at_and_is_checked_from_there(tmp_path, monkeypatch):
-    # The writer thread is held in drain (before it pops anything), so the queue only grows and
-    # nothing but put_checked moves check_at: each call must take put_checked exactly when the
-    # queue has reached check_at, and every other call must only append.
+def _held_writer_counting_checks(monkeypatch) -> tuple[threading.Event, list[int]]:
+    """Hold every writer thread in drain (before it pops anything) until the returned event is
+    set, and record the queue length at each ``put_checked`` call in the returned list."""
     gate = threading.Event()
     drain = st.Stream.drain
 
@@ -117,7 +116,7 @@ def test_the_fast_path_appends_alone_below_check_at_and_is_checked_from_there(tm
         return drain(self, limit, reached)
 
     monkeypatch.setattr(st.Stream, "drain", held_drain)
-    checked = []
+    checked: list[int] = []
     put_checked = bg.BackgroundWriter.put_checked
 
     def counting(self, stream, item, nbytes):
@@ -125,6 +124,14 @@ def test_the_fast_path_appends_alone_below_check_at_and_is_checked_from_there(tm
         return put_checked(self, stream, item, nbytes)
 
     monkeypatch.setattr(bg.BackgroundWriter, "put_checked", counting)
+    return gate, checked
+
+
+def test_the_fast_path_appends_alone_below_check_at_and_is_checked_from_there(tmp_path, monkeypatch):
+    # The writer thread is held in drain (before it pops anything), so the queue only grows and
+    # nothing but put_checked moves check_at: each call must take put_checked exactly when the
+    # queue has reached check_at, and every other call must only append.
+    gate, checked = _held_writer_counting_checks(monkeypatch)
     w = anyboard.SummaryWriter(str(tmp_path), max_queue=7, flush_secs=3600)
     try:
         w.add_scalar("t", 0.0, 0)  # a new tag: the full method (and the first call: checked)
@@ -199,22 +206,7 @@ def test_small_items_that_declare_bytes_are_counted_without_the_checks(tmp_path,
     """A one-string add_text declares a few hundred bytes: it is counted under the small lock
     (``put_counted``) and takes ``put_checked`` (wake-up, memory bound) only at the gate, like
     an item declaring none. Before, every such call woke the writer thread (3-4x slower)."""
-    gate = threading.Event()
-    drain = st.Stream.drain
-
-    def held_drain(self, limit, reached):
-        gate.wait(30)
-        return drain(self, limit, reached)
-
-    monkeypatch.setattr(st.Stream, "drain", held_drain)
-    checked = []
-    put_checked = bg.BackgroundWriter.put_checked
-
-    def counting(self, stream, item, nbytes):
-        checked.append(len(stream.queue))
-        return put_checked(self, stream, item, nbytes)
-
-    monkeypatch.setattr(bg.BackgroundWriter, "put_checked", counting)
+    gate, checked = _held_writer_counting_checks(monkeypatch)
     w = anyboard.SummaryWriter(str(tmp_path), max_queue=7, flush_secs=3600)
     try:
         w.add_text("t", "first", 0)
