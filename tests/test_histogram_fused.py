@@ -309,7 +309,7 @@ def test_torch_cpu_tensors_take_the_view_and_read_back_as_numpy(tmp_path: pathli
     """CPU tensors and Parameters are read through a NumPy view; other tensors through the adapter."""
     torch = pytest.importorskip("torch")
     import anyboard
-    from anyboard._methods.core import _cpu_tensor_view
+    from anyboard.adapters import torch_adapter
 
     base = torch.from_numpy(np.random.default_rng(9).standard_normal((60, 70)).astype(np.float32))
     inputs = {
@@ -319,8 +319,13 @@ def test_torch_cpu_tensors_take_the_view_and_read_back_as_numpy(tmp_path: pathli
         "bfloat16": base.clone().to(torch.bfloat16),  # no NumPy dtype: the adapter widens it
         "large": torch.from_numpy(np.random.default_rng(3).standard_normal(300_000).astype(np.float32)),
     }
-    assert _cpu_tensor_view(inputs["parameter"]) is not None and _cpu_tensor_view(inputs["bfloat16"]) is None
-    assert _cpu_tensor_view(torch.zeros(2, device="meta")) is None and _cpu_tensor_view(np.zeros(2)) is None
+    for name in ("tensor", "parameter", "transposed", "large"):  # the adapter's fast case: a view of the memory
+        view = torch_adapter.to_numpy(inputs[name])
+        assert np.shares_memory(view, inputs[name].detach().numpy()), name
+    widened = torch_adapter.to_numpy(inputs["bfloat16"])  # .numpy() refuses it: the general path widens it
+    assert widened.dtype == np.float32
+    with pytest.raises(ValueError, match="meta"):  # no data: named, not viewed
+        torch_adapter.to_numpy(torch.zeros(2, device="meta"))
     expected = {k: h.bucket_rows(v.detach().float().numpy().copy()) for k, v in inputs.items()}
     w = anyboard.SummaryWriter(str(tmp_path), summary_format="tensor")
     with torch.no_grad():

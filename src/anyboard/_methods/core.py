@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 import warnings
 from collections.abc import Callable, Mapping
 from operator import itemgetter
@@ -160,24 +159,6 @@ def _rows_histogram(tag: str, rows: Any, stats: Any = None) -> Any:
     if stats is True:
         rows, stats = rows
     return histogram_summary_bytes(tag, rows, stats)
-
-
-def _cpu_tensor_view(x: Any) -> np.ndarray | None:
-    """A plain CPU ``torch.Tensor`` of a NumPy dtype as a NumPy view of its memory, else ``None``.
-
-    The common case of ``add_histogram`` (a tensor or a ``Parameter``), in about 2 µs instead of
-    the adapter's 20 µs of checks. Anything else (another subclass, another device; bfloat16,
-    sparse, quantized, conjugate or negative views, which ``.numpy()`` refuses) goes to the
-    adapter, which converts it or names the problem.
-    """
-    torch = sys.modules.get("torch")
-    if torch is None or (type(x) is not torch.Tensor and type(x) is not torch.nn.Parameter) or x.device.type != "cpu":
-        return None
-    try:
-        view: np.ndarray = x.detach().numpy()
-    except (RuntimeError, TypeError):
-        return None
-    return view
 
 
 def _is_empty(x: Any) -> bool:
@@ -433,8 +414,7 @@ class CoreMethods(MethodsBase):
         compat = fmt == "compat"
         # A tensor on a GPU is binned there: only the [k, 3] rows (and the statistics) cross to
         # the host, and the caller does not wait for the device (rows may be a Deferred).
-        array = _cpu_tensor_view(values) if module_root(values) == "torch" else None
-        if array is None and module_root(values) == "torch" and isinstance(bins, str) and bins in TF_BINS:
+        if module_root(values) == "torch" and isinstance(bins, str) and bins in TF_BINS:
             from anyboard.adapters.device_histogram import device_histogram_rows
 
             if _is_empty(values):
@@ -451,8 +431,7 @@ class CoreMethods(MethodsBase):
                     nbytes=encode_bytes(0, np.dtype(np.float64), bins),
                 )
                 return
-        if array is None:
-            array = self._array(tag, values, copy=False)
+        array = self._array(tag, values, copy=False)  # a CPU tensor: a view (the adapter's fast case)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"tag {tag!r}: expected real numeric values for a histogram, got dtype {array.dtype}")
         if array.size == 0:

@@ -116,6 +116,14 @@ def to_numpy(x: Any, *, defer: bool = False) -> Any:
         return np.asarray(x)
     if getattr(x, "is_nested", False):
         raise TypeError("cannot log a nested (jagged) tensor; log its components one by one")
+    if (type(x) is torch.Tensor or type(x) is torch.nn.Parameter) and x.device.type == "cpu":
+        # The common case (a plain CPU tensor or Parameter of a NumPy dtype): a view of its
+        # memory in about 2 µs instead of the 20 µs of the checks below. What .numpy() refuses
+        # (bfloat16, sparse, quantized, conjugate or negative views) takes the general path.
+        try:
+            return x.detach().numpy()
+        except (RuntimeError, TypeError):
+            pass
     deferrable = x.numel() == 1 and x.layout == torch.strided and not (x.dtype.is_complex or x.is_quantized)
     if defer and x.device.type == "cuda" and deferrable:
         check_has_data(x)
