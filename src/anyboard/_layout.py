@@ -96,7 +96,7 @@ def summary_tag(layout: str, tag: str) -> str:
     """
     if layout != TENSORBOARDX:
         return tag
-    cleaned = _TBX_INVALID.sub("_", tag).lstrip("/")
+    cleaned = _tbx_spelling(tag)
     if not cleaned:
         raise ValueError(f"tag {tag!r}: nothing is left of it in tensorboardX's spelling (leading '/' dropped)")
     return cleaned
@@ -104,4 +104,8 @@ def summary_tag(layout: str, tag: str) -> str:
 
 def keeps_spelling(layout: str, tag: str) -> bool:
     """Whether :func:`summary_tag` writes ``tag`` as given (never raises)."""
-    return layout != TENSORBOARDX or (_TBX_INVALID.search(tag) is None and not tag.startswith("/"))
+    return layout != TENSORBOARDX or _tbx_spelling(tag) == tag
+
+
+def _tbx_spelling(tag: str) -> str:
+    return _TBX_INVALID.sub("_", tag).lstrip("/")
