@@ -9,8 +9,10 @@ import time
 import warnings
 
 import pytest
+from watchdog import no_hang
 
 import anyboard
+from anyboard._flag import Flag
 from anyboard.errors import WriteError
 from anyboard.io import background as bg
 from anyboard.io import stream as st
@@ -172,11 +174,13 @@ def test_encoder_code_is_stable():
     assert st._ENCODERS[ECHO] is _echo
 
 
-class _Releasing(threading.Condition):
-    """A Condition whose first wait() opens ``gate``: the caller has provably blocked."""
+class _Releasing(Flag):
+    """The writer's room flag, whose wait() opens ``gate``: the caller has provably blocked."""
+
+    __slots__ = ("gate", "waits")
 
     def __init__(self, gate: threading.Event) -> None:
-        super().__init__(threading.Lock())
+        super().__init__()
         self.gate = gate
         self.waits = 0
 
@@ -192,15 +196,34 @@ def test_block_policy_waits_for_the_disk_and_keeps_the_bound(make):
     w, s, f = make(max_pending_bytes=bound, on_full="block", max_queue=1, flush_secs=3600)
     gate = threading.Event()
     f.gate = gate
-    w._progress = _Releasing(gate)
+    w._room = _Releasing(gate)
     seen = []
     for i in range(40):
         s.put(b"%d" % i, item)
         seen.append(w._pending_bytes())
     w.flush()
-    assert w._progress.waits >= 1  # the producer did block (and that released the disk)
+    assert w._room.waits >= 1  # the producer did block (and that released the disk)
     assert max(seen) <= bound
     assert [int(p) for p in f.payloads()[1:]] == list(range(40))  # nothing dropped, in order
+
+
+def test_a_ctrl_c_while_the_writer_thread_starts_leaves_close_working(make, monkeypatch):
+    # Ctrl-C inside Thread.start() (the first put starts the writer thread) can leave a
+    # thread object that never started; close() must not try to join it (join() raises).
+    w, s, f = make(flush_secs=3600)
+    real_start = threading.Thread.start
+
+    def interrupted_start(self: threading.Thread) -> None:
+        if self.name == "anyboard-writer":
+            raise KeyboardInterrupt
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+    with pytest.raises(KeyboardInterrupt):
+        s.put(b"lost")  # refused before it was queued
+    monkeypatch.setattr(threading.Thread, "start", real_start)
+    no_hang(w.close, 10, "close() after an interrupted thread start")
+    assert f.closed == 1 and f.payloads() == [b"header"]
 
 
 def test_drop_policy_drops_new_items_counts_them_and_warns_once(make):

@@ -34,3 +34,33 @@ def no_hang(fn: Callable[[], Any], timeout: float = 30.0, what: str | None = Non
     if "error" in box:
         raise box["error"]
     return box.get("value")
+
+
+def interrupt_at_bytecode(n: int, calls: list[Callable[[], Any]]) -> bool:
+    """Run ``calls`` with a KeyboardInterrupt raised at their ``n``-th bytecode; whether it was raised.
+
+    A signal handler runs between two bytecodes of the main thread; a trace function raising
+    there reaches every such point in turn, the ones a real Ctrl-C hits once in a million too.
+    """
+    count = [0]
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        if event == "opcode":
+            count[0] += 1
+            if count[0] == n:
+                raise KeyboardInterrupt
+        return local
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        frame.f_trace_opcodes = True
+        return local
+
+    sys.settrace(trace)
+    try:
+        for call in calls:
+            call()
+    except KeyboardInterrupt:
+        return True
+    finally:
+        sys.settrace(None)
+    return False

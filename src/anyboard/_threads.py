@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from anyboard._flag import Flag
+
 
 def _configured_threads() -> int:
     """``ANYBOARD_THREADS`` (or its older name ``ANYBOARD_BIN_THREADS``) if set, else the usable CPUs, at most 4.
@@ -71,7 +73,7 @@ class _Call:
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.fn, self.args = fn, args
         self.claim = threading.Lock()
-        self.done = threading.Event()
+        self.done = Flag()  # not threading.Event: a Ctrl-C in wait() must not leave its lock held
         self.outcome: tuple[bool, Any] = (False, None)
 
     def run(self) -> None:

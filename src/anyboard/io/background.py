@@ -84,6 +84,7 @@ import weakref
 from collections import deque
 from typing import Any
 
+from anyboard._flag import Flag
 from anyboard.errors import WriteError
 from anyboard.io.buffer_pool import POOL, filled_buffer
 from anyboard.io.stream import (  # noqa: F401 - re-exported: the writer's constants and encoder registry
@@ -154,8 +155,8 @@ class BackgroundWriter:
         # never while waiting or calling out (lock order: _life, then this, then _pool_lock).
         self._count_lock = threading.Lock()
         self._pool_lock = threading.Lock()
-        self._wake = threading.Event()
-        self._progress = threading.Condition(threading.Lock())
+        self._wake = Flag()  # the writer thread's wake-up
+        self._room = Flag()  # set after each written batch while callers wait on the memory bound
         self._flushers = 0  # callers waiting in flush() (see caller_waiting)
         self._flushers_lock = threading.Lock()
         self._stop = False
@@ -365,30 +366,33 @@ class BackgroundWriter:
             return True
         if self._on_full == "drop":
             return False
-        with self._progress:
+        with self._count_lock:
             self._waiting += 1
-            try:
-                self._wait_for_room()
-            finally:
+        try:
+            self._wait_for_room()
+        finally:
+            with self._count_lock:
                 self._waiting -= 1
         return True
 
     def _wait_for_room(self) -> None:
-        """Wait (holding ``self._progress``) until the backlog fits the memory bound."""
-        while self._pending_bytes() > self._max_bytes:
+        """Wait until the backlog fits the memory bound (the writer thread sets ``_room`` after each batch)."""
+        while True:
+            self._room.clear()  # before the check: a batch written after it sets the flag again
+            if self._pending_bytes() <= self._max_bytes:
+                return
             if self._error is not None:
                 self._raise_error()
             if self._thread is None or not self._thread.is_alive() or self._exiting or self._closed:
-                break
+                return
             self._wake.set()
-            self._progress.wait(0.1)
+            self._room.wait(0.1)
 
     def batch_written(self, events: int) -> None:
         """The writer thread wrote a batch of ``events`` items: callers blocked on the memory bound re-check."""
         self._out_events += events
         if self._waiting:
-            with self._progress:
-                self._progress.notify_all()
+            self._room.set()
 
     def flush(self, timeout: float | None = None) -> None:
         """Return once every event queued before this call is in its file (a barrier).
@@ -481,7 +485,9 @@ class BackgroundWriter:
         self._stop = True
         self._wake.set()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        # is_alive() first: a Ctrl-C inside Thread.start() can leave a thread that never ran
+        # (join() would raise); such a thread never writes, so there is nothing to wait for.
+        if thread is not None and thread is not threading.current_thread() and thread.is_alive():
             thread.join(timeout)
             if thread.is_alive():
                 return  # a stuck disk: the thread may still write; the next close() or reopen() finishes
@@ -596,8 +602,7 @@ class BackgroundWriter:
                 self._record(exc)
         with self._count_lock:
             self._out_bytes = in_bytes - sum(s.retry_bytes for s in streams)
-        with self._progress:
-            self._progress.notify_all()
+        self._room.set()
 
     def _flush_all(self) -> None:
         for s in self._streams:

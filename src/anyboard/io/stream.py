@@ -20,13 +20,13 @@ is anything with the three methods of :class:`StreamOwner`.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from anyboard import _threads
+from anyboard._flag import Flag
 from anyboard.io.records import frame_many, frame_row_groups
 
 try:  # the compiled run taker (_native.c); the popleft loop and _run_length below do the same
@@ -74,7 +74,7 @@ class FlushMarker:
 
     def __init__(self, streams: int) -> None:
         self.remaining = streams  # written by the writer thread only
-        self.done = threading.Event()
+        self.done = Flag()
 
 
 class StreamOwner(Protocol):
