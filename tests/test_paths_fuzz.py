@@ -102,6 +102,69 @@ def test_safe_component_is_injective(a, b):
     assert (ca == cb) == (a == b)
 
 
+_WINDOWS_NASTY = [
+    "C:",
+    "c:\\",
+    ":",
+    "x:y",
+    "NUL",
+    "nul.txt",
+    "Con",
+    "COM1.log",
+    "lpt9",
+    "aux .x",
+    "a.",
+    "a ",
+    "<>",
+    '"',
+    "|?*",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(max_size=40) | _names | st.lists(st.sampled_from(_WINDOWS_NASTY + _NASTY), max_size=4).map("".join))
+@example(name="C:")
+@example(name="C:evil")
+@example(name="NUL")
+@example(name="com1.txt")
+@example(name="run.")
+def test_safe_component_under_windows_rules_names_one_plain_file_inside(monkeypatch, name):
+    # The Windows rules, checked here with ntpath on any system: no drive (C:x is a path on
+    # drive C, outside the log directory), no NTFS stream (x:y), no device name, nothing
+    # Windows would strip or refuse; still reversible. (The fixture only sets a flag, the same
+    # for every example.)
+    import ntpath
+
+    from anyboard import _paths
+
+    monkeypatch.setattr(_paths, "_WINDOWS", True)
+    try:
+        c = safe_component(name)
+    except ValueError:
+        assert name == "" or len(name.encode("utf-8", "surrogatepass")) > MAX_COMPONENT_BYTES // 4
+        return
+    base = "C:\\logs"
+    joined = ntpath.join(base, c)
+    assert ntpath.dirname(joined) == base and ntpath.basename(joined) == c
+    assert ntpath.splitdrive(c)[0] == "" and not any(ch in c for ch in ':<>"|?*/\\')
+    assert not c.endswith((".", " "))
+    assert c.split(".", 1)[0].rstrip(" ").upper() not in _paths._DEVICES
+    assert urllib.parse.unquote(c, errors="surrogatepass") == name
+
+
+def test_windows_rules_apply_only_on_windows():
+    # Elsewhere a tag keeps its colons and trailing dots (the peers' folder names); on Windows
+    # they are escaped.
+    from anyboard import _paths
+
+    on_windows = os.name == "nt"
+    assert _paths._WINDOWS is on_windows
+    if on_windows:
+        assert safe_component("C:x.") == "C%3Ax%2E" and safe_component("NUL") == "%4EUL"
+    else:
+        assert safe_component("C:x.") == "C:x." and safe_component("NUL") == "NUL"
+
+
 def test_safe_component_rejects_non_str_and_too_long():
     with pytest.raises(TypeError):
         safe_component(b"abc")  # type: ignore[arg-type]

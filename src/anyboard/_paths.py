@@ -5,7 +5,12 @@ A component never contains a path separator, NUL, a control character, or
 as ``%XX`` (UTF-8 bytes; lone surrogates from undecodable file names too), so
 nothing a user passes can name a path outside the log directory, and the
 encoding is reversible with ``urllib.parse.unquote(c, errors="surrogatepass")``
-(so distinct names give distinct components). A component longer than
+(so distinct names give distinct components). On Windows also ``:`` (``"C:x"``
+would be a path on drive C, outside the log directory, and ``"x:y"`` an NTFS
+stream), the other characters Windows refuses (``<>"|?*``), a trailing dot or
+space (Windows drops them: two names would share one folder) and the first
+letter of a device name (``CON``, ``NUL``, ``COM1``, ... with any extension:
+writes to them go to the device, not to a file) are escaped the same way. A component longer than
 :data:`MAX_COMPONENT_BYTES` (the usual file-system limit on a name) is a
 ``ValueError``, raised before anything is created.
 
@@ -26,6 +31,12 @@ from __future__ import annotations
 import os
 
 _UNSAFE = frozenset("/\\%")
+_UNSAFE_WINDOWS = _UNSAFE | frozenset(':<>"|?*')
+_WINDOWS = os.name == "nt"  # a module attribute: tests apply the Windows rules on any system
+_DEVICES = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"{kind}{digit}" for kind in ("COM", "LPT") for digit in "123456789\u00b9\u00b2\u00b3"]
+)
 MAX_COMPONENT_BYTES = 255
 
 
@@ -47,13 +58,19 @@ def safe_component(name: str, *, allow_empty: bool = False) -> str:
     """
     if not isinstance(name, str):
         raise TypeError(f"expected a str for a path component, got {type(name).__name__}")
+    unsafe = _UNSAFE_WINDOWS if _WINDOWS else _UNSAFE
     out = []
     for ch in name:
         code = ord(ch)
-        if ch in _UNSAFE or code < 0x20 or code == 0x7F or 0xD800 <= code <= 0xDFFF:
+        if ch in unsafe or code < 0x20 or code == 0x7F or 0xD800 <= code <= 0xDFFF:
             out.append(_escape(ch))
         else:
             out.append(ch)
+    if _WINDOWS and out:
+        if out[-1] in (".", " "):
+            out[-1] = _escape(out[-1])
+        if name.split(".", 1)[0].rstrip(" ").upper() in _DEVICES:
+            out[0] = _escape(out[0])
     result = "".join(out)
     if result == "" and not allow_empty:
         raise ValueError("expected a non-empty name for a path component, got ''")
