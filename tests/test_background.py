@@ -226,6 +226,24 @@ def test_a_ctrl_c_while_the_writer_thread_starts_leaves_close_working(make, monk
     assert f.closed == 1 and f.payloads() == [b"header"]
 
 
+def test_close_does_not_wait_for_pool_fills(make, monkeypatch):
+    # Buffers asked for (after a miss) are faulted in while the thread is idle, ~1 ms per 4 MB;
+    # once close() has started, the thread must stop instead of starting one (close() joins it).
+    w, s, f = make(flush_secs=3600)
+    s.put(b"first")
+    w.flush()  # the thread is idle now
+    fills: list[int] = []
+
+    def recording_fill(nbytes: int, dtype: str) -> object:
+        fills.append(nbytes)
+        return bytearray(nbytes)
+
+    monkeypatch.setattr(bg, "filled_buffer", recording_fill)
+    w.want_buffer(1 << 20, "<f4", 2)
+    w.close()
+    assert fills == [] and f.closed == 1
+
+
 def test_drop_policy_drops_new_items_counts_them_and_warns_once(make):
     item = 10_000
     bound = 5 * item

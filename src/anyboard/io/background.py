@@ -261,8 +261,12 @@ class BackgroundWriter:
                 self._wanted_bytes += nbytes
 
     def _fill_pool(self) -> None:
-        """Fault in the wanted buffers (writer thread), yielding to queued work."""
-        while not self._stop and not self._wake.is_set():
+        """Fault in the wanted buffers (writer thread), yielding to queued work and to ``close()``.
+
+        A fill takes ~1 ms per 4 MB: one started while ``close()`` is in progress would hold up
+        its join of this thread by that much.
+        """
+        while not (self._stop or self._closed or self._wake.is_set()):
             with self._pool_lock:
                 if not self._wanted:
                     return
