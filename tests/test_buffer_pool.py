@@ -277,7 +277,7 @@ def test_one_keeper_thread_runs_the_idle_releases(only_these_writers):
     # Each last close() schedules a release: one daemon thread serves them all (a thread per
     # close cost 0.25 ms of close()); a later schedule replaces the pending one, clear() cancels it.
     def keepers() -> int:
-        return sum(t.name == "anyboard-pool-release" and t.is_alive() for t in threading.enumerate())
+        return sum(t.name == "anyboard-pool" and t.is_alive() for t in threading.enumerate())
 
     for _ in range(3):
         POOL.release_later(lambda: False, delay=30)
@@ -290,4 +290,21 @@ def test_one_keeper_thread_runs_the_idle_releases(only_these_writers):
     POOL.give(np.empty(MIB // 4, np.float32), cap=64 * MIB)
     time.sleep(0.3)
     assert POOL.free_bytes == MIB and keepers() == 1
+    POOL.clear()
+
+
+def test_buffers_a_closed_writer_still_wanted_are_filled_on_the_keeper(tmp_path, monkeypatch, only_these_writers):
+    # A writer closed right after a burst never had an idle moment to fault in the buffers it
+    # asked for; the pool's keeper does, once no writer is busy, so the next writer finds them.
+    POOL.clear()
+    busy = [True]
+    monkeypatch.setattr(bg, "_any_writer_busy", lambda: busy[0])
+    w = anyboard.SummaryWriter(str(tmp_path))
+    w._core.want_buffer(MIB, F32, 2)
+    w.close()
+    time.sleep(0.1)
+    assert POOL.free_bytes == 0  # a writer is busy: the fills wait
+    busy[0] = False
+    _wait_for(lambda: POOL.free_bytes == 2 * MIB)
+    assert POOL.take(MIB, F32) is not None and POOL.take(MIB, F32) is not None
     POOL.clear()

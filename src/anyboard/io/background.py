@@ -501,12 +501,16 @@ class BackgroundWriter:
             except OSError:
                 pass
         self._finished = True
-        self._forget_wanted()
+        with self._pool_lock:
+            wanted, self._wanted, self._wanted_bytes = list(self._wanted), deque(), 0
         try:
             if self._exiting or sys.is_finalizing():
-                POOL.clear()  # no timer thread at exit
-            elif POOL.free_bytes and not _any_writer_open():
-                POOL.release_later(_any_writer_open)  # the free buffers outlive the last open writer briefly
+                POOL.clear()  # no keeper thread at exit
+            else:
+                if wanted:  # this thread had no idle moment to fault them in: the pool's keeper does
+                    POOL.fill_later(wanted, self._pool_cap, _any_writer_busy)
+                if (POOL.free_bytes or wanted) and not _any_writer_open():
+                    POOL.release_later(_any_writer_open)  # the free buffers outlive the last open writer briefly
         except Exception:  # noqa: BLE001 - the pool is only a speed-up: a failure here must not fail close()
             POOL.clear()
 
@@ -627,6 +631,13 @@ def _any_writer_open() -> bool:
     with _ALL_LOCK:
         writers = list(_ALL)
     return any(not w._closed for w in writers)
+
+
+def _any_writer_busy() -> bool:
+    """Whether any open writer of this process has queued work (the pool's keeper then waits to fill)."""
+    with _ALL_LOCK:
+        writers = list(_ALL)
+    return any(not w._closed and any(s.queue for s in w._streams) for w in writers)
 
 
 def _forked_child() -> None:

@@ -19,7 +19,9 @@ So buffers are:
   writer thread faults buffers in while idle, :func:`filled_buffer`);
 - **recycled across writers**: the free ones are kept in one process-wide
   :class:`BufferPool` (:data:`POOL`), so a fresh writer (a training job opens one
-  per run or per phase) finds the buffers an earlier one left.
+  per run or per phase) finds the buffers an earlier one left; the buffers a writer asked
+  for but had no idle moment to fault in before it closed are faulted in by the pool's
+  keeper thread once no writer is busy (:meth:`BufferPool.fill_later`).
 
 The pool's rules:
 
@@ -42,6 +44,7 @@ import mmap
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -55,6 +58,8 @@ HUGE_MIN = HUGE_PAGE
 """Buffers of at least this many bytes are allocated in huge pages (where offered)."""
 IDLE_SECS = 10.0
 """Seconds the free buffers are kept after the last open writer of the process closed."""
+_BUSY_RETRY = 0.005
+"""Seconds the keeper waits before trying a fill again while a writer is busy."""
 
 _THP_FILE = "/sys/kernel/mm/transparent_hugepage/enabled"
 
@@ -187,9 +192,13 @@ class BufferPool:
         self._lock = threading.Lock()
         self._free: dict[tuple[int, str], list[np.ndarray]] = {}
         self.free_bytes = 0  # bytes of the free buffers (read without the lock: a snapshot)
-        # A pending idle release: (monotonic deadline, writer_open), run by one daemon keeper thread,
-        # started on first use and woken by _kick (starting a timer thread per close cost 0.25 ms).
+        # One daemon keeper thread, started on first use and woken by _kick (a timer thread per
+        # close cost 0.25 ms), runs the pending idle release, (monotonic deadline, writer_open),
+        # and faults in the buffers closed writers still wanted, (nbytes, dtype, cap), while no
+        # writer is busy (busy()).
         self._due: tuple[float, Callable[[], bool]] | None = None
+        self._fills: deque[tuple[int, str, int]] = deque()
+        self._busy: Callable[[], bool] | None = None
         self._kick = Flag()
         self._keeper: threading.Thread | None = None
 
@@ -223,48 +232,81 @@ class BufferPool:
             return True
 
     def clear(self) -> None:
-        """Release every free buffer (each is unmapped once nothing refers to it); cancel a pending release."""
+        """Release every free buffer (each is unmapped once nothing refers to it); cancel a pending release and fills."""
         with self._lock:
             self._free.clear()
             self.free_bytes = 0
             self._due = None
+            self._fills.clear()
 
     def release_later(self, writer_open: Callable[[], bool], delay: float | None = None) -> None:
         """Clear the pool in ``delay`` (default :data:`IDLE_SECS`) seconds unless ``writer_open()`` then.
 
         Called when the last open writer closes; a later call replaces the pending one.
-        The wait runs on one daemon thread of the process, started on first use.
+        The wait runs on the pool's keeper thread (one daemon thread, started on first use).
         """
         due = (time.monotonic() + (IDLE_SECS if delay is None else delay), writer_open)
         with self._lock:
             self._due = due
+        self._wake_keeper()
+
+    def fill_later(self, wanted: list[tuple[int, str]], cap: int, busy: Callable[[], bool]) -> None:
+        """Fault in the ``(nbytes, dtype)`` buffers a closing writer still wanted, on the keeper thread.
+
+        A writer's own thread fills the buffers it asks for only while idle, which a writer
+        closed right after a burst never is: without this the pool of a process that opens a
+        writer per burst (or per phase) grew by about one buffer per writer. Each fill waits
+        until ``busy()`` is false (no writer has queued work: the fills never compete with a
+        burst), and keeps within :meth:`room` for ``cap``; :meth:`clear` drops the rest.
+        """
+        with self._lock:
+            self._fills.extend((nbytes, dtype, cap) for nbytes, dtype in wanted)
+            self._busy = busy
+        self._wake_keeper()
+
+    def _wake_keeper(self) -> None:
+        with self._lock:
             keeper = self._keeper
             start = keeper is None or not keeper.is_alive()
             if start:
-                keeper = self._keeper = threading.Thread(target=self._keep, name="anyboard-pool-release", daemon=True)
+                keeper = self._keeper = threading.Thread(target=self._keep, name="anyboard-pool", daemon=True)
         if start and keeper is not None:
             keeper.start()
         else:
             self._kick.set()
 
     def _keep(self) -> None:
-        """The keeper thread: run each pending release when it is due (a later one replaces it)."""
+        """The keeper thread: the pending release when it is due (a later one replaces it), fills meanwhile."""
         while True:
-            self._kick.clear()  # before reading _due: a release_later after this sets it again
+            self._kick.clear()  # before reading the state: a call after this sets it again
             with self._lock:
                 due = self._due
-            if due is None:
-                self._kick.wait()
+                fill = self._fills[0] if self._fills else None
+                busy = self._busy
+            now = time.monotonic()
+            if due is not None and due[0] <= now:
+                with self._lock:
+                    if self._due is not due:
+                        continue  # replaced or cancelled meanwhile
+                    self._due = None
+                self._release_if_idle(due[1])
                 continue
-            remaining = due[0] - time.monotonic()
-            if remaining > 0:
-                self._kick.wait(remaining)
+            if fill is not None:
+                if busy is not None and busy():
+                    self._kick.wait(_BUSY_RETRY if due is None else min(_BUSY_RETRY, due[0] - now))
+                    continue
+                with self._lock:
+                    if not self._fills or self._fills[0] is not fill:
+                        continue  # cleared meanwhile
+                    self._fills.popleft()
+                nbytes, dtype, cap = fill
+                if self.room(nbytes, cap):
+                    try:
+                        self.give(filled_buffer(nbytes, dtype), cap)
+                    except (MemoryError, OSError):  # the pool is only a speed-up
+                        self.clear()
                 continue
-            with self._lock:
-                if self._due is not due:
-                    continue  # replaced or cancelled meanwhile
-                self._due = None
-            self._release_if_idle(due[1])
+            self._kick.wait(None if due is None else due[0] - now)
 
     def _release_if_idle(self, writer_open: Callable[[], bool]) -> None:
         if not writer_open():
