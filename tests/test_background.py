@@ -175,36 +175,83 @@ def test_encoder_code_is_stable():
 
 
 class _Releasing(Flag):
-    """The writer's room flag, whose wait() opens ``gate``: the caller has provably blocked."""
+    """A caller's room flag whose wait() opens ``gate`` (and counts in ``waits``): the caller has provably blocked."""
 
     __slots__ = ("gate", "waits")
 
-    def __init__(self, gate: threading.Event) -> None:
+    def __init__(self, gate: threading.Event, waits: list[int]) -> None:
         super().__init__()
         self.gate = gate
-        self.waits = 0
+        self.waits = waits
 
     def wait(self, timeout: float | None = None) -> bool:
-        self.waits += 1
+        self.waits.append(1)
         self.gate.set()
         return super().wait(timeout)
 
 
-def test_block_policy_waits_for_the_disk_and_keeps_the_bound(make):
+def releasing_rooms(monkeypatch: pytest.MonkeyPatch, gate: threading.Event) -> list[int]:
+    """Make the flags callers blocked on the memory bound wait on open ``gate``; returns their waits."""
+    waits: list[int] = []
+    monkeypatch.setattr(bg, "Flag", lambda: _Releasing(gate, waits))  # writers made before keep theirs
+    return waits
+
+
+def test_block_policy_waits_for_the_disk_and_keeps_the_bound(make, monkeypatch):
     item = 10_000
     bound = 5 * item
     w, s, f = make(max_pending_bytes=bound, on_full="block", max_queue=1, flush_secs=3600)
     gate = threading.Event()
     f.gate = gate
-    w._room = _Releasing(gate)
+    waits = releasing_rooms(monkeypatch, gate)
     seen = []
     for i in range(40):
         s.put(b"%d" % i, item)
         seen.append(w._pending_bytes())
     w.flush()
-    assert w._room.waits >= 1  # the producer did block (and that released the disk)
+    assert waits  # the producer did block (and that released the disk)
     assert max(seen) <= bound
     assert [int(p) for p in f.payloads()[1:]] == list(range(40))  # nothing dropped, in order
+
+
+def test_every_caller_blocked_on_the_memory_bound_has_its_own_wake_up(make, monkeypatch):
+    # One shared flag lost wake-ups with three or more blocked callers (one caller's clear()
+    # took the gate before the next one woke: it slept to its timeout). Each caller now waits
+    # on a flag of its own, and every written batch sets them all.
+    class Counting(Flag):
+        __slots__ = ("sets",)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.sets = 0
+
+        def set(self) -> None:
+            self.sets += 1
+            super().set()
+
+    item = 10_000
+    w, s, f = make(max_pending_bytes=2 * item, on_full="block", max_queue=1, flush_secs=3600)
+    monkeypatch.setattr(bg, "Flag", Counting)  # the callers' room flags (the writer's own are made)
+    gate = threading.Event()
+    f.gate = gate
+    s.put(b"0", item)
+    s.put(b"1", item)  # the disk is stuck on the first: the bound is reached
+    threads = [threading.Thread(target=s.put, args=(b"%d" % i, item)) for i in range(2, 6)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(w._room) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    rooms = list(w._room)
+    assert len(rooms) == 4 and w._waiting == 4  # four callers, four flags
+    before = [room.sets for room in rooms]
+    w.batch_written(0)
+    assert all(room.sets > was for room, was in zip(rooms, before, strict=True))
+    gate.set()
+    for t in threads:
+        no_hang(t.join, 10, "a caller blocked on the memory bound")
+    w.flush()
+    assert sorted(int(p) for p in f.payloads()[1:]) == list(range(6)) and not w._room
 
 
 def test_a_ctrl_c_while_the_writer_thread_starts_leaves_close_working(make, monkeypatch):

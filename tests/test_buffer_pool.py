@@ -308,3 +308,35 @@ def test_buffers_a_closed_writer_still_wanted_are_filled_on_the_keeper(tmp_path,
     _wait_for(lambda: POOL.free_bytes == 2 * MIB)
     assert POOL.take(MIB, F32) is not None and POOL.take(MIB, F32) is not None
     POOL.clear()
+
+
+def test_fills_wait_for_a_writing_writer_but_not_for_an_idle_one_and_are_released(
+    tmp_path, monkeypatch, only_these_writers
+):
+    # A writer with a few scalars queued below max_queue is idle (its thread is not woken for
+    # them): fills go ahead. What the keeper fills after the last close is released too (the
+    # close found no free buffer yet, only fills to come).
+    monkeypatch.setattr(bp, "IDLE_SECS", 0.2)
+    POOL.clear()
+    idle = anyboard.SummaryWriter(str(tmp_path / "idle"), max_queue=100, flush_secs=3600)
+    idle.add_scalar("s", 1.0, 0)
+    idle.flush()
+    idle.add_scalar("s", 2.0, 1)  # queued, below max_queue: the thread sleeps on
+    assert not bg._any_writer_busy()
+    closing = anyboard.SummaryWriter(str(tmp_path / "closing"))
+    closing._core.want_buffer(MIB, F32, 2)
+    closing.close()
+    _wait_for(lambda: POOL.free_bytes == 2 * MIB)  # filled while `idle` stays open
+    POOL.clear()
+    closing = anyboard.SummaryWriter(str(tmp_path / "again"))
+    closing._core.want_buffer(MIB, F32, 2)
+    monkeypatch.setattr(bp, "filled_buffer", _slow_fill)  # the fills are still under way at the last close
+    closing.close()
+    idle.close()  # the last open writer: nothing free yet, fills pending
+    _wait_for(lambda: POOL.free_bytes == 2 * MIB or not POOL.fills_pending)
+    _wait_for(lambda: POOL.free_bytes == 0 and not POOL.fills_pending)  # released IDLE_SECS later
+
+
+def _slow_fill(nbytes: int, dtype: str) -> np.ndarray:
+    time.sleep(0.05)
+    return np.zeros(nbytes // np.dtype(dtype).itemsize, dtype)

@@ -10,9 +10,13 @@ training job that survived one Ctrl-C then hangs in ``close()``.
 :class:`Flag` keeps no lock that anyone holds. Its state is a bool and a raw
 lock used as a gate: locked while the flag is clear, released by :meth:`set`.
 Every operation is one attribute store and one C call on the gate, so an
-interrupt can land only between whole steps, and any state it leaves behind is
+interrupt can land only between whole steps, and the state it leaves behind is
 at worst a spurious wake-up, which every waiter here tolerates (each waits in a
-loop that re-checks what it waits for).
+loop that re-checks what it waits for), or, if it lands inside ``wait`` just
+after the gate was taken, the gate left closed while the flag is set: later
+waits see the flag and return at once, and only another thread already blocked
+on the same flag would sleep to its timeout (the writer gives each waiter its
+own flag, or has a single one).
 """
 
 from __future__ import annotations

@@ -156,8 +156,9 @@ class BackgroundWriter:
         self._count_lock = threading.Lock()
         self._pool_lock = threading.Lock()
         self._wake = Flag()  # the writer thread's wake-up
-        self._room = Flag()  # set after each written batch while callers wait on the memory bound
+        self._room: set[Flag] = set()  # one flag per caller waiting on the memory bound, set after each batch
         self._flushers = 0  # callers waiting in flush() (see caller_waiting)
+        self._draining = False  # the writer thread is in a drain round (see _any_writer_busy)
         self._flushers_lock = threading.Lock()
         self._stop = False
         self._hurry = False  # the drain in progress was asked for by a waiting caller
@@ -218,7 +219,10 @@ class BackgroundWriter:
         self._thread.start()
 
     def _raise_error(self) -> None:
+        """Raise the writer thread's error on this caller (once: another caller may have taken it)."""
         error, self._error = self._error, None
+        if error is None:  # two callers saw it at once: the other one raises it
+            return
         with self._count_lock:  # check_at stays 0: the next call re-checks
             self._slow = self._closed or self._exiting
         if isinstance(error, ValueError | TypeError):
@@ -370,19 +374,22 @@ class BackgroundWriter:
             return True
         if self._on_full == "drop":
             return False
+        room = Flag()  # this caller's own: a flag with one waiter never has its wake-up taken by another
         with self._count_lock:
             self._waiting += 1
+            self._room.add(room)
         try:
-            self._wait_for_room()
+            self._wait_for_room(room)
         finally:
             with self._count_lock:
                 self._waiting -= 1
+                self._room.discard(room)
         return True
 
-    def _wait_for_room(self) -> None:
-        """Wait until the backlog fits the memory bound (the writer thread sets ``_room`` after each batch)."""
+    def _wait_for_room(self, room: Flag) -> None:
+        """Wait until the backlog fits the memory bound (the writer thread sets ``room`` after each batch)."""
         while True:
-            self._room.clear()  # before the check: a batch written after it sets the flag again
+            room.clear()  # before the check: a batch written after it sets the flag again
             if self._pending_bytes() <= self._max_bytes:
                 return
             if self._error is not None:
@@ -390,13 +397,20 @@ class BackgroundWriter:
             if self._thread is None or not self._thread.is_alive() or self._exiting or self._closed:
                 return
             self._wake.set()
-            self._room.wait(0.1)
+            room.wait(0.1)
+
+    def _room_made(self) -> None:
+        """Wake every caller waiting on the memory bound (writer thread)."""
+        if self._waiting:
+            with self._count_lock:
+                waiting = list(self._room)
+            for room in waiting:
+                room.set()
 
     def batch_written(self, events: int) -> None:
         """The writer thread wrote a batch of ``events`` items: callers blocked on the memory bound re-check."""
         self._out_events += events
-        if self._waiting:
-            self._room.set()
+        self._room_made()
 
     def flush(self, timeout: float | None = None) -> None:
         """Return once every event queued before this call is in its file (a barrier).
@@ -509,7 +523,7 @@ class BackgroundWriter:
             else:
                 if wanted:  # this thread had no idle moment to fault them in: the pool's keeper does
                     POOL.fill_later(wanted, self._pool_cap, _any_writer_busy)
-                if (POOL.free_bytes or wanted) and not _any_writer_open():
+                if (POOL.free_bytes or POOL.fills_pending or wanted) and not _any_writer_open():
                     POOL.release_later(_any_writer_open)  # the free buffers outlive the last open writer briefly
         except Exception:  # noqa: BLE001 - the pool is only a speed-up: a failure here must not fail close()
             POOL.clear()
@@ -570,7 +584,11 @@ class BackgroundWriter:
             self._wake.clear()
             stop = self._stop
             self._hurry = self._flushers > 0 or stop
-            self._drain_all()
+            self._draining = True
+            try:
+                self._drain_all()
+            finally:
+                self._draining = False
             self._hurry = False
             now = time.monotonic()
             if self._reached or stop or now >= next_flush:
@@ -610,7 +628,7 @@ class BackgroundWriter:
                 self._record(exc)
         with self._count_lock:
             self._out_bytes = in_bytes - sum(s.retry_bytes for s in streams)
-        self._room.set()
+        self._room_made()
 
     def _flush_all(self) -> None:
         for s in self._streams:
@@ -634,10 +652,14 @@ def _any_writer_open() -> bool:
 
 
 def _any_writer_busy() -> bool:
-    """Whether any open writer of this process has queued work (the pool's keeper then waits to fill)."""
+    """Whether any open writer's thread is writing or has been woken to (the pool's keeper then waits to fill).
+
+    A few small items queued between two wake-ups (scalars below ``max_queue``) do not count:
+    they may wait there for ``flush_secs``.
+    """
     with _ALL_LOCK:
         writers = list(_ALL)
-    return any(not w._closed and any(s.queue for s in w._streams) for w in writers)
+    return any(not w._closed and (w._draining or w._wake.is_set()) for w in writers)
 
 
 def _forked_child() -> None:

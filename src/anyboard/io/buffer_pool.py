@@ -59,7 +59,9 @@ HUGE_MIN = HUGE_PAGE
 IDLE_SECS = 10.0
 """Seconds the free buffers are kept after the last open writer of the process closed."""
 _BUSY_RETRY = 0.005
-"""Seconds the keeper waits before trying a fill again while a writer is busy."""
+"""Seconds the keeper first waits before trying a fill again while a writer is busy (doubled up to
+:data:`_BUSY_RETRY_MAX` while it stays busy)."""
+_BUSY_RETRY_MAX = 0.1
 
 _THP_FILE = "/sys/kernel/mm/transparent_hugepage/enabled"
 
@@ -198,6 +200,8 @@ class BufferPool:
         # writer is busy (busy()).
         self._due: tuple[float, Callable[[], bool]] | None = None
         self._fills: deque[tuple[int, str, int]] = deque()
+        self._filling = False  # the keeper is faulting one in (popped from _fills, not given yet)
+        self._cleared = 0  # clear() calls: a fill that started before one is dropped
         self._busy: Callable[[], bool] | None = None
         self._kick = Flag()
         self._keeper: threading.Thread | None = None
@@ -238,6 +242,7 @@ class BufferPool:
             self.free_bytes = 0
             self._due = None
             self._fills.clear()
+            self._cleared += 1
 
     def release_later(self, writer_open: Callable[[], bool], delay: float | None = None) -> None:
         """Clear the pool in ``delay`` (default :data:`IDLE_SECS`) seconds unless ``writer_open()`` then.
@@ -264,19 +269,23 @@ class BufferPool:
             self._busy = busy
         self._wake_keeper()
 
+    @property
+    def fills_pending(self) -> bool:
+        """Whether the keeper has buffers left to fault in (queued, or one under way)."""
+        return bool(self._fills) or self._filling
+
     def _wake_keeper(self) -> None:
-        with self._lock:
+        with self._lock:  # started under the lock: two callers never start two keepers
             keeper = self._keeper
-            start = keeper is None or not keeper.is_alive()
-            if start:
-                keeper = self._keeper = threading.Thread(target=self._keep, name="anyboard-pool", daemon=True)
-        if start and keeper is not None:
-            keeper.start()
-        else:
-            self._kick.set()
+            if keeper is None or not keeper.is_alive():
+                self._keeper = threading.Thread(target=self._keep, name="anyboard-pool", daemon=True)
+                self._keeper.start()
+                return
+        self._kick.set()
 
     def _keep(self) -> None:
         """The keeper thread: the pending release when it is due (a later one replaces it), fills meanwhile."""
+        retry = _BUSY_RETRY
         while True:
             self._kick.clear()  # before reading the state: a call after this sets it again
             with self._lock:
@@ -293,18 +302,27 @@ class BufferPool:
                 continue
             if fill is not None:
                 if busy is not None and busy():
-                    self._kick.wait(_BUSY_RETRY if due is None else min(_BUSY_RETRY, due[0] - now))
+                    self._kick.wait(retry if due is None else min(retry, due[0] - now))
+                    retry = min(2 * retry, _BUSY_RETRY_MAX)  # a long busy stretch is polled less and less
                     continue
+                retry = _BUSY_RETRY
                 with self._lock:
                     if not self._fills or self._fills[0] is not fill:
                         continue  # cleared meanwhile
                     self._fills.popleft()
-                nbytes, dtype, cap = fill
-                if self.room(nbytes, cap):
-                    try:
-                        self.give(filled_buffer(nbytes, dtype), cap)
-                    except (MemoryError, OSError):  # the pool is only a speed-up
-                        self.clear()
+                    self._filling, cleared = True, self._cleared
+                try:
+                    nbytes, dtype, cap = fill
+                    if self.room(nbytes, cap):
+                        buffer = filled_buffer(nbytes, dtype)
+                        with self._lock:
+                            keep = self._cleared == cleared  # not after a clear() (memory pressure, release)
+                        if keep:
+                            self.give(buffer, cap)
+                except (MemoryError, OSError):  # the pool is only a speed-up
+                    self.clear()
+                finally:
+                    self._filling = False
                 continue
             self._kick.wait(None if due is None else due[0] - now)
 
