@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from watchdog import no_hang
+from watchdog import ctrl_c_storm, no_hang
 
 import anyboard
 from anyboard import SummaryWriter
@@ -329,28 +329,11 @@ def test_fork_while_other_threads_log(tmp_path):
 @pytest.mark.parametrize("where", ["add", "flush", "close"])
 def test_keyboard_interrupt_mid_call_keeps_the_writer_consistent(tmp_path, where):
     """Ctrl-C in the middle of add_*/flush()/close(): a later close() writes every accepted event."""
-    import _thread
-
     logdir = str(tmp_path / where)
     writer = SummaryWriter(logdir, max_queue=4)
     done: list[int] = []
     interrupts = 0
-    stop = threading.Event()
-    armed = [False]
-
-    def on_sigint(signum, frame):  # one Ctrl-C per armed stretch of the loop below, never outside it
-        if armed[0]:
-            armed[0] = False
-            raise KeyboardInterrupt
-
-    def interrupter() -> None:
-        while not stop.wait(0.003):
-            _thread.interrupt_main(signal.SIGINT)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    pest = threading.Thread(target=interrupter, daemon=True)
-    pest.start()
-    try:
+    with ctrl_c_storm(0.003) as armed:
         i = 0
         deadline = time.monotonic() + 2.0
         running = True
@@ -368,11 +351,6 @@ def test_keyboard_interrupt_mid_call_keeps_the_writer_consistent(tmp_path, where
                 armed[0] = False
             except KeyboardInterrupt:
                 interrupts += 1
-    finally:
-        armed[0] = False
-        stop.set()
-        pest.join()
-        signal.signal(signal.SIGINT, previous)
     assert interrupts > 0, "the test delivered no interrupt"
     no_hang(writer.close, WATCHDOG_S, "close() after interrupts")
     steps = [step for tag, step in _values(logdir)["."] if tag == "img"]

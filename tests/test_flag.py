@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import _thread
-import signal
 import threading
 import time
 from functools import partial
 
-from watchdog import interrupt_at_bytecode, no_hang
+from watchdog import ctrl_c_storm, interrupt_at_bytecode, no_hang
 
 from anyboard._flag import Flag
 
@@ -64,39 +62,24 @@ def test_ctrl_c_in_the_main_thread_never_blocks_the_other_side():
             flag.set()
             sets[0] += 1
 
-    def pest() -> None:
-        while not stop.wait(0.001):
-            _thread.interrupt_main(signal.SIGINT)
-
-    armed = [False]
-
-    def on_sigint(signum, frame):  # one Ctrl-C per armed stretch of the loop below, never outside it
-        if armed[0]:
-            armed[0] = False
-            raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    threads = [threading.Thread(target=setter, daemon=True), threading.Thread(target=pest, daemon=True)]
-    for t in threads:
-        t.start()
+    other = threading.Thread(target=setter, daemon=True)
+    other.start()
     try:
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
-            try:
-                armed[0] = True
-                flag.wait(0.002)
-                flag.clear()
-                flag.set()
-                flag.clear()
-                armed[0] = False
-            except KeyboardInterrupt:
-                interrupts += 1
+        with ctrl_c_storm(0.001) as armed:
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                try:
+                    armed[0] = True
+                    flag.wait(0.002)
+                    flag.clear()
+                    flag.set()
+                    flag.clear()
+                    armed[0] = False
+                except KeyboardInterrupt:
+                    interrupts += 1
     finally:
-        armed[0] = False
         stop.set()
-        for t in threads:
-            no_hang(t.join, 5, "the setting thread after interrupts")
-        signal.signal(signal.SIGINT, previous)
+        no_hang(other.join, 5, "the setting thread after interrupts")
     assert interrupts > 0, "the test delivered no interrupt"
     before = sets[0]
     assert before > 0

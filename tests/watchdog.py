@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import _thread
 import faulthandler
+import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -64,3 +67,35 @@ def interrupt_at_bytecode(n: int, calls: list[Callable[[], Any]]) -> bool:
     finally:
         sys.settrace(None)
     return False
+
+
+@contextmanager
+def ctrl_c_storm(period: float) -> Iterator[list[bool]]:
+    """Interrupt the main thread (``SIGINT``) every ``period`` seconds while the block runs.
+
+    Yields ``armed``: the handler raises ``KeyboardInterrupt`` only while ``armed[0]`` is true,
+    once per armed stretch (it disarms itself), so the test decides which code a Ctrl-C may
+    hit and its own bookkeeping is never interrupted. Must run on the main thread.
+    """
+    armed = [False]
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if armed[0]:
+            armed[0] = False
+            raise KeyboardInterrupt
+
+    def pest() -> None:
+        while not stop.wait(period):
+            _thread.interrupt_main(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    thread = threading.Thread(target=pest, name="ctrl-c-storm", daemon=True)
+    thread.start()
+    try:
+        yield armed
+    finally:
+        armed[0] = False
+        stop.set()
+        thread.join()
+        signal.signal(signal.SIGINT, previous)
