@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import sys
@@ -33,6 +34,22 @@ def kit_compares(monkeypatch):
 
     monkeypatch.delenv("ANYBOARD_UPDATE_GOLDENS", raising=False)
     monkeypatch.setattr(_golden, "_pytest_update", False)
+
+
+@pytest.fixture(params=["native", "numpy"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Bin histograms with the compiled helper, or with the NumPy fallback (the helper hidden).
+
+    ``ANYBOARD_REQUIRE_NATIVE=1`` (set by the test scripts) turns a missing helper into a failure.
+    """
+    h = importlib.import_module("anyboard.summary.histogram")
+    if request.param == "numpy":
+        monkeypatch.setattr(h, "_native", None)
+    elif h._native is None:
+        if os.environ.get("ANYBOARD_REQUIRE_NATIVE"):
+            pytest.fail("anyboard._native is not compiled, and ANYBOARD_REQUIRE_NATIVE is set")
+        pytest.skip("anyboard._native is not compiled (no C compiler at install)")
+    return str(request.param)
 
 
 @pytest.fixture(autouse=True)

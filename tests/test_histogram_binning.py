@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from histref import HI, LO, reference, reference_slots
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,33 +24,6 @@ from anyboard import _threads
 from anyboard.summary.histogram import TF_EDGES, bucket_rows
 
 h = importlib.import_module("anyboard.summary.histogram")
-LO, HI = float(TF_EDGES[0]), float(TF_EDGES[-1])
-
-
-def reference(x: np.ndarray) -> np.ndarray:
-    """What the peers compute: np.histogram over a float64 copy."""
-    return np.histogram(np.asarray(x).astype(np.float64), TF_EDGES)[0]
-
-
-def reference_slots(x: np.ndarray) -> np.ndarray:
-    """``[below, *buckets, above, non-finite]`` by masks and ``np.histogram``."""
-    wide = np.asarray(x).reshape(-1).astype(np.float64)
-    finite = wide[np.isfinite(wide)]
-    inside = finite[(finite >= LO) & (finite <= HI)]
-    below, above = np.count_nonzero(finite < LO), np.count_nonzero(finite > HI)
-    return np.concatenate([[below], reference(inside), [above, wide.size - finite.size]])
-
-
-@pytest.fixture(params=["native", "numpy"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Bin with the compiled helper, or with the NumPy fallback (the helper hidden)."""
-    if request.param == "numpy":
-        monkeypatch.setattr(h, "_native", None)
-    elif h._native is None:
-        if os.environ.get("ANYBOARD_REQUIRE_NATIVE"):
-            pytest.fail("anyboard._native is not compiled, and ANYBOARD_REQUIRE_NATIVE is set")
-        pytest.skip("anyboard._native is not compiled (no C compiler at install)")
-    return str(request.param)
 
 
 @pytest.fixture
