@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 
 import numpy as np
 import pytest
+from watchdog import frequent_thread_switches
 
 import anyboard
 from anyboard.io import background as bg
@@ -107,15 +107,11 @@ def test_no_buffer_is_handed_to_two_users_at_once():
             pool.give(b, cap=MIB)
 
     threads = [threading.Thread(target=user) for _ in range(8)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible
-    try:
+    with frequent_thread_switches():
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-    finally:
-        sys.setswitchinterval(interval)
     assert not clashes and takes[0] > 0
     assert sorted(map(id, pool._free[(4096, F32)])) == sorted(map(id, buffers))
     assert pool.free_bytes == 4 * 4096

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from watchdog import ctrl_c_storm, no_hang
+from watchdog import ctrl_c_storm, frequent_thread_switches, no_hang
 
 import anyboard
 from anyboard import SummaryWriter
@@ -397,8 +397,6 @@ def test_drop_policy_from_many_threads_accounts_for_every_call(tmp_path, monkeyp
     # on_full="drop" with the writer thread held: every call is either written or counted in
     # dropped (the count is taken under the count lock), each thread's written values stay in
     # its order, and the backlog stays within the bound plus max_queue small items per thread.
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)  # many thread switches inside the calls
     gate = threading.Event()
     drain = st.Stream.drain
 
@@ -422,13 +420,12 @@ def test_drop_policy_from_many_threads_accounts_for_every_call(tmp_path, monkeyp
     import warnings
 
     workers = [threading.Thread(target=log, args=(t,)) for t in range(threads)]
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), frequent_thread_switches(1e-5):  # many thread switches inside the calls
         warnings.simplefilter("ignore", RuntimeWarning)
         for worker in workers:
             worker.start()
         for worker in workers:
             no_hang(worker.join, WATCHDOG_S, "a logging thread")
-    sys.setswitchinterval(switch)
     assert max(peaks) <= bound + (5 + 2) * threads * st.EVENT_BYTES
     gate.set()
     no_hang(w.close, WATCHDOG_S, "close()")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from watchdog import frequent_thread_switches
 
 from anyboard.io.crc import crc32c, masked_crc32c
 from anyboard.io.events import FILE_VERSION, event_bytes, header_events, varint
@@ -364,7 +365,6 @@ def test_layering_summary_scalar_and_io_records():
 
 def test_scalar_batches_built_by_many_threads_at_once_are_right(backend):
     # Several writer threads encode batches at once (the step table is built lazily).
-    import sys
     import threading
 
     from anyboard.summary.scalar import simple_value_event
@@ -372,9 +372,7 @@ def test_scalar_batches_built_by_many_threads_at_once_are_right(backend):
     items = [(1.7e9 + i, i * 1000003 % 20000, "t" * (i % 40), i * 0.25) for i in range(300)]
     expected = frame_many([simple_value_event(*it) for it in items])
     results = []
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
+    with frequent_thread_switches():
         for _ in range(5):
 
             def run() -> None:
@@ -386,8 +384,6 @@ def test_scalar_batches_built_by_many_threads_at_once_are_right(backend):
                 t.start()
             for t in threads:
                 t.join()
-    finally:
-        sys.setswitchinterval(old)
     assert len(results) == 60 and all(r == expected for r in results)
 
 

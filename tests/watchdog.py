@@ -99,3 +99,17 @@ def ctrl_c_storm(period: float) -> Iterator[list[bool]]:
         stop.set()
         thread.join()
         signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def frequent_thread_switches(interval: float = 1e-6) -> Iterator[None]:
+    """Make the interpreter switch threads every ``interval`` seconds inside the block (races show up).
+
+    The previous switch interval is restored however the block ends.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(interval)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
