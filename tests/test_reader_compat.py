@@ -79,16 +79,22 @@ class _Net(torch.nn.Module):  # type: ignore[misc,name-defined]
         return torch.relu(self.lin(x))
 
 
-def write_all(w: Any) -> None:
-    """The sequence of calls, the same for every writer (positional order of the peers)."""
-    for s in range(3):
-        wall = WALL + s
-        w.add_scalar("loss", 1.0 / (s + 1), s, wall)
-        w.add_scalars("multi", {"a": float(s), "b": -2.0 * s}, s, wall)
-        w.add_histogram("weights", WEIGHTS[s], s, walltime=wall)
-        w.add_text("note", f"step **{s}**", s, wall)
-        w.add_image("img", IMAGE // (s + 1), s, wall)
+def log_step(w: Any, s: int, *, audio: bool = True) -> None:
+    """The calls made at every step ``s`` (positional order of the peers)."""
+    wall = WALL + s
+    w.add_scalar("loss", 1.0 / (s + 1), s, wall)
+    w.add_scalars("multi", {"a": float(s), "b": -2.0 * s}, s, wall)
+    w.add_histogram("weights", WEIGHTS[s], s, walltime=wall)
+    w.add_text("note", f"step **{s}**", s, wall)
+    w.add_image("img", IMAGE // (s + 1), s, wall)
+    if audio:
         w.add_audio("snd", SOUND / (s + 1), s, 8000, wall)
+
+
+def write_all(w: Any) -> None:
+    """The sequence of calls, the same for every writer."""
+    for s in range(3):
+        log_step(w, s)
     w.add_scalar("styled", 0.5, 0, WALL, new_style=True)
     w.add_histogram("ints", np.arange(-7, 30), 0, bins=6, walltime=WALL)
     w.add_histogram_raw("raw", 0.0, 3.0, 4.0, 6.0, 14.0, [1.0, 2.0, 3.0], [1.0, 1.0, 2.0], 0, WALL)
@@ -649,12 +655,7 @@ def write_tbx_subset(w: Any, tensorboardx: bool) -> None:
     """The calls both writers take with the same arguments (audio and video need packages
     tensorboardX imports and this environment lacks; torch's files cover them above)."""
     for s in range(2):
-        wall = WALL + s
-        w.add_scalar("loss", 1.0 / (s + 1), s, wall)
-        w.add_scalars("multi", {"a": float(s), "b": -2.0 * s}, s, wall)
-        w.add_histogram("weights", WEIGHTS[s], s, walltime=wall)
-        w.add_text("note", f"step **{s}**", s, wall)
-        w.add_image("img", IMAGE // (s + 1), s, wall)
+        log_step(w, s, audio=False)
     w.add_pr_curve("pr", LABELS, PREDICTIONS, 0, num_thresholds=11, walltime=WALL)
     w.add_mesh("mesh", VERTS, colors=COLORS, faces=FACES, global_step=0, walltime=WALL)
     w.add_custom_scalars(LAYOUT)
