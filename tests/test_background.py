@@ -9,7 +9,7 @@ import time
 import warnings
 
 import pytest
-from watchdog import no_hang
+from watchdog import no_hang, wait_for
 
 import anyboard
 from anyboard._flag import Flag
@@ -436,13 +436,6 @@ def test_scalar_runs_are_batch_encoded_in_order_among_other_items(make):
     assert f.payloads() == expected
 
 
-def _wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.002)
-
-
 def test_snapshot_buffers_are_reused_counted_and_dropped_first(tmp_path):
     import numpy as np
 
@@ -458,7 +451,7 @@ def test_snapshot_buffers_are_reused_counted_and_dropped_first(tmp_path):
     w.add_histogram("h", data, 0)
     data[:] = -1  # changing the array after the call does not reach the logged one
     w.flush()
-    _wait_for(lambda: POOL.free_bytes == pooled * data.nbytes)  # in the pool, and counted
+    wait_for(lambda: POOL.free_bytes == pooled * data.nbytes)  # in the pool, and counted
     assert core._pending_bytes() >= pooled * data.nbytes
     free = list(POOL._free[key])
     w.add_histogram("h", data, 1)  # reuses one
@@ -508,7 +501,7 @@ def test_a_burst_of_large_histograms_is_exact_whichever_path_each_call_takes(tmp
         w.add_histogram("h", x, i)
         x[:] = np.nan  # the logged histogram was taken at the call
     w.flush()
-    _wait_for(lambda: not w._core._wanted)
+    wait_for(lambda: not w._core._wanted)
     for i in range(12, 24):  # a second burst: mostly warm buffers now
         w.add_histogram("h", rng.standard_normal(1 << 18).astype(np.float32), i)
     w.close()
@@ -605,7 +598,7 @@ def _image_burst(tmp_path, monkeypatch, n, *, fail_at=None):
 
     flusher = threading.Thread(target=flush)
     flusher.start()
-    _wait_for(w._core.caller_waiting)
+    wait_for(w._core.caller_waiting)
     release.set()
     flusher.join(30)
     assert not flusher.is_alive()
@@ -809,7 +802,7 @@ def test_queued_items_hold_no_writer_or_stream(tmp_path, monkeypatch):
     for i in range(3):  # large: binned on the caller, then snapshots in pooled buffers
         w.add_histogram("large", np.arange(1 << 17, dtype=np.float32) * (i + 1), i)
         w.flush()
-        _wait_for(lambda: not w._core._wanted)  # the wanted buffers are in the pool
+        wait_for(lambda: not w._core._wanted)  # the wanted buffers are in the pool
     w.add_image("im", np.zeros((3, 4, 4), np.uint8), 0)
     w.close()
     assert len(queued) >= 10

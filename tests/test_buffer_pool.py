@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from watchdog import frequent_thread_switches
+from watchdog import frequent_thread_switches, wait_for
 
 import anyboard
 from anyboard.io import background as bg
@@ -21,20 +21,13 @@ F32 = np.dtype(np.float32).str
 MIB = 1 << 20
 
 
-def _wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.002)
-
-
 def test_a_fresh_writer_finds_the_buffers_an_earlier_writer_left(tmp_path):
     data = np.arange(1 << 18, dtype=np.float32)  # 1 MiB: a pooled snapshot
     first = anyboard.SummaryWriter(str(tmp_path / "a"))
     first._core.want_buffer(data.nbytes, F32, 3)
     first.add_scalar("s", 1.0, 0)  # starts the writer thread, which faults the wanted buffers in
     first.flush()
-    _wait_for(lambda: POOL.free_bytes == 3 * data.nbytes)
+    wait_for(lambda: POOL.free_bytes == 3 * data.nbytes)
     left = {id(b) for b in POOL._free[(data.nbytes, F32)]}
     first.close()
     assert POOL.free_bytes == 3 * data.nbytes  # closing the writer keeps them for the next one
@@ -49,7 +42,7 @@ def test_a_fresh_writer_finds_the_buffers_an_earlier_writer_left(tmp_path):
     second.close()
     events = [e for e in anyboard.iter_run_events(str(tmp_path / "b")) if e.summary.value]
     assert [e.step for e in events] == [0, 1, 2]
-    _wait_for(lambda: POOL.free_bytes == 3 * data.nbytes)  # handed back after binning
+    wait_for(lambda: POOL.free_bytes == 3 * data.nbytes)  # handed back after binning
 
 
 def test_the_pool_is_bounded_by_pool_bytes_and_the_returning_writers_cap():
@@ -135,7 +128,7 @@ def test_the_free_buffers_are_released_after_the_last_writer_closes(tmp_path, mo
     time.sleep(0.2)
     assert POOL.free_bytes == MIB
     other.close()  # the last open writer: released IDLE_SECS later
-    _wait_for(lambda: POOL.free_bytes == 0)
+    wait_for(lambda: POOL.free_bytes == 0)
 
 
 def test_an_idle_release_is_skipped_while_a_writer_is_open(tmp_path, only_these_writers):
@@ -280,7 +273,7 @@ def test_one_keeper_thread_runs_the_idle_releases(only_these_writers):
     assert keepers() == 1
     POOL.give(np.empty(MIB // 4, np.float32), cap=64 * MIB)
     POOL.release_later(lambda: False, delay=0.05)  # replaces the one due in 30 s
-    _wait_for(lambda: POOL.free_bytes == 0)
+    wait_for(lambda: POOL.free_bytes == 0)
     POOL.release_later(lambda: False, delay=0.05)
     POOL.clear()  # cancels it: what is given afterwards stays
     POOL.give(np.empty(MIB // 4, np.float32), cap=64 * MIB)
@@ -301,7 +294,7 @@ def test_buffers_a_closed_writer_still_wanted_are_filled_on_the_keeper(tmp_path,
     time.sleep(0.1)
     assert POOL.free_bytes == 0  # a writer is busy: the fills wait
     busy[0] = False
-    _wait_for(lambda: POOL.free_bytes == 2 * MIB)
+    wait_for(lambda: POOL.free_bytes == 2 * MIB)
     assert POOL.take(MIB, F32) is not None and POOL.take(MIB, F32) is not None
     POOL.clear()
 
@@ -322,15 +315,15 @@ def test_fills_wait_for_a_writing_writer_but_not_for_an_idle_one_and_are_release
     closing = anyboard.SummaryWriter(str(tmp_path / "closing"))
     closing._core.want_buffer(MIB, F32, 2)
     closing.close()
-    _wait_for(lambda: POOL.free_bytes == 2 * MIB)  # filled while `idle` stays open
+    wait_for(lambda: POOL.free_bytes == 2 * MIB)  # filled while `idle` stays open
     POOL.clear()
     closing = anyboard.SummaryWriter(str(tmp_path / "again"))
     closing._core.want_buffer(MIB, F32, 2)
     monkeypatch.setattr(bp, "filled_buffer", _slow_fill)  # the fills are still under way at the last close
     closing.close()
     idle.close()  # the last open writer: nothing free yet, fills pending
-    _wait_for(lambda: POOL.free_bytes == 2 * MIB or not POOL.fills_pending)
-    _wait_for(lambda: POOL.free_bytes == 0 and not POOL.fills_pending)  # released IDLE_SECS later
+    wait_for(lambda: POOL.free_bytes == 2 * MIB or not POOL.fills_pending)
+    wait_for(lambda: POOL.free_bytes == 0 and not POOL.fills_pending)  # released IDLE_SECS later
 
 
 def _slow_fill(nbytes: int, dtype: str) -> np.ndarray:

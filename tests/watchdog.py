@@ -7,6 +7,7 @@ import faulthandler
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -113,3 +114,11 @@ def frequent_thread_switches(interval: float = 1e-6) -> Iterator[None]:
         yield
     finally:
         sys.setswitchinterval(previous)
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    """Poll ``condition()`` every 2 ms until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.002)
