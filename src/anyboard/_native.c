@@ -312,25 +312,20 @@ static int use_avx2(void) {
 }
 #endif
 
-static void stats_f32(const float *x, Py_ssize_t n, double *acc) {
+/* The block statistics: the AVX2 loop where the CPU has it, else the portable one. */
 #ifdef HAVE_AVX2_STATS
-    if (use_avx2()) {
-        stats_f32_avx2(x, n, acc);
-        return;
-    }
-#endif
-    stats_f32_portable(x, n, acc);
+#define STATS_DISPATCH(NAME, FT)                                                              \
+static void NAME(const FT *x, Py_ssize_t n, double *acc) {                                    \
+    if (use_avx2()) NAME##_avx2(x, n, acc);                                                   \
+    else NAME##_portable(x, n, acc);                                                          \
 }
+#else
+#define STATS_DISPATCH(NAME, FT)                                                              \
+static void NAME(const FT *x, Py_ssize_t n, double *acc) { NAME##_portable(x, n, acc); }
+#endif
 
-static void stats_f64(const double *x, Py_ssize_t n, double *acc) {
-#ifdef HAVE_AVX2_STATS
-    if (use_avx2()) {
-        stats_f64_avx2(x, n, acc);
-        return;
-    }
-#endif
-    stats_f64_portable(x, n, acc);
-}
+STATS_DISPATCH(stats_f32, float)
+STATS_DISPATCH(stats_f64, double)
 
 /* COUNT with the statistics of each SBLOCK block taken just after it is counted.
  * acc: [min, max, sum, sum of squares], updated. */
