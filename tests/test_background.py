@@ -243,7 +243,7 @@ def test_every_caller_blocked_on_the_memory_bound_has_its_own_wake_up(make, monk
     while len(w._room) < 4 and time.monotonic() < deadline:
         time.sleep(0.01)
     rooms = list(w._room)
-    assert len(rooms) == 4 and w._waiting == 4  # four callers, four flags
+    assert len(rooms) == 4 and w.caller_waiting()  # four callers, four flags
     before = [room.sets for room in rooms]
     w.batch_written(0)
     assert all(room.sets > was for room, was in zip(rooms, before, strict=True))

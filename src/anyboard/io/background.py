@@ -139,7 +139,6 @@ class BackgroundWriter:
         self._finished = False  # close() done: thread stopped, files closed
         self._exiting = False  # the interpreter is exiting: new items are dropped
         self._error: BaseException | None = None
-        self._waiting = 0  # callers blocked on the memory bound
         self._pid = os.getpid()
         # Serializes starting the thread, close(), reopen() and the after-fork reset; the
         # caller's hot path never takes it. Reentrant: close() flushes while holding it.
@@ -156,7 +155,7 @@ class BackgroundWriter:
         self._count_lock = threading.Lock()
         self._pool_lock = threading.Lock()
         self._wake = Flag()  # the writer thread's wake-up
-        self._room: set[Flag] = set()  # one flag per caller waiting on the memory bound, set after each batch
+        self._room: set[Flag] = set()  # one flag per caller blocked on the memory bound, set after each batch
         self._flushers = 0  # callers waiting in flush() (see caller_waiting)
         self._draining = False  # the writer thread is in a drain round (see _any_writer_busy)
         self._flushers_lock = threading.Lock()
@@ -289,7 +288,7 @@ class BackgroundWriter:
         Encoders may then spread their work over more cores: no training loop is running
         on the waiting thread meanwhile. Otherwise they use this thread alone.
         """
-        return self._hurry or self._waiting > 0 or self._flushers > 0
+        return self._hurry or bool(self._room) or self._flushers > 0
 
     def give_buffer(self, buffer: Any) -> None:
         """Return a snapshot buffer whose encoder has run (background thread) to the shared pool.
@@ -376,13 +375,11 @@ class BackgroundWriter:
             return False
         room = Flag()  # this caller's own: a flag with one waiter never has its wake-up taken by another
         with self._count_lock:
-            self._waiting += 1
             self._room.add(room)
         try:
             self._wait_for_room(room)
         finally:
             with self._count_lock:
-                self._waiting -= 1
                 self._room.discard(room)
         return True
 
@@ -401,7 +398,7 @@ class BackgroundWriter:
 
     def _room_made(self) -> None:
         """Wake every caller waiting on the memory bound (writer thread)."""
-        if self._waiting:
+        if self._room:
             with self._count_lock:
                 waiting = list(self._room)
             for room in waiting:

@@ -261,8 +261,9 @@ class BufferPool:
         A writer's own thread fills the buffers it asks for only while idle, which a writer
         closed right after a burst never is: without this the pool of a process that opens a
         writer per burst (or per phase) grew by about one buffer per writer. Each fill waits
-        until ``busy()`` is false (no writer has queued work: the fills never compete with a
-        burst), and keeps within :meth:`room` for ``cap``; :meth:`clear` drops the rest.
+        until ``busy()`` is false (no writer thread is writing or woken to: the fills do not
+        compete with a burst), and keeps within :meth:`room` for ``cap``; :meth:`clear` drops
+        the rest.
         """
         with self._lock:
             self._fills.extend((nbytes, dtype, cap) for nbytes, dtype in wanted)
