@@ -326,6 +326,35 @@ def test_fills_wait_for_a_writing_writer_but_not_for_an_idle_one_and_are_release
     wait_for(lambda: POOL.free_bytes == 0 and not POOL.fills_pending)  # released IDLE_SECS later
 
 
+def test_a_closing_writers_last_drain_counts_as_busy(tmp_path, only_these_writers):
+    # close() waits on the thread's last drain: a fill beside it (~1.4 ms per 4 MB) would take a
+    # core from that drain. Its writer counts as busy until close() is done (it did not once
+    # close() had begun), and a forked child, where no thread drains, sees nobody busy.
+    gate, entered = threading.Event(), threading.Event()
+
+    def held(_):
+        entered.set()
+        gate.wait(10)
+        return b""
+
+    w = anyboard.SummaryWriter(str(tmp_path))
+    w._emit("held", held, (None,))
+    closing = threading.Thread(target=w.close)
+    closing.start()
+    try:
+        assert entered.wait(10)
+        assert w._core._closed and bg._any_writer_busy()
+        if hasattr(os, "fork"):
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child's result is its exit status
+                os._exit(0 if not bg._any_writer_busy() else 1)
+            assert os.waitpid(pid, 0)[1] == 0
+    finally:
+        gate.set()
+        closing.join(10)
+    assert not closing.is_alive() and not bg._any_writer_busy()
+
+
 def _slow_fill(nbytes: int, dtype: str) -> np.ndarray:
     time.sleep(0.05)
     return np.zeros(nbytes // np.dtype(dtype).itemsize, dtype)

@@ -649,14 +649,15 @@ def _any_writer_open() -> bool:
 
 
 def _any_writer_busy() -> bool:
-    """Whether any open writer's thread is writing or has been woken to (the pool's keeper then waits to fill).
+    """Whether any writer's thread is writing or has been woken to (the pool's keeper then waits to fill).
 
+    A closing writer counts until its ``close()`` is done: its caller waits on that last drain.
     A few small items queued between two wake-ups (scalars below ``max_queue``) do not count:
     they may wait there for ``flush_secs``.
     """
     with _ALL_LOCK:
         writers = list(_ALL)
-    return any(not w._closed and (w._draining or w._wake.is_set()) for w in writers)
+    return any(not w._finished and (w._draining or w._wake.is_set()) for w in writers)
 
 
 def _forked_child() -> None:
@@ -670,6 +671,7 @@ def _forked_child() -> None:
         w._count_lock = threading.Lock()
         w._pool_lock = threading.Lock()
         w._flushers_lock = threading.Lock()
+        w._wake, w._draining = Flag(), False  # no thread drains here (the pool's keeper asks)
         w._set_slow()
 
 
