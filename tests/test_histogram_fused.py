@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import math
 import os
 import pathlib
+import shutil
+import subprocess
+import sysconfig
 from typing import Any
 
 import numpy as np
@@ -109,6 +113,47 @@ def test_counts_and_statistics_match_the_reference(backend: str, dtype: type, n:
     slots, stats = h._tf_slots_stats(h._as_binnable(x))
     np.testing.assert_array_equal(slots, reference_slots(x))
     check_stats(stats, x)
+
+
+@pytest.fixture(scope="module")
+def portable_native(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``_native.c`` built with ``-DANYBOARD_PORTABLE_STATS``: the kernel of CPUs without AVX2."""
+    source = pathlib.Path(h.__file__).parent.parent / "_native.c"
+    compiler = shutil.which(os.environ.get("CC", "cc"))
+    if h._native is None or compiler is None or not source.exists():
+        if os.environ.get("ANYBOARD_REQUIRE_NATIVE"):
+            pytest.fail(f"cannot build the portable kernel (compiler {compiler}, source {source})")
+        pytest.skip("no C compiler or no C source to build the portable kernel")
+    out = tmp_path_factory.mktemp("portable") / f"_native{sysconfig.get_config_var('EXT_SUFFIX')}"
+    include = sysconfig.get_paths()["include"]
+    flags = ["-O3", "-fno-trapping-math", "-shared", "-fPIC", "-DANYBOARD_PORTABLE_STATS"]
+    subprocess.run([compiler, *flags, f"-I{include}", str(source), "-o", str(out)], check=True)
+    spec = importlib.util.spec_from_file_location("portable._native", out)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_the_portable_kernel_matches_the_reference_too(portable_native: Any, dtype: type) -> None:
+    # CI machines have AVX2, so the installed build runs the fused AVX2 kernel; the one built
+    # here runs the other (count a block, then its statistics) on the same awkward inputs.
+    native_layout = h._native_layout(np.dtype(dtype))
+    compare = h._ceil_edges(np.dtype(dtype).type)
+    if compare[-1] <= TF_EDGES[-1]:
+        compare[-1] = np.nextafter(compare[-1], np.dtype(dtype).type(np.inf))
+    layout = portable_native.Layout(compare, h._NATIVE_CELLBITS[np.dtype(dtype).itemsize])
+    for n in SIZES:
+        x = awkward(n, dtype, seed=n)
+        slots, stats = np.empty(layout.nslot, np.int64), np.empty(5)
+        layout.count_stats(x, slots, stats)
+        np.testing.assert_array_equal(slots, reference_slots(x))
+        check_stats(stats if stats[0] else np.zeros(5), x)
+        native_slots, native_stats = np.empty(layout.nslot, np.int64), np.empty(5)
+        native_layout.count_stats(x, native_slots, native_stats)
+        np.testing.assert_array_equal(native_slots, slots)
+        assert native_stats[:3].tolist() == stats[:3].tolist()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
