@@ -118,7 +118,7 @@ def test_counts_and_statistics_match_the_reference(backend: str, dtype: type, n:
 @pytest.fixture(scope="module")
 def portable_native(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """``_native.c`` built with ``-DANYBOARD_PORTABLE_STATS``: the kernel of CPUs without AVX2."""
-    source = pathlib.Path(h.__file__).parent.parent / "_native.c"
+    source = pathlib.Path(os.environ.get("ANYBOARD_SOURCE_DIR") or pathlib.Path(h.__file__).parent.parent) / "_native.c"
     compiler = shutil.which(os.environ.get("CC", "cc"))
     if h._native is None or compiler is None or not source.exists():
         if os.environ.get("ANYBOARD_REQUIRE_NATIVE"):
