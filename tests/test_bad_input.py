@@ -496,6 +496,29 @@ def test_add_scalar_malformed_pairs_raise_naming_the_tag(logdir):
         w.close()
 
 
+HUGE_VALUES = [
+    [1.79769134e308],  # found by the fuzz test above: NumPy's edges overflowed, no bucket was written
+    [-1.79769134e308, -1.79769134e308],
+    [-1.7e308, 1.7e308],  # the range itself is beyond float64
+    [1e308, 1e308, 1.5e308],  # a rule's own arithmetic overflows (doane, scott)
+    [-1.79e308, 0.0, 3.0, 1.79e308],
+]
+
+
+@pytest.mark.parametrize("values", HUGE_VALUES, ids=lambda v: f"{len(v)}@{v[0]:.3g}")
+@pytest.mark.parametrize("bins", [1, 5, "auto", "fd", "doane", "scott", "rice", "sturges", "sqrt", "default"])
+def test_histogram_of_values_near_the_float64_limit_is_written_whole(values, bins):
+    """Every value lands in a finite bucket whatever NumPy's edge arithmetic does at ±1.8e308."""
+    array = np.array(values)
+    _logdir, accepted, found = _exercise(lambda w: w.add_histogram("h", array, 3, bins=bins), "h", "add_histogram")
+    assert accepted
+    (value,) = [v for _, _, v in found if v.tag == "h"]
+    rows = tbread.histogram_rows(value)
+    assert np.isfinite(rows).all() and rows[:, 2].sum() == array.size
+    assert rows[0, 0] <= array.min() and array.max() <= rows[-1, 1]
+    assert np.all(rows[:, 0] <= rows[:, 1])
+
+
 @pytest.mark.parametrize("bins", [4, "auto", "fd"])
 def test_histogram_of_a_huge_constant_with_numeric_bins_is_written(bins):
     """A degenerate range NumPy cannot split must not fail later in the background."""

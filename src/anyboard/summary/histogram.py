@@ -347,25 +347,57 @@ def _grouped(rows: np.ndarray, max_bins: int | None) -> np.ndarray:
 
 
 def _numpy_rows(x: np.ndarray, bins: Any, tag: str) -> np.ndarray:
-    """Rows of 1-D float32/float64 ``x`` by :func:`numpy.histogram` with ``bins`` (its finite values)."""
+    """Rows of 1-D float32/float64 ``x`` by :func:`numpy.histogram` with ``bins`` (its finite values).
+
+    Where NumPy cannot make the edges (a range too narrow to split at its magnitude, such as a
+    constant 2.25e15, or values whose range or rule arithmetic passes float64's largest, such as
+    ``[-1.7e308, 1.7e308]``), they come from :func:`_fallback_edges` instead.
+    """
     finite = x[np.isfinite(x)] if not np.isfinite(x).all() else x
     if finite.size == 0:
         return np.zeros((0, 3))
     wide = finite.astype(np.float64, copy=False)
     try:
-        counts, edges = np.histogram(wide, bins=bins)
+        with np.errstate(over="raise", invalid="raise"):
+            counts, edges = np.histogram(wide, bins=bins)
+    except FloatingPointError:
+        counts, edges = np.histogram(wide, bins=_fallback_edges(wide, bins, narrow=False))
     except ValueError as exc:
         if "Too many bins" not in str(exc):
             raise ValueError(f"tag {tag!r}: invalid bins={bins!r}: {exc}") from None
-        # A range too narrow to split at this magnitude (e.g. a constant 2.25e15):
-        # widen it symmetrically, keeping the requested number of bins.
-        low, high = float(wide.min()), float(wide.max())
-        pad = max(1.0, abs(low) * 1e-6, abs(high) * 1e-6)
-        n = int(bins) if isinstance(bins, int | np.integer) else 1
-        counts, edges = np.histogram(wide, bins=np.linspace(low - pad, high + pad, n + 1))
+        counts, edges = np.histogram(wide, bins=_fallback_edges(wide, bins, narrow=True))
     except TypeError as exc:
         raise ValueError(f"tag {tag!r}: invalid bins={bins!r}: {exc}") from None
     return np.stack([edges[:-1], edges[1:], counts], axis=1).astype(np.float64)
+
+
+_F64_MAX = float(np.finfo(np.float64).max)
+
+
+def _fallback_edges(wide: np.ndarray, bins: Any, *, narrow: bool) -> np.ndarray:
+    """Finite, non-decreasing edges over ``wide``'s range in as many equal bins as ``bins`` asks.
+
+    A bin rule's count is taken on the values scaled into ``[-1, 1]`` (the rules depend only on
+    the values relative to their range). ``narrow`` (the range cannot be split at this magnitude):
+    the range is first widened by ``max(1, 1e-6 |value|)`` on each side, within float64. The edges
+    are convex combinations of the ends, so none overflows.
+    """
+    low, high = float(wide.min()), float(wide.max())
+    if isinstance(bins, int | np.integer):
+        n = int(bins)
+    else:
+        try:
+            with np.errstate(all="ignore"):
+                n = len(np.histogram_bin_edges(wide / max(abs(low), abs(high)), bins=bins)) - 1
+        except ValueError:  # still too narrow to split: one bin
+            n = 1
+    if narrow:
+        pad = max(1.0, abs(low) * 1e-6, abs(high) * 1e-6)
+        low, high = max(low - pad, -_F64_MAX), min(high + pad, _F64_MAX)
+    t = np.linspace(0.0, 1.0, n + 1)
+    edges = low * (1.0 - t) + high * t
+    edges[0], edges[-1] = low, high
+    return np.maximum.accumulate(edges)
 
 
 def _check_max_bins(max_bins: Any, tag: str) -> None:
