@@ -83,7 +83,7 @@ _HUGE = huge_pages_offered()
 
 SLOW_NS_PER_BYTE = 0.15
 """Faulting a huge-page buffer in slower than this (0.6 ms for 4 MB, against 0.13-0.2 ms when
-the memory is ready; binning 1e6 float32 values on the caller takes ~0.85 ms) backs off (see
+the memory is ready; binning 1e6 float32 values on the caller takes ~0.6 ms) backs off (see
 :class:`HugePages`)."""
 BACKOFF = 16
 """Huge-page allocations skipped after the first slow one (doubled after each further slow one)."""
@@ -129,7 +129,7 @@ def fresh_copy(array: np.ndarray) -> np.ndarray | None:
     """A copy of ``array`` (native byte order) in a fresh huge-page buffer (1-D), or ``None``.
 
     ``None`` below :data:`HUGE_MIN` bytes, where huge pages are not offered, until a huge page
-    was fast in this process, and while :class:`HugePages` backs off (the caller then bins on the spot: one pass, ~0.85 ms per
+    was fast in this process, and while :class:`HugePages` backs off (the caller then bins on the spot: one pass, ~0.6 ms per
     1e6 values, against ~0.4 ms for a fresh huge-page copy and 0.2 ms for a warm one).
     """
     if array.nbytes < HUGE_MIN or not HugePages.proven or not HugePages.now():
