@@ -502,6 +502,10 @@ HUGE_VALUES = [
     [-1.7e308, 1.7e308],  # the range itself is beyond float64
     [1e308, 1e308, 1.5e308],  # a rule's own arithmetic overflows (doane, scott)
     [-1.79e308, 0.0, 3.0, 1.79e308],
+    [1.7e308, 1.7e308, 1.7e308],  # a constant: scott/doane overflow, then a padded range
+    [0.0, 0.0, 0.0, 1.0, 5e-324],  # fd asks for 1 / 5e-324 bins: Sturges' count instead
+    [-1.7e308, 1.7e308, *(1e295 * i for i in range(-15, 15))],  # fd asked for 25 TiB of bins
+    [-1.0, 1.0, *(1e-13 * i for i in range(30))],  # so does fd here, with no value near the limit
 ]
 
 
@@ -516,7 +520,19 @@ def test_histogram_of_values_near_the_float64_limit_is_written_whole(values, bin
     rows = tbread.histogram_rows(value)
     assert np.isfinite(rows).all() and rows[:, 2].sum() == array.size
     assert rows[0, 0] <= array.min() and array.max() <= rows[-1, 1]
-    assert np.all(rows[:, 0] <= rows[:, 1])
+    assert np.all(rows[:, 0] < rows[:, 1]) and len(rows) <= 1000
+
+
+def test_numpy_keeps_its_result_where_a_rule_overflows_harmlessly():
+    # doane's spread overflows at this scale, but NumPy's edges are finite and hold every value
+    values = np.array([0.0, 1e160, 3e160])
+    with np.errstate(all="ignore"):
+        counts, edges = np.histogram(values, bins="doane")
+    _logdir, accepted, found = _exercise(lambda w: w.add_histogram("h", values, 3, bins="doane"), "h", "add_histogram")
+    assert accepted
+    (value,) = [v for _, _, v in found if v.tag == "h"]
+    rows = tbread.histogram_rows(value)
+    np.testing.assert_array_equal(rows, np.stack([edges[:-1], edges[1:], counts], axis=1))
 
 
 @pytest.mark.parametrize("bins", [4, "auto", "fd"])

@@ -350,24 +350,38 @@ def _numpy_rows(x: np.ndarray, bins: Any, tag: str) -> np.ndarray:
     """Rows of 1-D float32/float64 ``x`` by :func:`numpy.histogram` with ``bins`` (its finite values).
 
     Where NumPy cannot make the edges (a range too narrow to split at its magnitude, such as a
-    constant 2.25e15, or values whose range or rule arithmetic passes float64's largest, such as
-    ``[-1.7e308, 1.7e308]``), they come from :func:`_fallback_edges` instead.
+    constant 2.25e15; values whose range or rule arithmetic passes float64's largest, such as
+    ``[-1.7e308, 1.7e308]``; a rule asking for more bins than memory holds), they come from
+    :func:`_fallback_edges` instead. NumPy's own result is kept wherever it is whole (finite
+    edges holding every value), overflow inside a rule or not.
     """
     finite = x[np.isfinite(x)] if not np.isfinite(x).all() else x
     if finite.size == 0:
         return np.zeros((0, 3))
     wide = finite.astype(np.float64, copy=False)
+    narrow = None  # None: NumPy's result stands; else the fallback edges, padded if narrow
     try:
         with np.errstate(over="raise", invalid="raise"):
             counts, edges = np.histogram(wide, bins=bins)
     except FloatingPointError:
-        counts, edges = np.histogram(wide, bins=_fallback_edges(wide, bins, narrow=False))
+        narrow = False
+        try:  # the overflow may be harmless (a rule's spread): keep NumPy's result if whole
+            with np.errstate(all="ignore"):
+                counts, edges = np.histogram(wide, bins=bins)
+            if np.isfinite(edges).all() and counts.sum() == wide.size:
+                narrow = None
+        except (ValueError, OverflowError, IndexError, MemoryError):
+            pass
+    except MemoryError:
+        narrow = False
     except ValueError as exc:
         if "Too many bins" not in str(exc):
             raise ValueError(f"tag {tag!r}: invalid bins={bins!r}: {exc}") from None
-        counts, edges = np.histogram(wide, bins=_fallback_edges(wide, bins, narrow=True))
+        narrow = True
     except TypeError as exc:
         raise ValueError(f"tag {tag!r}: invalid bins={bins!r}: {exc}") from None
+    if narrow is not None:
+        counts, edges = np.histogram(wide, bins=_fallback_edges(wide, bins, narrow=narrow))
     return np.stack([edges[:-1], edges[1:], counts], axis=1).astype(np.float64)
 
 
@@ -378,20 +392,24 @@ def _fallback_edges(wide: np.ndarray, bins: Any, *, narrow: bool) -> np.ndarray:
     """Finite, non-decreasing edges over ``wide``'s range in as many equal bins as ``bins`` asks.
 
     A bin rule's count is taken on the values scaled into ``[-1, 1]`` (the rules depend only on
-    the values relative to their range). ``narrow`` (the range cannot be split at this magnitude):
-    the range is first widened by ``max(1, 1e-6 |value|)`` on each side, within float64. The edges
-    are convex combinations of the ends, so none overflows.
+    the values relative to their range); where even that fails (a rule asking for infinitely
+    or impossibly many bins) the count is Sturges' (``log2(n) + 1``), and it is at most
+    :data:`MAX_BUCKETS`. ``narrow`` (the range cannot be split at this magnitude) or a single
+    value: the range is first widened by ``max(1, 1e-6 |value|)`` on each side, within float64. The edges are convex
+    combinations of the ends, so none overflows.
     """
     low, high = float(wide.min()), float(wide.max())
     if isinstance(bins, int | np.integer):
         n = int(bins)
     else:
+        scaled = wide / max(abs(low), abs(high))
         try:
             with np.errstate(all="ignore"):
-                n = len(np.histogram_bin_edges(wide / max(abs(low), abs(high)), bins=bins)) - 1
-        except ValueError:  # still too narrow to split: one bin
-            n = 1
-    if narrow:
+                n = len(np.histogram_bin_edges(scaled, bins=bins)) - 1
+        except (ValueError, OverflowError, IndexError, MemoryError):
+            n = len(np.histogram_bin_edges(scaled, bins="sturges")) - 1 if low < high else 1
+        n = min(n, MAX_BUCKETS)
+    if narrow or low == high:
         pad = max(1.0, abs(low) * 1e-6, abs(high) * 1e-6)
         low, high = max(low - pad, -_F64_MAX), min(high + pad, _F64_MAX)
     t = np.linspace(0.0, 1.0, n + 1)
