@@ -328,8 +328,9 @@ def test_fills_wait_for_a_writing_writer_but_not_for_an_idle_one_and_are_release
 
 def test_a_closing_writers_last_drain_counts_as_busy(tmp_path, only_these_writers):
     # close() waits on the thread's last drain: a fill beside it (~1.4 ms per 4 MB) would take a
-    # core from that drain. Its writer counts as busy until close() is done (it did not once
-    # close() had begun), and a forked child, where no thread drains, sees nobody busy.
+    # core from that drain. Its writer counts as busy until its thread has ended (it did not once
+    # close() had begun); a writer with no live thread never counts (a forked child, a late
+    # wake-up, a writer closed and reopened unused), or the keeper would wait on it for good.
     gate, entered = threading.Event(), threading.Event()
 
     def held(_):
@@ -353,6 +354,13 @@ def test_a_closing_writers_last_drain_counts_as_busy(tmp_path, only_these_writer
         gate.set()
         closing.join(10)
     assert not closing.is_alive() and not bg._any_writer_busy()
+    w._core._wake.set()  # a wake-up that came after the thread's last look: no thread, not busy
+    assert not bg._any_writer_busy()
+    unused = anyboard.SummaryWriter(str(tmp_path / "unused"))
+    unused.close()  # sets the wake-up flag for a thread that never started
+    unused._core.reopen()
+    assert not bg._any_writer_busy()
+    unused.close()
 
 
 def _slow_fill(nbytes: int, dtype: str) -> np.ndarray:

@@ -651,13 +651,19 @@ def _any_writer_open() -> bool:
 def _any_writer_busy() -> bool:
     """Whether any writer's thread is writing or has been woken to (the pool's keeper then waits to fill).
 
-    A closing writer counts until its ``close()`` is done: its caller waits on that last drain.
-    A few small items queued between two wake-ups (scalars below ``max_queue``) do not count:
-    they may wait there for ``flush_secs``.
+    A closing writer counts until its thread has ended: its caller waits on that last drain. A
+    writer with no live thread (never used, closed, reopened and not used since, or in a forked
+    child) does not, whatever its wake-up flag says. A few small items queued between two
+    wake-ups (scalars below ``max_queue``) do not count: they may wait there for ``flush_secs``.
     """
     with _ALL_LOCK:
         writers = list(_ALL)
-    return any(not w._finished and (w._draining or w._wake.is_set()) for w in writers)
+    return any(_thread_busy(w) for w in writers)
+
+
+def _thread_busy(w: BackgroundWriter) -> bool:
+    thread = w._thread
+    return thread is not None and thread.is_alive() and (w._draining or w._wake.is_set())
 
 
 def _forked_child() -> None:
@@ -671,7 +677,6 @@ def _forked_child() -> None:
         w._count_lock = threading.Lock()
         w._pool_lock = threading.Lock()
         w._flushers_lock = threading.Lock()
-        w._wake, w._draining = Flag(), False  # no thread drains here (the pool's keeper asks)
         w._set_slow()
 
 
