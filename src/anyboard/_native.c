@@ -158,15 +158,17 @@ COUNT(count_f64, double, uint64_t)
  * Inf (or a NaN in the sums) is seen by the counting, after which count_stats redoes the
  * statistics masked (finite_stats: a rare, slower path).
  *
- * Two kernels with the same blocks and groups. With AVX2 and FMA (checked at run time on x86-64
- * GCC/Clang; not when built with -DANYBOARD_PORTABLE_STATS, to test the other) the loop body
- * takes 16 values: their statistics in 256-bit registers (min/max in the value's type, sums in
- * double, four accumulators each, added pairwise at the end of the block), and their counting.
- * The vector arithmetic then runs beside the counting's table loads and increments (other
- * execution units): a cold 1e6-value float32 pass took 0.59-0.61 ms against 0.72-0.75 ms for
- * counting a block, then taking its statistics (float64: 0.76 against 0.87 ms). Elsewhere each
- * block is counted, then its statistics are taken by a portable loop while it is still in L1;
- * both give the same counts, and statistics equal up to the order of the additions. */
+ * Two kernels share these blocks and groups (COUNT_STATS) and differ in what they do with a
+ * block. With AVX2 and FMA (checked when the module is loaded, on x86-64 GCC/Clang; not when
+ * built with -DANYBOARD_PORTABLE_STATS, to test the other) one loop body takes 16 values: their
+ * statistics in 256-bit registers and their counting (BLOCK_AVX2). The vector arithmetic then
+ * runs beside the counting's table loads and increments (other execution units): a cold
+ * 1e6-value float32 pass took 0.59-0.61 ms against 0.72-0.75 ms for counting a block, then
+ * taking its statistics with the same vector code (float64: 0.76 against 0.87 ms), with the
+ * same results to the bit. Elsewhere each block is counted, then its statistics are taken by a
+ * portable loop while it is still in L1 (BLOCK_PORTABLE). Both give the same counts, min and
+ * max, and sums equal up to the order of the additions (the AVX2 squares also round once, with
+ * FMA). */
 #define SBLOCK 256
 #define SGROUP 64
 #define SLANES 4
@@ -255,53 +257,41 @@ AVX2 static double hsum_pd(__m256d v) {
         q3 = _mm256_fmadd_pd((d), (d), q3);                                                   \
     } while (0)
 
-static int use_avx2(void) {
-    static int known = -1;
-    if (known < 0) {
-        __builtin_cpu_init();
-        known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return known;
+static int have_avx2; /* the CPU runs AVX2 and FMA: set once when the module is loaded */
+
+static void detect_cpu(void) {
+    __builtin_cpu_init();
+    have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 #endif
 
 
-/* The portable kernel: COUNT with the statistics of each SBLOCK block taken just after it is
- * counted. acc: [min, max, sum, sum of squares], updated. */
-#define COUNT_STATS(NAME, FT, UT, STATS)                                                      \
-static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,               \
-                 uint32_t *lanes, double *acc) {                                             \
+/* One block x[i..end) of the pass: its values counted into the lanes and its statistics added
+ * into g = [min, max, sum, sum of squares]. The portable kernel: the counting loop, then the
+ * statistics loop over the same block, still in L1. */
+#define BLOCK_PORTABLE(NAME, FT, UT, STATS)                                                   \
+static inline void NAME(const Layout *self, const FT *x, Py_ssize_t i, Py_ssize_t end,         \
+                        uint32_t *lanes, double *g) {                                         \
     const int16_t *table = self->table;                                                       \
     const FT *cmp = (const FT *)self->cmp;                                                    \
     const int shift = self->shift;                                                            \
-    const Py_ssize_t nslot = self->nslot, block = self->block;                                \
-    for (Py_ssize_t start = 0; start < n; start += block) {                                   \
-        Py_ssize_t end = n - start < block ? n : start + block;                               \
-        memset(lanes, 0, sizeof(uint32_t) * LANES * nslot);                                   \
-        for (Py_ssize_t gb = start; gb < end; gb += SGROUP * SBLOCK) {                        \
-            Py_ssize_t ge = end - gb < SGROUP * SBLOCK ? end : gb + SGROUP * SBLOCK;          \
-            double g[4] = {acc[0], acc[1], 0.0, 0.0}; /* this group's sums */                 \
-            for (Py_ssize_t sb = gb; sb < ge; sb += SBLOCK) {                                 \
-                Py_ssize_t se = ge - sb < SBLOCK ? ge : sb + SBLOCK, i = sb;                  \
-                COUNT_LANES(FT, UT, x, i, se, lanes, nslot);                                  \
-                STATS(x + sb, se - sb, g);                                                    \
-            }                                                                                 \
-            acc[0] = g[0];                                                                    \
-            acc[1] = g[1];                                                                    \
-            acc[2] += g[2];                                                                   \
-            acc[3] += g[3];                                                                   \
-        }                                                                                     \
-        FOLD_LANES(lanes, nslot, counts);                                                     \
-    }                                                                                         \
+    const Py_ssize_t nslot = self->nslot, first = i;                                          \
+    COUNT_LANES(FT, UT, x, i, end, lanes, nslot);                                             \
+    STATS(x + first, end - first, g);                                                         \
 }
 
+BLOCK_PORTABLE(block_f32_portable, float, uint32_t, stats_f32_portable)
+BLOCK_PORTABLE(block_f64_portable, double, uint64_t, stats_f64_portable)
+
 #ifdef HAVE_AVX2_STATS
-/* The AVX2 kernel (see count_stats above); a block ending in a tail of < 16 values takes the
- * tail's statistics with the portable loop. */
+/* The AVX2 kernel's block: each 16 values' statistics in 256-bit registers (min/max in the
+ * value's type, one vector each, folded into g at the end of the block; sums in double, four
+ * accumulators each, added pairwise at the end of the block; squares with FMA, one rounding)
+ * and their counting in one loop body; a tail of < 16 values goes through the portable loops. */
 #define FUSED_F32_16(p)                                                                       \
     do {                                                                                      \
         __m256 u = _mm256_loadu_ps(p), v = _mm256_loadu_ps((p) + 8);                          \
-        lo = _mm256_min_ps(u, lo);                                                            \
+        lo = _mm256_min_ps(u, lo); /* (value, running): a NaN value keeps the running one */  \
         hi = _mm256_max_ps(u, hi);                                                            \
         lo = _mm256_min_ps(v, lo);                                                            \
         hi = _mm256_max_ps(v, hi);                                                            \
@@ -315,6 +305,8 @@ static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,
     do {                                                                                      \
         __m256d a = _mm256_loadu_pd(p), b = _mm256_loadu_pd((p) + 4);                         \
         __m256d c = _mm256_loadu_pd((p) + 8), d = _mm256_loadu_pd((p) + 12);                  \
+        /* min(a, b) is b where a or b is NaN: a lane may lose a value to a NaN, but any NaN  \
+         * makes count_stats redo the statistics masked */                                    \
         lo = _mm256_min_pd(_mm256_min_pd(a, b), lo);                                          \
         hi = _mm256_max_pd(_mm256_max_pd(a, b), hi);                                          \
         lo = _mm256_min_pd(_mm256_min_pd(c, d), lo);                                          \
@@ -322,12 +314,45 @@ static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,
         AVX2_ACCUMULATE(a, b, c, d);                                                          \
     } while (0)
 
-#define COUNT_STATS_AVX2(NAME, FT, UT, VT, SET1, STOREU, W, FUSED16, TAIL)                     \
-AVX2 static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,          \
-                      uint32_t *lanes, double *acc) {                                         \
+#define BLOCK_AVX2(NAME, FT, UT, VT, SET1, STOREU, W, FUSED16, TAIL)                           \
+AVX2 static inline void NAME(const Layout *self, const FT *x, Py_ssize_t i, Py_ssize_t end,    \
+                             uint32_t *lanes, double *g) {                                    \
     const int16_t *table = self->table;                                                       \
     const FT *cmp = (const FT *)self->cmp;                                                    \
     const int shift = self->shift;                                                            \
+    const Py_ssize_t nslot = self->nslot;                                                     \
+    VT lo = SET1((FT)INFINITY), hi = SET1((FT)-INFINITY);                                     \
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0, q0 = s0, q1 = s0, q2 = s0, q3 = s0; \
+    while (i + 16 <= end) {                                                                   \
+        FUSED16(x + i);                                                                       \
+        Py_ssize_t stop = i + 16;                                                             \
+        COUNT_LANES(FT, UT, x, i, stop, lanes, nslot);                                        \
+    }                                                                                         \
+    FT l[W], h[W];                                                                            \
+    STOREU(l, lo);                                                                            \
+    STOREU(h, hi);                                                                            \
+    for (int k = 0; k < W; k++) {                                                             \
+        g[0] = (double)l[k] < g[0] ? (double)l[k] : g[0];                                     \
+        g[1] = (double)h[k] > g[1] ? (double)h[k] : g[1];                                     \
+    }                                                                                         \
+    AVX2_SUMS_INTO(g, s0, s1, s2, s3, q0, q1, q2, q3);                                        \
+    if (i < end) {                                                                            \
+        TAIL(x + i, end - i, g);                                                              \
+        COUNT_LANES(FT, UT, x, i, end, lanes, nslot);                                         \
+    }                                                                                         \
+}
+
+BLOCK_AVX2(block_f32_avx2, float, uint32_t, __m256, _mm256_set1_ps, _mm256_storeu_ps, 8, FUSED_F32_16,
+           stats_f32_portable)
+BLOCK_AVX2(block_f64_avx2, double, uint64_t, __m256d, _mm256_set1_pd, _mm256_storeu_pd, 4, FUSED_F64_16,
+           stats_f64_portable)
+#endif
+
+/* The pass over x[0..n) (see count_stats above), one BLOCK call per SBLOCK values: lane flushes
+ * every `block` values, each group's sums added into acc = [min, max, sum, sum of squares]. */
+#define COUNT_STATS(NAME, ATTR, FT, BLOCK)                                                    \
+ATTR static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,          \
+                      uint32_t *lanes, double *acc) {                                         \
     const Py_ssize_t nslot = self->nslot, block = self->block;                                \
     for (Py_ssize_t start = 0; start < n; start += block) {                                   \
         Py_ssize_t end = n - start < block ? n : start + block;                               \
@@ -335,29 +360,8 @@ AVX2 static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *co
         for (Py_ssize_t gb = start; gb < end; gb += SGROUP * SBLOCK) {                        \
             Py_ssize_t ge = end - gb < SGROUP * SBLOCK ? end : gb + SGROUP * SBLOCK;          \
             double g[4] = {acc[0], acc[1], 0.0, 0.0}; /* this group's sums */                 \
-            VT lo = SET1((FT)INFINITY), hi = SET1((FT)-INFINITY);                             \
-            for (Py_ssize_t sb = gb; sb < ge; sb += SBLOCK) {                                 \
-                Py_ssize_t se = ge - sb < SBLOCK ? ge : sb + SBLOCK, i = sb;                  \
-                __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;                  \
-                __m256d q0 = s0, q1 = s0, q2 = s0, q3 = s0;                                   \
-                for (; i + 16 <= se; ) {                                                      \
-                    FUSED16(x + i);                                                           \
-                    Py_ssize_t stop = i + 16;                                                 \
-                    COUNT_LANES(FT, UT, x, i, stop, lanes, nslot);                            \
-                }                                                                             \
-                AVX2_SUMS_INTO(g, s0, s1, s2, s3, q0, q1, q2, q3);                            \
-                if (i < se) {                                                                 \
-                    TAIL(x + i, se - i, g);                                                   \
-                    COUNT_LANES(FT, UT, x, i, se, lanes, nslot);                              \
-                }                                                                             \
-            }                                                                                 \
-            FT l[W], h[W];                                                                    \
-            STOREU(l, lo);                                                                    \
-            STOREU(h, hi);                                                                    \
-            for (int k = 0; k < W; k++) {                                                     \
-                g[0] = (double)l[k] < g[0] ? (double)l[k] : g[0];                             \
-                g[1] = (double)h[k] > g[1] ? (double)h[k] : g[1];                             \
-            }                                                                                 \
+            for (Py_ssize_t sb = gb; sb < ge; sb += SBLOCK)                                   \
+                BLOCK(self, x, sb, ge - sb < SBLOCK ? ge : sb + SBLOCK, lanes, g);            \
             acc[0] = g[0];                                                                    \
             acc[1] = g[1];                                                                    \
             acc[2] += g[2];                                                                   \
@@ -367,28 +371,25 @@ AVX2 static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *co
     }                                                                                         \
 }
 
-COUNT_STATS_AVX2(count_stats_f32_avx2, float, uint32_t, __m256, _mm256_set1_ps, _mm256_storeu_ps, 8,
-                 FUSED_F32_16, stats_f32_portable)
-COUNT_STATS_AVX2(count_stats_f64_avx2, double, uint64_t, __m256d, _mm256_set1_pd, _mm256_storeu_pd, 4,
-                 FUSED_F64_16, stats_f64_portable)
-#endif
+COUNT_STATS(count_stats_f32_portable, , float, block_f32_portable)
+COUNT_STATS(count_stats_f64_portable, , double, block_f64_portable)
 
-COUNT_STATS(count_stats_f32_blocks, float, uint32_t, stats_f32_portable)
-COUNT_STATS(count_stats_f64_blocks, double, uint64_t, stats_f64_portable)
-
-/* The fused AVX2 pass where the CPU has it, else each block counted, then its statistics. */
+/* The AVX2 kernel where the CPU has it (have_avx2, set when the module is loaded), else the
+ * portable one. */
 #ifdef HAVE_AVX2_STATS
+COUNT_STATS(count_stats_f32_avx2, AVX2, float, block_f32_avx2)
+COUNT_STATS(count_stats_f64_avx2, AVX2, double, block_f64_avx2)
 #define COUNT_STATS_DISPATCH(NAME, FT)                                                        \
 static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,               \
                  uint32_t *lanes, double *acc) {                                             \
-    if (use_avx2()) NAME##_avx2(self, x, n, counts, lanes, acc);                              \
-    else NAME##_blocks(self, x, n, counts, lanes, acc);                                       \
+    if (have_avx2) NAME##_avx2(self, x, n, counts, lanes, acc);                               \
+    else NAME##_portable(self, x, n, counts, lanes, acc);                                     \
 }
 #else
 #define COUNT_STATS_DISPATCH(NAME, FT)                                                        \
 static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,               \
                  uint32_t *lanes, double *acc) {                                             \
-    NAME##_blocks(self, x, n, counts, lanes, acc);                                            \
+    NAME##_portable(self, x, n, counts, lanes, acc);                                          \
 }
 #endif
 
@@ -994,6 +995,9 @@ static PyMethodDef module_methods[] = {
  * module_exec adds the Layout type (a heap type per module object, so subinterpreters and repeated
  * imports share nothing). */
 static int module_exec(PyObject *m) {
+#ifdef HAVE_AVX2_STATS
+    detect_cpu();
+#endif
     PyObject *layout = PyType_FromSpec(&Layout_spec);
     if (layout == NULL) return -1;
     int added = PyModule_AddObjectRef(m, "Layout", layout);
