@@ -30,7 +30,8 @@
  * The module uses the public C API only (no CPython internals, no object layouts), is
  * initialized in phases (PEP 489) and needs no GIL: every function works on its arguments
  * (held by the caller for the call) and on buffers it holds views of while the GIL is released;
- * nothing is global but the immutable Layout type of each module object; a list read item by
+ * nothing is global but the immutable Layout type of each module object and the CPU's AVX2 support
+ * (detected when the module is loaded: the same value for every load); a list read item by
  * item is locked against other threads (a critical section) on free-threaded builds.
  */
 #define PY_SSIZE_T_CLEAN
