@@ -164,9 +164,9 @@ COUNT(count_f64, double, uint64_t)
  * built with -DANYBOARD_PORTABLE_STATS, to test the other) one loop body takes 16 values: their
  * statistics in 256-bit registers and their counting (BLOCK_AVX2). The vector arithmetic then
  * runs beside the counting's table loads and increments (other execution units): a cold
- * 1e6-value float32 pass took 0.59-0.61 ms against 0.72-0.75 ms for counting a block, then
- * taking its statistics with the same vector code (float64: 0.76 against 0.87 ms), with the
- * same results to the bit. Elsewhere each block is counted, then its statistics are taken by a
+ * 1e6-value float32 pass took 0.61-0.62 ms against 0.72-0.77 ms for counting a block, then
+ * taking its statistics with the same vector code (float64: 0.77-0.79 against 0.87-0.89 ms),
+ * with the same results to the bit. Elsewhere each block is counted, then its statistics are taken by a
  * portable loop while it is still in L1 (BLOCK_PORTABLE). Both give the same counts, min and
  * max, and sums equal up to the order of the additions (the AVX2 squares also round once, with
  * FMA). */
