@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from histref import reference_slots
 
-from anyboard.proto.summary_pb2 import HistogramProto, Summary
+from anyboard.proto.summary_pb2 import HistogramProto
 from anyboard.summary.histogram import TF_EDGES
 
 h = importlib.import_module("anyboard.summary.histogram")
@@ -171,15 +171,27 @@ def test_squares_beyond_float64_are_infinite_in_both_paths(backend: str) -> None
     assert (stats[0], stats[1], stats[2]) == (60, 2.0, 1e200)
 
 
+@pytest.mark.parametrize("summary_format", ["compat", "tensor"])
+@pytest.mark.parametrize("bins", ["tensorflow", 4])
+def test_the_builder_returns_a_summary_and_its_bytes_twin_the_same_serialized(summary_format: str, bins: Any) -> None:
+    # tensorboardX's summary.histogram returns a Summary (users read .value[0].histo); the writer
+    # queues histogram_bytes, the same message serialized without building it.
+    x = awkward(5000, np.float32, seed=3)
+    summary = h.histogram("w", x, bins=bins, summary_format=summary_format)
+    assert type(summary).__name__ == "Summary" and summary.value[0].tag == "w"
+    assert summary.value[0].HasField("histo" if summary_format == "compat" else "tensor")
+    assert h.histogram_bytes("w", x, bins=bins, summary_format=summary_format) == summary.SerializeToString()
+
+
 @native
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_native_and_numpy_paths_agree(monkeypatch: pytest.MonkeyPatch, dtype: type) -> None:
     x = awkward(50_001, dtype, seed=7)
     native_slots, native_stats = h._tf_slots_stats(x)
-    native_summary = Summary.FromString(h.histogram("w", x))
+    native_summary = h.histogram("w", x)
     monkeypatch.setattr(h, "_native", None)
     numpy_slots, numpy_stats = h._tf_slots_stats(x)
-    numpy_summary = Summary.FromString(h.histogram("w", x))
+    numpy_summary = h.histogram("w", x)
     np.testing.assert_array_equal(native_slots, numpy_slots)
     np.testing.assert_array_equal(native_stats[:3], numpy_stats[:3])
     check_stats(native_stats, x)  # both within rounding of the correctly rounded sums

@@ -25,7 +25,7 @@ from anyboard.summary.histogram import (
     native_binning,
     rows_summary,
 )
-from anyboard.summary.histogram import histogram as _histogram
+from anyboard.summary.histogram import histogram_bytes as _histogram_bytes
 from anyboard.summary.histogram import histogram_raw as _histogram_raw
 from anyboard.summary.scalar import scalar as _scalar
 from anyboard.summary.scalar import simple_value_event, simple_value_payload_groups
@@ -117,7 +117,7 @@ def _pooled_histogram(
     summary_format: str,
     caller_waiting: Callable[[], bool],
     give_buffer: Callable[[np.ndarray], None],
-) -> Any:
+) -> bytes:
     """Background side of a large histogram: bin the snapshot, then hand its buffer back (``give_buffer``).
 
     It bins on this thread alone while the training loop runs, and in up to
@@ -126,24 +126,23 @@ def _pooled_histogram(
     """
     try:
         if not caller_waiting():
-            return _histogram(tag, buffer, bins, max_bins, summary_format)
+            return _histogram_bytes(tag, buffer, bins, max_bins, summary_format)
         parts = _threads.THREADS
-        return _histogram(tag, buffer, bins, max_bins, summary_format, run_all=_threads.call_all, parts=parts)
+        return _histogram_bytes(tag, buffer, bins, max_bins, summary_format, run_all=_threads.call_all, parts=parts)
     finally:
         give_buffer(buffer)
 
 
 def _histogram_now(tag: str, array: np.ndarray, bins: Any, max_bins: int | None, summary_format: str) -> bytes:
     """The serialized histogram ``Summary`` of ``array``, computed on the caller (one compiled pass)."""
-    summary = _histogram(tag, array, bins, max_bins, summary_format)
-    return summary if isinstance(summary, bytes) else summary.SerializeToString()
+    return _histogram_bytes(tag, array, bins, max_bins, summary_format)
 
 
 def _snapshot_histogram(
     tag: str, snapshot: bytes, dtype: np.dtype[Any], size: int, bins: Any, max_bins: int | None, summary_format: str
-) -> Any:
+) -> bytes:
     """Background side of a small histogram: the values are the bytes of a C-order copy (``size`` of ``dtype``)."""
-    return _histogram(tag, np.frombuffer(snapshot, dtype, size), bins, max_bins, summary_format)
+    return _histogram_bytes(tag, np.frombuffer(snapshot, dtype, size), bins, max_bins, summary_format)
 
 
 def _rows_histogram(tag: str, rows: Any, stats: Any = None) -> Any:

@@ -472,28 +472,43 @@ def histogram(
     bins: Any = "tensorflow",
     max_bins: int | None = None,
     summary_format: str = "compat",
+) -> Summary:
+    """A histogram ``Summary`` of ``values`` (any shape; flattened) in ``summary_format`` (see module doc).
+
+    :func:`histogram_bytes` gives the same ``Summary`` serialized, as the writer queues it
+    (without building the message first).
+    """
+    return Summary.FromString(histogram_bytes(tag, values, bins, max_bins, summary_format))
+
+
+def histogram_bytes(
+    tag: str,
+    values: np.ndarray,
+    bins: Any = "tensorflow",
+    max_bins: int | None = None,
+    summary_format: str = "compat",
     *,
     run_all: RunAll | None = None,
     parts: int = 1,
-) -> Summary | bytes:
-    """A histogram summary of ``values`` (any shape; flattened) in ``summary_format`` (see module doc).
+) -> bytes:
+    """The serialized :func:`histogram` ``Summary``; ``run_all``/``parts``: see :func:`bucket_rows`.
 
-    ``run_all``/``parts``: see :func:`bucket_rows`. Returns the serialized ``Summary`` for ``"compat"``.
-    With ``bins="tensorflow"`` the buckets and the statistics come from one pass over ``values``.
+    With ``bins="tensorflow"`` the buckets and the statistics come from one pass over ``values``,
+    and the ``"compat"`` form is encoded straight from the counts.
     """
     x = _binnable(values, tag)
     _check_max_bins(max_bins, tag)
     if isinstance(bins, str) and bins in TF_BINS:
         slots, stats = _tf_slots_stats(x, run_all, parts) if x.size else (np.zeros(_NBUCKETS + 3, np.int64), _NO_STATS)
         if summary_format == "tensor":
-            return rows_summary(tag, rows_from_slots(slots, stats, max_bins))
+            return rows_summary(tag, rows_from_slots(slots, stats, max_bins)).SerializeToString()
         if max_bins is None and not slots[0] and not slots[_NBUCKETS + 1]:
             layout = _native_layout(x.dtype) if _native is not None and x.dtype.isnative else None
             return _summary_bytes(tag, _tf_histo_bytes(slots, stats, layout))
         return histogram_summary_bytes(tag, rows_from_slots(slots, stats, max_bins), stats)
     rows = _grouped(_numpy_rows(x, bins, tag), max_bins) if x.size else np.zeros((0, 3))
     if summary_format == "tensor":
-        return rows_summary(tag, rows)
+        return rows_summary(tag, rows).SerializeToString()
     return histogram_summary_bytes(tag, rows, _float64_stats(x))
 
 
