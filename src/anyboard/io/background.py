@@ -133,7 +133,6 @@ class BackgroundWriter:
         self._streams: list[Stream] = []
         self._in_bytes = 0  # bytes declared by queued items (count lock)
         self._out_bytes = 0  # of those, written (count lock; set by the writer thread)
-        self._out_events = 0  # items written (the writer thread's alone)
         self._slow = False  # any of: closed, error pending, forked, exiting, thread not started
         self._closed = False
         self._finished = False  # close() done: thread stopped, files closed
@@ -406,7 +405,6 @@ class BackgroundWriter:
 
     def batch_written(self, events: int) -> None:
         """The writer thread wrote a batch of ``events`` items: callers blocked on the memory bound re-check."""
-        self._out_events += events
         self._room_made()
 
     def flush(self, timeout: float | None = None) -> None:
@@ -566,7 +564,6 @@ class BackgroundWriter:
         for s in self._streams:
             s.forget_after_fork()
         self._in_bytes = self._out_bytes = 0
-        self._out_events = 0
         self._error = None
         _close_at_multiprocessing_exit(self)
 
