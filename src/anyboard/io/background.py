@@ -266,7 +266,10 @@ class BackgroundWriter:
         """Fault in the wanted buffers (writer thread), yielding to queued work and to ``close()``.
 
         A fill takes ~1 ms per 4 MB: one started while ``close()`` is in progress would hold up
-        its join of this thread by that much.
+        its join of this thread by that much. An open writer fills on its own thread, so a fill
+        never runs beside its drain (with the caller, two busy threads at most; a third on this
+        2-vCPU VM stalled the caller 3-5 ms at a time); the pool's keeper fills only what closed
+        writers still wanted (:meth:`~anyboard.io.buffer_pool.BufferPool.fill_later`).
         """
         while not (self._stop or self._closed or self._wake.is_set()):
             with self._pool_lock:
