@@ -486,20 +486,20 @@ def test_fast_producer_blocks_within_the_memory_bound(tmp_path, monkeypatch):
     # control: with a bound far above the data and the writer thread stalled, the queue grows
     # past 8 MB (so the check below can fail)
     stalled = threading.Event()
-    binning = core_methods._histogram
+    binning = core_methods._histogram_bytes
 
     def stalled_histogram(*args):
         stalled.wait(60)
         return binning(*args)
 
-    monkeypatch.setattr(core_methods, "_histogram", stalled_histogram)
+    monkeypatch.setattr(core_methods, "_histogram_bytes", stalled_histogram)
     unbounded = SummaryWriter(str(tmp_path / "control"), max_pending_bytes=1 << 30, max_queue=5)
     try:
         grown = _produce(unbounded, n, size, scalars=False)
     finally:
         stalled.set()
     unbounded.close()
-    monkeypatch.setattr(core_methods, "_histogram", binning)
+    monkeypatch.setattr(core_methods, "_histogram_bytes", binning)
     assert grown > 8 * bound
     _slow_disk(monkeypatch, 0.02)
 
@@ -684,7 +684,7 @@ def test_large_histograms_bin_on_one_thread_until_a_caller_waits(tmp_path, monke
     # (here flush()), the next large histogram may use anyboard._threads.THREADS threads.
     seen = []
     first_started, release = threading.Event(), threading.Event()
-    binning = core_methods._histogram
+    binning = core_methods._histogram_bytes
 
     def recording(*args, **kwargs):  # kwargs: run_all and parts, only while a caller waits
         seen.append(kwargs.get("parts", 1))
@@ -693,7 +693,7 @@ def test_large_histograms_bin_on_one_thread_until_a_caller_waits(tmp_path, monke
             release.wait(30)
         return binning(*args, **kwargs)
 
-    monkeypatch.setattr(core_methods, "_histogram", recording)
+    monkeypatch.setattr(core_methods, "_histogram_bytes", recording)
     monkeypatch.setattr(_threads, "THREADS", 3)
     monkeypatch.setattr(core_methods, "native_binning", lambda: False)  # every call takes a snapshot
     w = SummaryWriter(str(tmp_path))
