@@ -182,6 +182,22 @@ def test_boxes_labels_and_rescale(logdir):
     assert gray.shape == (20, 20, 3) and tuple(gray[2, 5]) == (255, 0, 0)
 
 
+def test_boxes_far_outside_the_image_draw_what_shows_of_them(logdir):
+    # Found by the bad-input fuzz test: a box at 9.2e18 px made Pillow fail on the writer thread
+    # (past a C long). Far coordinates draw as near-but-outside ones do.
+    img = np.zeros((3, 40, 60), np.float32)
+    far, near = 9.22e18, 1e4
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_image_with_boxes("far", img, np.array([[far, far, far, far], [-far, 10, 30, far]]), 1, labels=["0", "a"])
+        w.add_image_with_boxes(
+            "near", img, np.array([[near, near, near, near], [-near, 10, 30, near]]), 1, labels=["0", "a"]
+        )
+    far_px, near_px = pixels(logdir, "far"), pixels(logdir, "near")
+    np.testing.assert_array_equal(far_px, near_px)
+    red = (far_px[..., 0] == 255) & (far_px[..., 1] == 0)
+    assert red[20, 30] and not red[20, 31:].any()  # the right edge shows; the rest lies outside
+
+
 def torch_boxes():
     import torch
 

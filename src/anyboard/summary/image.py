@@ -47,6 +47,10 @@ DEFAULT_COMPRESS_LEVEL = 6
 _CONTENT = ImagePluginData(version=0).SerializeToString()
 BOX_COLOR = (255, 0, 0)
 BOX_WIDTH = 2
+BOX_REACH = float(1 << 24)
+"""Box coordinates are clipped to ``[-BOX_REACH, BOX_REACH]`` pixels before drawing: beyond any
+image side and any label's width (so what shows is unchanged), within what Pillow's C drawing
+code accepts (it fails on coordinates past a C long)."""
 
 
 def image_summary(
@@ -130,14 +134,14 @@ def image(
 
 
 def draw_boxes(hwc: np.ndarray, boxes: np.ndarray, labels: Sequence[str] | None):  # type: ignore[no-untyped-def]
-    """A Pillow RGB(A) image of ``hwc`` with ``boxes`` ``[K, 4]`` (x1, y1, x2, y2, pixels) drawn in red."""
+    """A Pillow RGB(A) image of ``hwc`` with ``boxes`` ``[K, 4]`` (x1, y1, x2, y2, pixels; finite) drawn in red."""
     from PIL import ImageDraw
 
     img = _pil(hwc)
     if img.mode == "L":
         img = img.convert("RGB")
     draw = ImageDraw.Draw(img)
-    for i, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
+    for i, (x1, y1, x2, y2) in enumerate(np.clip(boxes, -BOX_REACH, BOX_REACH).tolist()):
         left, right = sorted((x1, x2))
         top, bottom = sorted((y1, y2))
         draw.rectangle([left, top, right, bottom], outline=BOX_COLOR, width=BOX_WIDTH)
