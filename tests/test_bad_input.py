@@ -496,6 +496,23 @@ def test_add_scalar_malformed_pairs_raise_naming_the_tag(logdir):
         w.close()
 
 
+@pytest.mark.parametrize("where", ["min", "sum", "bucket_limits", "bucket_counts"], ids=lambda w: f"complex_{w}")
+def test_histogram_raw_refuses_complex_numbers_naming_the_tag(where):
+    # Found by the fuzz test above: NumPy cast complex counts to float with a ComplexWarning that
+    # named no tag, and wrote the real part.
+    args = {"min": 0.0, "max": 1.0, "num": 2.0, "sum": 1.0, "sum_squares": 1.0}
+    arrays_ = {"bucket_limits": np.array([0.5, 1.0]), "bucket_counts": np.array([1.0, 1.0])}
+    if where in args:
+        args[where] = np.complex128(1 + 2j)
+    else:
+        arrays_[where] = arrays_[where].astype(np.complex128)
+    call = lambda w: w.add_histogram_raw(  # noqa: E731
+        "bad", *args.values(), arrays_["bucket_limits"], arrays_["bucket_counts"], 0
+    )
+    _logdir, accepted, _found = _exercise(call, "bad", "add_histogram_raw")
+    assert not accepted
+
+
 HUGE_VALUES = [
     [1.79769134e308],  # found by the fuzz test above: NumPy's edges overflowed, no bucket was written
     [-1.79769134e308, -1.79769134e308],

@@ -493,9 +493,12 @@ class CoreMethods(MethodsBase):
         stats: list[Any] = []
         for name, v in (("min", min), ("max", max), ("num", num), ("sum", sum), ("sum_squares", sum_squares)):
             try:
-                stats.append(float(to_numpy(v, tag=tag).reshape(())))
+                value = to_numpy(v, tag=tag)
+                if value.dtype.kind == "c":  # float() would drop the imaginary part, warning
+                    raise TypeError
+                stats.append(float(value.reshape(())))
             except (TypeError, ValueError):
-                raise TypeError(f"tag {tag!r}: {name} must be a number, got {type(v).__name__}") from None
+                raise TypeError(f"tag {tag!r}: {name} must be a real number, got {type(v).__name__}") from None
         limits = self._array(tag, bucket_limits)
         counts = self._array(tag, bucket_counts)
         # validates on the caller

@@ -661,10 +661,13 @@ def histogram_raw(
     both must be 1-D of equal, non-zero length, limits non-decreasing.
     """
     try:
-        limits = np.asarray(bucket_limits, dtype=np.float64).reshape(-1)
-        counts = np.asarray(bucket_counts, dtype=np.float64).reshape(-1)
+        limits, counts = np.asarray(bucket_limits), np.asarray(bucket_counts)
+        if "c" in (limits.dtype.kind, counts.dtype.kind):  # NumPy would drop the imaginary part, warning
+            raise TypeError
+        limits = limits.astype(np.float64).reshape(-1)
+        counts = counts.astype(np.float64).reshape(-1)
     except (TypeError, ValueError):
-        raise TypeError(f"tag {tag!r}: bucket_limits and bucket_counts must be arrays of numbers") from None
+        raise TypeError(f"tag {tag!r}: bucket_limits and bucket_counts must be arrays of real numbers") from None
     if limits.size == 0 or limits.size != counts.size:
         raise ValueError(
             f"tag {tag!r}: bucket_limits and bucket_counts must be non-empty and of equal length, "
