@@ -513,6 +513,45 @@ def test_histogram_raw_refuses_complex_numbers_naming_the_tag(where):
     assert not accepted
 
 
+_RAW = {"min": 0.0, "max": 1.0, "num": 2.0, "sum": 1.0, "sum_squares": 1.0}
+_DBL_MAX = float(np.finfo(np.float64).max)
+_BEYOND = np.longdouble("1e400") if np.finfo(np.longdouble).max > _DBL_MAX else None
+
+
+def _raw(limits=(0.5, 1.0), counts=(1.0, 1.0), **stats):
+    return lambda w: w.add_histogram_raw("bad", *{**_RAW, **stats}.values(), list(limits), list(counts), 0)
+
+
+@pytest.mark.parametrize(
+    ("call", "accepted"),
+    [
+        (_raw(min=10**400), False),  # an int beyond float64: was a bare OverflowError naming no tag
+        (_raw(counts=(10**400, 1)), False),
+        (_raw(limits=(-_DBL_MAX, _DBL_MAX)), True),  # TensorFlow's own outer limits: NumPy warned (np.diff)
+        (_raw(limits=(math.inf, math.inf)), True),
+        (_raw(counts=("1", "2")), False),  # strings were cast to numbers silently
+        (lambda w: w.add_histogram("bad", np.arange(5.0), 0, bins=[0.0, math.inf, math.inf]), False),
+        (lambda w: w.add_histogram("bad", np.arange(5.0), 0, bins=[-_DBL_MAX, _DBL_MAX]), True),
+        (lambda w: w.add_tensor("bad", np.array([1 + 2j], np.complex64), 0), True),
+    ]
+    + (
+        [
+            (_raw(min=_BEYOND), False),  # was written as inf, where add_scalar refuses it
+            (_raw(limits=np.array([0.5, _BEYOND])), False),  # NumPy warned on the cast
+            (lambda w: w.add_histogram("bad", np.arange(5.0), 0, bins=np.array([0.0, _BEYOND])), False),
+            (lambda w: w.add_tensor("bad", np.array([1.5], np.longdouble), 0), False),  # failed at close()
+        ]
+        if _BEYOND is not None
+        else []
+    ),
+)
+def test_numbers_at_and_beyond_float64_are_written_or_refused_naming_the_tag(call, accepted):
+    # Found by reviewing the bad-input fuzz test's findings: each was a warning or an error that
+    # named no tag, or a failure on the writer thread after the call had returned.
+    _logdir, was_accepted, _found = _exercise(call, "bad", "add_histogram_raw")
+    assert was_accepted == accepted
+
+
 HUGE_VALUES = [
     [1.79769134e308],  # found by the fuzz test above: NumPy's edges overflowed, no bucket was written
     [-1.79769134e308, -1.79769134e308],

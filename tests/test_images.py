@@ -198,6 +198,37 @@ def test_boxes_far_outside_the_image_draw_what_shows_of_them(logdir):
     assert red[20, 30] and not red[20, 31:].any()  # the right edge shows; the rest lies outside
 
 
+def _naive_boxes(hwc: np.ndarray, boxes: np.ndarray, labels: list[str]) -> np.ndarray:
+    """The boxes drawn straight from their coordinates (fine while Pillow takes them)."""
+    from PIL import ImageDraw
+
+    img = Image.fromarray(hwc)
+    draw = ImageDraw.Draw(img)
+    for (x1, y1, x2, y2), label in zip(boxes.tolist(), labels, strict=True):
+        left, right = sorted((x1, x2))
+        top, bottom = sorted((y1, y2))
+        draw.rectangle([left, top, right, bottom], outline=(255, 0, 0), width=2)
+        if label:
+            tl, tt, tr, tb = draw.textbbox((0, 0), label)
+            y0 = max(top - (tb - tt) - 4, 0)
+            draw.rectangle([left, y0, left + tr - tl + 4, y0 + tb - tt + 4], fill=(255, 0, 0))
+            draw.text((left + 2 - tl, y0 + 2 - tt), label, fill=(255, 255, 255))
+    return np.asarray(img)
+
+
+def test_boxes_outside_the_image_are_drawn_as_pillow_draws_them_unmoved():
+    from anyboard.summary.image import draw_boxes
+
+    rng = np.random.default_rng(4)
+    hwc = rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    words = ["", "a", "cat", "a much longer label", "two\nlines", "x\n" * 12]
+    for _ in range(300):
+        boxes = rng.uniform(-400, 400, (3, 4)) * rng.choice([0.1, 1, 10, 1000], (3, 1))
+        labels = [words[k] for k in rng.integers(0, len(words), 3)]
+        drawn = np.asarray(draw_boxes(hwc, boxes, labels))
+        np.testing.assert_array_equal(drawn, _naive_boxes(hwc, boxes, labels))
+
+
 def torch_boxes():
     import torch
 

@@ -30,6 +30,7 @@ from anyboard.summary.histogram import histogram_raw as _histogram_raw
 from anyboard.summary.scalar import scalar as _scalar
 from anyboard.summary.scalar import simple_value_event, simple_value_payload_groups
 from anyboard.summary.tensor import tensor as _tensor
+from anyboard.summary.tensor_util import supported_dtypes
 from anyboard.summary.text import text as _text
 from anyboard.summary.text import text_event as _text_event
 from anyboard.summary.text import text_event_compat as _text_event_compat
@@ -395,12 +396,13 @@ class CoreMethods(MethodsBase):
             bins = int(bins)
         else:
             try:
-                edges = np.asarray(bins, dtype=np.float64)
+                with np.errstate(over="ignore"):  # a longdouble beyond float64: inf, refused below
+                    edges = np.asarray(bins, dtype=np.float64)
             except (TypeError, ValueError):
                 raise TypeError(
                     f"tag {tag!r}: bins must be a bin rule name, an int or a sequence of edges, got {bins!r}"
                 ) from None
-            if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) < 0) or not np.isfinite(edges).all():
+            if edges.ndim != 1 or edges.size < 2 or np.any(edges[1:] < edges[:-1]) or not np.isfinite(edges).all():
                 raise ValueError(f"tag {tag!r}: bins as edges must be a 1-D increasing finite sequence of >= 2 values")
             if edges.size > MAX_BUCKETS + 1:
                 raise ValueError(
@@ -496,9 +498,15 @@ class CoreMethods(MethodsBase):
                 value = to_numpy(v, tag=tag)
                 if value.dtype.kind == "c":  # float() would drop the imaginary part, warning
                     raise TypeError
-                stats.append(float(value.reshape(())))
+                with np.errstate(over="ignore"):
+                    number = float(value.reshape(()))
             except (TypeError, ValueError):
                 raise TypeError(f"tag {tag!r}: {name} must be a real number, got {type(v).__name__}") from None
+            except OverflowError:  # an int beyond float64
+                raise ValueError(f"tag {tag!r}: {name} cannot be represented as a float64 (|x| > 1.8e308)") from None
+            if math.isinf(number) and np.isfinite(value).all():  # a longdouble beyond float64
+                raise ValueError(f"tag {tag!r}: {name} cannot be represented as a float64 (|x| > 1.8e308)")
+            stats.append(number)
         limits = self._array(tag, bucket_limits)
         counts = self._array(tag, bucket_counts)
         # validates on the caller
@@ -557,8 +565,11 @@ class CoreMethods(MethodsBase):
         strings = array.dtype.kind in "US" or (
             array.dtype == object and all(isinstance(x, str | bytes) for x in array.flat)
         )
-        if array.dtype.kind not in "biufc" and not strings:
-            raise TypeError(f"tag {tag!r}: add_tensor expects a numeric, bool or string array, got dtype {array.dtype}")
+        if not strings and array.dtype.newbyteorder("=") not in _TENSOR_DTYPES:  # e.g. float128: no TensorProto type
+            raise TypeError(
+                f"tag {tag!r}: add_tensor expects a numeric, bool or string array of a TensorBoard type "
+                f"({', '.join(sorted(str(d) for d in _TENSOR_DTYPES))}), got dtype {array.dtype}"
+            )
         if strings:
             texts = [x for x in array.flat if isinstance(x, str)]
             size = _check_utf8(tag, "".join(texts)) + sum(len(x) for x in array.flat if not isinstance(x, str))
@@ -579,6 +590,7 @@ def _check_utf8(tag: str, text: str) -> int:
         raise ValueError(f"tag {tag!r}: text must be encodable as UTF-8 (no lone surrogates): {exc}") from None
 
 
+_TENSOR_DTYPES = frozenset(supported_dtypes())
 _PROTO_LIMIT = (1 << 31) - (1 << 20)  # a protobuf message must stay under 2 GiB (margin for the envelope)
 
 

@@ -661,19 +661,24 @@ def histogram_raw(
     both must be 1-D of equal, non-zero length, limits non-decreasing.
     """
     try:
-        limits, counts = np.asarray(bucket_limits), np.asarray(bucket_counts)
-        if "c" in (limits.dtype.kind, counts.dtype.kind):  # NumPy would drop the imaginary part, warning
+        given = np.asarray(bucket_limits), np.asarray(bucket_counts)
+        if any(a.dtype.kind not in "biufO" for a in given):  # complex: NumPy would keep the real part, warning
             raise TypeError
-        limits = limits.astype(np.float64).reshape(-1)
-        counts = counts.astype(np.float64).reshape(-1)
+        with np.errstate(over="ignore"):  # a longdouble beyond float64 becomes inf: refused below
+            limits, counts = (a.astype(np.float64).reshape(-1) for a in given)
     except (TypeError, ValueError):
         raise TypeError(f"tag {tag!r}: bucket_limits and bucket_counts must be arrays of real numbers") from None
+    except OverflowError:  # Python ints beyond float64
+        raise ValueError(f"tag {tag!r}: bucket_limits and bucket_counts hold a value beyond float64") from None
+    for name, wide, given_values in (("bucket_limits", limits, given[0]), ("bucket_counts", counts, given[1])):
+        if np.isinf(wide).any() and given_values.dtype.kind == "f" and np.isfinite(given_values).all():
+            raise ValueError(f"tag {tag!r}: {name} holds values beyond float64 (|x| > 1.8e308)")
     if limits.size == 0 or limits.size != counts.size:
         raise ValueError(
             f"tag {tag!r}: bucket_limits and bucket_counts must be non-empty and of equal length, "
             f"got {limits.size} and {counts.size}"
         )
-    if np.any(np.diff(limits) < 0):
+    if np.any(limits[1:] < limits[:-1]):
         raise ValueError(f"tag {tag!r}: bucket_limits must be non-decreasing")
     histo = HistogramProto(min=min, max=max, num=num, sum=sum, sum_squares=sum_squares)
     histo.bucket_limit.extend(limits.tolist())

@@ -47,10 +47,6 @@ DEFAULT_COMPRESS_LEVEL = 6
 _CONTENT = ImagePluginData(version=0).SerializeToString()
 BOX_COLOR = (255, 0, 0)
 BOX_WIDTH = 2
-BOX_REACH = float(1 << 24)
-"""Box coordinates are clipped to ``[-BOX_REACH, BOX_REACH]`` pixels before drawing: beyond any
-image side and any label's width (so what shows is unchanged), within what Pillow's C drawing
-code accepts (it fails on coordinates past a C long)."""
 
 
 def image_summary(
@@ -134,22 +130,39 @@ def image(
 
 
 def draw_boxes(hwc: np.ndarray, boxes: np.ndarray, labels: Sequence[str] | None):  # type: ignore[no-untyped-def]
-    """A Pillow RGB(A) image of ``hwc`` with ``boxes`` ``[K, 4]`` (x1, y1, x2, y2, pixels; finite) drawn in red."""
+    """A Pillow RGB(A) image of ``hwc`` with ``boxes`` ``[K, 4]`` (x1, y1, x2, y2, pixels; finite) drawn in red.
+
+    Each label sits in a red box above its box (at the top of the image where it does not fit).
+    Pillow's C code fails on coordinates past a C long (a box at 9.2e18 px): what is drawn is
+    laid out from the given coordinates, and only then are coordinates outside the image moved
+    to just outside it (what shows is the same); a label wholly outside is not drawn.
+    """
     from PIL import ImageDraw
 
     img = _pil(hwc)
     if img.mode == "L":
         img = img.convert("RGB")
     draw = ImageDraw.Draw(img)
-    for i, (x1, y1, x2, y2) in enumerate(np.clip(boxes, -BOX_REACH, BOX_REACH).tolist()):
+    width, height = img.size
+    margin = BOX_WIDTH + 1
+
+    def near(x0: float, y0: float, x1: float, y1: float) -> list[float]:
+        """The rectangle with its sides outside the image moved to ``margin`` px outside it."""
+        return [
+            min(max(v, -margin), side + margin) for v, side in ((x0, width), (y0, height), (x1, width), (y1, height))
+        ]
+
+    for i, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
         left, right = sorted((x1, x2))
         top, bottom = sorted((y1, y2))
-        draw.rectangle([left, top, right, bottom], outline=BOX_COLOR, width=BOX_WIDTH)
+        draw.rectangle(near(left, top, right, bottom), outline=BOX_COLOR, width=BOX_WIDTH)
         if labels is not None and labels[i]:
             tl, tt, tr, tb = draw.textbbox((0, 0), labels[i])
             tw, th = tr - tl, tb - tt
             y0 = max(top - th - 4, 0)
-            draw.rectangle([left, y0, left + tw + 4, y0 + th + 4], fill=BOX_COLOR)
+            if left > width + margin or left + tw + 4 < -margin or y0 > height + margin:
+                continue  # the label lies wholly outside the image (with a margin for Pillow's rounding)
+            draw.rectangle(near(left, y0, left + tw + 4, y0 + th + 4), fill=BOX_COLOR)
             draw.text((left + 2 - tl, y0 + 2 - tt), labels[i], fill=(255, 255, 255))
     return img
 
