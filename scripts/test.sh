@@ -72,7 +72,8 @@ step "tests: MXNet environment (NumPy 1.23.5, MXNet 1.9.1): MXNet tests, then th
 .venv-mx/bin/python -m pytest -p no:cacheprovider -m mxnet tests/test_adapters_mxnet.py tests/test_graph_mxnet.py tests/test_demo.py
 .venv-mx/bin/python -m pytest -p no:cacheprovider -m "not mxnet and not slow" \
     tests/test_records.py tests/test_reader.py tests/test_writer_core.py tests/test_readback_core.py \
-    tests/test_histogram_binning.py tests/test_adapters.py tests/test_adapters_torch.py \
+    tests/test_histogram_binning.py tests/test_histogram_fused.py tests/test_bad_input.py \
+    tests/test_adapters.py tests/test_adapters_torch.py \
     tests/test_images.py tests/test_video.py tests/test_audio.py tests/test_pr_curve.py tests/test_mesh.py \
     tests/test_hparams.py tests/test_embedding.py
 

@@ -361,7 +361,7 @@ def _numpy_rows(x: np.ndarray, bins: Any, tag: str) -> np.ndarray:
     wide = finite.astype(np.float64, copy=False)
     narrow = None  # None: NumPy's result stands; else the fallback edges, padded if narrow
     try:
-        with np.errstate(over="raise", invalid="raise"):
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
             counts, edges = np.histogram(wide, bins=bins)
     except FloatingPointError:
         narrow = False
@@ -375,9 +375,12 @@ def _numpy_rows(x: np.ndarray, bins: Any, tag: str) -> np.ndarray:
     except MemoryError:
         narrow = False
     except ValueError as exc:
-        if "Too many bins" not in str(exc):
+        if "Too many bins" in str(exc):
+            narrow = True
+        elif "too big" in str(exc) or "Maximum allowed size" in str(exc):  # NumPy 1.x's MemoryError
+            narrow = False
+        else:
             raise ValueError(f"tag {tag!r}: invalid bins={bins!r}: {exc}") from None
-        narrow = True
     except TypeError as exc:
         raise ValueError(f"tag {tag!r}: invalid bins={bins!r}: {exc}") from None
     if narrow is not None:
