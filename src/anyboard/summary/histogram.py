@@ -661,7 +661,8 @@ def histogram_raw(
     ``histograms`` metadata (the TensorBoard plugin loaders convert either).
 
     ``bucket_counts[i]`` counts values in ``(bucket_limits[i-1], bucket_limits[i]]``;
-    both must be 1-D of equal, non-zero length, limits non-decreasing.
+    both are real numbers (any shape, flattened) of equal, non-zero size, limits non-decreasing.
+    Raises ``TypeError`` for other values and ``ValueError`` for values beyond float64, naming ``tag``.
     """
     try:
         given = np.asarray(bucket_limits), np.asarray(bucket_counts)
