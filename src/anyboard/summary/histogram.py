@@ -398,14 +398,14 @@ def _fallback_edges(wide: np.ndarray, bins: Any, *, narrow: bool) -> np.ndarray:
     the values relative to their range); where even that fails (a rule asking for infinitely
     or impossibly many bins) the count is Sturges' (``log2(n) + 1``), and it is at most
     :data:`MAX_BUCKETS`. ``narrow`` (the range cannot be split at this magnitude) or a single
-    value: the range is first widened by ``max(1, 1e-6 |value|)`` on each side, within float64. The edges are convex
-    combinations of the ends, so none overflows.
+    value: the range is first widened by ``max(1, 1e-6 |value|)`` on each side, within float64.
+    The edges are convex combinations of the ends, so none overflows.
     """
     low, high = float(wide.min()), float(wide.max())
     if isinstance(bins, int | np.integer):
         n = int(bins)
     else:
-        scaled = wide / max(abs(low), abs(high))
+        scaled = wide / (max(abs(low), abs(high)) or 1.0)
         try:
             with np.errstate(all="ignore"):
                 n = len(np.histogram_bin_edges(scaled, bins=bins)) - 1
