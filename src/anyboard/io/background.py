@@ -299,10 +299,11 @@ class BackgroundWriter:
         """
         POOL.give(buffer, self._pool_cap)
 
-    def _forget_wanted(self) -> None:
+    def _forget_wanted(self) -> list[tuple[int, str]]:
+        """Drop the requests for buffers not faulted in yet; return them."""
         with self._pool_lock:
-            self._wanted.clear()
-            self._wanted_bytes = 0
+            wanted, self._wanted, self._wanted_bytes = list(self._wanted), deque(), 0
+        return wanted
 
     def _drop_pool(self) -> None:
         """Memory pressure: release the free buffers of the process-wide pool and this writer's requests."""
@@ -513,8 +514,7 @@ class BackgroundWriter:
             except OSError:
                 pass
         self._finished = True
-        with self._pool_lock:
-            wanted, self._wanted, self._wanted_bytes = list(self._wanted), deque(), 0
+        wanted = self._forget_wanted()
         try:
             if self._exiting or sys.is_finalizing():
                 POOL.clear()  # no keeper thread at exit
@@ -641,11 +641,15 @@ class BackgroundWriter:
         self._set_slow()
 
 
+def _writers() -> list[BackgroundWriter]:
+    """The writers of this process now (a copy: a WeakSet is not safe to iterate from a thread)."""
+    with _ALL_LOCK:
+        return list(_ALL)
+
+
 def _any_writer_open() -> bool:
     """Whether any writer of this process is open (not closed); a closed one reopens on use."""
-    with _ALL_LOCK:
-        writers = list(_ALL)
-    return any(not w._closed for w in writers)
+    return any(not w._closed for w in _writers())
 
 
 def _any_writer_busy() -> bool:
@@ -656,9 +660,7 @@ def _any_writer_busy() -> bool:
     child) does not, whatever its wake-up flag says. A few small items queued between two
     wake-ups (scalars below ``max_queue``) do not count: they may wait there for ``flush_secs``.
     """
-    with _ALL_LOCK:
-        writers = list(_ALL)
-    return any(_thread_busy(w) for w in writers)
+    return any(_thread_busy(w) for w in _writers())
 
 
 def _thread_busy(w: BackgroundWriter) -> bool:
@@ -709,7 +711,7 @@ def _close_all_at_exit() -> None:
     A writer's own finalizer usually does it first (``weakref.finalize`` runs at exit too);
     this covers writers whose owner is gone. Threads still logging have their calls dropped.
     """
-    for w in list(_ALL):
+    for w in _writers():
         if not w._finished:
             w.shutdown_at_exit()
 
