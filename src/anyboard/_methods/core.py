@@ -188,11 +188,16 @@ def scalar_value(tag: str, value: Any) -> Any:
             f"tag {tag!r}: expected a single real number for a scalar, got an array of shape "
             f"{array.shape} and dtype {array.dtype}"
         )
+    return _float64(tag, "the scalar", array)
+
+
+def _float64(tag: str, what: str, array: np.ndarray) -> float:
+    """The one real value of ``array`` as a float; a ``ValueError`` naming ``tag`` if it is finite but beyond float64."""
     with np.errstate(over="ignore"):
         number = float(array.reshape(()))
     if math.isinf(number) and np.isfinite(array).all():  # e.g. a longdouble beyond float64
         raise ValueError(
-            f"tag {tag!r}: the scalar {_short(array.reshape(()).item())} cannot be represented as a float64 (|x| > 1.8e308)"
+            f"tag {tag!r}: {what} {_short(array.reshape(()).item())} cannot be represented as a float64 (|x| > 1.8e308)"
         )
     return number
 
@@ -498,15 +503,16 @@ class CoreMethods(MethodsBase):
                 value = to_numpy(v, tag=tag)
                 if value.dtype.kind == "c":  # float() would drop the imaginary part, warning
                     raise TypeError
-                with np.errstate(over="ignore"):
-                    number = float(value.reshape(()))
+                value = value.reshape(())  # one value
+                if value.dtype.kind not in "biuf":  # an object or a string that reads as a number
+                    value = np.asarray(float(value))
             except (TypeError, ValueError):
                 raise TypeError(f"tag {tag!r}: {name} must be a real number, got {type(v).__name__}") from None
             except OverflowError:  # an int beyond float64
-                raise ValueError(f"tag {tag!r}: {name} cannot be represented as a float64 (|x| > 1.8e308)") from None
-            if math.isinf(number) and np.isfinite(value).all():  # a longdouble beyond float64
-                raise ValueError(f"tag {tag!r}: {name} cannot be represented as a float64 (|x| > 1.8e308)")
-            stats.append(number)
+                raise ValueError(
+                    f"tag {tag!r}: {name} {_short(v)} cannot be represented as a float64 (|x| > 1.8e308)"
+                ) from None
+            stats.append(_float64(tag, name, value))
         limits = self._array(tag, bucket_limits)
         counts = self._array(tag, bucket_counts)
         # validates on the caller
