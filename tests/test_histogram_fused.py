@@ -140,10 +140,7 @@ def test_the_portable_kernel_matches_the_reference_too(portable_native: Any, dty
     # CI machines have AVX2, so the installed build runs the fused AVX2 kernel; the one built
     # here runs the other (count a block, then its statistics) on the same awkward inputs.
     native_layout = h._native_layout(np.dtype(dtype))
-    compare = h._ceil_edges(np.dtype(dtype).type)
-    if compare[-1] <= TF_EDGES[-1]:
-        compare[-1] = np.nextafter(compare[-1], np.dtype(dtype).type(np.inf))
-    layout = portable_native.Layout(compare, h._NATIVE_CELLBITS[np.dtype(dtype).itemsize])
+    layout = h._build_layout(portable_native, np.dtype(dtype))
     for n in SIZES:
         x = awkward(n, dtype, seed=n)
         slots, stats = np.empty(layout.nslot, np.int64), np.empty(5)

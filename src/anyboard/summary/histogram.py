@@ -209,12 +209,17 @@ _NATIVE_LAYOUTS: dict[np.dtype[Any], Any] = {}
 def _native_layout(dtype: np.dtype[Any]) -> Any:
     layout = _NATIVE_LAYOUTS.get(dtype)
     if layout is None:
-        ftype = dtype.type
-        compare = _ceil_edges(ftype)
-        if compare[-1] <= TF_EDGES[-1]:  # the last bucket is closed: "above" starts past the edge
-            compare[-1] = np.nextafter(compare[-1], ftype(np.inf))
-        layout = _NATIVE_LAYOUTS[dtype] = _native.Layout(compare, _NATIVE_CELLBITS[dtype.itemsize])
+        layout = _NATIVE_LAYOUTS[dtype] = _build_layout(_native, dtype)
     return layout
+
+
+def _build_layout(module: Any, dtype: np.dtype[Any]) -> Any:
+    """A new ``module.Layout`` of the TensorFlow buckets for float32/float64 ``dtype`` (``module``: a build of ``_native``)."""
+    ftype = dtype.type
+    compare = _ceil_edges(ftype)
+    if compare[-1] <= TF_EDGES[-1]:  # the last bucket is closed: "above" starts past the edge
+        compare[-1] = np.nextafter(compare[-1], ftype(np.inf))
+    return module.Layout(compare, _NATIVE_CELLBITS[dtype.itemsize])
 
 
 _SPLIT_MIN = 1 << 18  # values per part, at least: below this a helper thread costs more than it saves
