@@ -572,14 +572,27 @@ HUGE_VALUES = [
 @pytest.mark.parametrize("bins", [1, 5, "auto", "fd", "doane", "scott", "rice", "sturges", "sqrt", "default"])
 def test_histogram_of_values_near_the_float64_limit_is_written_whole(values, bins):
     """Every value lands in a finite bucket whatever NumPy's edge arithmetic does at ±1.8e308."""
+    from readref import tb_values
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
     array = np.array(values)
-    _logdir, accepted, found = _exercise(lambda w: w.add_histogram("h", array, 3, bins=bins), "h", "add_histogram")
+    logdir, accepted, found = _exercise(lambda w: w.add_histogram("h", array, 3, bins=bins), "h", "add_histogram")
     assert accepted
     (value,) = [v for _, _, v in found if v.tag == "h"]
     rows = tbread.histogram_rows(value)
     assert np.isfinite(rows).all() and rows[:, 2].sum() == array.size
     assert rows[0, 0] <= array.min() and array.max() <= rows[-1, 1]
     assert np.all(rows[:, 0] < rows[:, 1]) and len(rows) <= 1000
+    # as TensorBoard's histogram dashboard (plugin loader) and the legacy accumulator (tbparse) read
+    # it: every value counted (the plugin loader holds edges in float32: beyond it they show as ±inf)
+    ((_run, _tag, _step, _wall, shown),) = [v for v in tb_values(logdir, "histograms") if v[1] == "h"]
+    assert shown.shape[1] == 3 and shown[:, 2].sum() == array.size
+    legacy = ea.EventAccumulator(logdir, size_guidance={ea.HISTOGRAMS: 0})
+    with warnings.catch_warnings():  # its percentile interpolation overflows at ±1.8e308 (for any writer)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        legacy.Reload()
+    (event,) = legacy.Histograms("h")
+    assert event.histogram_value.num == array.size and sum(event.histogram_value.bucket) == array.size
 
 
 def test_numpy_keeps_its_result_where_a_rule_overflows_harmlessly():

@@ -196,6 +196,8 @@ def test_boxes_far_outside_the_image_draw_what_shows_of_them(logdir):
     np.testing.assert_array_equal(far_px, near_px)
     red = (far_px[..., 0] == 255) & (far_px[..., 1] == 0)
     assert red[20, 30] and not red[20, 31:].any()  # the right edge shows; the rest lies outside
+    ((_wall, _step, shown),) = python_tensors(logdir, "far")  # as TensorBoard's image dashboard reads it
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(shown[2]))), far_px)
 
 
 def _naive_boxes(hwc: np.ndarray, boxes: np.ndarray, labels: list[str]) -> np.ndarray:
