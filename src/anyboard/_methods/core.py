@@ -202,6 +202,15 @@ def _float64(tag: str, what: str, array: np.ndarray) -> float:
     return number
 
 
+def _text_arg(tag: str, name: str, value: Any) -> str:
+    """A text argument (display_name, summary_description): a str; ``None`` or ``False`` (torch's default in that positional slot) mean ""."""
+    if isinstance(value, str):
+        return value
+    if value is None or value is False:
+        return ""
+    raise TypeError(f"tag {tag!r}: {name} must be a str, got {type(value).__name__}")
+
+
 def _short(value: Any) -> str:
     """``repr(value)``, cut to 40 characters (an int of 400 digits stays readable in a message)."""
     text = repr(value)
@@ -246,7 +255,9 @@ class CoreMethods(MethodsBase):
             double_precision: accepted for torch compatibility; TensorBoard's
                 Rust loader drops float64 scalars, so float32 is written.
             display_name, summary_description: shown by TensorBoard (forces the
-                tensor encoding, which carries metadata).
+                tensor encoding, which carries metadata). tensorboardX takes them
+                positionally after ``walltime``: a str in the ``new_style`` or
+                ``double_precision`` slot is read in that order.
 
         On disk: see :mod:`anyboard.summary.scalar`. A value no float64 can hold
         (``10**400``) raises ``ValueError``; a finite value beyond float32's range
@@ -270,6 +281,17 @@ class CoreMethods(MethodsBase):
             return None
         tag = self._tag(tag)
         tag = summary_tag(self._file_layout, tag)
+        if isinstance(new_style, str) or isinstance(double_precision, str):
+            # tensorboardX's positional order: (tag, value, step, walltime, display_name, summary_description)
+            if display_name or summary_description:
+                raise TypeError(
+                    f"tag {tag!r}: add_scalar got display_name/summary_description both positionally "
+                    "(tensorboardX's order) and as keywords"
+                )
+            display_name, summary_description = _text_arg(tag, "display_name", new_style), _text_arg(
+                tag, "summary_description", double_precision
+            )
+            new_style = double_precision = False
         if scalar_value is _MISSING:
             if value is _MISSING:
                 raise TypeError(f"tag {tag!r}: add_scalar needs a value (scalar_value= or value=)")
@@ -297,7 +319,9 @@ class CoreMethods(MethodsBase):
             raise ValueError(f"tag {tag!r}: global_step {step} does not fit in int64")
         wall = self._walltime(tag, walltime)
         if new_style or display_name or summary_description:
-            args = (tag, scalar_value, display_name, summary_description, new_style, self._summary_format)
+            for name, text in (("display_name", display_name), ("summary_description", summary_description)):
+                _check_utf8(tag, _text_arg(tag, name, text))
+            args = (tag, scalar_value, display_name or "", summary_description or "", new_style, self._summary_format)
             self._emit(tag, _scalar_summary, args, step, wall)
             return None
         code = _SCALAR if type(scalar_value) is float else _DEVICE_SCALAR
