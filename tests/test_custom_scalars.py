@@ -99,6 +99,9 @@ def test_layouts_of_two_runs_are_merged_by_the_server(logdir):
         ({"cat": {"t": ["Multiline", ["a", 3]]}}, TypeError, "must be str"),
         ({"cat": {"t": "Multiline"}}, TypeError, "[kind, tags]"),
         ({1: {"t": ["Multiline", ["a"]]}}, TypeError, "category titles"),
+        ({"cat": {"t": ["Multiline", ["a\ud800"]]}}, ValueError, "chart 'cat'/'t': the tag"),
+        ({"cat": {"t\udfff": ["Multiline", ["a"]]}}, ValueError, "the chart title"),
+        ({"c\ud800": {"t": ["Margin", ["a", "b", "c"]]}}, ValueError, "the category title"),
     ],
 )
 def test_bad_layouts_raise_and_name_the_config_tag(logdir, layout, error, words):

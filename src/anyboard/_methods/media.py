@@ -406,8 +406,12 @@ class Methods(MethodsBase):
         self._merge_layout(_cs.normalize({category: {title: ["Margin", tags]}}))
 
     def _merge_layout(self, new: dict[str, dict[str, tuple[str, tuple[str, ...]]]]) -> None:
-        merged = self._extras.setdefault("_anyboard_custom_layout", {})
+        # the merged layout is kept only once it is queued: a refused call changes nothing
+        merged = {
+            category: dict(charts) for category, charts in self._extras.get("_anyboard_custom_layout", {}).items()
+        }
         for category, charts in new.items():
             merged.setdefault(category, {}).update(charts)
         data = _cs.layout_proto(merged).SerializeToString()
         self._emit(_cs.CONFIG_TAG, _cs.custom_scalars, (data,), 0, None, nbytes=len(data) + 256)
+        self._extras["_anyboard_custom_layout"] = merged

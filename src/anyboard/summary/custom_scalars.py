@@ -40,7 +40,19 @@ def _str_list(where: str, tags: Any) -> list[str]:
     bad = [t for t in out if not isinstance(t, str)]
     if bad:
         raise TypeError(f"{CONFIG_TAG}: {where}: tag names must be str, got {bad[0]!r}")
+    for t in out:
+        _utf8(where, "tag", t)
     return out
+
+
+def _utf8(where: str, what: str, text: str) -> None:
+    """A ``ValueError`` naming ``where`` if ``text`` cannot be written (proto strings are UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"{CONFIG_TAG}: {where}: the {what} {text!r} cannot be encoded as UTF-8 (lone surrogate)"
+        ) from None
 
 
 def normalize(layout: Any) -> dict[str, dict[str, tuple[str, tuple[str, ...]]]]:
@@ -51,8 +63,9 @@ def normalize(layout: Any) -> dict[str, dict[str, tuple[str, tuple[str, ...]]]]:
 
     Raises:
         TypeError: a level is not a dict/list, or a name is not a str.
-        ValueError: an unknown chart kind, an empty multiline tag list, or a
-            margin chart without exactly three tags.
+        ValueError: an unknown chart kind, an empty multiline tag list, a
+            margin chart without exactly three tags, or a name that is not
+            valid UTF-8 (a lone surrogate).
     """
     if not isinstance(layout, Mapping):
         raise TypeError(
@@ -62,6 +75,7 @@ def normalize(layout: Any) -> dict[str, dict[str, tuple[str, tuple[str, ...]]]]:
     for category, charts in layout.items():
         if not isinstance(category, str):
             raise TypeError(f"{CONFIG_TAG}: category titles must be str, got {category!r}")
+        _utf8(f"category {category!r}", "category title", category)
         if not isinstance(charts, Mapping):
             raise TypeError(
                 f"{CONFIG_TAG}: category {category!r}: expected a dict {{title: [kind, tags]}}, got {type(charts).__name__}"
@@ -71,6 +85,7 @@ def normalize(layout: Any) -> dict[str, dict[str, tuple[str, tuple[str, ...]]]]:
             where = f"chart {category!r}/{title!r}"
             if not isinstance(title, str):
                 raise TypeError(f"{CONFIG_TAG}: category {category!r}: chart titles must be str, got {title!r}")
+            _utf8(where, "chart title", title)
             if isinstance(spec, str | bytes) or not isinstance(spec, Sequence) or len(spec) != 2:
                 raise TypeError(
                     f"{CONFIG_TAG}: {where}: expected [kind, tags] with kind 'Multiline' or 'Margin', got {spec!r}"
