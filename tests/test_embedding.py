@@ -250,3 +250,49 @@ def test_torch_tensors_accepted(logdir):
     text = Path(logdir, "00000", "t", "metadata.tsv").read_text()
     assert text == "0\n1\n2\n3\n"
     assert os.path.isfile(os.path.join(logdir, "00000", "t", "sprite.png"))
+
+
+def _projector_entries(logdir):
+    """``{tensor_name: (tensor_path, metadata_path, sprite path)}`` as TensorBoard's projector parses the config."""
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector import projector_config_pb2
+
+    config = text_format.Parse(
+        Path(logdir, "projector_config.pbtxt").read_text(), projector_config_pb2.ProjectorConfig()
+    )
+    return {e.tensor_name: (e.tensor_path, e.metadata_path, e.sprite.image_path) for e in config.embeddings}
+
+
+def test_mxboard_spellings_with_keywords_mixed_in(logdir):
+    """MXBoard's ``add_embedding(tag, embedding, labels=None, images=None, global_step=None)``: any mix of
+    positional and keyword arguments; ``global_step=`` lands in torch's slot, where MXBoard's images go."""
+    mat = np.arange(8, dtype=np.float32).reshape(4, 2)
+    thumbs = np.zeros((4, 3, 2, 2), np.uint8)
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_embedding("a", mat, global_step=5)
+        w.add_embedding("b", mat, labels=list("wxyz"), global_step=np.int64(7))
+        w.add_embedding("c", mat, images=thumbs, global_step=2)
+        w.add_embedding("d", mat, list("wxyz"), thumbs, 9)
+        w.add_embedding("e", mat, None, thumbs)
+        with pytest.raises(TypeError, match="'images' both"):
+            w.add_embedding("f", mat, None, thumbs, 3, images=thumbs)
+    entries = _projector_entries(logdir)
+    assert sorted(entries) == ["a:00005", "b:00007", "c:00002", "d:00009", "e:00000"]
+    assert entries["b:00007"][1] and not entries["a:00005"][1]  # labels only where given
+    assert entries["c:00002"][2] and entries["d:00009"][2] and entries["e:00000"][2] and not entries["a:00005"][2]
+    for name, (tensor_path, _, _) in entries.items():
+        step = int(name.split(":")[1])
+        points = np.loadtxt(Path(logdir, tensor_path), delimiter="\t", dtype=np.float32)
+        np.testing.assert_array_equal(points, mat)
+        assert Path(tensor_path).parts[0] == f"{step:05d}"
+
+
+def test_add_embedding_after_close_reopens_as_every_add_does(logdir):
+    w = anyboard.SummaryWriter(logdir)
+    w.add_scalar("x", 1.0, 0)
+    w.close()
+    w.add_embedding(np.ones((2, 3)), tag="later", global_step=1)  # torch's writer takes this call too
+    w.add_scalar("x", 2.0, 1)
+    w.close()
+    assert list(_projector_entries(logdir)) == ["later:00001"]
+    assert len(list(Path(logdir).glob("events.out.tfevents.*"))) == 2  # the run went on in a new file

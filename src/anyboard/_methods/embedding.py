@@ -9,9 +9,18 @@ import numpy as np
 
 from anyboard import projector
 from anyboard._methods.base import MethodsBase
-from anyboard.errors import WriterClosedError
 
 _MISSING: Any = object()
+
+
+def _is_step(x: Any) -> bool:
+    """Whether ``x`` is a single integer (a Python or NumPy int, or a 0-d integer array or tensor)."""
+    if isinstance(x, bool):
+        return False
+    if isinstance(x, int | np.integer):
+        return True
+    dtype = getattr(x, "dtype", None)
+    return getattr(x, "ndim", None) == 0 and dtype is not None and "int" in str(dtype)
 
 
 def _is_row(x: Any) -> bool:
@@ -119,7 +128,8 @@ class Methods(MethodsBase):
 
         MXBoard's ``add_embedding(tag, embedding, labels=None, images=None,
         global_step=None)`` is accepted too (a str first argument, or the
-        ``embedding=``/``labels=``/``images=`` keywords).
+        ``embedding=``/``labels=``/``images=`` keywords), positional or by
+        keyword, ``global_step=`` included.
 
         Files (see :mod:`anyboard.projector`) go to the same storage as the
         event files: the local log directory, or the fsspec URL (``s3://``,
@@ -144,7 +154,12 @@ class Methods(MethodsBase):
             OSError: writing to the storage failed.
         """
         if isinstance(mat, str):  # MXBoard positional order: (tag, embedding, labels, images, global_step)
-            mx_args = (("embedding", metadata), ("labels", label_img), ("images", global_step), ("global_step", tag))
+            if tag is _MISSING and _is_step(global_step):
+                # MXBoard's global_step= keyword lands in torch's global_step slot, where MXBoard's
+                # images go positionally; a step is a single integer, thumbnails never are
+                mx_args = (("embedding", metadata), ("labels", label_img), ("global_step", global_step))
+            else:
+                mx_args = (("embedding", metadata), ("labels", label_img), ("images", global_step), ("global_step", tag))
             given = {name: value for name, value in mx_args if value is not None and value is not _MISSING}
             for name, kw in (("embedding", embedding), ("labels", labels), ("images", images)):
                 if name in given and kw is not (_MISSING if name == "embedding" else None):
@@ -168,8 +183,8 @@ class Methods(MethodsBase):
         tag = self._tag("default" if tag is _MISSING else tag)
         if mat is _MISSING:
             raise TypeError(f"tag {tag!r}: add_embedding needs the points (mat, or embedding=)")
-        if self.closed:
-            raise WriterClosedError("this writer is closed; create a new SummaryWriter to log again")
+        if self.closed:  # as every add_* does: the run goes on in new files
+            self.reopen()
 
         points = self._array(tag, mat, copy=False)
         if points.ndim != 2 or points.shape[0] < 1 or points.shape[1] < 1:
