@@ -288,8 +288,9 @@ class CoreMethods(MethodsBase):
                     f"tag {tag!r}: add_scalar got display_name/summary_description both positionally "
                     "(tensorboardX's order) and as keywords"
                 )
-            display_name, summary_description = _text_arg(tag, "display_name", new_style), _text_arg(
-                tag, "summary_description", double_precision
+            display_name, summary_description = (
+                _text_arg(tag, "display_name", new_style),
+                _text_arg(tag, "summary_description", double_precision),
             )
             new_style = double_precision = False
         if scalar_value is _MISSING:

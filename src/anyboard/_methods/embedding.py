@@ -159,7 +159,12 @@ class Methods(MethodsBase):
                 # images go positionally; a step is a single integer, thumbnails never are
                 mx_args = (("embedding", metadata), ("labels", label_img), ("global_step", global_step))
             else:
-                mx_args = (("embedding", metadata), ("labels", label_img), ("images", global_step), ("global_step", tag))
+                mx_args = (
+                    ("embedding", metadata),
+                    ("labels", label_img),
+                    ("images", global_step),
+                    ("global_step", tag),
+                )
             given = {name: value for name, value in mx_args if value is not None and value is not _MISSING}
             for name, kw in (("embedding", embedding), ("labels", labels), ("images", images)):
                 if name in given and kw is not (_MISSING if name == "embedding" else None):
