@@ -153,6 +153,11 @@ def test_bad_inputs_raise_naming_the_tag(logdir):
             (ValueError, r"'t15'.*finite", lambda: w.add_image_with_boxes("t15", ok, np.array([[0, 0, np.nan, 1]]))),
             (TypeError, r"'t16'.*matplotlib Figure", lambda: w.add_figure("t16", object())),
             (TypeError, r"'t17'.*dtype", lambda: w.add_image("t17", np.array([["a"]]), dataformats="HW")),
+            (  # refused on the call (it used to fail on the writer thread, or exhaust the memory)
+                ValueError,
+                r"'t18'.*rescale=100000.*400_000 x 400_000",
+                lambda: w.add_image_with_boxes("t18", ok, np.zeros((1, 4)), rescale=1e5),
+            ),
         ]
         for exc, pattern, call in cases:
             with pytest.raises(exc, match=pattern):

@@ -21,7 +21,7 @@ import numpy as np
 from anyboard._layout import summary_tag
 from anyboard._methods.base import MethodsBase
 from anyboard.imaging import check_range, parse_layout
-from anyboard.summary.image import DEFAULT_COMPRESS_LEVEL
+from anyboard.summary.image import DEFAULT_COMPRESS_LEVEL, MAX_RESCALED_BYTES, rescaled_size
 from anyboard.summary.image import encode_bytes as _encode_bytes
 from anyboard.summary.image import image as _image_summary
 from anyboard.summary.image import image_with_boxes as _image_with_boxes
@@ -302,6 +302,13 @@ class Methods(MethodsBase):
         scale = _positive(tag, "rescale", rescale)
         level = _level(tag, compress_level)
         array, fmt = self._image_snapshot(tag, img_tensor, dataformats, "CHW")
+        sides = dict(zip(fmt, array.shape))
+        width, height = rescaled_size(sides.get("W", 1), sides.get("H", 1), scale)
+        if width * height * 4 >= MAX_RESCALED_BYTES:
+            raise ValueError(
+                f"tag {tag!r}: rescale={rescale!r} would draw a {width:_} x {height:_} image; "
+                f"the rescaled image must have fewer than {MAX_RESCALED_BYTES // 4:_} pixels (2 GiB as RGBA)"
+            )
         boxes = self._array(tag, box_tensor)
         if boxes.dtype.kind not in "biuf":
             raise TypeError(f"tag {tag!r}: box_tensor must be numeric, got dtype {boxes.dtype}")

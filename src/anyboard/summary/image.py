@@ -70,6 +70,14 @@ def image_summary(
     return Summary(value=[Summary.Value(tag=tag, metadata=metadata(PLUGIN_NAME, _CONTENT), tensor=t)])
 
 
+MAX_RESCALED_BYTES = 1 << 31  # RGBA bytes of a rescaled image: more could not be one event (2 GiB)
+
+
+def rescaled_size(width: int, height: int, rescale: float) -> tuple[int, int]:
+    """``(width, height)`` of an image resized by ``rescale`` (each side at least 1 px)."""
+    return max(1, round(width * rescale)), max(1, round(height * rescale))
+
+
 def encode_bytes(array: np.ndarray, fmt: str, scale: float = 1.0) -> int:
     """Bytes the writer thread allocates to encode ``array`` (axes named by ``fmt``) as an image or
     video event: the uint8 conversion, the grid, Pillow's copy, the PNG/GIF output and its copy.
@@ -188,8 +196,7 @@ def image_with_boxes(
 
     img = draw_boxes(to_hwc_uint8(array, fmt), boxes, labels)
     if rescale != 1:
-        size = (max(1, round(img.width * rescale)), max(1, round(img.height * rescale)))
-        img = img.resize(size, Image.Resampling.LANCZOS)
+        img = img.resize(rescaled_size(img.width, img.height, rescale), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=compress_level)
     return image_summary(tag, img.width, img.height, [buf.getvalue()], len(img.getbands()), summary_format)
