@@ -359,6 +359,103 @@ def test_keyboard_interrupt_mid_call_keeps_the_writer_consistent(tmp_path, where
     assert len(set(steps) - set(done)) <= interrupts, "events appeared that were never logged"
 
 
+def _writer_loops() -> int:
+    """Writer threads inside their loop now (entered and not done)."""
+    from anyboard.io.background import _WriterThread
+
+    return sum(isinstance(t, _WriterThread) and t.entered and not t.done.is_set() for t in threading.enumerate())
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.skipif(sys.platform == "win32", reason="interrupt_main timing needs POSIX signals here")
+def test_ctrl_c_storm_on_scalars_flush_and_close_writes_each_event_once(tmp_path):
+    """Real SIGINTs while scalars are logged, flushed and the writer closed and reopened.
+
+    A Ctrl-C inside close()'s wait for the writer thread used to leave that thread running
+    unseen (CPython 3.11's Thread.join() marks a live thread stopped when interrupted), so
+    the next call started a second writer loop: batches written twice, into one file or two.
+    """
+    logdir = str(tmp_path)
+    writer = SummaryWriter(logdir, max_queue=7, flush_secs=0.01)
+    done: list[int] = []
+    interrupts = 0
+    most_loops = 0
+    with ctrl_c_storm(0.002) as armed:
+        deadline = time.monotonic() + 3.0
+        step = 0
+        while time.monotonic() < deadline:
+            try:
+                armed[0] = True
+                writer.add_scalar("a", float(step), step)
+                done.append(step)
+                if step % 10 >= 8:
+                    writer.flush()
+                    if step % 100 == 9:
+                        writer.close()
+                armed[0] = False
+            except KeyboardInterrupt:
+                interrupts += 1
+            armed[0] = False
+            step += 1
+            most_loops = max(most_loops, _writer_loops())
+    assert interrupts > 0, "the test delivered no interrupt"
+    no_hang(writer.close, WATCHDOG_S, "close() after interrupts")
+    steps = [s for tag, s in _values(logdir)["."] if tag == "a"]
+    assert len(steps) == len(set(steps)), f"{len(steps) - len(set(steps))} events written twice"
+    assert set(done) <= set(steps), f"accepted events lost: {sorted(set(done) - set(steps))[:10]}"
+    assert most_loops <= 1, f"{most_loops} writer loops ran at once"
+
+
+def test_a_writer_thread_whose_start_was_interrupted_never_runs_a_second_loop(tmp_path, monkeypatch):
+    """Ctrl-C inside Thread.start(): start() raises, but the OS thread runs later. The next call
+    starts another thread; the late one must leave without touching the streams."""
+    from anyboard.io import background as bg
+
+    real_start = threading.Thread.start
+    late: list[threading.Thread] = []
+
+    def interrupted_start(self: threading.Thread) -> None:
+        starter = threading.Thread(target=lambda: (time.sleep(0.05), real_start(self)))
+        late.append(starter)
+        starter.start()
+        raise KeyboardInterrupt
+
+    w = SummaryWriter(str(tmp_path), max_queue=5, flush_secs=0.01)
+    for k in range(4):
+        monkeypatch.setattr(bg._WriterThread, "start", interrupted_start)
+        with pytest.raises(KeyboardInterrupt):
+            w.add_scalar("x", float(k), 2 * k)  # the thread it starts runs only later
+        monkeypatch.undo()
+        w.add_scalar("x", float(k), 2 * k + 1)  # the writer has no running thread: starts another
+        if k < 3:
+            w.close()
+    for t in late:
+        t.join()
+
+    def log(t: int) -> None:
+        for i in range(500):
+            w.add_scalar(f"t{t}", float(i), i)
+            if i % 50 == 0:
+                w.flush()
+
+    threads = [threading.Thread(target=log, args=(t,)) for t in range(3)]
+    for t in threads:
+        t.start()
+
+    def join_all() -> None:
+        for t in threads:
+            t.join()
+        w.close()
+
+    no_hang(join_all, WATCHDOG_S, "logging and flushing beside late writer threads")
+    values = _values(str(tmp_path))["."]
+    for t in range(3):
+        assert [s for tag, s in values if tag == f"t{t}"] == list(range(500)), "an event lost or written twice"
+    xs = [s for tag, s in values if tag == "x"]
+    assert len(xs) == len(set(xs)) and {1, 3, 5, 7} <= set(xs) <= set(range(8))  # an interrupted call may be lost
+    assert _writer_loops() == 0
+
+
 def test_a_new_sub_run_logged_from_many_threads_at_once_gets_one_file(tmp_path, monkeypatch):
     # add_scalars opens a sub-run's file on its first use; threads making that first call at
     # once (the file system slow meanwhile) must share one stream, not open one file each.

@@ -157,7 +157,11 @@ class Methods(MethodsBase):
             if tag is _MISSING and _is_step(global_step):
                 # MXBoard's global_step= keyword lands in torch's global_step slot, where MXBoard's
                 # images go positionally; a step is a single integer, thumbnails never are
-                mx_args = (("embedding", metadata), ("labels", label_img), ("global_step", global_step))
+                mx_args: tuple[tuple[str, Any], ...] = (
+                    ("embedding", metadata),
+                    ("labels", label_img),
+                    ("global_step", global_step),
+                )
             else:
                 mx_args = (
                     ("embedding", metadata),

@@ -82,6 +82,7 @@ import time
 import warnings
 import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from anyboard._flag import Flag
@@ -105,6 +106,39 @@ _ALL_LOCK = threading.Lock()  # around adding to _ALL and iterating it from a th
 
 EXIT_TIMEOUT = 60.0
 """Seconds a writer is given at interpreter exit to write what was queued (a stuck disk is left then)."""
+
+
+class _WriterThread(threading.Thread):
+    """The writer thread, with a liveness of its own (see :func:`_alive`).
+
+    ``Thread.is_alive()`` cannot be trusted here: a ``join()`` that a Ctrl-C
+    interrupts marks the running thread stopped (CPython 3.11's
+    ``_wait_for_tstate_lock`` releases the lock the live thread holds), and a
+    thread whose ``start()`` was interrupted reads as not alive although it
+    runs later. ``entered`` is set (under ``_thread_lock``) once the thread is
+    the writer's one loop; ``done`` once it has left it or never will.
+    """
+
+    def __init__(self, target: Callable[[], None]) -> None:
+        super().__init__(target=target, name="anyboard-writer", daemon=True)
+        self.entered = False
+        self.done = Flag()
+
+
+def _alive(thread: _WriterThread | None) -> bool:
+    """Whether ``thread`` is the writer's loop, or started and about to become it."""
+    return thread is not None and not thread.done.is_set() and (thread.entered or thread.is_alive())
+
+
+def _wait_done(thread: _WriterThread, timeout: float | None) -> bool:
+    """Wait until ``thread`` has left the loop (``timeout`` seconds at most); return whether it has."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not thread.done.is_set():
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return False
+        thread.done.wait(left)
+    return True
 
 
 class BackgroundWriter:
@@ -164,7 +198,12 @@ class BackgroundWriter:
         self._wanted_bytes = 0
         self._dirty = False
         self._reached: list[FlushMarker] = []  # markers written, to be released after the next file flush
-        self._thread: threading.Thread | None = None
+        # Guards self._thread: the one writer thread. A Ctrl-C inside Thread.start() can leave an OS
+        # thread that runs later although start() raised; whoever replaces a thread that is not
+        # alive yet, and the thread itself on entering _run, decide under this lock, so that an
+        # orphan finds it was replaced and never touches the streams (two loops would write twice).
+        self._thread_lock = threading.Lock()
+        self._thread: _WriterThread | None = None
         self._set_slow()  # start the thread on first use
 
     def _set_slow(self) -> None:
@@ -206,15 +245,23 @@ class BackgroundWriter:
                 self._reopen_locked()
             if self._error is not None:
                 self._raise_error()
-            if self._thread is None or not self._thread.is_alive():
-                self._start()
+            self._start()
             with self._count_lock:  # an error the thread records from here on sets it again
                 self._slow = self._error is not None
             return True
 
     def _start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="anyboard-writer", daemon=True)
-        self._thread.start()
+        """Start the writer thread unless one is alive (see ``_thread_lock``)."""
+        with self._thread_lock:
+            if _alive(self._thread):
+                return
+            thread = self._thread = _WriterThread(self._run)
+        thread.start()
+
+    def _forget_thread(self) -> None:
+        """No writer thread from now on (one whose start() was interrupted exits when it runs)."""
+        with self._thread_lock:
+            self._thread = None
 
     def _raise_error(self) -> None:
         """Raise the writer thread's error on this caller (once: another caller may have taken it)."""
@@ -394,7 +441,7 @@ class BackgroundWriter:
                 return
             if self._error is not None:
                 self._raise_error()
-            if self._thread is None or not self._thread.is_alive() or self._exiting or self._closed:
+            if not _alive(self._thread) or self._exiting or self._closed:
                 return
             self._wake.set()
             room.wait(0.1)
@@ -444,7 +491,7 @@ class BackgroundWriter:
                 if self._error is not None:
                     break
                 thread = self._thread
-                if thread is None or not thread.is_alive():
+                if not _alive(thread):
                     if self._closed or self._exiting or not any(s.queue for s in self._streams):
                         break
                     with self._life:  # the thread died (it never should): start another one
@@ -480,11 +527,11 @@ class BackgroundWriter:
                 # can land behind a marker: a second barrier writes them.
                 for _ in range(3):
                     thread = self._thread
-                    if not ((thread is not None and thread.is_alive()) or any(s.queue for s in self._streams)):
+                    if not (_alive(thread) or any(s.queue for s in self._streams)):
                         break
                     if self._error is not None:
                         self._raise_error()
-                    if thread is None or not thread.is_alive():
+                    if not _alive(thread):
                         self._stop = False
                         self._start()
                     self._barrier(timeout)
@@ -502,12 +549,16 @@ class BackgroundWriter:
         self._stop = True
         self._wake.set()
         thread = self._thread
-        # is_alive() first: a Ctrl-C inside Thread.start() can leave a thread that never ran
-        # (join() would raise); such a thread never writes, so there is nothing to wait for.
-        if thread is not None and thread is not threading.current_thread() and thread.is_alive():
-            thread.join(timeout)
-            if thread.is_alive():
-                return  # a stuck disk: the thread may still write; the next close() or reopen() finishes
+        # A thread whose start() a Ctrl-C interrupted, not running yet, is not waited for:
+        # forgotten, it leaves on entering _run.
+        if (
+            thread is not None
+            and thread is not threading.current_thread()
+            and _alive(thread)
+            and not _wait_done(thread, timeout)
+        ):
+            return  # a stuck disk: the thread may still write; the next close() or reopen() finishes
+        self._forget_thread()
         for s in self._streams:
             try:
                 s.close_file()
@@ -544,7 +595,7 @@ class BackgroundWriter:
         self._finished = False
         self._closed = False
         self._stop = False
-        self._thread = None
+        self._forget_thread()
         self._set_slow()
 
     def shutdown_at_exit(self, timeout: float = EXIT_TIMEOUT) -> None:
@@ -572,6 +623,20 @@ class BackgroundWriter:
 
     # -- background side ---------------------------------------------------
     def _run(self) -> None:
+        me = threading.current_thread()
+        with self._thread_lock:
+            if self._thread is not me:  # started by an interrupted start() and replaced since
+                if isinstance(me, _WriterThread):
+                    me.done.set()
+                return
+            me = self._thread
+            me.entered = True
+        try:
+            self._loop()
+        finally:
+            me.done.set()
+
+    def _loop(self) -> None:
         next_flush = time.monotonic() + self._flush_secs
         while True:
             with self._count_lock:  # about to wait: the next max_queue items of a stream must wake this thread
@@ -665,7 +730,7 @@ def _any_writer_busy() -> bool:
 
 def _thread_busy(w: BackgroundWriter) -> bool:
     thread = w._thread
-    return thread is not None and thread.is_alive() and (w._draining or w._wake.is_set())
+    return _alive(thread) and (w._draining or w._wake.is_set())
 
 
 def _forked_child() -> None:
