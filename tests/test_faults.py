@@ -398,6 +398,41 @@ def test_unwritable_event_file_mid_run_reports_and_keeps_earlier_data(tmp_path, 
     assert steps[0] == 0 and steps[1] == 1 and steps[-1] == 3 and steps == sorted(steps)
 
 
+def test_a_failing_disk_keeps_the_memory_bound_and_a_call_that_raises_is_not_written(tmp_path, monkeypatch):
+    """Every write fails while 1 MiB texts keep coming (on_full="block", bound 10 MiB): the calls
+    raise once the bound is reached, the backlog stays within it, and after the disk recovers
+    exactly the calls that returned are in the file (a raised call used to be queued anyway)."""
+    logdir = str(tmp_path / "logs")
+    bound = 10 << 20
+    w = SummaryWriter(logdir, max_pending_bytes=bound, flush_secs=0.05)
+    w.add_scalar("loss", 0.0, 0)
+    w.flush()
+    original = event_file.LocalFile.write
+    failing = {"on": True}
+
+    def write(self, data):
+        if failing["on"]:
+            raise OSError(errno.EIO, "Input/output error (injected)")
+        return original(self, data)
+
+    monkeypatch.setattr(event_file.LocalFile, "write", write)
+    returned, raised, peak = [], [], 0
+    for i in range(60):
+        error = _in_thread(lambda i=i: w.add_text("t", "z" * (1 << 20), i)).get("error")
+        if error is None:
+            returned.append(i)
+        else:
+            assert isinstance(error, WriteError), error
+            raised.append(i)
+        peak = max(peak, w._core._pending_bytes())
+    assert raised, "the failing disk was never reported"
+    assert peak <= bound + (2 << 20), f"backlog {peak / 2**20:.1f} MiB over the {bound >> 20} MiB bound"
+    failing["on"] = False
+    w.close()
+    texts = [e.step for e in anyboard.iter_run_events(logdir) for v in e.summary.value if v.tag == "t"]
+    assert sorted(texts) == returned
+
+
 @pytest.mark.parametrize(
     ("code", "kind"),
     [(errno.ENOSPC, OSError), (errno.EDQUOT, OSError), (errno.EACCES, PermissionError), (errno.EIO, OSError)],

@@ -27,8 +27,11 @@ Contracts:
   peers' meaning of ``max_queue``); the caller never waits for that.
 - Memory is bounded by ``max_pending_bytes``: an estimate of the bytes the
   queued items hold, :data:`EVENT_BYTES` per queued item plus the ``nbytes``
-  its ``put`` declared. When it is exceeded, ``on_full="block"`` makes the
-  caller wait until the thread catches up; ``on_full="drop"`` drops new items
+  its ``put`` declared. When an item would exceed it, ``on_full="block"`` makes
+  the caller wait until the thread has written enough for it to fit (an item
+  over half the bound: until the backlog is half the bound), before the item is
+  queued: a write failing meanwhile raises :class:`~anyboard.errors.WriteError`
+  there, and the item is not queued. ``on_full="drop"`` drops new items
   (each counted in :attr:`BackgroundWriter.dropped`; one warning) until there
   is room. Items declaring no bytes are checked every ``max_queue`` items of
   their stream (or, while the thread has a wake it has not taken yet, at most
@@ -116,18 +119,22 @@ class _WriterThread(threading.Thread):
     ``_wait_for_tstate_lock`` releases the lock the live thread holds), and a
     thread whose ``start()`` was interrupted reads as not alive although it
     runs later. ``entered`` is set (under ``_thread_lock``) once the thread is
-    the writer's one loop; ``done`` once it has left it or never will.
+    the writer's one loop, in process ``pid`` (a forked child has no such
+    thread); ``done`` once it has left the loop or never will.
     """
 
     def __init__(self, target: Callable[[], None]) -> None:
         super().__init__(target=target, name="anyboard-writer", daemon=True)
         self.entered = False
+        self.pid = 0
         self.done = Flag()
 
 
 def _alive(thread: _WriterThread | None) -> bool:
     """Whether ``thread`` is the writer's loop, or started and about to become it."""
-    return thread is not None and not thread.done.is_set() and (thread.entered or thread.is_alive())
+    if thread is None or thread.done.is_set():
+        return False
+    return thread.pid == os.getpid() if thread.entered else thread.is_alive()
 
 
 def _wait_done(thread: _WriterThread, timeout: float | None) -> bool:
@@ -369,7 +376,12 @@ class BackgroundWriter:
         if self._slow and not self._slow_path():
             return  # the interpreter is exiting: dropped (counted)
         cost = EVENT_BYTES + nbytes
-        if self._on_full == "drop" and self._pending_bytes() + cost > self._max_bytes and not self._full(cost):
+        if self._on_full == "block" and self._pending_bytes() + cost > self._max_bytes:
+            # Before queueing: a write failing meanwhile raises here, and the item is not queued
+            # (a call that raises never wrote; the backlog of a failing disk stays bounded). An
+            # item over half the bound waits for a backlog of half the bound.
+            self._full(min(cost, self._max_bytes // 2))
+        elif self._on_full == "drop" and self._pending_bytes() + cost > self._max_bytes and not self._full(cost):
             with self._count_lock:
                 self.dropped += 1
                 stream.check_at = 0  # check every item until there is room
@@ -398,8 +410,6 @@ class BackgroundWriter:
                 step = self._max_queue
                 wake.set()
             stream.check_at = 0 if self._slow else len(stream.queue) + step
-        if self._on_full == "block" and self._pending_bytes() > self._max_bytes:
-            self._full(0)
 
     def put_counted(self, stream: Stream, item: Item, nbytes: int) -> None:
         """Queue a small item declaring ``nbytes`` (at most ``SMALL_ITEM``) between two gates.
@@ -415,7 +425,7 @@ class BackgroundWriter:
     def _full(self, nbytes: int) -> bool:
         """The memory bound is reached: free snapshot buffers go first; then ``"block"`` waits.
 
-        Returns whether ``nbytes`` more fit now (``"block"``: once the backlog fits again).
+        Returns whether ``nbytes`` more fit now (``"block"``: waits until they do).
         """
         if POOL.free_bytes or self._wanted_bytes:
             self._drop_pool()
@@ -427,17 +437,17 @@ class BackgroundWriter:
         with self._count_lock:
             self._room.add(room)
         try:
-            self._wait_for_room(room)
+            self._wait_for_room(room, nbytes)
         finally:
             with self._count_lock:
                 self._room.discard(room)
         return True
 
-    def _wait_for_room(self, room: Flag) -> None:
-        """Wait until the backlog fits the memory bound (the writer thread sets ``room`` after each batch)."""
+    def _wait_for_room(self, room: Flag, nbytes: int) -> None:
+        """Wait until ``nbytes`` more fit the memory bound (the writer thread sets ``room`` after each batch)."""
         while True:
             room.clear()  # before the check: a batch written after it sets the flag again
-            if self._pending_bytes() <= self._max_bytes:
+            if self._pending_bytes() + nbytes <= self._max_bytes:
                 return
             if self._error is not None:
                 self._raise_error()
@@ -630,6 +640,7 @@ class BackgroundWriter:
                     me.done.set()
                 return
             me = self._thread
+            me.pid = os.getpid()
             me.entered = True
         try:
             self._loop()
