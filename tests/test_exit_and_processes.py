@@ -89,6 +89,43 @@ def test_forked_multiprocessing_children_lose_nothing_without_flushing(tmp_path)
     assert _steps(logdir, "parent") == [0]
 
 
+_CHILD_WRITER: SummaryWriter | None = None
+
+
+def _child_creates_a_writer(logdir: str, k: int, keep: bool) -> None:
+    """A writer made in the child, kept in a global (no finalizer runs) or a local; no flush, no close."""
+    global _CHILD_WRITER
+    writer = SummaryWriter(logdir)
+    if keep:
+        _CHILD_WRITER = writer
+    for i in range(100):
+        writer.add_scalar(f"made{k}", float(i), i)
+
+
+@pytest.mark.parametrize(
+    "method", [m for m in ("fork", "forkserver", "spawn") if m in multiprocessing.get_all_start_methods()]
+)
+def test_writers_made_or_unpickled_in_a_child_lose_nothing_without_flushing(tmp_path, method):
+    """A writer created by the child's target, or unpickled from its arguments (forkserver is
+    Python 3.14's default on Linux): a fork or forkserver child leaves through os._exit, and
+    only inherited writers used to be closed then."""
+    logdir = str(tmp_path / method)
+    writer = SummaryWriter(logdir)
+    writer.add_scalar("parent", 1.0, 0)
+    ctx = multiprocessing.get_context(method)
+    children = [ctx.Process(target=_child_creates_a_writer, args=(logdir, k, k % 2 == 0)) for k in range(2)]
+    children += [ctx.Process(target=_child_logs_without_flush, args=(writer, k)) for k in range(2)]
+    for c in children:
+        c.start()
+    for c in children:
+        c.join(60)
+        assert c.exitcode == 0
+    writer.close()
+    for k in range(2):
+        assert _steps(logdir, f"made{k}") == list(range(100)), f"the writer made in child {k} lost events"
+        assert _steps(logdir, f"child{k}") == list(range(100)), f"the writer passed to child {k} lost events"
+
+
 def _spawned_worker(writer: SummaryWriter, k: int) -> str:
     writer.add_scalar("spawned", float(k), k)
     writer.close()

@@ -180,6 +180,7 @@ class BackgroundWriter:
         self._exiting = False  # the interpreter is exiting: new items are dropped
         self._error: BaseException | None = None
         self._pid = os.getpid()
+        self._exit_hooked = 0  # the pid whose multiprocessing exit closes this writer (see _start)
         # Serializes starting the thread, close(), reopen() and the after-fork reset; the
         # caller's hot path never takes it. Reentrant: close() flushes while holding it.
         self._life = threading.RLock()
@@ -263,6 +264,11 @@ class BackgroundWriter:
             if _alive(self._thread):
                 return
             thread = self._thread = _WriterThread(self._run)
+        if self._exit_hooked != self._pid and _in_multiprocessing_child():
+            # A multiprocessing child (fork, forkserver) leaves through os._exit, with no atexit:
+            # whether the writer was inherited, created by the target or unpickled from its arguments.
+            self._exit_hooked = self._pid
+            _close_at_multiprocessing_exit(self)
         thread.start()
 
     def _forget_thread(self) -> None:
@@ -629,7 +635,6 @@ class BackgroundWriter:
             s.forget_after_fork()
         self._in_bytes = self._out_bytes = 0
         self._error = None
-        _close_at_multiprocessing_exit(self)
 
     # -- background side ---------------------------------------------------
     def _run(self) -> None:
@@ -762,8 +767,14 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forked_child)
 
 
+def _in_multiprocessing_child() -> bool:
+    """Whether this process is a ``multiprocessing`` child (any start method)."""
+    mp = sys.modules.get("multiprocessing")
+    return mp is not None and mp.parent_process() is not None
+
+
 def _close_at_multiprocessing_exit(writer: BackgroundWriter) -> None:
-    """In a forked ``multiprocessing`` child, close ``writer`` when the child's target returns.
+    """In a ``multiprocessing`` child, close ``writer`` when the child's target returns.
 
     Such a child leaves through ``os._exit``, which runs no ``atexit`` handler and no
     finalizer: without this, what it logged after its last flush would be lost.
