@@ -165,3 +165,40 @@ def test_purge_applies_to_histograms(tmp_path):
     assert got["step"].tolist() == [0, 1, 2, 3]
     assert [r[2] for r in tb_values(logdir, "histograms")] == [0, 1, 2, 3]
     assert os.path.isdir(logdir)
+
+
+def test_hparams_table_matches_the_hparams_dashboard(tmp_path):
+    """A run given hparams twice keeps its first ones; a nested session's scalars are its own,
+    not its parent's (TensorBoard's longest-prefix rule); an hparam named "run" does not
+    replace the run column. Compared with the HParams dashboard's session groups."""
+    from tbread import TensorBoardServer
+
+    logdir = str(tmp_path / "logs")
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_hparams({"lr": 0.5, "run": 7}, {"acc": 0.25}, into_run=True)
+        with pytest.warns(UserWarning, match="keeps the first"):
+            w.add_hparams({"lr": 0.75, "run": 8}, {"acc": 0.375}, into_run=True)
+        w.add_hparams({"lr": 0.1, "run": 1}, {"acc": 0.5}, run_name="a")
+        w.add_hparams({"lr": 0.2, "run": 2}, {"acc": 0.75}, run_name="a/b")
+    table = read_hparams(logdir, output="numpy")
+    assert list(table) == ["run", "lr", "hparam/run", "acc"]
+    ours = {
+        run: ({"lr": lr, "run": hp_run}, acc)
+        for run, hp_run, lr, acc in zip(table["run"], table["hparam/run"], table["lr"], table["acc"], strict=True)
+    }
+    body = {
+        "experimentName": "",
+        "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+        "colParams": [{"hparam": h, "includeInResult": True} for h in ("lr", "run")]
+        + [{"metric": {"group": "", "tag": "acc"}, "includeInResult": True}],
+        "startIndex": 0,
+        "sliceSize": 100,
+    }
+    with TensorBoardServer(logdir) as tb:
+        exp = tb.wait_for(lambda: tb.post("/data/plugin/hparams/experiment", {"experimentName": ""}).get("metricInfos"))
+        metric_groups = {m["name"]["group"] for m in exp}
+        assert "b" not in metric_groups, "the nested session's metric was credited to its parent"
+        groups = tb.post("/data/plugin/hparams/session_groups", body)["sessionGroups"]
+    theirs = {g["name"]: (g["hparams"], g["metricValues"][0]["value"]) for g in groups}
+    assert ours == theirs
+    assert ours["."] == ({"lr": 0.5, "run": 7.0}, 0.375)

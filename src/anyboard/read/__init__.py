@@ -489,8 +489,10 @@ def read_hparams(
     torch and tensorboardX do; TensorBoard takes the first one found), else every scalar
     tag of the session runs; a metric's value is the last scalar (after TensorBoard's
     purge) of its tag in the session run, or in the session's sub-run ``group``
-    (column ``<group>/<tag>``). A metric named like an hparam gets the column
-    ``metric/<name>``. Missing values are ``None``. Arguments as :func:`read_scalars`.
+    (column ``<group>/<tag>``); a run's scalars belong to the deepest session at or above
+    it. A metric named like an hparam gets the column ``metric/<name>``, an hparam named
+    ``run`` the column ``hparam/run``. A run logged twice keeps its first hparams, as
+    TensorBoard does. Missing values are ``None``. Arguments as :func:`read_scalars`.
     """
     from anyboard.proto.hparams_pb2 import HParamsPluginData
 
@@ -515,7 +517,8 @@ def read_hparams(
                 data = HParamsPluginData.FromString(v.value.metadata.plugin_data.content)
             except Exception:  # noqa: BLE001 - content that is not HParamsPluginData: TensorBoard skips it too
                 continue
-            if tag == _START_TAG and data.HasField("session_start_info"):
+            if tag == _START_TAG and data.HasField("session_start_info") and run.name not in sessions:
+                # the first one, as TensorBoard's hparams plugin (a second add_hparams into one run)
                 sessions[run.name] = {k: _hparam_value(x) for k, x in data.session_start_info.hparams.items()}
             elif tag == _EXPERIMENT_TAG and data.HasField("experiment") and experiment_metrics is None:
                 experiment_metrics = [(m.name.group, m.name.tag) for m in data.experiment.metric_infos]
@@ -527,15 +530,17 @@ def read_hparams(
     if experiment_metrics is not None:
         metrics = experiment_metrics
     else:
-        for name in sessions:
-            for run_name, values in last.items():
-                group = "" if run_name == name else _subpath(run_name, name)
-                if group is None:
-                    continue
+        # Each run's tags are metrics of the deepest session at or above it (TensorBoard's
+        # longest-prefix rule): a nested session's scalars are not its parent's.
+        for run_name, values in last.items():
+            owners = [(s, "" if run_name == s else _subpath(run_name, s)) for s in sessions]
+            found = [(len(s), s, group) for s, group in owners if group is not None]
+            if found:
+                group = max(found)[2]
                 metrics.extend((group, t) for t in values if (group, t) not in metrics)
     rows: dict[str, list[Any]] = {"run": list(sessions)}
     for h in hparam_names:
-        rows[h] = [sessions[s].get(h) for s in sessions]
+        rows[f"hparam/{h}" if h == "run" else h] = [sessions[s].get(h) for s in sessions]
     for group, tag in metrics:
         column = f"{group}/{tag}" if group else tag
         if column in rows:
