@@ -105,14 +105,55 @@ def test_export_text_and_hparams(logs, tmp_path):
         (["export", "{logs}", "-o", "out.xlsx"], "cannot tell the format"),
         (["export", "{missing}", "-o", "-"], "no log directory or event file"),
         (["export", "{logs}", "-o", "{tmp}/no/such/dir/x.csv"], "no directory"),
+        (["export", "{logs}", "-o", "{tmp}/adir.csv"], "it is a directory"),
+        (["export", "{logs}", "-o", "{tmp}/adir.parquet"], "it is a directory"),
     ],
 )
 def test_user_errors_exit_2_without_traceback(logs, tmp_path, args, message):
     fill = {"missing": str(tmp_path / "missing"), "logs": logs, "tmp": str(tmp_path)}
+    os.makedirs(tmp_path / "adir.csv")
+    os.makedirs(tmp_path / "adir.parquet")
     proc = _run(*[a.format(**fill) for a in args])
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert main([a.format(**fill) for a in args]) == 2
+
+
+def test_export_checks_the_output_before_reading(logs, tmp_path, monkeypatch, capsys):
+    from anyboard import read
+
+    def not_reached(*args, **kwargs):
+        raise AssertionError("the logs were read before the output was checked")
+
+    monkeypatch.setattr(read, "read_scalars", not_reached)
+    os.makedirs(tmp_path / "adir.csv")
+    assert main(["export", logs, "-o", str(tmp_path / "adir.csv")]) == 2
+    assert main(["export", logs, "-o", str(tmp_path / "no" / "x.jsonl")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_export_parquet_writes_columns_that_mix_types_as_text(tmp_path):
+    """A text logged as a str and as a table, an hparam a number in one session and a str in
+    another: Parquet needs one type per column (pyarrow raised); CSV and JSONL kept both."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    logdir = str(tmp_path / "logs")
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_text("note", "plain", 0)
+        w.add_text("note", [["a", "b"], ["c", "d"]], 1)
+        w.add_hparams({"lr": 0.1}, {"acc": 0.5}, run_name="a")
+        w.add_hparams({"lr": "auto"}, {"acc": 0.75}, run_name="b")
+    for kind in ("text", "hparams"):
+        out = str(tmp_path / f"{kind}.parquet")
+        proc = _run("export", logdir, "--kind", kind, "-o", out)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        table = pq.read_table(out).to_pydict()
+        csv_out = str(tmp_path / f"{kind}.csv")
+        assert main(["export", logdir, "--kind", kind, "-o", csv_out]) == 0
+        with open(csv_out, encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        column = "text" if kind == "text" else "lr"
+        assert table[column] == [r[column] for r in rows]  # the same text as the CSV's cells
+    assert table["lr"] == ["0.1", "auto"] and table["acc"] == [0.5, 0.75]
 
 
 def test_damaged_file_warns_on_stderr_and_strict_fails(logs, tmp_path):

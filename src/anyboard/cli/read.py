@@ -322,19 +322,45 @@ def _write_jsonl(columns: dict[str, Any], stream: TextIO) -> None:
     )
 
 
-def _write_parquet(columns: dict[str, Any], output: str) -> None:
+def _pyarrow() -> Any:
     try:
         import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow.parquet  # the submodule, used as pa.parquet below
     except ImportError:
         raise UsageError("writing Parquet needs pyarrow: pip install 'anyboard[pandas]'") from None
+    return pa
+
+
+def _write_parquet(columns: dict[str, Any], output: str) -> None:
+    """A Parquet table; an object column whose values mix types (a text logged as a str and as a
+    table, an hparam a number in one run and a str in another) is written as text, as in the CSV."""
+    pa = _pyarrow()
     arrays = {}
     for name, values in columns.items():
         if values.dtype == object:
-            arrays[name] = pa.array([_plain(v) for v in values])
+            plain = [_plain(v) for v in values]
+            try:
+                arrays[name] = pa.array(plain)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                arrays[name] = pa.array([None if v is None else str(_cell(v)) for v in plain], pa.string())
         else:
             arrays[name] = pa.array(values)
-    pq.write_table(pa.table(arrays), output)
+    pa.parquet.write_table(pa.table(arrays), output)
+
+
+def _check_output(output: str, fmt: str) -> None:
+    """Fail before reading anything if ``output`` cannot be written."""
+    if output == "-":
+        return
+    if fmt == "parquet":
+        _pyarrow()
+    parent = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(parent):
+        raise UsageError(f"cannot write {output!r}: no directory {parent!r}")
+    if os.path.isdir(output):
+        raise UsageError(f"cannot write {output!r}: it is a directory")
+    if not os.access(parent, os.W_OK) or (os.path.exists(output) and not os.access(output, os.W_OK)):
+        raise UsageError(f"cannot write {output!r}: permission denied")
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -342,6 +368,7 @@ def _export(args: argparse.Namespace) -> int:
     from anyboard.io.reader import RecordError
 
     fmt = _format_of(args.output)
+    _check_output(args.output, fmt)
     progress = _Progress()
     function = {
         "scalars": read.read_scalars,
@@ -365,14 +392,14 @@ def _export(args: argparse.Namespace) -> int:
         _write_csv(columns, sys.stdout)
         sys.stdout.flush()
         return 0
-    parent = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(parent):
-        raise UsageError(f"cannot write {args.output!r}: no directory {parent!r}")
-    if fmt == "parquet":
-        _write_parquet(columns, args.output)
-    else:
-        with open(args.output, "w", encoding="utf-8", newline="") as f:
-            (_write_csv if fmt == "csv" else _write_jsonl)(columns, f)
+    try:
+        if fmt == "parquet":
+            _write_parquet(columns, args.output)
+        else:
+            with open(args.output, "w", encoding="utf-8", newline="") as f:
+                (_write_csv if fmt == "csv" else _write_jsonl)(columns, f)
+    except OSError as exc:  # the checks above passed, but the write failed (disk full, /proc, a race)
+        raise UsageError(f"cannot write {args.output!r}: {exc.strerror or exc}") from None
     n = len(next(iter(columns.values()))) if columns else 0
     print(f"wrote {n:,} rows to {args.output}", file=sys.stderr)
     return 0
