@@ -85,6 +85,24 @@ def test_export_formats_by_extension(logs, tmp_path, ext, capsys):
     assert len(counts) == 5 and all(sum(c) == 10 for c in counts)
 
 
+def test_export_jsonl_is_strict_json_with_non_finite_values_as_null(tmp_path):
+    logdir = str(tmp_path / "logs")
+    values = [1.5, float("nan"), float("inf"), float("-inf")]
+    with anyboard.SummaryWriter(logdir) as w:
+        for i, v in enumerate(values):
+            w.add_scalar("loss", v, i)
+    out = str(tmp_path / "s.jsonl")
+    assert main(["export", logdir, "-o", out]) == 0
+
+    def refuse(token: str) -> None:
+        raise ValueError(f"not strict JSON: {token}")
+
+    with open(out, encoding="utf-8") as f:
+        records = [json.loads(line, parse_constant=refuse) for line in f]
+    assert [r["value"] for r in records] == [1.5, None, None, None]
+    assert [r["step"] for r in records] == [0, 1, 2, 3]
+
+
 def test_export_text_and_hparams(logs, tmp_path):
     out = str(tmp_path / "text.jsonl")
     assert main(["export", logs, "-o", out, "--kind", "text"]) == 0

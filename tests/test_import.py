@@ -92,3 +92,23 @@ def test_crc32c_is_imported_on_the_first_record_not_with_anyboard(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "True", "2"]  # the file_version event and the scalar
+
+
+def test_read_and_testing_are_attributes_after_a_plain_import_and_load_on_first_use():
+    # The README's "anyboard.read.find_runs(path)" after `import anyboard` alone (it raised
+    # AttributeError unless something had imported anyboard.read before).
+    code = textwrap.dedent(
+        """
+        import sys
+        import anyboard
+        assert "anyboard.read" not in sys.modules and "anyboard.testing" not in sys.modules
+        assert callable(anyboard.read.find_runs) and callable(anyboard.read.iter_run_events)
+        assert callable(anyboard.testing.dump)
+        assert {"read", "testing"} <= set(dir(anyboard))
+        assert "pandas" not in sys.modules
+        print("ok")
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"

@@ -60,19 +60,26 @@ _LAZY = {
 }
 
 
+# Sub-packages reachable as attributes after a plain ``import anyboard`` (``anyboard.read.find_runs``),
+# loaded on first use as well.
+_LAZY_PACKAGES = ("read", "testing")
+
+
 def __getattr__(name: str) -> object:
+    import importlib
+
+    if name in _LAZY_PACKAGES:
+        return importlib.import_module(f"anyboard.{name}")  # the import binds it in this module
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'anyboard' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_PACKAGES))
 
 
 __all__ = [

@@ -6,7 +6,9 @@
   event, in TensorBoard's read order (long byte strings shortened).
 - ``anyboard export PATH -o OUT [--kind scalars|histograms|text|hparams]``: a table as CSV,
   Parquet or JSON Lines, chosen by OUT's extension (``.csv``, ``.parquet``/``.pq``,
-  ``.jsonl``/``.ndjson``); ``-o -`` writes CSV to standard output.
+  ``.jsonl``/``.ndjson``); ``-o -`` writes CSV to standard output. JSON Lines is strict
+  JSON: a NaN or infinite value is ``null`` there (as pandas' ``to_json`` writes it);
+  CSV and Parquet keep it.
 
 A mistake the user can fix (a missing path, an unknown format, a missing optional package)
 is one line on stderr and exit status 2. A read that takes more than about a second shows
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import sys
 import time
@@ -315,10 +318,20 @@ def _write_csv(columns: dict[str, Any], stream: TextIO) -> None:
         writer.writerow([_cell(v) for v in row])
 
 
+def _json_value(value: Any) -> Any:
+    """``_plain(value)`` with NaN and infinities as None: strict JSON has no such numbers."""
+    value = _plain(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    return value
+
+
 def _write_jsonl(columns: dict[str, Any], stream: TextIO) -> None:
     names = list(columns)
     stream.writelines(
-        json.dumps({k: _plain(v) for k, v in zip(names, row)}, allow_nan=True) + "\n" for row in _rows(columns)
+        json.dumps({k: _json_value(v) for k, v in zip(names, row)}, allow_nan=False) + "\n" for row in _rows(columns)
     )
 
 
