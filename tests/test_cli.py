@@ -185,6 +185,7 @@ def test_damaged_file_warns_on_stderr_and_strict_fails(logs, tmp_path):
     assert proc.returncode == 0 and "corrupt record at byte offset" in proc.stderr and path in proc.stderr
     proc = _run("ls", logs, "--strict")
     assert proc.returncode == 1 and "corrupt record" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("anyboard ls: ")
 
 
 def test_progress_is_shown_for_slow_reads():

@@ -102,6 +102,7 @@ def test_golden_workflow_in_a_user_project(project):
     assert changed.returncode == 1, out
     assert 'differences in: run ".", tag "loss", step 1' in out
     assert '-  step 1 tag "loss" scalars scalar 0.25' in out and '+  step 1 tag "loss" scalars scalar 0.5' in out
+    assert "src/anyboard/testing" not in out and "should_update(update)" not in out  # the kit's frames are hidden
     _seen(project)
     assert golden.read_text(encoding="utf-8") == text  # a failing comparison never rewrites the golden
 

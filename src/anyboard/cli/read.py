@@ -107,8 +107,8 @@ def _user_errors(path: str) -> Iterator[None]:
                 print(f"warning: {w.message}", file=sys.stderr)
 
 
-def _strict_error(exc: Exception) -> int:
-    print(f"anyboard: {exc}", file=sys.stderr)
+def _strict_error(exc: Exception, command: str) -> int:
+    print(f"anyboard {command}: {exc}", file=sys.stderr)
     return 1
 
 
@@ -171,7 +171,7 @@ def _ls(args: argparse.Namespace) -> int:
         try:
             runs = tag_summary(args.path, strict=args.strict, progress=progress)
         except RecordError as exc:
-            return _strict_error(exc)
+            return _strict_error(exc, args.command)
         finally:
             progress.finish()
     if not runs:
@@ -255,7 +255,7 @@ def _dump(args: argparse.Namespace) -> int:
             try:
                 scan = scan_run(run, keep=lambda field, tag: False, fast_scalars=False, on_event=show)
             except RecordError as exc:
-                return _strict_error(exc)
+                return _strict_error(exc, args.command)
             for d in scan.damages:
                 warnings.warn(f"{d.path}: corrupt record at byte offset {d.offset} ({d.reason})", stacklevel=2)
     return 0
@@ -398,7 +398,7 @@ def _export(args: argparse.Namespace) -> int:
         try:
             columns = function(args.path, **kwargs)
         except RecordError as exc:
-            return _strict_error(exc)
+            return _strict_error(exc, args.command)
         finally:
             progress.finish()
     if args.output == "-":

@@ -108,6 +108,7 @@ def dump_events(events: Iterable[Any], *, run: str = ".", **options: Unpack[Even
 
 def assert_text_matches(actual: str, golden_file: str | os.PathLike[str], *, update: bool | None = None) -> None:
     """Compare a dump (or any text) with ``golden_file``; see :func:`assert_logdir_matches`."""
+    __tracebackhide__ = True  # pytest: a mismatch is reported at the test's own line
     from anyboard.testing._golden import assert_text_matches as check
 
     check(actual, golden_file, update=update)
@@ -131,4 +132,5 @@ def assert_logdir_matches(
     set or pytest runs with ``--anyboard-update-goldens``. Review the new file before
     committing it.
     """
+    __tracebackhide__ = True  # pytest: a mismatch is reported at the test's own line
     assert_text_matches(dump(path, **dump_options), golden_file, update=update)

@@ -73,6 +73,7 @@ def assert_text_matches(actual: str, golden_file: str | os.PathLike[str], *, upd
     Raises ``AssertionError`` with the values that differ (run, tag, step) and a unified
     diff (golden ``-``, actual ``+``); a missing golden raises one saying how to create it.
     """
+    __tracebackhide__ = True  # pytest: a mismatch is reported at the test's own line
     path = os.fspath(golden_file)
     if should_update(update):
         parent = os.path.dirname(path)
