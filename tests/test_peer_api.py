@@ -303,3 +303,40 @@ def test_figure_to_image_bad_input():
         figure_to_image([])
     with pytest.raises(ValueError, match="pixel size"):
         figure_to_image([_figure("red"), _figure("red", size=(3.0, 1.5))])
+
+
+def test_boolean_scalars_are_written_as_the_peers_write_them(tmp_path):
+    """add_scalar(True) and a bool in add_scalars: 1.0 / 0.0, as tensorboardX and torch write them
+    (a Python bool was refused while NumPy and torch booleans were accepted)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torch.utils.tensorboard import SummaryWriter as TorchWriter
+
+    def call(w):
+        w.add_scalar("flag", True, 0)
+        w.add_scalar("flag", False, 1)
+        w.add_scalar("flag", np.bool_(True), 2)
+        w.add_scalars("both", {"on": True, "off": False}, 0)
+
+    seen = {}
+    for name, cls in (
+        ("anyboard", anyboard.SummaryWriter),
+        ("tbx", tensorboardX.SummaryWriter),
+        ("torch", TorchWriter),
+    ):
+        d = str(tmp_path / name)
+        w = cls(d)
+        call(w)
+        w.close()
+        acc = EventAccumulator(d)
+        acc.Reload()
+        seen[name] = [(e.step, e.value) for e in acc.Scalars("flag")]
+    assert seen["anyboard"] == seen["tbx"] == seen["torch"] == [(0, 1.0), (1, 0.0), (2, 1.0)]
+    values = {
+        key: [
+            v.simple_value
+            for e in anyboard.iter_run_events(str(tmp_path / "anyboard" / f"both_{key}"))
+            for v in e.summary.value
+        ]
+        for key in ("on", "off")
+    }
+    assert values == {"on": [1.0], "off": [0.0]}

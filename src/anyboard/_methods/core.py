@@ -168,10 +168,11 @@ def _is_empty(x: Any) -> bool:
 
 
 def scalar_value(tag: str, value: Any) -> Any:
-    """``value`` as a Python float, or a :class:`Deferred` device scalar."""
+    """``value`` as a Python float, or a :class:`Deferred` device scalar (a bool is 1.0 or 0.0, as
+    for the peers and for NumPy and torch booleans)."""
     if type(value) is float:
         return value
-    if isinstance(value, bool | str | bytes) or value is None:
+    if isinstance(value, str | bytes) or value is None:
         raise TypeError(f"tag {tag!r}: expected a real number for a scalar, got {type(value).__name__}: {value!r}")
     if isinstance(value, int | float):
         try:
