@@ -526,6 +526,25 @@ def test_histogram_raw_refuses_complex_numbers_naming_the_tag(call):
 
 
 @pytest.mark.parametrize(
+    "call",
+    [
+        _raw(limits=(math.nan, 1.0)),
+        _raw(limits=(0.5, math.nan)),
+        _raw(counts=(-1.0, 3.0)),
+        _raw(counts=(math.nan, 1.0)),
+        _raw(counts=(math.inf, 1.0)),
+    ],
+    ids=["nan_first_limit", "nan_last_limit", "negative_count", "nan_count", "inf_count"],
+)
+def test_histogram_raw_refuses_buckets_the_two_loaders_read_differently(call):
+    # A NaN limit passed the non-decreasing check (NaN compares false); a negative count was not
+    # checked. TensorBoard's legacy EventAccumulator then showed such buckets and its plugin
+    # loader dropped them or passed NaN on.
+    _logdir, accepted, _found = _exercise(call, "bad", "add_histogram_raw")
+    assert not accepted
+
+
+@pytest.mark.parametrize(
     ("call", "accepted"),
     [
         (_raw(min=10**400), False),  # an int beyond float64: was a bare OverflowError naming no tag

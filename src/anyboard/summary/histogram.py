@@ -666,7 +666,8 @@ def histogram_raw(
     ``histograms`` metadata (the TensorBoard plugin loaders convert either).
 
     ``bucket_counts[i]`` counts values in ``(bucket_limits[i-1], bucket_limits[i]]``;
-    both are real numbers (any shape, flattened) of equal, non-zero size, limits non-decreasing.
+    both are real numbers (any shape, flattened) of equal, non-zero size, limits non-decreasing
+    (no NaN), counts finite and >= 0.
     Raises ``TypeError`` for other values and ``ValueError`` for values beyond float64, naming ``tag``.
     """
     try:
@@ -687,8 +688,11 @@ def histogram_raw(
             f"tag {tag!r}: bucket_limits and bucket_counts must be non-empty and of equal length, "
             f"got {limits.size} and {counts.size}"
         )
-    if np.any(limits[1:] < limits[:-1]):
-        raise ValueError(f"tag {tag!r}: bucket_limits must be non-decreasing")
+    if np.isnan(limits).any() or np.any(limits[1:] < limits[:-1]):
+        raise ValueError(f"tag {tag!r}: bucket_limits must be non-decreasing numbers (no NaN)")
+    if not (np.isfinite(counts).all() and (counts >= 0).all()):
+        # the two TensorBoard loaders disagree on such buckets: one shows them, one drops them
+        raise ValueError(f"tag {tag!r}: bucket_counts must be finite and >= 0")
     histo = HistogramProto(min=min, max=max, num=num, sum=sum, sum_squares=sum_squares)
     histo.bucket_limit.extend(limits.tolist())
     histo.bucket.extend(counts.tolist())
