@@ -551,6 +551,28 @@ def test_fast_producer_blocks_within_the_memory_bound(tmp_path, monkeypatch):
     assert hist_steps == list(range(n))
 
 
+def test_bytes_kept_for_a_deleted_file_stay_within_the_memory_bound(tmp_path):
+    """What each file wrote since its last check is kept (to rewrite it if the file was deleted)
+    until the next flush, every flush_secs (120 s): up to 32 MiB per sub-run, outside
+    max_pending_bytes (62 MiB for 40 add_scalars keys under a 4 MiB bound). The writer now
+    checks its files early once they keep an eighth of the bound."""
+    bound = 4 << 20
+    w = SummaryWriter(str(tmp_path), max_pending_bytes=bound)
+    keys = [f"k{j}" for j in range(40)]
+    for i in range(20000):
+        w.add_scalars("m", dict.fromkeys(keys, float(i)), i)
+    core = w._core
+    deadline = time.monotonic() + 60
+    while (any(s.queue for s in core._streams) or core._pending_bytes() > 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    kept = sum(s.unchecked_bytes for s in core._streams)
+    w.close()
+    assert kept <= bound, f"{kept / 2**20:.1f} MiB kept unchecked beside a {bound >> 20} MiB bound"
+    assert sorted(e.step for e in anyboard.iter_run_events(str(tmp_path / "m_k7")) if e.summary.value) == list(
+        range(20000)
+    )
+
+
 def test_fast_producer_drops_within_the_memory_bound_and_counts(tmp_path, monkeypatch):
     _slow_disk(monkeypatch, 0.05)
     logdir = str(tmp_path / "logs")

@@ -95,6 +95,7 @@ from anyboard.io.stream import (  # noqa: F401 - re-exported: the writer's const
     EVENT_BYTES,
     FAR_GATE,
     POOL_BYTES,
+    SINCE_FLUSH_BYTES,
     SMALL_ITEM,
     FileFactory,
     FlushMarker,
@@ -186,6 +187,7 @@ class BackgroundWriter:
         self._life = threading.RLock()
         # Free snapshot buffers of large arrays live in the process-wide pool (see take_buffer).
         self._pool_cap = min(POOL_BYTES, self._max_bytes // 4)
+        self._unchecked_budget = min(SINCE_FLUSH_BYTES, self._max_bytes // 8)
         self._init_sync()
         with _ALL_LOCK:
             _ALL.add(self)
@@ -669,8 +671,11 @@ class BackgroundWriter:
                 self._draining = False
             self._hurry = False
             now = time.monotonic()
-            if self._reached or stop or now >= next_flush:
-                if self._dirty or self._reached:
+            # Flushed early too once the streams keep many unchecked bytes (see Stream.unchecked_bytes):
+            # they are memory outside max_pending_bytes until a flush checks the files.
+            unchecked = sum(s.unchecked_bytes for s in self._streams) > self._unchecked_budget
+            if self._reached or stop or now >= next_flush or unchecked:
+                if self._dirty or self._reached or unchecked:
                     self._flush_all()
                 next_flush = now + self._flush_secs
             self._release_markers()

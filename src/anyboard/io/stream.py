@@ -233,6 +233,11 @@ class Stream:
 
     # -- background side -------------------------------------------------
     @property
+    def unchecked_bytes(self) -> int:
+        """Bytes written since the last :meth:`flush_file`, kept to rewrite if the file was deleted (writer thread's)."""
+        return self._since_flush_bytes
+
+    @property
     def retry_bytes(self) -> int:
         """Bytes of a failed write kept for the next one (the writer thread's)."""
         return len(self._retry)
