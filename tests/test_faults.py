@@ -433,6 +433,43 @@ def test_a_failing_disk_keeps_the_memory_bound_and_a_call_that_raises_is_not_wri
     assert sorted(texts) == returned
 
 
+def test_a_disk_with_room_for_part_of_the_backlog_takes_that_part(tmp_path, monkeypatch):
+    """Batches kept after failed writes are retried one by one: a disk that frees room for some
+    of them takes those (the whole backlog was retried as one write, which needed room for all)."""
+    logdir = str(tmp_path / "logs")
+    w = SummaryWriter(logdir, flush_secs=1000)
+    w.add_scalar("loss", 0.0, 0)
+    w.flush()
+    original = event_file.LocalFile.write
+    room = {"left": 0}
+
+    def write(self, data):
+        if len(data) > room["left"]:
+            raise OSError(errno.ENOSPC, "No space left on device (injected)")
+        room["left"] -= len(data)
+        return original(self, data)
+
+    monkeypatch.setattr(event_file.LocalFile, "write", write)
+    text = "x" * (300 << 10)
+    for i in range(4):
+        w.add_text("t", text, i)
+        with pytest.raises(WriteError, match="No space left"):
+            w.flush()
+
+    def written() -> list[int]:
+        return [e.step for e in anyboard.iter_run_events(logdir) for v in e.summary.value if v.tag == "t"]
+
+    assert written() == []
+    room["left"] = 700 << 10  # room for two of the four texts
+    with pytest.raises(WriteError, match="No space left"):
+        w.flush()
+    assert written() == [0, 1]
+    room["left"] = 1 << 30
+    w.close()
+    assert written() == [0, 1, 2, 3]
+    assert _scalar_steps(logdir) == [0]
+
+
 @pytest.mark.parametrize(
     ("code", "kind"),
     [(errno.ENOSPC, OSError), (errno.EDQUOT, OSError), (errno.EACCES, PermissionError), (errno.EIO, OSError)],

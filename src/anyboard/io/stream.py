@@ -151,6 +151,7 @@ class Stream:
         "_owner",
         "_reopen_header",
         "_retry",
+        "_retry_bytes",
         "_retry_markers",
         "_since_flush",
         "_since_flush_bytes",
@@ -167,10 +168,13 @@ class Stream:
         self._factory = factory
         self._header = header
         self._reopen_header = header if reopen_header is None else reopen_header
-        self._retry_markers: list[FlushMarker] = []  # markers behind the failed batch in _retry
+        self._retry_markers: list[FlushMarker] = []  # markers behind the failed batches in _retry
         self._file: Any = None
         self.opened: list[Any] = []  # every file object opened, oldest first
-        self._retry: bytes = b""
+        # Framed batches not written yet (a write failed), oldest first: each is whole records,
+        # written on its own, so a disk with room for some of them takes those.
+        self._retry: deque[bytes] = deque()
+        self._retry_bytes = 0
         # Batches written since the file was last checked by flush(): rewritten
         # into a new file if the old one turns out to have been deleted.
         self._since_flush: list[bytes] = []
@@ -240,7 +244,7 @@ class Stream:
     @property
     def retry_bytes(self) -> int:
         """Bytes of a failed write kept for the next one (the writer thread's)."""
-        return len(self._retry)
+        return self._retry_bytes
 
     def drain(self, limit: int, reached: list[FlushMarker]) -> int:
         """Encode, frame and write the first ``limit`` queued items (writer thread); return how many events.
@@ -347,16 +351,21 @@ class Stream:
             if payloads:
                 parts.append(frame_many(payloads))
             if parts or self._retry:
-                framed = parts[0] if len(parts) == 1 else b"".join(parts)
-                data = self._retry + framed if self._retry else framed
-                self._retry = data  # kept until the write succeeds, with the markers behind it
+                retry = self._retry
+                if parts:
+                    framed = parts[0] if len(parts) == 1 else b"".join(parts)
+                    retry.append(framed)  # kept until its write succeeds, with the markers behind it
+                    self._retry_bytes += len(framed)
                 self._retry_markers += markers
                 if self._file is None:
-                    self.open()  # may fail (directory gone, symlink refused): the batch is kept above
-                self._file.write(data)
-                self._retry = b""
+                    self.open()  # may fail (directory gone, symlink refused): the batches are kept above
+                while retry:
+                    data = retry[0]
+                    self._file.write(data)  # all or nothing (the file's contract)
+                    retry.popleft()
+                    self._retry_bytes -= len(data)
+                    self._remember(data)
                 markers, self._retry_markers = self._retry_markers, []
-                self._remember(data)
             for marker in markers:
                 self._passed(marker, reached)
             # Progress per batch, so a caller blocked on the memory bound moves
@@ -408,8 +417,10 @@ class Stream:
         except FileNotFoundError:
             # The file (or its directory) was deleted: what was written since the
             # last check is queued again, and the next write opens a new file.
-            lost = b"".join(self._since_flush)
-            self._retry = lost + self._retry
+            self._retry.extendleft(reversed(self._since_flush))
+            self._retry_bytes += sum(map(len, self._since_flush))
+            self._since_flush.clear()  # rewritten into the next file, remembered again there
+            self._since_flush_bytes = 0
             try:
                 self._file.close()
             except OSError:
@@ -429,7 +440,8 @@ class Stream:
     def forget_after_fork(self) -> None:
         """In a forked child: drop the parent's queue, retry bytes and file (the child opens its own)."""
         self.queue.clear()
-        self._retry = b""
+        self._retry.clear()
+        self._retry_bytes = 0
         self._retry_markers = []
         self._since_flush.clear()
         self._since_flush_bytes = 0
