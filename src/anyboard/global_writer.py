@@ -6,15 +6,25 @@ under the ``fork`` and ``spawn`` start methods.
 
 Design:
 
-- **One event file per process, in one run directory.** The process that
-  creates the writer (the *creator*) opens an ordinary
+- **One event file per run directory, appended to by every process.** The
+  process that creates the writer (the *creator*) opens an ordinary
   :class:`~anyboard.SummaryWriter` on the log directory; any other process
   that uses the object (a ``fork`` child inherits it, a ``spawn`` child
   receives it pickled, e.g. as a ``Process``/``Pool`` argument) opens its own
-  ``SummaryWriter`` on the same directory at its first call. anyboard's event
-  file names carry host, pid and a counter, so the files never collide, and
-  TensorBoard reads every file of a run directory as one run. Nothing a
-  process queued is written by another one, so nothing is written twice.
+  ``SummaryWriter`` on the same directory at its first call. All of them
+  append (``O_APPEND``) to one file, named by the creator
+  (``events.out.tfevents.<time>.<host>.<pid>.<n>.global``; sub-runs of
+  ``add_scalars`` get a file of that name in their own directory), each
+  write whole records. Nothing a process queued is written by another one, so
+  nothing is written twice.
+- **Steps in increasing order in the file.** Each call takes its step and
+  writes its event while no other process can take a step, so every tag's
+  steps increase in file order. TensorBoard's default (Rust) loader keeps a
+  tag's points only while their steps increase in its read order, file by
+  file: with one file per process (tensorboardX's design, and this writer's
+  before) it dropped most points of a run several processes wrote. The price
+  is one write per call (as for a child with ``sync_children=True``), made
+  while the other processes wait.
 - **Steps shared through a small SQLite file.** ``add_*`` takes no
   ``global_step``: each call takes the next step of its tag (0, 1, 2, ...)
   from a counter table in a private temporary directory that the creator
@@ -29,14 +39,16 @@ Design:
   writer or exits.
 - **Nothing lost when a child leaves.** In a process other than the creator
   every call returns only once its event is in the file (``sync_children=True``,
-  the default), so neither ``Pool.terminate()`` (what ``with Pool() as p:``
-  does on exit) nor ``os._exit`` can lose it. The child's writer is also
+  the default; the creator's calls too, for the order above), so neither
+  ``Pool.terminate()`` (what ``with Pool() as p:`` does on exit) nor
+  ``os._exit`` can lose it. The child's writer is also
   closed by ``multiprocessing``'s exit hook (``util.Finalize``), which runs
   when a ``Process``/``Pool`` child returns normally under ``fork`` and
   ``spawn``. With ``sync_children=False`` children buffer as any writer does
-  (one write per ``flush_secs``; use it for remote log directories, where each
-  flush is an upload) and only that exit hook or an explicit :meth:`flush`
-  saves their last events.
+  (one write per ``flush_secs``) and only that exit hook or an explicit
+  :meth:`flush` saves their last events; the steps in the file are then no
+  longer in order, and the Rust loader shows only part of them (the Python
+  loader, ``--load_fast=false``, and :mod:`anyboard.read` show all).
 - :meth:`getSummaryWriter` returns one writer per program. The first call
   creates it (default log directory ``runs/<date>_<host>``) and records its
   log directory and counter file in the environment variable
@@ -46,7 +58,9 @@ Design:
   of a new run.
 
 Limitations: the processes must share one machine (the counters are a local
-file); ``purge_step`` applies to the creator's writer only; after the creator
+file). On a URL log directory (fsspec) each process writes its own objects
+(an object is written whole by one process), with the Rust loader's loss
+above. ``purge_step`` applies to the creator's writer only; after the creator
 has closed the writer, a call in another process raises
 :class:`~anyboard.errors.WriterClosedError`.
 """
@@ -54,6 +68,7 @@ has closed the writer, a call in another process raises
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import json
 import os
@@ -61,9 +76,10 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from anyboard.errors import WriterClosedError
+from anyboard.errors import WriteError, WriterClosedError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -128,27 +144,47 @@ class StepCounter:
 
     def next(self, key: str) -> int:
         """The next step of ``key`` (0 the first time), unique across processes."""
+        with self.hold(key) as step:
+            return step
+
+    @contextlib.contextmanager
+    def hold(self, key: str) -> Iterator[int]:
+        """The next step of ``key``, with every other process's next step of any key waiting
+        until the block ends (one ``BEGIN IMMEDIATE`` transaction).
+
+        The step is taken once the block enters; an exception raised before it does (the
+        call refused its input) rolls it back. :class:`GlobalSummaryWriter` writes the
+        event inside the block, so a shared file holds each tag's steps in increasing order.
+        """
         if self._pid != os.getpid():
             self._connection()  # resets the lock in a new process
         with self._lock:
             conn = self._connection()
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                try:
-                    row = conn.execute("SELECT next FROM steps WHERE key = ?", (key,)).fetchone()
-                    step = int(row[0]) if row else 0
-                    conn.execute("INSERT OR REPLACE INTO steps (key, next) VALUES (?, ?)", (key, step + 1))
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
             except sqlite3.Error as exc:
-                if not os.path.exists(self.path):
-                    raise WriterClosedError(
-                        "GlobalSummaryWriter: the process that created the writer has closed it or exited"
-                    ) from exc
+                self._raise_closed(exc)
                 raise
-            return step
+            committed = False
+            try:
+                row = conn.execute("SELECT next FROM steps WHERE key = ?", (key,)).fetchone()
+                step = int(row[0]) if row else 0
+                conn.execute("INSERT OR REPLACE INTO steps (key, next) VALUES (?, ?)", (key, step + 1))
+                yield step
+                conn.execute("COMMIT")
+                committed = True
+            except sqlite3.Error as exc:
+                self._raise_closed(exc)
+                raise
+            finally:
+                if not committed:
+                    conn.execute("ROLLBACK")
+
+    def _raise_closed(self, exc: sqlite3.Error) -> None:
+        if not os.path.exists(self.path):
+            raise WriterClosedError(
+                "GlobalSummaryWriter: the process that created the writer has closed it or exited"
+            ) from exc
 
     def remove(self) -> None:
         """Delete the counter file and its directory (the creator, at close or exit)."""
@@ -156,6 +192,28 @@ class StepCounter:
             self._conn.close()
             self._conn = None
         shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)
+
+
+def _shared_name(logdir: Any, suffix: str) -> str | None:
+    """The event-file name every process appends to in each run directory (``None``: a URL, one file per process)."""
+    from anyboard.io import remote
+    from anyboard.io.event_file import event_file_name
+
+    if logdir is not None and remote._local(logdir) is None:
+        return None  # an object store: an object is written whole by one process
+    return event_file_name(f".global{suffix}" if isinstance(suffix, str) else ".global")
+
+
+@contextlib.contextmanager
+def _appending_to(shared: str | None) -> Iterator[None]:
+    """Writers made inside append to ``shared`` in each of their run directories."""
+    from anyboard.writer import SHARED_FILE
+
+    token = SHARED_FILE.set(shared)
+    try:
+        yield
+    finally:
+        SHARED_FILE.reset(token)
 
 
 def _close_in(pid: int, writer: Any) -> None:
@@ -225,7 +283,9 @@ class GlobalSummaryWriter:
             **kwargs,
         )
         self._sync_children = bool(sync_children)
-        writer = SummaryWriter(logdir, comment=comment, purge_step=purge_step, log_dir=log_dir, **self._options)
+        self._shared = _shared_name(logdir if logdir is not None else log_dir, filename_suffix)
+        with _appending_to(self._shared):
+            writer = SummaryWriter(logdir, comment=comment, purge_step=purge_step, log_dir=log_dir, **self._options)
         self._logdir = writer.get_logdir()
         self._creator = os.getpid()
         self._counter = StepCounter.create()
@@ -244,6 +304,7 @@ class GlobalSummaryWriter:
             "creator": self._creator,
             "options": self._options,
             "sync": self._sync_children,
+            "shared": self._shared,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -252,6 +313,7 @@ class GlobalSummaryWriter:
         self._creator = state["creator"]
         self._options = dict(state["options"])
         self._sync_children = state["sync"]
+        self._shared = state.get("shared")
         self._closed = False
         self._local_pid = -1
         self._local = None
@@ -276,7 +338,8 @@ class GlobalSummaryWriter:
 
                     from anyboard.writer import SummaryWriter
 
-                    writer = SummaryWriter(self._logdir, **self._options)
+                    with _appending_to(self._shared):
+                        writer = SummaryWriter(self._logdir, **self._options)
                     # Runs when a multiprocessing child returns (fork and spawn), before os._exit.
                     multiprocessing.util.Finalize(None, _close_in, args=(pid, writer), exitpriority=10)
                     self._local = writer
@@ -286,10 +349,20 @@ class GlobalSummaryWriter:
         writer = self._writer()
         if not isinstance(tag, str):
             raise TypeError(f"{method}: tag must be a str, got {type(tag).__name__}")
-        step = self._counter.next(f"{kind}\0{tag}")
-        getattr(writer, method)(tag, *args, global_step=step, **kwargs)
-        if self._sync_children and os.getpid() != self._creator:
-            writer.flush()
+        # One shared file per run directory: each event is written while its step is held, so
+        # the file holds every tag's steps in increasing order (TensorBoard's Rust loader keeps
+        # a tag's points only while their steps increase in read order).
+        ordered = self._shared is not None and self._sync_children
+        failed: WriteError | None = None
+        with self._counter.hold(f"{kind}\0{tag}") as step:
+            getattr(writer, method)(tag, *args, global_step=step, **kwargs)  # bad input: the step is not used
+            if ordered or (self._sync_children and os.getpid() != self._creator):
+                try:
+                    writer.flush()
+                except WriteError as exc:  # the event is queued (retried later): its step stays taken
+                    failed = exc
+        if failed is not None:
+            raise failed
 
     # -- logging ----------------------------------------------------------------------------------
     def add_scalar(self, tag: str, scalar_value: Any, walltime: float | None = None) -> None:

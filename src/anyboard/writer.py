@@ -15,6 +15,7 @@ type checkers and IDEs see every method with its signature.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import inspect
 import logging
 import math
@@ -53,6 +54,9 @@ log = logging.getLogger(__name__)
 MAX_WALLTIME = 1e11
 """Wall times are seconds since the epoch in ``[0, MAX_WALLTIME)`` (1e11 s is the year 5138)."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Set by anyboard.GlobalSummaryWriter around the construction of its writers: the event-file name
+# that every process appends to in each run directory (see anyboard.io.event_file.LocalFile).
+SHARED_FILE: contextvars.ContextVar[str | None] = contextvars.ContextVar("anyboard_shared_file", default=None)
 
 SUMMARY_FORMATS = frozenset({"compat", "tensor"})
 """``SummaryWriter(summary_format=...)``: ``"compat"`` (default) writes each summary in the form the peers
@@ -159,6 +163,7 @@ class _WriterBase:
             purge_step = self._step("purge_step", purge_step)
         self._purge_step = purge_step
         self._suffix = suffix
+        self._shared_file = SHARED_FILE.get()
         self._write_to_disk = bool(write_to_disk)
         self._core_options: dict[str, Any] = {
             "max_queue": max_queue,
@@ -205,7 +210,9 @@ class _WriterBase:
         if stream is None:
             directory = remote.join(self._logdir, run) if run else self._logdir
             if self._write_to_disk:
-                factory = remote.event_file_factory(directory, self._suffix, self._storage_options, root=self._logdir)
+                factory = remote.event_file_factory(
+                    directory, self._suffix, self._storage_options, root=self._logdir, shared=self._shared_file
+                )
             else:
                 factory = _NullFile
             # After a close() the writer reopens with new files: those must not purge what this

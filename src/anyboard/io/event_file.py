@@ -63,14 +63,30 @@ class LocalFile:
     before anything is created (see :mod:`anyboard._paths`). The file itself is
     opened with ``O_CREAT | O_EXCL | O_NOFOLLOW``: an existing name, a symlink
     included, is never written through; the next counter value is taken.
+
+    ``shared``: a file name that several processes append to at once
+    (``O_APPEND``, created by the first; :class:`anyboard.GlobalSummaryWriter`).
+    Each write then lands whole after every earlier one, whichever process made
+    it (a local file system appends one ``write`` at a time). A failed write
+    cannot be rolled back there (another process may have appended since): it
+    raises, and a write that stopped part way (the disk filled up) leaves a
+    torn record that readers stop at.
     """
 
-    def __init__(self, directory: str, suffix: str = "", root: str | None = None) -> None:
+    def __init__(self, directory: str, suffix: str = "", root: str | None = None, shared: str | None = None) -> None:
         if root is not None:
             check_inside(root, directory)
         os.makedirs(directory, exist_ok=True)
         if root is not None:
             check_inside(root, directory)
+        self._shared = shared is not None
+        if shared is not None:
+            path = os.path.join(directory, safe_component(shared))
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+            self._fd = os.open(path, flags, 0o644)
+            self.path = path
+            self._size = 0
+            return
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
         while True:
             path = os.path.join(directory, ordered_name(os.listdir(directory), suffix))
@@ -90,11 +106,12 @@ class LocalFile:
             while written < len(view):
                 written += os.write(self._fd, view[written:])
         except BaseException as exc:
-            try:
-                os.ftruncate(self._fd, self._size)
-                os.lseek(self._fd, self._size, os.SEEK_SET)
-            except OSError:
-                pass
+            if not self._shared:  # a shared file may have grown since: nothing to roll back to
+                try:
+                    os.ftruncate(self._fd, self._size)
+                    os.lseek(self._fd, self._size, os.SEEK_SET)
+                except OSError:
+                    pass
             if isinstance(exc, OSError) and exc.filename is None:
                 exc.filename = self.path  # "[Errno 28] No space left on device: '<path>'"
             raise

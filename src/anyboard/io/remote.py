@@ -375,6 +375,7 @@ def event_file_factory(
     suffix: str = "",
     storage_options: Mapping[str, Any] | None = None,
     root: str | os.PathLike[str] | None = None,
+    shared: str | None = None,
 ) -> Callable[[], Any]:
     """Return a zero-argument factory of event files for run directory ``directory``.
 
@@ -389,10 +390,13 @@ def event_file_factory(
             locally, a symlink below ``root`` leading outside it is refused
             (see :class:`~anyboard.io.event_file.LocalFile`). Ignored for URLs
             (object stores have no symlinks).
+        shared: locally, one file of that name that several processes append
+            to (see :class:`~anyboard.io.event_file.LocalFile`); ignored for URLs
+            (an object is written whole by one process).
     """
     local = _local(directory)
     if local is not None:
         local_root = None if root is None else _local(root)
-        return functools.partial(LocalFile, local, suffix, local_root)
+        return functools.partial(LocalFile, local, suffix, local_root, shared)
     options = _check_options(storage_options)
     return functools.partial(RemoteFile, os.fspath(directory), suffix, options)
