@@ -169,6 +169,7 @@ def test_one_writer_thread_however_many_first_calls(tmp_path):
     """However many threads make the first call at once, the writer starts exactly one thread."""
     for trial in range(20):
         writer = SummaryWriter(str(tmp_path / f"t{trial}"))
+        writer.close()  # the constructor started a thread; the first calls after close() start the next
         before = {t.ident for t in threading.enumerate()}
         barrier = threading.Barrier(16)
 
@@ -421,6 +422,7 @@ def test_a_writer_thread_whose_start_was_interrupted_never_runs_a_second_loop(tm
         raise KeyboardInterrupt
 
     w = SummaryWriter(str(tmp_path), max_queue=5, flush_secs=0.01)
+    w.close()  # the constructor started a thread; a call after close() starts the next one
     for k in range(4):
         monkeypatch.setattr(bg._WriterThread, "start", interrupted_start)
         with pytest.raises(KeyboardInterrupt):

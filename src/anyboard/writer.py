@@ -188,6 +188,7 @@ class _WriterBase:
         self._runs_lock = threading.Lock()  # opening a sub-run's stream (replaced in a forked child)
         _WRITERS.add(self)
         self._main = self._run_stream("")
+        self._core.start()
         self._main_put = self._main.put  # add_scalar's fast path: one attribute load, one call
         self._scalars_streams: dict[tuple[str, str], Stream] = {}  # add_scalars: (main_tag, key) -> sub-run
         self._finalizer = weakref.finalize(self, _close_quietly, self._core)

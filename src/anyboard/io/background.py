@@ -49,7 +49,8 @@ Contracts:
   threads keep queueing (each round of the thread drains at most what its
   queues held when the round began).
 - Any number of threads may share one writer, with or without the GIL:
-  starting the thread (first use, after a fork, after a reopen),
+  starting the thread (the writer's constructor, the first use after a fork
+  or a reopen),
   :meth:`~BackgroundWriter.close`, :meth:`~BackgroundWriter.flush` and
   :meth:`~BackgroundWriter.reopen` are serialized by one lifecycle lock, and
   the byte counters, ``dropped`` and ``Stream.check_at`` by one count lock;
@@ -214,7 +215,7 @@ class BackgroundWriter:
         # orphan finds it was replaced and never touches the streams (two loops would write twice).
         self._thread_lock = threading.Lock()
         self._thread: _WriterThread | None = None
-        self._set_slow()  # start the thread on first use
+        self._set_slow()  # the first call checks everything (the thread: see start())
 
     def _set_slow(self) -> None:
         """Send the next logging call through :meth:`_slow_path`."""
@@ -238,6 +239,16 @@ class BackgroundWriter:
             return s
 
     # -- caller side -------------------------------------------------------
+    def start(self) -> None:
+        """Start the writer thread now (the writer's constructor), as the peers' writers do.
+
+        Otherwise the first queued item starts it, and that call waits for a new thread to be
+        scheduled (0.1-1 ms here, a whole switch interval on a busy machine).
+        """
+        with self._life:
+            if self._pid == os.getpid() and not (self._closed or self._exiting):
+                self._start()
+
     def _slow_path(self) -> bool:
         """The checks behind every queued item while the writer is slow; ``False``: drop the item.
 
@@ -256,6 +267,7 @@ class BackgroundWriter:
             if self._error is not None:
                 self._raise_error()
             self._start()
+            self._hook_child_exit()
             with self._count_lock:  # an error the thread records from here on sets it again
                 self._slow = self._error is not None
             return True
@@ -266,12 +278,17 @@ class BackgroundWriter:
             if _alive(self._thread):
                 return
             thread = self._thread = _WriterThread(self._run)
+        self._hook_child_exit()
+        thread.start()
+
+    def _hook_child_exit(self) -> None:
+        """In a ``multiprocessing`` child (fork, forkserver: it leaves through ``os._exit``, with no
+        atexit), close this writer when the child leaves, whether it was inherited, created by the
+        target or unpickled from its arguments (checked again at the first call: a writer unpickled
+        before the child's bootstrap cannot tell it is in a child yet)."""
         if self._exit_hooked != self._pid and _in_multiprocessing_child():
-            # A multiprocessing child (fork, forkserver) leaves through os._exit, with no atexit:
-            # whether the writer was inherited, created by the target or unpickled from its arguments.
             self._exit_hooked = self._pid
             _close_at_multiprocessing_exit(self)
-        thread.start()
 
     def _forget_thread(self) -> None:
         """No writer thread from now on (one whose start() was interrupted exits when it runs)."""
