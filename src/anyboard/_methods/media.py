@@ -146,6 +146,9 @@ class Methods(MethodsBase):
                 non-negative weight per example.
             walltime: seconds since the epoch (default now).
 
+        Positional calls follow tensorboardX/torch (the 4th argument is the step);
+        MXBoard's positional order ``(tag, labels, predictions, num_thresholds)``
+        needs ``num_thresholds=`` as a keyword.
         On disk and the algorithm: see :mod:`anyboard.summary.pr_curve`.
         """
         tag = self._tag(tag)

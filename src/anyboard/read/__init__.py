@@ -492,7 +492,9 @@ def read_hparams(
     (column ``<group>/<tag>``); a run's scalars belong to the deepest session at or above
     it. A metric named like an hparam gets the column ``metric/<name>``, an hparam named
     ``run`` the column ``hparam/run``. A run logged twice keeps its first hparams, as
-    TensorBoard does. Missing values are ``None``. Arguments as :func:`read_scalars`.
+    TensorBoard does. Missing values are ``None``. Arguments as :func:`read_scalars`;
+    with ``runs``, only the experiment summaries of the chosen runs are read (a filter that
+    leaves out the run holding it, often the root run, falls back to the sessions' scalars).
     """
     from anyboard.proto.hparams_pb2 import HParamsPluginData
 
