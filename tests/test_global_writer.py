@@ -261,7 +261,91 @@ def test_bad_input_names_the_tag_and_is_not_logged(logdir):
             writer.add_scalar("loss", "not a number")
         writer.add_scalar("loss", 0.5)
     points = _scalars(logdir, "loss")
-    assert [v for _, v in points] == [0.5]  # steps are unique, not necessarily gap-free
+    assert points == [(0, 0.5)]  # a refused call frees its step again
+
+
+def test_an_interrupt_while_waiting_for_the_step_lock_leaves_no_transaction_open(logdir):
+    """A Ctrl-C that lands while BEGIN waits for another process: the transaction began once BEGIN
+    returned, outside the block that ended it, and every later call in every process failed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    writer = GlobalSummaryWriter(logdir)
+    writer.add_scalar("x", 0.0)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "c.execute('BEGIN IMMEDIATE'); print('held', flush=True)\n"
+            "time.sleep(1.0); c.execute('COMMIT')\n",
+            writer._counter.path,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            writer.add_scalar("x", 1.0)
+            time.sleep(5)  # the interrupt arrives while BEGIN waits, or here at the latest
+        assert time.monotonic() - start < 5
+        timer.join()
+    finally:
+        holder.wait(30)
+        holder.stdout.close()
+    assert not writer._counter._conn.in_transaction
+    writer.add_scalar("x", 2.0)
+    writer.add_scalar("x", 3.0)
+    writer.close()
+    steps = [s for s, _ in _scalars(logdir, "x")]
+    assert len(steps) == len(set(steps)) and steps == sorted(steps) and len(steps) >= 3
+
+
+def test_an_interrupted_flush_keeps_the_step_of_the_queued_event(logdir, monkeypatch):
+    """A Ctrl-C (or a write error) after the event was queued: its step must stay taken, or the
+    next call reuses it and the run holds one step twice."""
+    from anyboard import SummaryWriter
+
+    writer = GlobalSummaryWriter(logdir)
+    real_flush = SummaryWriter.flush
+    calls = {"n": 0}
+
+    def interrupted_once(self):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        return real_flush(self)
+
+    monkeypatch.setattr(SummaryWriter, "flush", interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        writer.add_scalar("y", 1.0)
+    writer.add_scalar("y", 2.0)
+    writer.close()
+    assert _scalars(logdir, "y") == [(0, 1.0), (1, 2.0)]
+
+
+def test_the_shared_file_sorts_after_the_files_already_in_the_directory(logdir):
+    """TensorBoard reads a run's files in name order: a file left by a process with a higher pid, or
+    a clock that was ahead, must not be read after the new run's file."""
+    os.makedirs(logdir, exist_ok=True)
+    import time
+
+    ahead = f"events.out.tfevents.{int(time.time()) + 100:010d}.otherhost.99999.000000"  # a clock ahead
+    with anyboard.SummaryWriter(logdir) as old:  # a real file, renamed as if written in the future
+        old.add_scalar("z", 1.0, 0)
+    (written,) = _event_files(logdir)
+    os.rename(os.path.join(logdir, written), os.path.join(logdir, ahead))
+    with GlobalSummaryWriter(logdir) as writer:
+        writer.add_scalar("z", 2.0)
+    names = sorted(_event_files(logdir))
+    assert names[0] == ahead and names[1].endswith(".global")
 
 
 def test_exported_lazily_from_the_package():

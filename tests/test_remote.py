@@ -181,6 +181,18 @@ def test_memory_one_object_per_flush_read_by_both_readers():
     assert _python_loader(url)["loss"] == [(i, float(i)) for i in range(30)]
 
 
+def test_a_url_log_directory_is_not_flushed_early_for_the_memory_bound():
+    """The early flush that bounds the bytes a local file keeps for a deleted-file rewrite must not
+    apply to URLs, where every flush uploads an object: 16 MiB of text under a 4 MiB bound made 32
+    objects of 512 KiB instead of one."""
+    url = f"memory://{_unique('early')}/run"
+    with anyboard.SummaryWriter(url, max_pending_bytes=4 << 20) as w:
+        for i in range(16):
+            w.add_text("t", "x" * (1 << 20), i)
+    assert len(_objects(url)) == 1
+    assert [e.step for evs in _events(url) for e in evs if e.summary.value] == list(range(16))
+
+
 def test_memory_each_byte_uploaded_once(monkeypatch):
     sent: list[int] = []
     original = MemoryFileSystem.pipe_file

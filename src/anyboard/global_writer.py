@@ -79,7 +79,7 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from anyboard.errors import WriteError, WriterClosedError
+from anyboard.errors import WriterClosedError
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -90,6 +90,16 @@ ENV_VAR = "ANYBOARD_GLOBAL_SUMMARY_WRITER"
 _DB_NAME = "steps.sqlite"
 
 _global: GlobalSummaryWriter | None = None
+
+
+class _Taken:
+    """A step held by :meth:`StepCounter.hold`, and whether its event was queued."""
+
+    __slots__ = ("queued", "step")
+
+    def __init__(self) -> None:
+        self.step = -1
+        self.queued = False
 
 
 class StepCounter:
@@ -144,41 +154,45 @@ class StepCounter:
 
     def next(self, key: str) -> int:
         """The next step of ``key`` (0 the first time), unique across processes."""
-        with self.hold(key) as step:
-            return step
+        with self.hold(key) as taken:
+            taken.queued = True
+            return taken.step
 
     @contextlib.contextmanager
-    def hold(self, key: str) -> Iterator[int]:
-        """The next step of ``key``, with every other process's next step of any key waiting
-        until the block ends (one ``BEGIN IMMEDIATE`` transaction).
+    def hold(self, key: str) -> Iterator[_Taken]:
+        """The next step of ``key`` (``.step``), with every other process's next step of any key
+        waiting until the block ends (one ``BEGIN IMMEDIATE`` transaction).
 
-        The step is taken once the block enters; an exception raised before it does (the
-        call refused its input) rolls it back. :class:`GlobalSummaryWriter` writes the
-        event inside the block, so a shared file holds each tag's steps in increasing order.
+        The block sets ``.queued`` once its event is queued. A ``ValueError`` or ``TypeError``
+        raised before that (refused input) frees the step again; anything else keeps it taken.
+        :class:`GlobalSummaryWriter` writes the event inside the block, so a shared file holds
+        each tag's steps in increasing order.
         """
         if self._pid != os.getpid():
             self._connection()  # resets the lock in a new process
         with self._lock:
             conn = self._connection()
+            if conn.in_transaction:  # left open by an interrupt that landed after BEGIN returned
+                conn.execute("ROLLBACK")
+            taken = _Taken()
+            free_again = False
             try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                self._raise_closed(exc)
-                raise
-            committed = False
-            try:
+                conn.execute("BEGIN IMMEDIATE")  # inside the try: a Ctrl-C after it began still ends it below
                 row = conn.execute("SELECT next FROM steps WHERE key = ?", (key,)).fetchone()
-                step = int(row[0]) if row else 0
-                conn.execute("INSERT OR REPLACE INTO steps (key, next) VALUES (?, ?)", (key, step + 1))
-                yield step
-                conn.execute("COMMIT")
-                committed = True
-            except sqlite3.Error as exc:
-                self._raise_closed(exc)
+                taken.step = int(row[0]) if row else 0
+                conn.execute("INSERT OR REPLACE INTO steps (key, next) VALUES (?, ?)", (key, taken.step + 1))
+                yield taken
+            except (ValueError, TypeError, sqlite3.Error) as exc:
+                # Refused input (or the counter failing) before anything was queued: the step is
+                # free again. Anything else (an interrupt, a write error), or after the event was
+                # queued: the step stays taken; a skipped step is harmless, one written twice is not.
+                free_again = not taken.queued
+                if isinstance(exc, sqlite3.Error):
+                    self._raise_closed(exc)
                 raise
             finally:
-                if not committed:
-                    conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK" if free_again else "COMMIT")
 
     def _raise_closed(self, exc: sqlite3.Error) -> None:
         if not os.path.exists(self.path):
@@ -197,11 +211,16 @@ class StepCounter:
 def _shared_name(logdir: Any, suffix: str) -> str | None:
     """The event-file name every process appends to in each run directory (``None``: a URL, one file per process)."""
     from anyboard.io import remote
-    from anyboard.io.event_file import event_file_name
+    from anyboard.io.event_file import ordered_name
 
-    if logdir is not None and remote._local(logdir) is None:
+    local = None if logdir is None else remote._local(logdir)
+    if logdir is not None and local is None:
         return None  # an object store: an object is written whole by one process
-    return event_file_name(f".global{suffix}" if isinstance(suffix, str) else ".global")
+    try:
+        existing = os.listdir(local) if local is not None else []
+    except OSError:  # not created yet (or unreadable: the writer's own open reports it)
+        existing = []
+    return ordered_name(existing, f".global{suffix}" if isinstance(suffix, str) else ".global")
 
 
 @contextlib.contextmanager
@@ -353,16 +372,11 @@ class GlobalSummaryWriter:
         # the file holds every tag's steps in increasing order (TensorBoard's Rust loader keeps
         # a tag's points only while their steps increase in read order).
         ordered = self._shared is not None and self._sync_children
-        failed: WriteError | None = None
-        with self._counter.hold(f"{kind}\0{tag}") as step:
-            getattr(writer, method)(tag, *args, global_step=step, **kwargs)  # bad input: the step is not used
+        with self._counter.hold(f"{kind}\0{tag}") as taken:
+            getattr(writer, method)(tag, *args, global_step=taken.step, **kwargs)  # bad input: the step is freed
+            taken.queued = True
             if ordered or (self._sync_children and os.getpid() != self._creator):
-                try:
-                    writer.flush()
-                except WriteError as exc:  # the event is queued (retried later): its step stays taken
-                    failed = exc
-        if failed is not None:
-            raise failed
+                writer.flush()  # a failure here (or a Ctrl-C) leaves the step taken: the event is queued
 
     # -- logging ----------------------------------------------------------------------------------
     def add_scalar(self, tag: str, scalar_value: Any, walltime: float | None = None) -> None:

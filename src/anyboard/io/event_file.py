@@ -73,6 +73,8 @@ class LocalFile:
     torn record that readers stop at.
     """
 
+    cheap_flush = True  # flush() is an fstat: the writer may flush early to bound what it keeps (Stream)
+
     def __init__(self, directory: str, suffix: str = "", root: str | None = None, shared: str | None = None) -> None:
         if root is not None:
             check_inside(root, directory)

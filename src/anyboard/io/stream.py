@@ -238,8 +238,12 @@ class Stream:
     # -- background side -------------------------------------------------
     @property
     def unchecked_bytes(self) -> int:
-        """Bytes written since the last :meth:`flush_file`, kept to rewrite if the file was deleted (writer thread's)."""
-        return self._since_flush_bytes
+        """Bytes written since the last :meth:`flush_file`, kept to rewrite if the file was deleted (writer thread's).
+
+        0 for a file whose flush uploads an object (a URL log directory): an early flush there
+        would split the run into many small objects.
+        """
+        return self._since_flush_bytes if getattr(self._file, "cheap_flush", False) else 0
 
     @property
     def retry_bytes(self) -> int:
