@@ -29,14 +29,15 @@ Design:
   ``global_step``: each call takes the next step of its tag (0, 1, 2, ...)
   from a counter table in a private temporary directory that the creator
   makes (``anyboard-global-*`` under :func:`tempfile.gettempdir`). Every
-  increment is one ``BEGIN IMMEDIATE`` transaction, so steps are unique per
-  tag across all processes (and threads), with no server process and no
-  lock held while data is written. Each process opens its own connection
+  call is one ``BEGIN IMMEDIATE`` transaction, which also covers writing its
+  event (below), so steps are unique per tag across all processes (and
+  threads), with no server process. Each process opens its own connection
   (never one inherited through ``fork``). Counters are kept per kind of data
   (scalar, histogram, image, text, audio, video), as tensorboardX does. A call
-  that raises (bad input) may leave its step unused: steps are unique, not
-  necessarily gap-free. The creator removes the directory when it closes the
-  writer or exits.
+  refused for bad input frees its step again; one interrupted (Ctrl-C) or
+  failing after its event was queued keeps it: steps are unique, and gap-free
+  unless a call was interrupted. The creator removes the directory when it
+  closes the writer or exits.
 - **Nothing lost when a child leaves.** In a process other than the creator
   every call returns only once its event is in the file (``sync_children=True``,
   the default; the creator's calls too, for the order above), so neither
