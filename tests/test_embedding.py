@@ -296,3 +296,20 @@ def test_add_embedding_after_close_reopens_as_every_add_does(logdir):
     w.close()
     assert list(_projector_entries(logdir)) == ["later:00001"]
     assert len(list(Path(logdir).glob("events.out.tfevents.*"))) == 2  # the run went on in a new file
+
+
+def test_embedding_folders_are_named_as_torch_names_them(tmp_path):
+    """Scripts open ``<step>/<tag>/tensors.tsv`` by name: torch escapes ``%``, ``/`` and ``\\`` in lower-case hex."""
+    torch_tb = pytest.importorskip("torch.utils.tensorboard")
+    mat = np.arange(6, dtype=np.float32).reshape(3, 2)
+    for name, cls in (("torch", torch_tb.SummaryWriter), ("ours", anyboard.SummaryWriter)):
+        w = cls(str(tmp_path / name))
+        for tag in ("feat/a", "pct%", "back\\slash"):
+            w.add_embedding(mat, tag=tag, global_step=3)
+        w.close()
+    folders = {
+        name: sorted(p.parent.relative_to(tmp_path / name).as_posix() for p in (tmp_path / name).rglob("tensors.tsv"))
+        for name in ("torch", "ours")
+    }
+    assert folders["ours"] == folders["torch"]
+    assert "00003/feat%2fa" in folders["ours"]

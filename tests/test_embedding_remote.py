@@ -35,7 +35,7 @@ TABLE_B = [[i, f"name{i}"] for i in range(4)]
 THUMBS_B = np.linspace(0, 1, 4 * 1 * 3 * 3, dtype=np.float32).reshape(4, 1, 3, 3)  # float gray
 MAT_A2 = -MAT_A[:2] * 3  # the rewrite of tag "feat/a": new points, no labels, no thumbnails
 
-DIR_A = "00000/feat%2Fa"  # tag "feat/a" made one path component
+DIR_A = "00000/feat%2fa"  # tag "feat/a" made one path component
 DIR_B = "00002/b"
 
 

@@ -112,7 +112,7 @@ def test_default_run_names_into_run_and_safe_paths(logdir):
     parent = os.path.dirname(os.path.abspath(logdir))
     assert sorted(os.listdir(parent)) == ["logs"]  # nothing escaped the logdir
     entries = sorted(os.listdir(logdir))
-    assert "%2E%2E" in entries and os.path.isdir(os.path.join(logdir, "%2E%2E", "%2E%2E", "escape"))
+    assert "%2e%2e" in entries and os.path.isdir(os.path.join(logdir, "%2e%2e", "%2e%2e", "escape"))
     assert os.path.isdir(os.path.join(logdir, "sweep", "trial1"))
     timed = [e for e in entries if e[0].isdigit()]
     assert len(timed) == 2
@@ -125,7 +125,7 @@ def test_default_run_names_into_run_and_safe_paths(logdir):
         groups = _session_groups(tb, ["a"], ["m"])
         hp = {g["name"]: g["hparams"]["a"] for g in groups["sessionGroups"]}
         assert hp["."] == 5.0  # the run's first hparams win; its last metric is shown
-        assert hp["sweep/trial1"] == 4.0 and hp["%2E%2E/%2E%2E/escape"] == 3.0
+        assert hp["sweep/trial1"] == 4.0 and hp["%2e%2e/%2e%2e/escape"] == 3.0
         metric = {g["name"]: g["metricValues"][0]["value"] for g in groups["sessionGroups"]}
         assert metric["."] == 6.0
 

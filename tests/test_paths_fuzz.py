@@ -161,7 +161,7 @@ def test_windows_rules_apply_only_on_windows():
     on_windows = os.name == "nt"
     assert _paths._WINDOWS is on_windows
     if on_windows:
-        assert safe_component("C:x.") == "C%3Ax%2E" and safe_component("NUL") == "%4EUL"
+        assert safe_component("C:x.") == "C%3ax%2e" and safe_component("NUL") == "%4eUL"
     else:
         assert safe_component("C:x.") == "C:x." and safe_component("NUL") == "NUL"
 
@@ -281,7 +281,7 @@ def test_existing_files_are_never_overwritten(tmp_path):
         w.add_scalars("main", {"..": 1.0, "../": 2.0, "/": 3.0, "/../../escape": 4.0}, 0)
     assert precious.read_text() == "keep" and (tmp_path / "escape").read_text() == "keep"
     runs = sorted(p.name for p in logdir.iterdir() if p.is_dir())
-    assert runs == ["main_%2F", "main_%2F..%2F..%2Fescape", "main_..", "main_..%2F"]
+    assert runs == ["main_%2f", "main_%2f..%2f..%2fescape", "main_..", "main_..%2f"]
 
 
 # -- check_inside over random symlink trees -------------------------------------------

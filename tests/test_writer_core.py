@@ -56,7 +56,7 @@ def test_event_file_name_format_and_first_record(logdir):
     stamp, host, pid, counter, suffix = m.groups()
     assert before <= int(stamp) <= after
     assert host == HOST and HOST  # the host name, made a safe path component
-    assert socket.gethostname().replace("/", "%2F") == HOST or "%" in HOST or HOST == "localhost"
+    assert socket.gethostname().replace("/", "%2f") == HOST or "%" in HOST or HOST == "localhost"
     assert int(pid) == os.getpid()
     assert len(counter) >= 6 and suffix == ".v1"
     events = list(iter_events(path))

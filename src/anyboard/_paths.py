@@ -2,7 +2,7 @@
 
 A component never contains a path separator, NUL, a control character, or
 ``%``, and is never ``"."`` or ``".."``: such characters are written
-as ``%XX`` (UTF-8 bytes; lone surrogates from undecodable file names too), so
+as ``%xx`` (UTF-8 bytes in lower-case hex, as torch escapes ``/`` in embedding folders; lone surrogates from undecodable file names too), so
 nothing a user passes can name a path outside the log directory, and the
 encoding is reversible with ``urllib.parse.unquote(c, errors="surrogatepass")``
 (so distinct names give distinct components). On Windows also ``:`` (``"C:x"``
@@ -41,7 +41,7 @@ MAX_COMPONENT_BYTES = 255
 
 
 def _escape(ch: str) -> str:
-    return "".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
+    return "".join(f"%{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))  # lower case, as torch's _encode
 
 
 def safe_component(name: str, *, allow_empty: bool = False) -> str:
@@ -75,7 +75,7 @@ def safe_component(name: str, *, allow_empty: bool = False) -> str:
     if result == "" and not allow_empty:
         raise ValueError("expected a non-empty name for a path component, got ''")
     if result in (".", ".."):
-        result = result.replace(".", "%2E")
+        result = result.replace(".", "%2e")
     size = len(result.encode("utf-8"))
     if size > MAX_COMPONENT_BYTES:
         raise ValueError(
