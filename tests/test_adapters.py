@@ -202,3 +202,25 @@ def test_importing_anyboard_and_converting_numpy_imports_no_framework():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix itself warns
+def test_numpy_subclasses_and_lists_of_ml_dtypes(logdir):
+    """A masked array is refused (its masked values would be written as they are underneath); a
+    np.matrix is logged as the plain array; a list of bfloat16 scalars is widened like an array."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    masked = np.ma.masked_invalid(np.array([[0.0, 0.0, 0.0], [np.nan, 1.0, 1.0]]))
+    with pytest.raises(TypeError, match=r"'pts'.*masked array"):
+        to_numpy(masked, tag="pts")
+    with anyboard.SummaryWriter(logdir) as w:
+        with pytest.raises(TypeError, match=r"'m'.*masked array"):
+            w.add_mesh("m", masked[None], global_step=0)
+        with pytest.raises(TypeError, match=r"'p'.*masked array"):
+            w.add_pr_curve("p", np.array([1, 1]), np.ma.masked_invalid([0.2, np.nan]), 0)
+        w.add_mesh("plain", np.matrix([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 0.0]]).A[None], global_step=0)
+        w.add_histogram("mat", np.matrix([[1.0, 2.0], [3.0, 4.0]]), 0)
+    assert type(to_numpy(np.matrix([[1, 2]]))) is np.ndarray
+    out = to_numpy([ml_dtypes.bfloat16(0.25), ml_dtypes.bfloat16(0.5)])
+    assert out.dtype == np.float32 and out.tolist() == [0.25, 0.5]
+    values = [v for e in anyboard.iter_run_events(logdir) for v in e.summary.value if v.tag == "mat"]
+    assert len(values) == 1 and values[0].histo.num == 4 and values[0].histo.sum == 10.0

@@ -135,3 +135,20 @@ def test_audio_clipping_warns_once_per_writer_and_tag(logdir):
 def test_audio_bad_inputs_name_the_tag(logdir, kwargs, error):
     with anyboard.SummaryWriter(logdir) as w, pytest.raises(error, match="bad_clip"):
         w.add_audio("bad_clip", **kwargs)
+
+
+def test_integer_valued_float_rates_and_big_endian_samples_are_accepted(logdir):
+    """torch's writer takes sample_rate=16000.0; big-endian int16 is the same samples (it was refused
+    with a message listing int16 as accepted)."""
+    samples = (np.sin(np.arange(800) / 10) * 20000).astype(np.int16)
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_audio("float_rate", samples, 0, sample_rate=16000.0)
+        w.add_audio("np_rate", samples, 0, sample_rate=np.float32(8000))
+        w.add_audio("big_endian", samples.astype(">i2"), 0, sample_rate=16000)
+        with pytest.raises(TypeError, match=r"'half'.*sample_rate must be an int"):
+            w.add_audio("half", samples, 0, sample_rate=22050.5)
+    native = _decode(_clips(logdir, "float_rate")[0][1])
+    assert native[0] == 16000 and _decode(_clips(logdir, "np_rate")[0][1])[0] == 8000
+    big = _decode(_clips(logdir, "big_endian")[0][1])
+    np.testing.assert_array_equal(big[3], native[3])
+    np.testing.assert_array_equal(native[3][:, 0], samples)

@@ -430,3 +430,11 @@ def test_byte_swapped_and_strided_float_images_read_back_as_native_ones(logdir):
         assert reference[0, :4, 0].tolist() == [0, 255, 0, 0]  # NaN, inf, negative, a half (to even: 0)
         for tag in (f"swapped{bits}", f"strided{bits}"):
             assert np.array_equal(pixels(logdir, tag), reference), tag
+
+
+def test_a_box_label_longer_than_pillow_draws_is_refused_on_the_call(logdir):
+    with anyboard.SummaryWriter(logdir) as w:
+        with pytest.raises(ValueError, match=r"'b'.*1_000_001 characters"):
+            w.add_image_with_boxes("b", np.zeros((3, 8, 8)), np.array([[0, 0, 4, 4]]), 0, labels=["x" * 1_000_001])
+        w.add_scalar("after", 1.0, 0)  # it failed on the writer thread, and this call raised a bare ValueError
+    assert [v.tag for e in anyboard.iter_run_events(logdir) for v in e.summary.value] == ["after"]

@@ -141,3 +141,23 @@ def test_read_back_by_python_loader_and_server(logdir):
             frames, durations, loop = decode(r.content)
             assert [tuple(f[0, 0]) for f in frames] == colours[step:] + colours[:step]
             assert durations == [200] * 3 and loop == 0
+
+
+@pytest.mark.parametrize(
+    ("shape", "words"),
+    [
+        ((1, 2, 1, 70000, 1), r"1 x 70_000 px"),
+        ((5, 2, 1, 2, 20000), r"80_000 x 4 px \(a batch of 5 is laid out 2 x 4\)"),
+    ],
+    ids=["tall", "grid-wide"],
+)
+def test_a_video_wider_or_taller_than_a_gif_holds_is_refused_on_the_call(logdir, shape, words):
+    """A GIF stores its sides in 16 bits: such a video failed on the writer thread, and the next,
+    unrelated call raised a WriteError and lost its own value."""
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_scalar("before", 1.0, 0)
+        with pytest.raises(ValueError, match=f"'v'.*{words}.*65_535"):
+            w.add_video("v", np.zeros(shape, np.uint8))
+        w.add_scalar("after", 2.0, 0)
+    tags = {v.tag for e in anyboard.iter_run_events(logdir) for v in e.summary.value}
+    assert tags == {"before", "after"}

@@ -137,11 +137,17 @@ def video_tile(nthwc: np.ndarray) -> np.ndarray:
     if b & (b - 1):
         pad = np.zeros(((1 << b.bit_length()) - b, t, h, w, c), nthwc.dtype)
         nthwc = np.concatenate([nthwc, pad])
-    rows = 1 << ((b.bit_length() - 1) // 2)
-    cols = nthwc.shape[0] // rows
+    rows, cols = video_grid(b)
     grid = nthwc.reshape(rows, cols, t, h, w, c).transpose(2, 0, 3, 1, 4, 5)
     frames: np.ndarray = grid.reshape(t, rows * h, cols * w, c)
     return frames
+
+
+def video_grid(b: int) -> tuple[int, int]:
+    """``(rows, cols)`` of :func:`video_tile`'s grid for a batch of ``b`` videos."""
+    padded = b if not b & (b - 1) else 1 << b.bit_length()
+    rows = 1 << ((b.bit_length() - 1) // 2)
+    return rows, padded // rows
 
 
 def padded_grid(

@@ -297,7 +297,8 @@ class _WriterBase:
 
     def _array(self, tag: str, x: Any, *, copy: bool = True) -> np.ndarray:
         """``x`` as a NumPy array the caller can no longer change (a copy by default)."""
-        if isinstance(x, np.ndarray) and x.dtype.kind != "V":  # "V": ml_dtypes (bfloat16...) go to the adapters
+        # "V": ml_dtypes (bfloat16...); subclasses (masked arrays, np.matrix): the adapters handle them
+        if type(x) is np.ndarray and x.dtype.kind != "V":
             return x.copy() if copy else x
         out = to_numpy(x, tag=tag)
         # A converter may return a view of the framework's buffer (torch CPU tensors do):

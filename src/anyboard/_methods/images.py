@@ -20,15 +20,16 @@ import numpy as np
 
 from anyboard._layout import summary_tag
 from anyboard._methods.base import MethodsBase
-from anyboard.imaging import check_range, parse_layout
+from anyboard.imaging import check_range, parse_layout, video_grid
 from anyboard.summary.image import DEFAULT_COMPRESS_LEVEL, MAX_RESCALED_BYTES, rescaled_size
 from anyboard.summary.image import encode_bytes as _encode_bytes
 from anyboard.summary.image import image as _image_summary
 from anyboard.summary.image import image_with_boxes as _image_with_boxes
-from anyboard.summary.video import MAX_FRAME_MS, MIN_FPS, frame_duration_ms
+from anyboard.summary.video import MAX_FRAME_MS, MAX_GIF_SIDE, MIN_FPS, frame_duration_ms
 from anyboard.summary.video import video as _video
 
 _MISSING: Any = object()
+MAX_LABEL_CHARS = 1_000_000  # Pillow's ImageFont.MAX_STRING_LENGTH
 
 try:  # the compiled conversion (_native.c): one fused pass; the NumPy steps below give the same bytes
     from anyboard._native import float_to_uint8 as _native_to_uint8
@@ -329,6 +330,11 @@ class Methods(MethodsBase):
                 raise ValueError(
                     f"tag {tag!r}: labels must be a list of {len(boxes)} str (one per box), got {len(labels)} items"
                 )
+            longest = max(map(len, labels), default=0)
+            if longest > MAX_LABEL_CHARS:  # Pillow draws no longer text (it failed on the writer thread)
+                raise ValueError(
+                    f"tag {tag!r}: a box label has {longest:_} characters; at most {MAX_LABEL_CHARS:_} can be drawn"
+                )
         args = (tag, array, fmt, boxes, labels, scale, level, self._summary_format)
         nbytes = array.nbytes + _encode_bytes(array, fmt, scale)
         self._emit(tag, _image_with_boxes, args, global_step, walltime, nbytes=nbytes)
@@ -396,4 +402,12 @@ class Methods(MethodsBase):
                 f"tag {tag!r}: video dataformats must include a time axis 'T' (e.g. 'NTCHW'), got {dataformats!r}"
             )
         _check_gif_delay(tag, array, fmt, rate, fps)
+        sides = dict(zip(fmt, array.shape))
+        rows, cols = video_grid(sides.get("N", 1))
+        height, width = rows * sides["H"], cols * sides["W"]
+        if max(height, width) > MAX_GIF_SIDE:
+            raise ValueError(
+                f"tag {tag!r}: the video's frames would be {width:_} x {height:_} px (a batch of "
+                f"{sides.get('N', 1)} is laid out {rows} x {cols}); a GIF holds at most {MAX_GIF_SIDE:_} px each way"
+            )
         self._emit_pixels(tag, _video, (tag, array, fmt, rate, self._summary_format), array, fmt, global_step, walltime)

@@ -63,6 +63,8 @@ def _audio_frames(tag: str, x: np.ndarray) -> np.ndarray:
         raise ValueError(f"tag {tag!r}: audio must have shape (L,), (L, 1), (L, 2) or (1, L), got {x.shape}")
     if x.shape[0] == 0:
         raise ValueError(f"tag {tag!r}: audio is empty (shape {x.shape}); expected at least one frame")
+    if x.dtype.kind in "if" and not x.dtype.isnative:  # big-endian samples: the same values, native order
+        x = x.astype(x.dtype.newbyteorder("="))
     if x.dtype != np.int16 and x.dtype.kind != "f":
         raise TypeError(f"tag {tag!r}: audio samples must be float (in [-1, 1]) or int16, got dtype {x.dtype}")
     return x
@@ -92,7 +94,8 @@ class Methods(MethodsBase):
                 warning per writer and tag; NaN is written as silence), or
                 ``int16`` stored as is.
             global_step: int step (default 0).
-            sample_rate: frames per second, a positive int.
+            sample_rate: frames per second, a positive int (or a float with an
+                integer value, such as ``16000.0``).
             walltime: seconds since the epoch (default now).
 
         Positional calls follow tensorboardX/torch; MXBoard's positional order
@@ -104,6 +107,8 @@ class Methods(MethodsBase):
             if audio is _MISSING:
                 raise TypeError(f"tag {tag!r}: add_audio needs samples (snd_tensor= or audio=)")
             snd_tensor = audio
+        if isinstance(sample_rate, float | np.floating) and float(sample_rate).is_integer():
+            sample_rate = int(sample_rate)  # 16000.0: torch's writer takes it too
         sample_rate = _int_arg(tag, "sample_rate", sample_rate, 1)
         if sample_rate >= 1 << 31:
             raise ValueError(f"tag {tag!r}: sample_rate must be < 2**31 (a WAV header field), got {sample_rate}")

@@ -128,6 +128,8 @@ def to_numpy(x: Any, *, tag: str = "", defer: bool = False) -> Any:
         ValueError: ``x`` holds no data (e.g. a torch meta tensor).
     """
     if isinstance(x, np.ndarray):
+        if type(x) is not np.ndarray:
+            x = _plain_ndarray(x, tag)
         return x if x.dtype.kind != "V" else widen_ml_dtypes(x)
     if isinstance(x, Deferred):
         return x if defer else x.resolve()
@@ -148,7 +150,8 @@ def to_numpy(x: Any, *, tag: str = "", defer: bool = False) -> Any:
         return out if out.dtype.kind != "V" else widen_ml_dtypes(out)
     try:
         if isinstance(x, list | tuple):
-            return _sequence(x, tag)
+            out = _sequence(x, tag)
+            return out if out.dtype.kind != "V" else widen_ml_dtypes(out)
         if hasattr(x, "__array__") or isinstance(x, int | float | bool | complex | str | bytes | np.generic):
             out = np.asarray(x)
         elif hasattr(x, "__dlpack__"):
@@ -162,6 +165,16 @@ def to_numpy(x: Any, *, tag: str = "", defer: bool = False) -> Any:
             return np.asarray(float(x))  # e.g. decimal.Decimal, fractions.Fraction
         raise TypeError(f"tag {tag!r}: cannot convert {type(x).__name__} to an array")
     return out if out.dtype.kind != "V" else widen_ml_dtypes(out)
+
+
+def _plain_ndarray(x: np.ndarray, tag: str) -> np.ndarray:
+    """A NumPy subclass as a plain array; a masked array is refused (its hidden values would be written)."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"tag {tag!r}: a masked array's masked values would be logged as they are underneath; "
+            "pass .filled(value) or .compressed() instead"
+        )
+    return np.asarray(x).view(np.ndarray)  # np.matrix and other subclasses: the same data, plain semantics
 
 
 def widen_ml_dtypes(a: np.ndarray) -> np.ndarray:

@@ -10,7 +10,8 @@ shape.
 
 Computation (:func:`pr_curve_data`, TensorBoard's own algorithm, without the
 peers' 127-threshold cap): each prediction ``p`` falls in bucket
-``floor(p * (n - 1))``; per bucket the weights of positive and of negative
+``floor(p * (n - 1))``, computed in ``p``'s own float type (float64 for
+integers), as the peers do; per bucket the weights of positive and of negative
 examples are summed; TP and FP are the reverse cumulative sums (the weight of
 examples predicted at or above the threshold), ``TN = FP[0] - FP``,
 ``FN = TP[0] - TP``, ``precision = TP / max(1e-7, TP + FP)`` and
@@ -43,11 +44,15 @@ def pr_curve_data(
         weights: a scalar or an array with as many elements as ``labels``.
     """
     labels = np.asarray(labels).reshape(-1).astype(bool)
-    predictions = np.asarray(predictions, dtype=np.float64).reshape(-1)
+    predictions = np.asarray(predictions).reshape(-1)
+    # The bucket in the predictions' own float type, as TensorBoard, tensorboardX and torch take
+    # it: float32 0.7 * 10 is 7.0 in float32 but 6.99999988 in float64 (another bucket).
+    ftype = predictions.dtype if predictions.dtype.kind == "f" else np.dtype(np.float64)
+    predictions = predictions.astype(ftype, copy=False)
     w = np.broadcast_to(
         np.asarray(weights, dtype=np.float64).reshape(-1) if np.ndim(weights) else np.float64(weights), labels.shape
     )
-    buckets = np.floor(predictions * (num_thresholds - 1)).astype(np.int64)
+    buckets = np.floor(predictions * ftype.type(num_thresholds - 1)).astype(np.int64)
     np.clip(buckets, 0, num_thresholds - 1, out=buckets)
     tp_bucket = np.bincount(buckets, weights=np.where(labels, w, 0.0), minlength=num_thresholds)
     fp_bucket = np.bincount(buckets, weights=np.where(labels, 0.0, w), minlength=num_thresholds)

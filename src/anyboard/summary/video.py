@@ -36,6 +36,10 @@ MAX_FRAME_MS = 655_350
 MIN_FPS = 1000.0 / MAX_FRAME_MS
 
 
+MAX_GIF_SIDE = 65535
+"""A GIF stores its width and height in 16 bits."""
+
+
 def frame_duration_ms(fps: float) -> int:
     """The GIF frame delay for ``fps`` (at least 10 ms, GIF's unit; ``fps >= MIN_FPS``)."""
     return max(10, round(1000.0 / fps))
