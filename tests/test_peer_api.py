@@ -340,3 +340,27 @@ def test_boolean_scalars_are_written_as_the_peers_write_them(tmp_path):
         for key in ("on", "off")
     }
     assert values == {"on": [1.0], "off": [0.0]}
+
+
+def test_torch_writer_attributes_are_there_after_patch(tmp_path):
+    """``os.path.join(writer.log_dir, "model.pt")`` and ``tensorboard_trace_handler(writer.log_dir)``
+    are common torch idioms: after anyboard.patch() the writer lacked log_dir and torch's other
+    public attributes."""
+    from torch.utils.tensorboard import SummaryWriter as TorchWriter
+
+    kwargs = {"purge_step": 5, "max_queue": 7, "flush_secs": 30, "filename_suffix": ".x"}
+    theirs = TorchWriter(str(tmp_path / "t"), **kwargs)
+    ours = anyboard.SummaryWriter(str(tmp_path / "a"), **kwargs)
+    try:
+        for w in (theirs, ours):
+            w.add_scalars("m", {"k": 1.0}, 0)
+        for name in ("max_queue", "flush_secs", "filename_suffix"):
+            assert getattr(ours, name) == getattr(theirs, name), name
+        assert ours.purge_step == 5  # torch resets its own to None once its file is open
+        assert ours.log_dir == str(tmp_path / "a") and theirs.log_dir == str(tmp_path / "t")
+        rel = {w.log_dir: sorted(os.path.relpath(d, w.log_dir) for d in w.all_writers) for w in (theirs, ours)}
+        assert rel[ours.log_dir] == rel[theirs.log_dir] == [".", "m_k"]
+        assert all(f.get_logdir() == d for d, f in ours.all_writers.items())
+    finally:
+        theirs.close()
+        ours.close()

@@ -580,6 +580,35 @@ class SummaryWriter(
     still open at interpreter exit or garbage collection are flushed and closed.
     """
 
+    # torch.utils.tensorboard.SummaryWriter's public attributes, read-only here
+    # (``os.path.join(writer.log_dir, "model.pt")``, ``tensorboard_trace_handler(writer.log_dir)``).
+    @property
+    def log_dir(self) -> str:
+        """The main run's directory (torch's attribute; ``logdir`` and :meth:`get_logdir` too)."""
+        return self._logdir
+
+    @property
+    def purge_step(self) -> int | None:
+        """The ``purge_step`` given (torch sets its own to ``None`` once its first file is open)."""
+        return self._purge_step
+
+    @property
+    def max_queue(self) -> int:
+        return self._core_options["max_queue"]  # type: ignore[no-any-return]
+
+    @property
+    def flush_secs(self) -> float:
+        return self._core_options["flush_secs"]  # type: ignore[no-any-return]
+
+    @property
+    def filename_suffix(self) -> str:
+        return str(self._suffix)
+
+    @property
+    def all_writers(self) -> dict[str, FileWriter]:
+        """``{run directory: FileWriter}`` of the main run and every ``add_scalars`` sub-run opened so far (torch's)."""
+        return {remote.join(self._logdir, run) if run else self._logdir: FileWriter(self, run) for run in self._runs}
+
     @property
     def file_writer(self) -> FileWriter | None:
         """The main run's :class:`FileWriter` (tensorboardX's attribute); ``None`` once closed, as the peers."""
