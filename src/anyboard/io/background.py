@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import sys
 import threading
 import time
@@ -285,10 +286,20 @@ class BackgroundWriter:
         """In a ``multiprocessing`` child (fork, forkserver: it leaves through ``os._exit``, with no
         atexit), close this writer when the child leaves, whether it was inherited, created by the
         target or unpickled from its arguments (checked again at the first call: a writer unpickled
-        before the child's bootstrap cannot tell it is in a child yet)."""
+        before the child's bootstrap cannot tell it is in a child yet).
+
+        A child's target may also never return: the parent's exit terminates its daemonic children
+        (SIGTERM), as it does a DataLoader's persistent workers. So in a child every queued item
+        wakes the writer thread, which writes it at once (an event whose bytes reached the file
+        outlives the process), and a SIGTERM left at its default action first waits (up to
+        :data:`CHILD_TERM_WAIT` seconds) for what is queued to be written.
+        """
         if self._exit_hooked != self._pid and _in_multiprocessing_child():
             self._exit_hooked = self._pid
+            self._max_queue = 1
             _close_at_multiprocessing_exit(self)
+            _CHILD_WRITERS.append(weakref.ref(self))
+            _wait_for_writes_on_sigterm()
 
     def _forget_thread(self) -> None:
         """No writer thread from now on (one whose start() was interrupted exits when it runs)."""
@@ -793,6 +804,37 @@ def _in_multiprocessing_child() -> bool:
     """Whether this process is a ``multiprocessing`` child (any start method)."""
     mp = sys.modules.get("multiprocessing")
     return mp is not None and mp.parent_process() is not None
+
+
+CHILD_TERM_WAIT = 1.0
+"""Seconds a ``multiprocessing`` child's SIGTERM waits for its writers' queued events."""
+
+_CHILD_WRITERS: list[weakref.ref[BackgroundWriter]] = []  # this child's writers (a list: the handler takes no lock)
+
+
+def _wait_for_writes_on_sigterm() -> None:
+    """In a ``multiprocessing`` child, from its main thread, while SIGTERM has its default action:
+    on SIGTERM, wait for the writers' queued events, then terminate as SIGTERM would."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_child_sigterm)
+    except (ValueError, OSError, AttributeError):  # no SIGTERM here, or not allowed
+        pass
+
+
+def _on_child_sigterm(signum: int, frame: Any) -> None:
+    """Wait for each writer's thread to write what is queued (no lock taken: the interrupted code
+    may hold one; a writer that cannot go on is given up at the deadline), then die of SIGTERM."""
+    deadline = time.monotonic() + CHILD_TERM_WAIT
+    while time.monotonic() < deadline:
+        writers = [w for w in (ref() for ref in list(_CHILD_WRITERS)) if w is not None and w._pid == os.getpid()]
+        if not any(_alive(w._thread) and (w._draining or any(s.queue for s in w._streams)) for w in writers):
+            break
+        time.sleep(0.002)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _close_at_multiprocessing_exit(writer: BackgroundWriter) -> None:
