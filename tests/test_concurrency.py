@@ -360,6 +360,19 @@ def test_keyboard_interrupt_mid_call_keeps_the_writer_consistent(tmp_path, where
     assert len(set(steps) - set(done)) <= interrupts, "events appeared that were never logged"
 
 
+def _start_join_then_close(threads: list[threading.Thread], writer: SummaryWriter, what: str) -> None:
+    """Start ``threads``, wait for them, then close ``writer``; fail (not hang) past the watchdog."""
+    for t in threads:
+        t.start()
+
+    def join_all() -> None:
+        for t in threads:
+            t.join()
+        writer.close()
+
+    no_hang(join_all, WATCHDOG_S, what)
+
+
 def _writer_loops() -> int:
     """Writer threads inside their loop now (entered and not done)."""
     from anyboard.io.background import _WriterThread
@@ -440,16 +453,9 @@ def test_a_writer_thread_whose_start_was_interrupted_never_runs_a_second_loop(tm
             if i % 50 == 0:
                 w.flush()
 
-    threads = [threading.Thread(target=log, args=(t,)) for t in range(3)]
-    for t in threads:
-        t.start()
-
-    def join_all() -> None:
-        for t in threads:
-            t.join()
-        w.close()
-
-    no_hang(join_all, WATCHDOG_S, "logging and flushing beside late writer threads")
+    _start_join_then_close(
+        [threading.Thread(target=log, args=(t,)) for t in range(3)], w, "logging beside late threads"
+    )
     values = _values(str(tmp_path))["."]
     for t in range(3):
         assert [s for tag, s in values if tag == f"t{t}"] == list(range(500)), "an event lost or written twice"
@@ -477,16 +483,7 @@ def test_a_new_sub_run_logged_from_many_threads_at_once_gets_one_file(tmp_path, 
         start.wait()
         w.add_scalars("m", {"k": float(i)}, i)
 
-    threads = [threading.Thread(target=log, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-
-    def join_all() -> None:
-        for t in threads:
-            t.join()
-        w.close()
-
-    no_hang(join_all, WATCHDOG_S, "the threads' first add_scalars calls")
+    _start_join_then_close([threading.Thread(target=log, args=(i,)) for i in range(8)], w, "first add_scalars calls")
     files = _event_files(str(tmp_path))
     assert len(files["m_k"]) == 1
     assert sorted(step for _, step in _values(str(tmp_path))["m_k"]) == list(range(8))

@@ -64,6 +64,15 @@ def test_exit_with_a_daemon_thread_still_logging_is_prompt_and_keeps_what_was_qu
     assert _steps(str(logdir), "spam")[:10000] == list(range(10000))
 
 
+def _run_children(children: list) -> None:
+    """Start every ``multiprocessing`` child, wait for each, and check that it exited cleanly."""
+    for c in children:
+        c.start()
+    for c in children:
+        c.join(60)
+        assert c.exitcode == 0
+
+
 def _child_logs_without_flush(writer: SummaryWriter, k: int) -> None:
     for i in range(100):
         writer.add_scalar(f"child{k}", float(i), i)
@@ -77,12 +86,7 @@ def test_forked_multiprocessing_children_lose_nothing_without_flushing(tmp_path)
     writer.add_scalar("parent", 1.0, 0)
     ctx = multiprocessing.get_context("fork")
     for trial in range(3):
-        children = [ctx.Process(target=_child_logs_without_flush, args=(writer, 4 * trial + k)) for k in range(4)]
-        for c in children:
-            c.start()
-        for c in children:
-            c.join(60)
-            assert c.exitcode == 0
+        _run_children([ctx.Process(target=_child_logs_without_flush, args=(writer, 4 * trial + k)) for k in range(4)])
     writer.close()
     for k in range(12):
         assert _steps(logdir, f"child{k}") == list(range(100)), f"child {k} lost events"
@@ -115,11 +119,7 @@ def test_writers_made_or_unpickled_in_a_child_lose_nothing_without_flushing(tmp_
     ctx = multiprocessing.get_context(method)
     children = [ctx.Process(target=_child_creates_a_writer, args=(logdir, k, k % 2 == 0)) for k in range(2)]
     children += [ctx.Process(target=_child_logs_without_flush, args=(writer, k)) for k in range(2)]
-    for c in children:
-        c.start()
-    for c in children:
-        c.join(60)
-        assert c.exitcode == 0
+    _run_children(children)
     writer.close()
     for k in range(2):
         assert _steps(logdir, f"made{k}") == list(range(100)), f"the writer made in child {k} lost events"

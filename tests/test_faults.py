@@ -369,21 +369,27 @@ def test_file_where_a_sub_run_directory_must_go_is_a_clear_error_and_earlier_dat
     assert _scalar_steps(str(logdir / "loss_a"), "loss") == [1, 3]
 
 
+def _failing_writes(monkeypatch) -> dict[str, bool]:
+    """Make every event-file write raise EIO while the returned ``{"on": ...}`` flag is true."""
+    original = event_file.LocalFile.write
+    failing = {"on": True}
+
+    def write(self, data):
+        if failing["on"]:
+            raise OSError(errno.EIO, "Input/output error (injected)")
+        return original(self, data)
+
+    monkeypatch.setattr(event_file.LocalFile, "write", write)
+    return failing
+
+
 def test_unwritable_event_file_mid_run_reports_and_keeps_earlier_data(tmp_path, monkeypatch):
     """An I/O error on write (EIO) is reported once per failure, and earlier records stay."""
     logdir = str(tmp_path / "logs")
     w = SummaryWriter(logdir, flush_secs=1000)
     w.add_scalar("loss", 0.0, 0)
     w.flush()
-    original = event_file.LocalFile.write
-    failing = {"on": True}
-
-    def write(self, data):
-        if failing["on"]:
-            raise OSError(5, "Input/output error (injected)")
-        return original(self, data)
-
-    monkeypatch.setattr(event_file.LocalFile, "write", write)
+    failing = _failing_writes(monkeypatch)
     w.add_scalar("loss", 1.0, 1)
     with pytest.raises(WriteError, match="Input/output error"):
         w.flush()
@@ -407,15 +413,7 @@ def test_a_failing_disk_keeps_the_memory_bound_and_a_call_that_raises_is_not_wri
     w = SummaryWriter(logdir, max_pending_bytes=bound, flush_secs=0.05)
     w.add_scalar("loss", 0.0, 0)
     w.flush()
-    original = event_file.LocalFile.write
-    failing = {"on": True}
-
-    def write(self, data):
-        if failing["on"]:
-            raise OSError(errno.EIO, "Input/output error (injected)")
-        return original(self, data)
-
-    monkeypatch.setattr(event_file.LocalFile, "write", write)
+    failing = _failing_writes(monkeypatch)
     returned, raised, peak = [], [], 0
     for i in range(60):
         error = _in_thread(lambda i=i: w.add_text("t", "z" * (1 << 20), i)).get("error")

@@ -84,8 +84,8 @@ def _via_get_summary_writer(child, queue):
 # -- tests ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_processes_share_one_run_with_unique_steps(logdir, method):
+def _creator_and_three_children_log(logdir, method) -> None:
+    """The creator logs 10 ``shared/loss`` values, then three children 30 each (and a text and a histogram)."""
     ctx = mp.get_context(method)
     writer = GlobalSummaryWriter(logdir)
     for i in range(10):
@@ -97,6 +97,11 @@ def test_processes_share_one_run_with_unique_steps(logdir, method):
         p.join(120)
         assert p.exitcode == 0
     writer.close()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_processes_share_one_run_with_unique_steps(logdir, method):
+    _creator_and_three_children_log(logdir, method)
 
     points = _scalars(logdir, "shared/loss")
     steps = [s for s, _ in points]
@@ -124,17 +129,7 @@ def test_the_rust_data_server_shows_every_point_of_a_run_many_processes_wrote(lo
     read order, file by file: with one file per process it showed 61 of 160 points."""
     from tbread import TensorBoardServer
 
-    ctx = mp.get_context(METHODS[0])
-    writer = GlobalSummaryWriter(logdir)
-    for i in range(10):
-        writer.add_scalar("shared/loss", -1 - i)
-    children = [ctx.Process(target=_child_logs, args=(writer, c, 30)) for c in range(1, 4)]
-    for p in children:
-        p.start()
-    for p in children:
-        p.join(120)
-        assert p.exitcode == 0
-    writer.close()
+    _creator_and_three_children_log(logdir, METHODS[0])
     with TensorBoardServer(logdir, load_fast=True) as tb:
 
         def served() -> list:
