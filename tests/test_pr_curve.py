@@ -194,27 +194,3 @@ def test_pr_curve_raw_beyond_float64_is_refused_naming_the_tag(logdir):
         with pytest.raises(ValueError, match=r"'too_big'.*recall.*float64"):
             w.add_pr_curve_raw("too_big", *six[:5], np.array([np.longdouble("1e400"), 0.0], np.longdouble))
     assert _written(logdir, "too_big") == []
-
-
-def test_float32_predictions_on_a_threshold_fall_in_the_peers_bucket(tmp_path):
-    """The bucket is floor(p * (n - 1)) in p's own float type, as tensorboardX and torch take it:
-    float32 0.7 * 10 is 7.0, but 6.99999988 once widened to float64 (the bucket below)."""
-    torch = pytest.importorskip("torch")
-    tbx = pytest.importorskip("tensorboardX")
-    from torch.utils.tensorboard import SummaryWriter as TorchWriter
-
-    rng = np.random.default_rng(3)
-    preds = (np.arange(127) / 126).astype(np.float32)
-    labels = rng.integers(0, 2, preds.size).astype(bool)
-    got = {}
-    for name, cls in (("ours", anyboard.SummaryWriter), ("tbx", tbx.SummaryWriter), ("torch", TorchWriter)):
-        d = str(tmp_path / name)
-        w = cls(d)
-        w.add_pr_curve("pr", torch.from_numpy(labels), torch.from_numpy(preds), 0, num_thresholds=127)
-        w.add_pr_curve("pr11", np.array([1, 0]), np.array([0.7, 0.3], np.float32), 0, num_thresholds=11)
-        w.close()
-        got[name] = {tag: python_tensors(d, tag)[0][2] for tag in ("pr", "pr11")}
-    for tag in ("pr", "pr11"):
-        np.testing.assert_array_equal(got["ours"][tag], got["tbx"][tag])
-        np.testing.assert_array_equal(got["ours"][tag], got["torch"][tag])
-    assert got["ours"]["pr11"][0].tolist() == [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0]  # the 0.7 positive at threshold 0.7
