@@ -262,6 +262,48 @@ def test_upload_failures_raise_and_lose_nothing():
     assert _python_loader(url)["x"] == [(i, float(i)) for i in range(7)]
 
 
+def test_a_close_whose_uploads_keep_failing_is_retried_by_the_next_close():
+    """Two failed uploads in close() (the writer thread's flush, then the file's own close): the
+    file and its bytes were dropped, and a second close() returned as if all was written."""
+    FlakyMemoryFS.uploads = []
+    url = f"flaky://{_unique('close2')}/run"
+    w = anyboard.SummaryWriter(url, flush_secs=3600)
+    for i in range(50):
+        w.add_scalar("x", float(i), i)
+    w.flush()
+    for i in range(50, 100):
+        w.add_scalar("x", float(i), i)
+    FlakyMemoryFS.failures = 2
+    with pytest.raises(WriteError):
+        w.close()
+    assert FlakyMemoryFS.failures == 0
+    w.close()  # retries the kept bytes
+    w.close()  # then nothing left to do
+    w.add_scalar("x", 1000.0, 1000)  # and the writer reopens as usual
+    w.close()
+    steps = [s for s, _ in _scalars(_events(url), "x")]
+    assert sorted(steps) == [*range(100), 1000]
+
+
+def test_an_upload_that_fails_for_good_at_exit_is_reported(tmp_path):
+    code = (
+        "import sys\n"
+        "from fsspec.implementations.memory import MemoryFileSystem\n"
+        "import anyboard\n"
+        "w = anyboard.SummaryWriter('memory://exitfail/run', flush_secs=3600)\n"
+        "w.add_scalar('x', 0.0, 0)\n"
+        "w.flush()\n"
+        "w.add_scalar('x', 1.0, 1)\n"
+        "def fail(self, *a, **k):\n"
+        "    raise ConnectionError('injected')\n"
+        "MemoryFileSystem.pipe_file = fail\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "RuntimeWarning: anyboard: events could not be written at exit" in proc.stderr
+    assert "injected" in proc.stderr
+
+
 def test_storage_helpers_local_and_memory(tmp_path):
     for base in (str(tmp_path / "h"), f"memory://{_unique('helpers')}"):
         target = remote.join(base, "plugins", "projector", "config.pbtxt")

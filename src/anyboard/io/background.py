@@ -586,12 +586,16 @@ class BackgroundWriter:
             except (WriteError, ValueError, TypeError) as exc:
                 error = exc
             finally:
-                self._finish_close(timeout)
+                unsent = self._finish_close(timeout)
         if error is not None:
             raise error
+        if unsent is not None:
+            raise WriteError(f"closing the event files failed (a later close() retries): {unsent}") from unsent
 
-    def _finish_close(self, timeout: float | None) -> None:
-        """Stop the thread and close the files (lifecycle lock held); left unfinished if the thread is stuck."""
+    def _finish_close(self, timeout: float | None) -> OSError | None:
+        """Stop the thread and close the files (lifecycle lock held); left unfinished if the thread is
+        stuck, or if a file that keeps what it could not send failed to close (returned: the next
+        close() retries it)."""
         self._stop = True
         self._wake.set()
         thread = self._thread
@@ -603,13 +607,17 @@ class BackgroundWriter:
             and _alive(thread)
             and not _wait_done(thread, timeout)
         ):
-            return  # a stuck disk: the thread may still write; the next close() or reopen() finishes
+            return None  # a stuck disk: the thread may still write; the next close() or reopen() finishes
         self._forget_thread()
+        unsent: OSError | None = None
         for s in self._streams:
             try:
                 s.close_file()
-            except OSError:
-                pass
+            except OSError as exc:
+                if s.file_open:  # kept to retry (see Stream.close_file); a local file's failure is final
+                    unsent = unsent or exc
+        if unsent is not None:
+            return unsent
         self._finished = True
         wanted = self._forget_wanted()
         try:
@@ -622,6 +630,7 @@ class BackgroundWriter:
                     POOL.release_later(_any_writer_open)  # the free buffers outlive the last open writer briefly
         except Exception:  # noqa: BLE001 - the pool is only a speed-up: a failure here must not fail close()
             POOL.clear()
+        return None
 
     def reopen(self, open_now: Stream | None = None) -> None:
         """Log again after :meth:`close`: a new thread, and new files on the next writes.
@@ -648,10 +657,17 @@ class BackgroundWriter:
         """Interpreter exit: write what is queued now, drop what comes later, close the files."""
         self._exiting = True
         self._set_slow()
-        try:
-            self.close(timeout=timeout)
-        except Exception:  # noqa: BLE001 - exiting: there is no caller left to raise to
-            pass
+        for attempt in range(2):  # a second close() retries a file that kept what it could not send
+            try:
+                self.close(timeout=timeout)
+                return
+            except Exception as exc:  # noqa: BLE001 - exiting: there is no caller left to raise to
+                lost = any(s.retry_bytes for s in self._streams)  # a batch no file took
+                if attempt or lost:
+                    warnings.warn(f"anyboard: events could not be written at exit: {exc}", RuntimeWarning, stacklevel=1)
+                    return
+                if self._finished:  # the error was retried and the files closed: nothing lost
+                    return
 
     @property
     def closed(self) -> bool:

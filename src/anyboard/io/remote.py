@@ -340,6 +340,8 @@ class RemoteFile:
         if self._pending or (not self.paths and self._head is not None):
             self._upload()
 
+    keeps_unsent = True  # a failed close keeps its bytes: the stream keeps the file to retry (Stream.close_file)
+
     def close(self) -> None:
         """Upload what is left, then refuse further writes. Idempotent.
 

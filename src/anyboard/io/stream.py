@@ -237,6 +237,11 @@ class Stream:
 
     # -- background side -------------------------------------------------
     @property
+    def file_open(self) -> bool:
+        """Whether the stream holds a file (after a failed close: one kept to retry)."""
+        return self._file is not None
+
+    @property
     def unchecked_bytes(self) -> int:
         """Bytes written since the last :meth:`flush_file`, kept to rewrite if the file was deleted (writer thread's).
 
@@ -435,11 +440,21 @@ class Stream:
         self._since_flush_bytes = 0
 
     def close_file(self) -> None:
-        """Close the file; the next write opens a new one with the reopen header."""
+        """Close the file; the next write opens a new one with the reopen header.
+
+        A file that keeps what it could not send (``keeps_unsent``: an object whose final upload
+        failed) stays this stream's when its close raises, so that a later close retries it.
+        """
         self._header = self._reopen_header  # a file created after close() (the writer reopened)
         if self._file is not None:
-            file, self._file = self._file, None
-            file.close()
+            file = self._file
+            try:
+                file.close()
+            except OSError:
+                if not getattr(file, "keeps_unsent", False):
+                    self._file = None
+                raise
+            self._file = None
 
     def forget_after_fork(self) -> None:
         """In a forked child: drop the parent's queue, retry bytes and file (the child opens its own)."""
