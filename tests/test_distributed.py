@@ -156,3 +156,23 @@ def test_torch_distributed_gloo_two_ranks(logdir, per_rank):
         assert len(os.listdir(logdir)) == 1  # rank 0's one event file
         assert _scalars(logdir, "loss") == mean
         assert _scalars(logdir, "own") == [(s, float(s)) for s in range(20)]
+
+
+@pytest.mark.parametrize("kwargs", [{"per_rank": True}, {"writer_rank": 1}], ids=["per_rank", "writer_rank"])
+def test_a_pickled_writer_keeps_its_rank_and_its_choice_to_write(clean_env, logdir, monkeypatch, kwargs):
+    """A DataLoader or spawn worker unpickles the writer: it used to decide its rank again from the
+    worker's environment, so a per-rank writer of rank 1 silently discarded there."""
+    import pickle
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    writer = RankedSummaryWriter(logdir, **kwargs)
+    monkeypatch.delenv("RANK")  # the worker's environment says nothing of the rank
+    monkeypatch.delenv("WORLD_SIZE")
+    copy = pickle.loads(pickle.dumps(writer))
+    assert (copy.rank, copy.world_size, copy.is_writing, copy.logdir) == (1, 2, True, writer.logdir)
+    copy.add_scalar("worker/item", 1.0, 0)
+    copy.close()
+    writer.close()
+    steps = [e.step for e in anyboard.iter_run_events(writer.logdir) for v in e.summary.value if v.tag == "worker/item"]
+    assert steps == [0]

@@ -158,7 +158,43 @@ class RankedSummaryWriter(SummaryWriter):
         self.is_writing = writes
         super().__init__(logdir, *args, **kwargs)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickling (a DataLoader or ``spawn`` worker): the same rank, world size and choice of
+        writing, and the same (per-rank) directory; the worker's environment is not read again."""
+        rebuild, (_cls, *state) = super().__reduce__()
+        del rebuild
+        return (_ranked_in_another_process, (type(self), self.rank, self.world_size, self.is_writing, *state))
+
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         mode = "writing" if self.is_writing else "discarding"
         return f"<RankedSummaryWriter rank={self.rank}/{self.world_size} {mode} logdir={self.logdir!r} {state}>"
+
+
+def _ranked_in_another_process(
+    cls: type[RankedSummaryWriter],
+    rank: int,
+    world_size: int,
+    writing: bool,
+    logdir: str,
+    suffix: str,
+    write_to_disk: bool,
+    storage_options: dict[str, Any] | None,
+    summary_format: str,
+    options: dict[str, Any],
+    file_layout: str | None = None,
+) -> RankedSummaryWriter:
+    """Unpickle a :class:`RankedSummaryWriter` (see its ``__reduce__``)."""
+    writer = cls.__new__(cls)
+    writer.rank, writer.world_size, writer.is_writing = rank, world_size, writing
+    SummaryWriter.__init__(
+        writer,
+        logdir,
+        filename_suffix=suffix,
+        write_to_disk=write_to_disk and writing,
+        storage_options=storage_options,
+        summary_format=summary_format,
+        file_layout=file_layout,
+        **options,
+    )
+    return writer
