@@ -26,7 +26,7 @@ import sys
 from typing import Any
 
 from anyboard.io import remote
-from anyboard.writer import SummaryWriter
+from anyboard.writer import SummaryWriter, unpickled_options
 
 __all__ = ["RankedSummaryWriter", "get_rank", "get_world_size"]
 
@@ -172,29 +172,12 @@ class RankedSummaryWriter(SummaryWriter):
 
 
 def _ranked_in_another_process(
-    cls: type[RankedSummaryWriter],
-    rank: int,
-    world_size: int,
-    writing: bool,
-    logdir: str,
-    suffix: str,
-    write_to_disk: bool,
-    storage_options: dict[str, Any] | None,
-    summary_format: str,
-    options: dict[str, Any],
-    file_layout: str | None = None,
+    cls: type[RankedSummaryWriter], rank: int, world_size: int, writing: bool, logdir: str, *state: Any
 ) -> RankedSummaryWriter:
-    """Unpickle a :class:`RankedSummaryWriter` (see its ``__reduce__``)."""
+    """Unpickle a :class:`RankedSummaryWriter` (see its ``__reduce__``; ``state`` as ``SummaryWriter``'s)."""
     writer = cls.__new__(cls)
     writer.rank, writer.world_size, writer.is_writing = rank, world_size, writing
-    SummaryWriter.__init__(
-        writer,
-        logdir,
-        filename_suffix=suffix,
-        write_to_disk=write_to_disk and writing,
-        storage_options=storage_options,
-        summary_format=summary_format,
-        file_layout=file_layout,
-        **options,
-    )
+    kwargs = unpickled_options(*state)
+    kwargs["write_to_disk"] = kwargs["write_to_disk"] and writing
+    SummaryWriter.__init__(writer, logdir, **kwargs)
     return writer

@@ -448,26 +448,29 @@ class _WriterBase:
         return f"<SummaryWriter logdir={self._logdir!r} {state}>"
 
 
-def _writer_in_another_process(
-    cls: type[SummaryWriter],
-    logdir: str,
+def _writer_in_another_process(cls: type[SummaryWriter], logdir: str, *state: Any) -> SummaryWriter:
+    """Unpickle a writer: a new one on the same log directory (see ``SummaryWriter.__reduce__``;
+    ``state`` as :func:`unpickled_options` takes it)."""
+    return cls(logdir, **unpickled_options(*state))
+
+
+def unpickled_options(
     suffix: str,
     write_to_disk: bool,
     storage_options: dict[str, Any] | None,
     summary_format: str,
     options: dict[str, Any],
     file_layout: str | None = None,
-) -> SummaryWriter:
-    """Unpickle a writer: a new one on the same log directory (see ``SummaryWriter.__reduce__``)."""
-    return cls(
-        logdir,
-        filename_suffix=suffix,
-        write_to_disk=write_to_disk,
-        storage_options=storage_options,
-        summary_format=summary_format,
-        file_layout=file_layout,
+) -> dict[str, Any]:
+    """The constructor keywords of a writer rebuilt from ``SummaryWriter.__reduce__``'s state."""
+    return {
+        "filename_suffix": suffix,
+        "write_to_disk": write_to_disk,
+        "storage_options": storage_options,
+        "summary_format": summary_format,
+        "file_layout": file_layout,
         **options,
-    )
+    }
 
 
 class _NullFile:
