@@ -167,7 +167,8 @@ def test_purge_applies_to_histograms(tmp_path):
     assert os.path.isdir(logdir)
 
 
-def test_hparams_table_matches_the_hparams_dashboard(tmp_path):
+@pytest.mark.parametrize("parent", ["a", "-"])  # "-" sorts before the root session "."
+def test_hparams_table_matches_the_hparams_dashboard(tmp_path, parent):
     """A run given hparams twice keeps its first ones; a nested session's scalars are its own,
     not its parent's (TensorBoard's longest-prefix rule); an hparam named "run" does not
     replace the run column. Compared with the HParams dashboard's session groups."""
@@ -178,8 +179,8 @@ def test_hparams_table_matches_the_hparams_dashboard(tmp_path):
         w.add_hparams({"lr": 0.5, "run": 7}, {"acc": 0.25}, into_run=True)
         with pytest.warns(UserWarning, match="keeps the first"):
             w.add_hparams({"lr": 0.75, "run": 8}, {"acc": 0.375}, into_run=True)
-        w.add_hparams({"lr": 0.1, "run": 1}, {"acc": 0.5}, run_name="a")
-        w.add_hparams({"lr": 0.2, "run": 2}, {"acc": 0.75}, run_name="a/b")
+        w.add_hparams({"lr": 0.1, "run": 1}, {"acc": 0.5}, run_name=parent)
+        w.add_hparams({"lr": 0.2, "run": 2}, {"acc": 0.75}, run_name=f"{parent}/b")
     table = read_hparams(logdir, output="numpy")
     assert list(table) == ["run", "lr", "hparam/run", "acc"]
     ours = {

@@ -535,10 +535,10 @@ def read_hparams(
         # Each run's tags are metrics of the deepest session at or above it (TensorBoard's
         # longest-prefix rule): a nested session's scalars are not its parent's.
         for run_name, values in last.items():
-            owners = [(s, "" if run_name == s else _subpath(run_name, s)) for s in sessions]
-            found = [(len(s), s, group) for s, group in owners if group is not None]
-            if found:
-                group = max(found)[2]
+            # the deepest owner leaves the shortest path below it ("." is above every run)
+            groups = [g for g in ("" if run_name == s else _subpath(run_name, s) for s in sessions) if g is not None]
+            if groups:
+                group = min(groups, key=len)
                 metrics.extend((group, t) for t in values if (group, t) not in metrics)
     rows: dict[str, list[Any]] = {"run": list(sessions)}
     for h in hparam_names:
