@@ -243,8 +243,8 @@ def test_close_removes_the_counters_and_later_calls_raise(logdir):
     assert not os.path.exists(os.path.dirname(path))
     with pytest.raises(WriterClosedError):
         writer.add_scalar("x", 2.0)
-    with pytest.raises(WriterClosedError, match="closed it or exited"):
-        StepCounter(path).next("x")
+    with pytest.raises(WriterClosedError, match="closed it or exited"), StepCounter(path).hold("x"):
+        pass
     assert _scalars(logdir, "x") == [(0, 1.0)]
 
 

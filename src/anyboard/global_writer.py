@@ -106,7 +106,7 @@ class _Taken:
 class StepCounter:
     """Per-key step counters shared by every process that knows :attr:`path` (one SQLite table).
 
-    :meth:`next` returns 0 for a key's first call, then 1, 2, ... across all
+    :meth:`hold` gives 0 for a key's first call, then 1, 2, ... across all
     processes and threads.
     """
 
@@ -152,12 +152,6 @@ class StepCounter:
             conn.execute("PRAGMA synchronous=OFF")
             self._conn = conn
         return self._conn
-
-    def next(self, key: str) -> int:
-        """The next step of ``key`` (0 the first time), unique across processes."""
-        with self.hold(key) as taken:
-            taken.queued = True
-            return taken.step
 
     @contextlib.contextmanager
     def hold(self, key: str) -> Iterator[_Taken]:

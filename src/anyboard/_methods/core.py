@@ -289,10 +289,7 @@ class CoreMethods(MethodsBase):
                     f"tag {tag!r}: add_scalar got display_name/summary_description both positionally "
                     "(tensorboardX's order) and as keywords"
                 )
-            display_name, summary_description = (
-                _text_arg(tag, "display_name", new_style),
-                _text_arg(tag, "summary_description", double_precision),
-            )
+            display_name, summary_description = new_style, double_precision  # checked below
             new_style = double_precision = False
         if scalar_value is _MISSING:
             if value is _MISSING:
@@ -321,9 +318,10 @@ class CoreMethods(MethodsBase):
             raise ValueError(f"tag {tag!r}: global_step {step} does not fit in int64")
         wall = self._walltime(tag, walltime)
         if new_style or display_name or summary_description:
-            for name, text in (("display_name", display_name), ("summary_description", summary_description)):
-                _check_utf8(tag, _text_arg(tag, name, text))
-            args = (tag, scalar_value, display_name or "", summary_description or "", new_style, self._summary_format)
+            display_name = _text_arg(tag, "display_name", display_name)
+            summary_description = _text_arg(tag, "summary_description", summary_description)
+            _check_utf8(tag, display_name + summary_description)
+            args = (tag, scalar_value, display_name, summary_description, new_style, self._summary_format)
             self._emit(tag, _scalar_summary, args, step, wall)
             return None
         code = _SCALAR if type(scalar_value) is float else _DEVICE_SCALAR

@@ -183,7 +183,7 @@ class BackgroundWriter:
         self._exiting = False  # the interpreter is exiting: new items are dropped
         self._error: BaseException | None = None
         self._pid = os.getpid()
-        self._exit_hooked = 0  # the pid whose multiprocessing exit closes this writer (see _start)
+        self._exit_hooked = 0  # the pid whose multiprocessing exit closes this writer (see _hook_child_exit)
         # Serializes starting the thread, close(), reopen() and the after-fork reset; the
         # caller's hot path never takes it. Reentrant: close() flushes while holding it.
         self._life = threading.RLock()
@@ -279,14 +279,13 @@ class BackgroundWriter:
             if _alive(self._thread):
                 return
             thread = self._thread = _WriterThread(self._run)
-        self._hook_child_exit()
         thread.start()
 
     def _hook_child_exit(self) -> None:
         """In a ``multiprocessing`` child (fork, forkserver: it leaves through ``os._exit``, with no
         atexit), close this writer when the child leaves, whether it was inherited, created by the
-        target or unpickled from its arguments (checked again at the first call: a writer unpickled
-        before the child's bootstrap cannot tell it is in a child yet).
+        target or unpickled from its arguments (checked at the first call, in ``_slow_path``: a
+        writer unpickled before the child's bootstrap cannot tell it is in a child yet).
 
         A child's target may also never return: the parent's exit terminates its daemonic children
         (SIGTERM), as it does a DataLoader's persistent workers. So in a child every queued item

@@ -82,21 +82,18 @@ class LocalFile:
         if root is not None:
             check_inside(root, directory)
         self._shared = shared is not None
+        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
         if shared is not None:
             path = os.path.join(directory, safe_component(shared))
-            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-            self._fd = os.open(path, flags, 0o644)
-            self.path = path
-            self._size = 0
-            return
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-        while True:
-            path = os.path.join(directory, ordered_name(os.listdir(directory), suffix))
-            try:
-                self._fd = os.open(path, flags, 0o644)
-                break
-            except FileExistsError:
-                continue
+            self._fd = os.open(path, flags | os.O_APPEND, 0o644)
+        else:
+            while True:
+                path = os.path.join(directory, ordered_name(os.listdir(directory), suffix))
+                try:
+                    self._fd = os.open(path, flags | os.O_EXCL, 0o644)
+                    break
+                except FileExistsError:
+                    continue
         self.path = path
         self._size = 0
 
