@@ -161,8 +161,7 @@ class RankedSummaryWriter(SummaryWriter):
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickling (a DataLoader or ``spawn`` worker): the same rank, world size and choice of
         writing, and the same (per-rank) directory; the worker's environment is not read again."""
-        rebuild, (_cls, *state) = super().__reduce__()
-        del rebuild
+        _rebuild, (_cls, *state) = super().__reduce__()
         return (_ranked_in_another_process, (type(self), self.rank, self.world_size, self.is_writing, *state))
 
     def __repr__(self) -> str:
