@@ -232,3 +232,25 @@ def test_add_graph_lets_no_torch_deprecation_warning_reach_the_user(logdir):
             w.add_graph(Net(), torch.zeros(1, 1, 8, 8))
     events = [e for e in anyboard.iter_run_events(logdir) if e.HasField("graph_def")]
     assert len(events) == 1
+
+
+def test_add_graph_leaves_the_warnings_already_shown_alone(tmp_path):
+    """Under the default filters (which ignore torch's deprecation), add_graph changes no filter:
+    ``warnings.catch_warnings`` would clear every module's record of the warnings it has shown, so
+    a user's warning shown once per location would print again after each ``add_graph``."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "user.py"
+    script.write_text(
+        "import warnings, torch, anyboard\n"
+        "def mine():\n"
+        "    warnings.warn('shown once', UserWarning)\n"
+        "mine()\n"
+        f"with anyboard.SummaryWriter({str(tmp_path / 'logs')!r}) as w:\n"
+        "    w.add_graph(torch.nn.Linear(3, 2), torch.zeros(1, 3))\n"
+        "mine()\n"
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("UserWarning: shown once") == 1, run.stderr

@@ -63,6 +63,34 @@ def _sizes(value: Any, torch: Any) -> list[int] | None:
     return None
 
 
+# torch 2.13 warns this (from torch.jit._trace) on every torch.jit.trace call
+_TRACE_DEPRECATION = "`torch.jit.trace` is deprecated. Please switch to `torch.compile` or `torch.export`."
+_TRACE_DEPRECATION_RE = r".*torch\.jit\.trace.* is deprecated"
+
+
+def _matches(pattern: Any, value: str) -> bool:
+    """A filter's message or module pattern: None (any), a compiled regex, or a plain string (the
+    interpreter's own default filters name ``__main__`` so), which must equal the value."""
+    if pattern is None:
+        return True
+    if isinstance(pattern, str):
+        return pattern == value
+    return pattern.match(value) is not None
+
+
+def _filters_ignore(message: str, module: str) -> bool:
+    """Whether the warning filters in force ignore a ``DeprecationWarning`` with ``message`` from ``module``.
+
+    ``trace`` changes the filters (``warnings.catch_warnings``) only when they would not: entering or
+    leaving that block clears every module's record of the warnings already shown, so each would be
+    shown again (at its next ``warn``) in the user's process.
+    """
+    for action, text, category, mod, lineno in warnings.filters:
+        if _matches(text, message) and issubclass(DeprecationWarning, category) and _matches(mod, module):
+            return action == "ignore" and lineno == 0
+    return warnings.defaultaction == "ignore"
+
+
 def trace(model: Any, input_to_model: Any = None, strict: bool = True) -> Any:
     """``torch.jit.trace`` of ``model`` in eval mode, inlined.
 
@@ -79,11 +107,13 @@ def trace(model: Any, input_to_model: Any = None, strict: bool = True) -> Any:
     training = model.training
     model.eval()
     try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message=r".*torch\.jit\.trace.* is deprecated", category=DeprecationWarning
-            )
-            traced = torch.jit.trace(model, args, strict=strict, check_trace=False)
+        with torch.no_grad():
+            if _filters_ignore(_TRACE_DEPRECATION, "torch.jit._trace"):
+                traced = torch.jit.trace(model, args, strict=strict, check_trace=False)
+            else:
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=_TRACE_DEPRECATION_RE, category=DeprecationWarning)
+                    traced = torch.jit.trace(model, args, strict=strict, check_trace=False)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = "" if args else " (no input_to_model was given; pass example inputs)"
