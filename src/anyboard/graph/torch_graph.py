@@ -88,7 +88,7 @@ def _filters_ignore(message: str, module: str) -> bool:
     for action, text, category, mod, lineno in warnings.filters:
         if _matches(text, message) and issubclass(DeprecationWarning, category) and _matches(mod, module):
             return action == "ignore" and lineno == 0
-    return warnings.defaultaction == "ignore"
+    return str(getattr(warnings, "defaultaction", "default")) == "ignore"
 
 
 def trace(model: Any, input_to_model: Any = None, strict: bool = True) -> Any:
