@@ -176,3 +176,40 @@ def test_a_pickled_writer_keeps_its_rank_and_its_choice_to_write(clean_env, logd
     writer.close()
     steps = [e.step for e in anyboard.iter_run_events(writer.logdir) for v in e.summary.value if v.tag == "worker/item"]
     assert steps == [0]
+
+
+def test_errors_name_where_the_rank_and_size_came_from(clean_env, logdir):
+    clean_env.setenv("RANK", "3")
+    clean_env.setenv("WORLD_SIZE", "2")
+    with pytest.raises(
+        ValueError, match=r"rank 3 \(environment variable RANK=3\).*world_size 2 \(environment variable WORLD_SIZE=2\)"
+    ):
+        RankedSummaryWriter(logdir)
+    with pytest.raises(ValueError, match=r"rank 3 \(environment variable RANK=3\).*world_size 3 \(argument\)"):
+        RankedSummaryWriter(logdir, world_size=3)
+    assert not os.path.exists(logdir)
+
+
+def test_a_world_size_without_a_rank_is_refused(clean_env, logdir):
+    """Every process of a 4-process job would count itself rank 0 and write the same run."""
+    clean_env.setenv("WORLD_SIZE", "4")
+    with pytest.raises(ValueError, match=r"world_size 4 \(environment variable WORLD_SIZE=4\) but no rank.*RANK"):
+        RankedSummaryWriter(logdir)
+    with RankedSummaryWriter(logdir, rank=2) as w:  # the caller knows it
+        assert (w.rank, w.world_size, w.is_writing) == (2, 4, False)
+
+
+def test_a_writer_made_before_the_group_warns_that_it_is_rank_zero(clean_env, logdir):
+    """mp.spawn workers set MASTER_ADDR and call init_process_group(rank=...) themselves: a writer
+    made before that has no rank to read, and every worker would write as rank 0."""
+    clean_env.setenv("MASTER_ADDR", "127.0.0.1")
+    with pytest.warns(RuntimeWarning, match="MASTER_ADDR is set.*rank 0 of 1.*after init_process_group") as caught:
+        w = RankedSummaryWriter(logdir)
+    w.close()
+    assert caught[0].filename == __file__
+    assert (w.rank, w.world_size) == (0, 1)
+    with RankedSummaryWriter(logdir, rank=0, world_size=1):  # told: no warning (warnings are errors here)
+        pass
+    clean_env.delenv("MASTER_ADDR")
+    with RankedSummaryWriter(logdir):  # a single process: no warning
+        pass

@@ -12,7 +12,9 @@ The rank comes from ``torch.distributed`` when a process group is initialized
 environment: ``RANK``, ``SLURM_PROCID``, ``OMPI_COMM_WORLD_RANK``,
 ``PMI_RANK``, then ``LOCAL_RANK``; the world size from ``WORLD_SIZE``,
 ``SLURM_NTASKS``, ``OMPI_COMM_WORLD_SIZE`` or ``PMI_SIZE``. Without any of
-them the process is rank 0 of 1.
+them the process is rank 0 of 1 (with a ``RuntimeWarning`` when ``MASTER_ADDR``
+says it is one rank of a job whose group is not initialized yet); a world size
+above 1 with no rank known is an error, as every process would take rank 0.
 
 A writer of a rank that does not write checks every call like any other
 writer (a bad tag fails on every rank, not only on rank 0) and then discards
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import Any
 
 from anyboard.io import remote
@@ -47,7 +50,8 @@ def _torch_group() -> Any:
     return None
 
 
-def _env_int(names: tuple[str, ...], minimum: int) -> int | None:
+def _env_int(names: tuple[str, ...], minimum: int) -> tuple[int, str] | None:
+    """The first of ``names`` set in the environment, as ``(value, "NAME=value")``; ``None`` if none is."""
     for name in names:
         raw = os.environ.get(name)
         if raw is None or raw.strip() == "":
@@ -58,8 +62,24 @@ def _env_int(names: tuple[str, ...], minimum: int) -> int | None:
             raise ValueError(f"environment variable {name}={raw!r} must be an integer >= {minimum}") from None
         if value < minimum:
             raise ValueError(f"environment variable {name}={raw!r} must be an integer >= {minimum}")
-        return value
+        return value, f"environment variable {name}={raw.strip()}"
     return None
+
+
+def _found_rank() -> tuple[int, str] | None:
+    """This process's rank and where it was found (the initialized torch group, an environment
+    variable); ``None`` when neither knows it."""
+    dist = _torch_group()
+    if dist is not None:
+        return int(dist.get_rank()), "torch.distributed"
+    return _env_int(_RANK_VARS, 0)
+
+
+def _found_world_size() -> tuple[int, str] | None:
+    dist = _torch_group()
+    if dist is not None:
+        return int(dist.get_world_size()), "torch.distributed"
+    return _env_int(_SIZE_VARS, 1)
 
 
 def get_rank() -> int:
@@ -68,11 +88,8 @@ def get_rank() -> int:
     Raises:
         ValueError: a rank variable of the environment is not a non-negative integer.
     """
-    dist = _torch_group()
-    if dist is not None:
-        return int(dist.get_rank())
-    rank = _env_int(_RANK_VARS, 0)
-    return 0 if rank is None else rank
+    found = _found_rank()
+    return 0 if found is None else found[0]
 
 
 def get_world_size() -> int:
@@ -81,11 +98,47 @@ def get_world_size() -> int:
     Raises:
         ValueError: a size variable of the environment is not a positive integer.
     """
-    dist = _torch_group()
-    if dist is not None:
-        return int(dist.get_world_size())
-    size = _env_int(_SIZE_VARS, 1)
-    return 1 if size is None else size
+    found = _found_world_size()
+    return 1 if found is None else found[0]
+
+
+def _job_rank_and_size(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """The rank and world size a writer uses: the arguments given, else what the job says.
+
+    Raises ``ValueError`` (naming where each number came from) for a rank not below the world
+    size, or a job of several processes whose rank is not known; warns (``RuntimeWarning``) when
+    the process looks like one rank of a job that has not set its rank up yet.
+    """
+    rank_from = size_from = "argument"
+    if rank is None:
+        found = _found_rank()
+        rank, rank_from = (0, "") if found is None else found
+    else:
+        rank = _check_index("rank", rank, 0)
+    if world_size is None:
+        found = _found_world_size()
+        world_size, size_from = (1, "") if found is None else found
+    else:
+        world_size = _check_index("world_size", world_size, 1)
+    if not rank_from and world_size > 1:
+        raise ValueError(
+            f"RankedSummaryWriter: world_size {world_size} ({size_from}) but no rank: torch.distributed "
+            f"is not initialized and none of {', '.join(_RANK_VARS)} is set; pass rank=, or create the "
+            "writer after init_process_group"
+        )
+    if not rank_from and not size_from and os.environ.get("MASTER_ADDR"):
+        warnings.warn(
+            "RankedSummaryWriter: MASTER_ADDR is set but torch.distributed is not initialized and no rank "
+            f"variable ({', '.join(_RANK_VARS)}) is set, so this process counts as rank 0 of 1 (and writes); "
+            "create the writer after init_process_group, or pass rank= and world_size=",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    if rank >= world_size:
+        raise ValueError(
+            f"rank {rank} ({rank_from or 'default'}) is not below world_size {world_size} ({size_from or 'default'})"
+        )
+    return rank, world_size
 
 
 def _check_index(name: str, value: Any, minimum: int) -> int:
@@ -130,11 +183,8 @@ class RankedSummaryWriter(SummaryWriter):
         writer_rank: int = 0,
         **kwargs: Any,
     ) -> None:
-        rank = get_rank() if rank is None else _check_index("rank", rank, 0)
-        world_size = get_world_size() if world_size is None else _check_index("world_size", world_size, 1)
+        rank, world_size = _job_rank_and_size(rank, world_size)
         writer_rank = _check_index("writer_rank", writer_rank, 0)
-        if rank >= world_size:
-            raise ValueError(f"rank {rank} is not below world_size {world_size}")
         if writer_rank >= world_size:
             raise ValueError(f"writer_rank {writer_rank} is not below world_size {world_size}")
         if logdir is None:
