@@ -489,3 +489,20 @@ def test_s3_writer_crossing_fork(s3):
     assert sorted(steps) == [[0], [1, 2], [100, 101, 102, 103, 104]]
     pids = {o.rsplit(".", 2)[-2] for o in objects}
     assert len(pids) == 2  # the child's object carries its own pid: no name clash with the parent's
+
+
+def test_s3_keys_with_a_version_marker_stay_distinct_objects(s3):
+    """s3fs cuts every key at ``?versionId=``: add_scalars keys holding it had all flushes of
+    ``loss_a?versionId=1`` overwrite one object ``loss_a`` (no ``tfevents`` in its name)."""
+    bucket = _make_bucket(s3)
+    url = f"s3://{bucket}/exp/run"
+    opts = s3.options()
+    with anyboard.SummaryWriter(url, storage_options=opts, flush_secs=3600) as w:
+        for step in range(3):
+            w.add_scalars("loss", {"a?versionId=1": float(step), "a": 10.0 + step}, step)
+            w.flush()
+    subruns = sorted(n for n in remote.listdir(url, opts) if "tfevents" not in n)
+    assert len(subruns) == 2, subruns
+    for name, base in zip(subruns, (10.0, 0.0), strict=True):  # "loss_a" sorts before "loss_a%3f..."
+        per_object = _events(f"{url}/{name}", opts)
+        assert _scalars(per_object, "loss") == [(s, base + s) for s in range(3)], name

@@ -226,6 +226,8 @@ def test_projector_folder_or_file_symlinked_outside_is_refused_and_nothing_is_wr
     assert os.path.islink(link)  # left as it was, not replaced either
     if rel != "projector_config.pbtxt":
         assert not (logdir / "projector_config.pbtxt").exists()  # nothing half-written into the config
+    else:
+        assert not (logdir / "00000").exists()  # the config is checked before the embedding's files are written
 
 
 def test_projector_rewrite_with_a_stale_file_symlinked_outside_is_refused(dirs):

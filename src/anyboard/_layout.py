@@ -46,19 +46,21 @@ def checked_layout(value: Any) -> str:
     return value
 
 
-def scalars_run(layout: str, main_tag: str, key: str) -> str:
+def scalars_run(layout: str, main_tag: str, key: str, *, url: bool = False) -> str:
     """The sub-run (a relative path of safe components) of ``add_scalars(main_tag, {key: ...})``.
 
     torch: one directory ``<main_tag>_<key>`` with each ``/`` of ``main_tag`` made ``_``.
     tensorboardX: ``<main_tag>/<key>``, every ``/`` (of either) a directory level, empty
-    levels dropped (as ``os.path.join`` and the file system do).
+    and ``.`` levels dropped (as ``os.path.join`` and the file system do). ``url``: the log
+    directory is a URL (see :func:`~anyboard._paths.safe_component`).
 
     Raises:
         ValueError: the tensorboardX spelling names no directory (``main_tag="/"``, ``key=""``).
     """
+    what = f"tag {main_tag!r}: add_scalars sub-run"
     if layout == TORCH:
-        return safe_component(main_tag.replace("/", "_") + "_" + key)
-    parts = [safe_component(p) for p in f"{main_tag}/{key}".split("/") if p]
+        return safe_component(main_tag.replace("/", "_") + "_" + key, url=url, what=what)
+    parts = [safe_component(p, url=url, what=what) for p in f"{main_tag}/{key}".split("/") if p not in ("", ".")]
     if not parts:
         raise ValueError(f"tag {main_tag!r}: add_scalars key {key!r} names no sub-run directory")
     return "/".join(parts)

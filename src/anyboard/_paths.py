@@ -10,7 +10,9 @@ would be a path on drive C, outside the log directory, and ``"x:y"`` an NTFS
 stream), the other characters Windows refuses (``<>"|?*``), a trailing dot or
 space (Windows drops them: two names would share one folder) and the first
 letter of a device name (``CON``, ``NUL``, ``COM1``, ... with any extension:
-writes to them go to the device, not to a file) are escaped the same way. A component longer than
+writes to them go to the device, not to a file) are escaped the same way. Under a URL log
+directory (``url=True``) also ``:``, ``?`` and ``#``: fsspec reads ``a::b`` as a chain of
+file systems and s3fs cuts a key at ``?versionId=``, so two names would share one object. A component longer than
 :data:`MAX_COMPONENT_BYTES` (the usual file-system limit on a name) is a
 ``ValueError``, raised before anything is created.
 
@@ -32,6 +34,7 @@ import os
 
 _UNSAFE = frozenset("/\\%")
 _UNSAFE_WINDOWS = _UNSAFE | frozenset(':<>"|?*')
+_UNSAFE_URL = frozenset(":?#")
 _WINDOWS = os.name == "nt"  # a module attribute: tests apply the Windows rules on any system
 _DEVICES = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
@@ -44,11 +47,13 @@ def _escape(ch: str) -> str:
     return "".join(f"%{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))  # lower case, as torch's _encode
 
 
-def safe_component(name: str, *, allow_empty: bool = False) -> str:
+def safe_component(name: str, *, allow_empty: bool = False, url: bool = False, what: str = "name") -> str:
     """Return ``name`` as one safe file-name component (see module doc).
 
     ``""`` is returned as is when ``allow_empty`` (a suffix or comment that
-    is appended to a fixed name); otherwise it is a ``ValueError``.
+    is appended to a fixed name); otherwise it is a ``ValueError``. ``url``:
+    the component goes below a URL log directory. ``what`` names the argument
+    in error messages (``"add_scalars key"``, ``"run_name"``, ...).
 
     Raises:
         TypeError: ``name`` is not a ``str``.
@@ -57,8 +62,10 @@ def safe_component(name: str, *, allow_empty: bool = False) -> str:
             holds ``repr(name)``.
     """
     if not isinstance(name, str):
-        raise TypeError(f"expected a str for a path component, got {type(name).__name__}")
+        raise TypeError(f"{what}: expected a str (it names a file or directory), got {type(name).__name__}")
     unsafe = _UNSAFE_WINDOWS if _WINDOWS else _UNSAFE
+    if url:
+        unsafe = unsafe | _UNSAFE_URL
     out = []
     for ch in name:
         code = ord(ch)
@@ -73,16 +80,30 @@ def safe_component(name: str, *, allow_empty: bool = False) -> str:
             out[0] = _escape(out[0])
     result = "".join(out)
     if result == "" and not allow_empty:
-        raise ValueError("expected a non-empty name for a path component, got ''")
+        raise ValueError(f"{what}: expected a non-empty name for a file or directory, got ''")
     if result in (".", ".."):
         result = result.replace(".", "%2e")
     size = len(result.encode("utf-8"))
     if size > MAX_COMPONENT_BYTES:
         raise ValueError(
-            f"name {name!r} is too long for a file or directory name: {size} bytes once escaped "
+            f"{what} {name!r} is too long for a file or directory name: {size} bytes once escaped "
             f"(at most {MAX_COMPONENT_BYTES})"
         )
     return result
+
+
+def safe_relative(name: str, *, url: bool = False, what: str = "name") -> str:
+    """A user's relative path (levels split at ``/`` and ``\\``) as safe components joined by ``/``.
+
+    Empty and ``.`` levels are dropped, as ``os.path.join`` and the file system drop them (so
+    ``"."`` and ``"./val"`` name the log directory and ``val`` as they do for the peers); ``..``
+    is escaped like any unsafe name. ``""`` when no level is left. ``url``/``what``: see
+    :func:`safe_component`.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"{what}: expected a str (it names a directory), got {type(name).__name__}")
+    levels = name.replace("\\", "/").split("/")
+    return "/".join(safe_component(p, url=url, what=what) for p in levels if p not in ("", "."))
 
 
 class UnsafePathError(PermissionError):

@@ -70,9 +70,10 @@ EMPTY_LABEL = "<empty>"  # the frontend skips blank metadata lines, which would 
 _CHUNK_ROWS = 4096
 
 
-def embedding_subdir(tag: str, step: int) -> str:
-    """``<step:05d>/<safe tag>``: the embedding's directory relative to the logdir (``/``-separated)."""
-    return f"{step:05d}/{safe_component(tag)}"
+def embedding_subdir(tag: str, step: int, *, url: bool = False) -> str:
+    """``<step:05d>/<safe tag>``: the embedding's directory relative to the logdir (``/``-separated);
+    ``url``: the logdir is a URL (see :func:`anyboard._paths.safe_component`)."""
+    return f"{step:05d}/{safe_component(tag, url=url, what=f'tag {tag!r}: add_embedding folder')}"
 
 
 def tensor_name(tag: str, step: int) -> str:
@@ -249,12 +250,15 @@ def embedding_files(
     metadata: Sequence[Any] | None = None,
     header: Sequence[Any] | None = None,
     label_img: np.ndarray | None = None,
+    *,
+    url: bool = False,
 ) -> tuple[dict[str, bytes], EmbeddingInfo]:
     """Every file of one embedding (paths relative to the logdir, ``/``-separated) and its config entry.
 
-    Arguments must already be validated (see ``SummaryWriter.add_embedding``).
+    Arguments must already be validated (see ``SummaryWriter.add_embedding``); ``url``: see
+    :func:`embedding_subdir`.
     """
-    subdir = embedding_subdir(tag, step)
+    subdir = embedding_subdir(tag, step, url=url)
     files = {f"{subdir}/tensors.tsv": tensor_tsv(mat)}
     info = EmbeddingInfo(
         tensor_name=tensor_name(tag, step), tensor_path=f"{subdir}/tensors.tsv", tensor_shape=list(mat.shape)
@@ -304,9 +308,9 @@ def _atomic_write(path: str, data: bytes) -> None:
         raise
 
 
-def optional_files(tag: str, step: int) -> list[str]:
+def optional_files(tag: str, step: int, *, url: bool = False) -> list[str]:
     """The files an embedding may or may not have (relative paths), to remove when rewritten without them."""
-    subdir = embedding_subdir(tag, step)
+    subdir = embedding_subdir(tag, step, url=url)
     return [f"{subdir}/metadata.tsv", f"{subdir}/sprite.png"]
 
 
@@ -512,6 +516,7 @@ def save(
     """
     local = remote._local(logdir)  # the same local-path test the event files use
     if local is not None:
+        check_inside(local, os.path.join(local, CONFIG_NAME))  # a refused config: no file written before it
         write_local(local, files, stale)
         merge_config_local(local, info)
         return

@@ -40,10 +40,11 @@ from anyboard._methods.graph import Methods as GraphMethods
 from anyboard._methods.hparams import Methods as HparamsMethods
 from anyboard._methods.images import Methods as ImageMethods
 from anyboard._methods.media import Methods as MediaMethods
-from anyboard._paths import safe_component
+from anyboard._paths import safe_component, safe_relative
 from anyboard.adapters import to_numpy
 from anyboard.io import remote
 from anyboard.io.background import BackgroundWriter
+from anyboard.io.event_file import check_suffix
 from anyboard.io.events import event_bytes, header_events
 from anyboard.io.stream import Stream, parallel_encoder
 from anyboard.proto.event_pb2 import Event
@@ -149,13 +150,17 @@ class _WriterBase:
             raise ValueError(f"got both logdir={logdir!r} and log_dir={log_dir!r}; pass one")
         if not isinstance(comment, str):
             raise TypeError(f"comment must be a str, got {type(comment).__name__}")
-        suffix = safe_component(filename_suffix or "", allow_empty=True)
+        suffix = safe_component(filename_suffix or "", allow_empty=True, what="filename_suffix")
+        check_suffix(suffix, filename_suffix)
         logdir = logdir if logdir is not None else log_dir
         if logdir is None:
             stamp = datetime.now().strftime("%b%d_%H-%M-%S")
-            name = safe_component(f"{stamp}_{socket.gethostname()}{comment}")
+            name = safe_component(
+                f"{stamp}_{socket.gethostname()}{comment}", what="comment (in the default log directory name)"
+            )
             logdir = os.path.join("runs", name)
         self._logdir = os.fspath(logdir)
+        self._url_names = remote.is_url(self._logdir)  # names below it escape ':', '?', '#' (anyboard._paths)
         if storage_options is not None and not isinstance(storage_options, dict):
             raise TypeError(f"storage_options must be a dict of fsspec options, got {type(storage_options).__name__}")
         self._storage_options = storage_options
@@ -493,8 +498,18 @@ class FileWriter:
     """The lower-level writer of one run, for users who build protos themselves."""
 
     def __init__(self, writer: _WriterBase, run: str = "") -> None:
+        """``run``: a sub-run of ``writer``'s log directory (``a/b``: levels split at ``/`` or ``\\``,
+        each made safe as :func:`~anyboard._paths.safe_relative` makes it); ``""``: its own run."""
+        self._writer = writer
+        self._run = safe_relative(run, url=writer._url_names, what="FileWriter run")
+
+    @classmethod
+    def _of(cls, writer: _WriterBase, run: str) -> FileWriter:
+        """The FileWriter of one of ``writer``'s own runs (a safe relative path already)."""
+        self = cls.__new__(cls)
         self._writer = writer
         self._run = run
+        return self
 
     def get_logdir(self) -> str:
         return remote.join(self._writer.get_logdir(), self._run) if self._run else self._writer.get_logdir()
@@ -610,7 +625,9 @@ class SummaryWriter(
     @property
     def all_writers(self) -> dict[str, FileWriter]:
         """``{run directory: FileWriter}`` of the main run and every ``add_scalars`` sub-run opened so far (torch's)."""
-        return {remote.join(self._logdir, run) if run else self._logdir: FileWriter(self, run) for run in self._runs}
+        return {
+            remote.join(self._logdir, run) if run else self._logdir: FileWriter._of(self, run) for run in self._runs
+        }
 
     @property
     def file_writer(self) -> FileWriter | None:

@@ -380,14 +380,17 @@ class CoreMethods(MethodsBase):
             if beyond_float32(value):
                 self._warn_float32(main_tag, value, key)
             items.append((streams.get((main_tag, key)), key, value))
-        for i, (stream, key, value) in enumerate(items):
+        runs = {}  # every new sub-run's name first: a refused one leaves no other sub-run made
+        for stream, key, _ in items:
             if stream is None:
                 if not isinstance(key, str):
                     raise TypeError(
                         f"tag {main_tag!r}: add_scalars keys must be str, got {type(key).__name__}: {key!r}"
                     )
-                run = scalars_run(self._file_layout, main_tag, key)
-                stream = self._run_stream(run)
+                runs[key] = scalars_run(self._file_layout, main_tag, key, url=self._url_names)
+        for i, (stream, key, value) in enumerate(items):
+            if stream is None:
+                stream = self._run_stream(runs[key])
                 streams[(main_tag, key)] = stream
                 items[i] = (stream, key, value)
         for stream, _, value in items:

@@ -207,7 +207,8 @@ class Methods(MethodsBase):
         rows, header = _metadata(self, tag, metadata, metadata_header, n)
         thumbs = None if label_img is None else _images(self, tag, label_img, n)
         step = self._step(tag, global_step)
-        files, info = projector.embedding_files(tag, step, points, rows, header, thumbs)
+        url = self._url_names
+        files, info = projector.embedding_files(tag, step, points, rows, header, thumbs, url=url)
         if self._write_to_disk:
             logdir, options = self._logdir, self._storage_options
-            projector.save(logdir, files, info, projector.optional_files(tag, step), options)
+            projector.save(logdir, files, info, projector.optional_files(tag, step, url=url), options)

@@ -11,7 +11,7 @@ import numpy as np
 
 from anyboard._methods.base import MethodsBase
 from anyboard._methods.core import resolved_float, scalar_value
-from anyboard._paths import safe_component
+from anyboard._paths import safe_component, safe_relative
 from anyboard.adapters import to_numpy
 from anyboard.summary import hparams as _hp
 
@@ -61,11 +61,14 @@ def _session(hparams: dict[str, Any], metrics: dict[str, Any], start: float, end
     return _hp.session(hparams, resolved, start, end)
 
 
-def _run_path(run_name: str) -> str:
-    parts = [safe_component(p) for p in run_name.replace("\\", "/").split("/") if p]
-    if not parts:
+def _run_path(run_name: str, url: bool) -> str:
+    """The sub-run of ``run_name`` (``/`` or ``\\`` between levels); ``"."`` (or only ``.`` and
+    empty levels) is the writer's own run, as ``os.path.join(logdir, run_name)`` makes it for the peers;
+    a name of separators alone (``"/"``, the file system's root for them) is a ``ValueError``."""
+    run = safe_relative(run_name, url=url, what=f"{_LABEL}: run_name")
+    if not run and "." not in run_name.replace("\\", "/").split("/"):
         raise ValueError(f"{_LABEL}: run_name {run_name!r} names no directory")
-    return "/".join(parts)
+    return run
 
 
 class Methods(MethodsBase):
@@ -160,7 +163,7 @@ class Methods(MethodsBase):
         else:
             if not isinstance(run_name, str):
                 raise TypeError(f"{_LABEL}: run_name must be a str, got {type(run_name).__name__}")
-            run = _run_path(run_name)
+            run = _run_path(run_name, self._url_names)
         used = self._extras.setdefault("_anyboard_hparams_runs", set())
         if run in used:
             where = "this writer's run" if run == "" else f"run {run!r}"

@@ -21,7 +21,7 @@ import os
 import socket
 import time
 
-from anyboard._paths import check_inside, safe_component
+from anyboard._paths import MAX_COMPONENT_BYTES, check_inside, safe_component
 
 _COUNTER = itertools.count()
 HOST = safe_component(socket.gethostname() or "localhost")
@@ -34,6 +34,22 @@ def event_file_name(suffix: str = "", now: float | None = None) -> str:
     """Return a fresh event-file name (not a path) for this process."""
     stamp = int(time.time() if now is None else now)
     return f"{_PREFIX}{stamp:010d}.{HOST}.{os.getpid()}.{next(_COUNTER):06d}{suffix}"
+
+
+def check_suffix(suffix: str, given: object) -> None:
+    """Refuse a ``filename_suffix`` (``suffix``, escaped; ``given``, as passed) that would make this
+    process's event-file names longer than a file name may be (with room for a 7-digit pid and
+    ``GlobalSummaryWriter``'s ``.global``), before any directory is made.
+
+    Raises:
+        ValueError: naming ``filename_suffix`` and the length.
+    """
+    longest = len(_PREFIX) + 10 + len(HOST.encode()) + 7 + 6 + len(".global") + 3 + len(suffix.encode())
+    if longest > MAX_COMPONENT_BYTES:
+        raise ValueError(
+            f"filename_suffix {given!r} is too long: event file names would be up to {longest} bytes "
+            f"(at most {MAX_COMPONENT_BYTES})"
+        )
 
 
 def ordered_name(existing: list[str], suffix: str = "") -> str:
