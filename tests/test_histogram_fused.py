@@ -17,6 +17,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import sysconfig
 from typing import Any
 
@@ -410,3 +411,81 @@ def test_small_snapshots_count_towards_the_memory_bound(
     assert pending <= bound
     steps = [e.step for e in anyboard.iter_run_events(str(tmp_path)) for v in e.summary.value if v.tag == "h"]
     assert steps == list(range(100 - w.dropped))
+
+
+# -- count_stats(..., threads=2): the pass shared with the compiled worker thread ----------------
+
+_SPLIT_SIZES = [1 << 17, (1 << 17) + 1, 3 * 16384 - 1, 32768 * 7 + 5, 1_000_003]
+
+
+def _bits(stats: np.ndarray) -> bytes:
+    return np.asarray(stats, np.float64).tobytes()
+
+
+@native
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("n", _SPLIT_SIZES)
+def test_the_shared_pass_gives_the_one_thread_results_to_the_bit(dtype: type, n: int) -> None:
+    layout = h._native_layout(np.dtype(dtype))
+    for seed, x in enumerate([awkward(n, dtype, seed=n), np.full(n, -0.0, dtype), awkward(n, dtype, seed=1) * 1e-30]):
+        if seed == 1:
+            x[::7919] = 0.0  # zeros of both signs: min and max keep the first one met, as on one thread
+        finite = x[np.isfinite(x)].copy() if seed != 1 else x
+        for values in (x, finite):
+            one, two = np.empty(layout.nslot, np.int64), np.full(layout.nslot, 5, np.int64)
+            s1, s2 = np.empty(5), np.full(5, 3.0)
+            layout.count_stats(values, one, s1)
+            layout.count_stats(values, two, s2, 2)
+            np.testing.assert_array_equal(two, one)
+            assert _bits(s2) == _bits(s1), (s1, s2)
+            np.testing.assert_array_equal(one, reference_slots(values))
+    with pytest.raises(ValueError, match="threads"):
+        layout.count_stats(x, one, s1, 0)
+
+
+_WORKER_SCRIPT = """
+import os, sys, threading
+import numpy as np
+from anyboard.summary import histogram as h
+def threads(): return len(os.listdir("/proc/self/task"))
+layout = h._native_layout(np.dtype(np.float32))
+x = np.random.default_rng(0).standard_normal(1 << 20).astype(np.float32)
+one, s1 = np.empty(layout.nslot, np.int64), np.empty(5)
+layout.count_stats(x, one, s1)
+before = threads()
+two, s2 = np.empty(layout.nslot, np.int64), np.empty(5)
+for _ in range(5):
+    layout.count_stats(x, two, s2, 2)
+    assert (two == one).all() and s2.tobytes() == s1.tobytes()
+started = threads() - before
+# several Python threads at once: one shares the pass with the worker, the others count alone
+results = []
+def count():
+    c, s = np.empty(layout.nslot, np.int64), np.empty(5)
+    for _ in range(20):
+        layout.count_stats(x, c, s, 2)
+        results.append((c == one).all() and s.tobytes() == s1.tobytes())
+ts = [threading.Thread(target=count) for _ in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+assert len(results) == 80 and all(results)
+pid = os.fork()
+if pid == 0:  # the parent's worker is gone: the child starts its own, and does not wait on the parent's
+    c, s = np.empty(layout.nslot, np.int64), np.empty(5)
+    layout.count_stats(x, c, s, 2)
+    os._exit(0 if (c == one).all() and s.tobytes() == s1.tobytes() else 3)
+_, status = os.waitpid(pid, 0)
+print("STARTED", started, "CHILD", os.waitstatus_to_exitcode(status))
+"""
+
+
+@native
+@pytest.mark.skipif(
+    not os.path.isdir("/proc/self/task") or not hasattr(os, "fork"), reason="needs Linux /proc and fork"
+)
+def test_the_worker_is_one_thread_per_process_and_a_forked_child_gets_its_own(tmp_path: pathlib.Path) -> None:
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER_SCRIPT)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "STARTED 1 CHILD 0" in run.stdout, run.stdout

@@ -397,6 +397,258 @@ static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,
 COUNT_STATS_DISPATCH(count_stats_f32, float)
 COUNT_STATS_DISPATCH(count_stats_f64, double)
 
+/* -- count_stats on two threads: the caller and one worker ------------------------------------ *
+ *
+ * A pass of many values (count_stats(..., threads=2)) is cut into chunks of CHUNK_GROUPS groups
+ * (the COUNT_STATS groups above) that the caller and the process's one worker thread take in
+ * turn from a shared counter: a worker that is slow to wake (an idle vCPU) or busy elsewhere
+ * takes fewer, and the caller never waits for a chunk nobody started. Each thread counts into
+ * its own lanes; each group's statistics go to their own slot, folded afterwards in group order
+ * with the rules of the one-thread pass, so the counts, min, max and sums are bit for bit those
+ * of count_stats on one thread.
+ *
+ * The worker is a plain OS thread (no Python state, never takes the GIL, all signals blocked),
+ * started by the first split pass of the process and again in a forked child's first one. After
+ * a job it watches for the next one for SPIN_NS (a burst of histograms comes back within that),
+ * then sleeps on a condition variable. One split pass runs at a time; a caller that finds one
+ * running counts on its own thread. Where there are no POSIX threads and C11 atomics,
+ * threads=2 is the one-thread pass. */
+#if (defined(__unix__) || defined(__APPLE__)) && !defined(__STDC_NO_ATOMICS__) && !defined(ANYBOARD_NO_WORKER)
+#define HAVE_WORKER 1
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GVALUES ((Py_ssize_t)SGROUP * SBLOCK) /* values per group */
+#define CHUNK_GROUPS 2                        /* groups per chunk: 32768 values, ~20 µs */
+#define SPIN_NS 100000                        /* the worker watches this long before sleeping */
+#define SPLIT_MIN ((Py_ssize_t)1 << 17)       /* fewer values: one thread (waking one costs more) */
+
+#if defined(__x86_64__) || defined(__i386__)
+#define CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+/* Groups [g0, g1) of x[0..n): counted into lanes, each group's [min, max, sum, sum of squares]
+ * into gstats[4 * group] (min/max from +-Inf: folded into the running ones afterwards). */
+#define GROUPS(NAME, ATTR, FT, BLOCK)                                                         \
+ATTR static void NAME(const Layout *self, const FT *x, Py_ssize_t n, Py_ssize_t g0,            \
+                      Py_ssize_t g1, uint32_t *lanes, double *gstats) {                       \
+    for (Py_ssize_t gi = g0; gi < g1; gi++) {                                                 \
+        Py_ssize_t gb = gi * GVALUES, ge = n - gb < GVALUES ? n : gb + GVALUES;               \
+        double g[4] = {INFINITY, -INFINITY, 0.0, 0.0};                                        \
+        for (Py_ssize_t sb = gb; sb < ge; sb += SBLOCK)                                       \
+            BLOCK(self, x, sb, ge - sb < SBLOCK ? ge : sb + SBLOCK, lanes, g);                \
+        memcpy(gstats + 4 * gi, g, sizeof g);                                                 \
+    }                                                                                         \
+}
+
+GROUPS(groups_f32_portable, , float, block_f32_portable)
+GROUPS(groups_f64_portable, , double, block_f64_portable)
+#ifdef HAVE_AVX2_STATS
+GROUPS(groups_f32_avx2, AVX2, float, block_f32_avx2)
+GROUPS(groups_f64_avx2, AVX2, double, block_f64_avx2)
+#endif
+
+static void groups(const Layout *self, const void *x, Py_ssize_t n, Py_ssize_t g0, Py_ssize_t g1,
+                   uint32_t *lanes, double *gstats) {
+#ifdef HAVE_AVX2_STATS
+    if (have_avx2) {
+        if (self->is32) groups_f32_avx2(self, (const float *)x, n, g0, g1, lanes, gstats);
+        else groups_f64_avx2(self, (const double *)x, n, g0, g1, lanes, gstats);
+        return;
+    }
+#endif
+    if (self->is32) groups_f32_portable(self, (const float *)x, n, g0, g1, lanes, gstats);
+    else groups_f64_portable(self, (const double *)x, n, g0, g1, lanes, gstats);
+}
+
+enum { JOB_CLOSED = 0, JOB_OPEN = 1, JOB_JOINED = 2, JOB_DONE = 3 }; /* low 2 bits of Job.state */
+
+typedef struct {
+    _Atomic uint64_t state;    /* (job number << 2) | phase: the worker joins only the job it saw posted */
+    _Atomic Py_ssize_t next;   /* the next chunk to take */
+    const Layout *layout;      /* the job's fields: written by the caller before it opens the job */
+    const void *x;
+    Py_ssize_t n, ngroups, nchunks;
+    double *gstats;            /* 4 per group */
+    int64_t *wcounts;          /* the worker's slot counts */
+} Job;
+
+static Job job;                        /* the one split pass at a time */
+static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;  /* held by the caller of that pass */
+static uint64_t job_number;            /* under job_lock */
+static int worker_pid;                 /* under job_lock: the process whose worker runs (0: none) */
+static _Atomic uint64_t posted;        /* the number of the last job posted */
+static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
+static int worker_sleeping;            /* under wake_lock */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void forget_worker(void) { /* in a forked child: the worker (and any lock holder) is gone */
+    pthread_mutex_init(&job_lock, NULL);
+    pthread_mutex_init(&wake_lock, NULL);
+    pthread_cond_init(&wake_cond, NULL);
+    worker_pid = 0;
+    worker_sleeping = 0;
+    job_number = 0;
+    atomic_store(&posted, 0);
+    atomic_store(&job.state, JOB_CLOSED);
+}
+
+static void register_atfork(void) { pthread_atfork(NULL, NULL, forget_worker); }
+
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* The next job number after `seen`: watched for SPIN_NS, then waited for asleep. */
+static uint64_t wait_posted(uint64_t seen) {
+    int64_t start = now_ns();
+    for (unsigned i = 1;; i++) {
+        uint64_t p = atomic_load_explicit(&posted, memory_order_acquire);
+        if (p != seen) return p;
+        CPU_RELAX();
+        if ((i & 63) == 0 && now_ns() - start > SPIN_NS) break;
+    }
+    pthread_mutex_lock(&wake_lock);
+    worker_sleeping = 1;
+    uint64_t p;
+    while ((p = atomic_load_explicit(&posted, memory_order_acquire)) == seen)
+        pthread_cond_wait(&wake_cond, &wake_lock);
+    worker_sleeping = 0;
+    pthread_mutex_unlock(&wake_lock);
+    return p;
+}
+
+/* Take chunks of the open job until none is left; count them into lanes (nslot of them cleared). */
+static void take_chunks(uint32_t *lanes) {
+    memset(lanes, 0, sizeof(uint32_t) * LANES * (size_t)job.layout->nslot);
+    Py_ssize_t k;
+    while ((k = atomic_fetch_add_explicit(&job.next, 1, memory_order_relaxed)) < job.nchunks) {
+        Py_ssize_t g0 = k * CHUNK_GROUPS, g1 = g0 + CHUNK_GROUPS < job.ngroups ? g0 + CHUNK_GROUPS : job.ngroups;
+        groups(job.layout, job.x, job.n, g0, g1, lanes, job.gstats);
+    }
+}
+
+static void *worker_main(void *unused) {
+    (void)unused;
+    uint32_t *lanes = NULL;
+    Py_ssize_t capacity = 0; /* slots the lanes hold */
+    uint64_t seen = 0;
+    for (;;) {
+        seen = wait_posted(seen);
+        uint64_t open = (seen << 2) | JOB_OPEN;
+        if ((atomic_load_explicit(&job.state, memory_order_acquire)) != open) continue; /* closed already */
+        /* the job's fields are read only once it is joined: its caller then waits for JOB_DONE */
+        if (!atomic_compare_exchange_strong_explicit(&job.state, &open, (seen << 2) | JOB_JOINED,
+                                                     memory_order_acq_rel, memory_order_acquire))
+            continue;
+        Py_ssize_t nslot = job.layout->nslot;
+        if (nslot > capacity) {
+            free(lanes);
+            lanes = malloc(sizeof(uint32_t) * LANES * (size_t)nslot);
+            capacity = lanes == NULL ? 0 : nslot;
+        }
+        if (lanes != NULL) {
+            take_chunks(lanes);
+            memset(job.wcounts, 0, sizeof(int64_t) * (size_t)nslot);
+            FOLD_LANES(lanes, nslot, job.wcounts);
+        } else {
+            memset(job.wcounts, 0, sizeof(int64_t) * (size_t)nslot); /* took no chunk */
+        }
+        atomic_store_explicit(&job.state, (seen << 2) | JOB_DONE, memory_order_release);
+    }
+    return NULL;
+}
+
+/* Start this process's worker if it has none (under job_lock). 0 if it runs. */
+static int start_worker(void) {
+    int pid = (int)getpid();
+    if (worker_pid == pid) return 0;
+    pthread_once(&atfork_once, register_atfork);
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0) return -1;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, (size_t)1 << 18);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the worker inherits a mask blocking every signal */
+    pthread_t thread;
+    int failed = pthread_create(&thread, &attr, worker_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (failed) return -1;
+    worker_pid = pid;
+    return 0;
+}
+
+/* count_stats's pass on the caller and the worker: counts (zeroed) and acc as the one-thread
+ * pass leaves them. -1 (nothing done) when it cannot: too few values, another split pass running,
+ * no memory or no thread; the caller then makes the one-thread pass. */
+static int count_stats_split(const Layout *self, const void *x, Py_ssize_t n, int64_t *counts, uint32_t *lanes,
+                             double *acc) {
+    if (n < SPLIT_MIN || n > self->block) return -1;
+    if (pthread_mutex_trylock(&job_lock) != 0) return -1;
+    Py_ssize_t ngroups = (n + GVALUES - 1) / GVALUES;
+    double *gstats = malloc(sizeof(double) * 4 * (size_t)ngroups);
+    int64_t *wcounts = malloc(sizeof(int64_t) * (size_t)self->nslot);
+    if (gstats == NULL || wcounts == NULL || start_worker() != 0) {
+        free(gstats);
+        free(wcounts);
+        pthread_mutex_unlock(&job_lock);
+        return -1;
+    }
+    uint64_t number = ++job_number;
+    job.layout = self;
+    job.x = x;
+    job.n = n;
+    job.ngroups = ngroups;
+    job.nchunks = (ngroups + CHUNK_GROUPS - 1) / CHUNK_GROUPS;
+    job.gstats = gstats;
+    job.wcounts = wcounts;
+    atomic_store_explicit(&job.next, 0, memory_order_relaxed);
+    atomic_store_explicit(&job.state, (number << 2) | JOB_OPEN, memory_order_release);
+    pthread_mutex_lock(&wake_lock);
+    atomic_store_explicit(&posted, number, memory_order_release);
+    if (worker_sleeping) pthread_cond_signal(&wake_cond);
+    pthread_mutex_unlock(&wake_lock);
+
+    take_chunks(lanes);
+    FOLD_LANES(lanes, self->nslot, counts);
+    uint64_t open = (number << 2) | JOB_OPEN;
+    if (!atomic_compare_exchange_strong_explicit(&job.state, &open, (number << 2) | JOB_CLOSED,
+                                                 memory_order_acq_rel, memory_order_acquire)) {
+        /* the worker joined: wait for its last chunk */
+        for (unsigned i = 1; atomic_load_explicit(&job.state, memory_order_acquire) != ((number << 2) | JOB_DONE); i++) {
+            if (i < 4096) CPU_RELAX();
+            else sched_yield();
+        }
+        for (Py_ssize_t b = 0; b < self->nslot; b++) counts[b] += wcounts[b];
+    }
+    for (Py_ssize_t gi = 0; gi < ngroups; gi++) { /* the one-thread pass's order and rules */
+        const double *g = gstats + 4 * gi;
+        acc[0] = g[0] < acc[0] ? g[0] : acc[0];
+        acc[1] = g[1] > acc[1] ? g[1] : acc[1];
+        acc[2] += g[2];
+        acc[3] += g[3];
+    }
+    atomic_store_explicit(&job.state, (number << 2) | JOB_CLOSED, memory_order_release);
+    free(gstats);
+    free(wcounts);
+    pthread_mutex_unlock(&job_lock);
+    return 0;
+}
+#endif
+
 /* float_to_uint8's loop, per element:  t = x * 255;  t = t > 0 ? t : 0  (NaN and negatives: 0);
  * t = t < 255 ? t : 255;  t = (t + 2^m) - 2^m  with m the mantissa bits: for 0 <= t < 2^m the
  * sum rounds to an integer, half to even (the default rounding mode, as np.rint), and the
@@ -569,17 +821,24 @@ static PyObject *Layout_count(Layout *self, PyObject *args) {
 }
 
 PyDoc_STRVAR(count_stats_doc,
-"count_stats(values, counts, stats)\n--\n\n"
+"count_stats(values, counts, stats, threads=1)\n--\n\n"
 "``count`` and the statistics of the finite values in the same pass: ``counts`` is overwritten\n"
 "with the slot counts of ``values``, ``stats`` (a writable float64 buffer of 5 entries) with\n"
 "``[num, min, max, sum, sum_squares]`` of the finite values (``num`` their count; none: ``num``,\n"
 "``sum`` and ``sum_squares`` 0, ``min`` +Inf, ``max`` -Inf). Sums are taken in float64.\n"
+"``threads=2``: the pass is shared with the process's worker thread (where there is one, for\n"
+"at least ``SPLIT_MIN`` values), with the same results to the bit.\n"
 "The GIL is released while counting.");
 
 static PyObject *Layout_count_stats(Layout *self, PyObject *args) {
     PyObject *x_obj, *counts_obj, *stats_obj;
     Py_buffer x, counts, stats;
-    if (!PyArg_ParseTuple(args, "OOO", &x_obj, &counts_obj, &stats_obj)) return NULL;
+    int threads = 1;
+    if (!PyArg_ParseTuple(args, "OOO|i", &x_obj, &counts_obj, &stats_obj, &threads)) return NULL;
+    if (threads < 1) {
+        PyErr_SetString(PyExc_ValueError, "threads must be at least 1");
+        return NULL;
+    }
     if (get_buffer(stats_obj, &stats, 1) < 0) return NULL;
     if (!is_code(&stats, "d") || stats.len != 5 * (Py_ssize_t)sizeof(double)) {
         PyErr_SetString(PyExc_ValueError, "stats must be a contiguous float64 buffer of 5 entries");
@@ -600,8 +859,14 @@ static PyObject *Layout_count_stats(Layout *self, PyObject *args) {
         double acc[4] = {INFINITY, -INFINITY, 0.0, 0.0}, *out = (double *)stats.buf;
         Py_BEGIN_ALLOW_THREADS
         memset(c, 0, sizeof(int64_t) * (size_t)self->nslot);
-        if (self->is32) count_stats_f32(self, (const float *)x.buf, n, c, lanes, acc);
-        else count_stats_f64(self, (const double *)x.buf, n, c, lanes, acc);
+        int split = -1;
+#ifdef HAVE_WORKER
+        if (threads > 1) split = count_stats_split(self, x.buf, n, c, lanes, acc);
+#endif
+        if (split != 0) {
+            if (self->is32) count_stats_f32(self, (const float *)x.buf, n, c, lanes, acc);
+            else count_stats_f64(self, (const double *)x.buf, n, c, lanes, acc);
+        }
         if (c[self->nslot - 1] > 0) { /* a NaN or an Inf: the statistics again, masked */
             acc[0] = INFINITY;
             acc[1] = -INFINITY;

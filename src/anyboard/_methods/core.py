@@ -135,8 +135,9 @@ def _pooled_histogram(
 
 
 def _histogram_now(tag: str, array: np.ndarray, bins: Any, max_bins: int | None, summary_format: str) -> bytes:
-    """The serialized histogram ``Summary`` of ``array``, computed on the caller (one compiled pass)."""
-    return _histogram_bytes(tag, array, bins, max_bins, summary_format)
+    """The serialized histogram ``Summary`` of ``array``, computed on the caller (one compiled
+    pass, shared with the compiled helper's worker thread where there are two CPUs or more)."""
+    return _histogram_bytes(tag, array, bins, max_bins, summary_format, parts=min(_threads.THREADS, 2))
 
 
 def _snapshot_histogram(

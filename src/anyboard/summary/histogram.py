@@ -37,9 +37,12 @@ where a C compiler exists), the bucket counts and the statistics together (about
 0.6 ns per float32 value here, with the GIL released), else in NumPy (about 2 ms per
 1e6 values, the statistics another 0.3 ms). The statistics (``min``/``max``/``num``
 exact; ``sum`` and ``sum_squares`` accumulated in float64, whatever the input type)
-leave NaN and ±Inf out. This module starts no thread: a caller may pass ``run_all``
-(e.g. ``anyboard._threads.call_all``) and ``parts`` to have a large input counted in
-``parts`` chunks at once (compiled path only).
+leave NaN and ±Inf out. A caller may pass ``parts`` to have a large input counted by
+several threads at once (compiled path only): two parts share the pass with the compiled
+helper's worker (one plain OS thread per process, started by the first such pass; the
+same results to the bit, the chunks taken in turn so a slow worker takes fewer); more
+parts are counted in chunks run by ``run_all`` (e.g. ``anyboard._threads.call_all``).
+This module starts no Python thread.
 """
 
 from __future__ import annotations
@@ -241,17 +244,18 @@ def _merged_stats(parts: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _native_slots_stats(x: np.ndarray, run_all: RunAll | None, parts: int) -> tuple[np.ndarray, np.ndarray]:
-    """The compiled count and statistics (one pass); split into ``parts`` chunks run by ``run_all``.
+    """The compiled count and statistics (one pass) on ``parts`` threads: two through the
+    compiled worker, more in chunks run by ``run_all`` (without it, two).
 
-    ``run_all`` returns only once no call reads ``x`` any more, so the caller may then reuse
+    Either returns only once no thread reads ``x`` any more, so the caller may then reuse
     its buffer; each chunk is counted exactly once.
     """
     layout = _native_layout(x.dtype)
     parts = max(1, min(parts, x.size // _SPLIT_MIN))
-    if run_all is None or parts == 1:
+    if run_all is None or parts <= 2:
         slots = np.empty(layout.nslot, np.int64)
         stats = np.empty(5)
-        layout.count_stats(x, slots, stats)
+        layout.count_stats(x, slots, stats, min(parts, 2))
         return slots, stats
     chunk_slots = [np.empty(layout.nslot, np.int64) for _ in range(parts)]
     chunk_stats = [np.empty(5) for _ in range(parts)]
