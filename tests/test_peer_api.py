@@ -387,3 +387,40 @@ def test_float32_predictions_on_a_threshold_fall_in_the_peers_bucket(tmp_path):
         np.testing.assert_array_equal(got["ours"][tag], got["tbx"][tag])
         np.testing.assert_array_equal(got["ours"][tag], got["torch"][tag])
     assert got["ours"]["pr11"][0].tolist() == [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0]  # the 0.7 positive at threshold 0.7
+
+
+def _hparams_start_info(run_dir):
+    from anyboard.proto.hparams_pb2 import HParamsPluginData
+
+    for e in anyboard.iter_run_events(run_dir):
+        for v in e.summary.value:
+            if v.tag == "_hparams_/session_start_info":
+                return HParamsPluginData.FromString(v.metadata.plugin_data.content).session_start_info
+    raise AssertionError(f"no session start in {run_dir}")
+
+
+def test_hparam_values_tensorboardx_takes_do_not_lose_the_session(logdir):
+    """``vars(args)`` holds classes, functions, lists and infinities: tensorboardX logs a callable by
+    its name, skips what it cannot show and writes non-finite numbers; each had raised, and the
+    whole session (its metrics too) was lost."""
+    import torch
+
+    hp = {"optimizer": torch.optim.Adam, "act": torch.relu, "milestones": [30, 60], "vec": np.arange(3),
+          "thing": object(), "clip": float("inf"), "lr": 0.1}  # fmt: skip
+    with anyboard.SummaryWriter(logdir) as w, pytest.warns(UserWarning) as caught:
+        w.add_hparams(hp, {"hparam/acc": 0.5}, run_name="s")
+    skipped = sorted(
+        k for k in ("milestones", "vec", "thing") if any(f"hparam {k!r}" in str(c.message) for c in caught)
+    )
+    assert skipped == ["milestones", "thing", "vec"] and all(c.filename == __file__ for c in caught)
+    got = _hparams_start_info(os.path.join(logdir, "s")).hparams
+    assert got["optimizer"].string_value == "Adam" and got["act"].string_value == "relu"
+    assert got["clip"].number_value == float("inf") and got["lr"].number_value == 0.1
+    assert set(got) == {"optimizer", "act", "clip", "lr"}
+    tbx_dir = os.path.join(logdir, "tbx")
+    import tensorboardX
+
+    with tensorboardX.SummaryWriter(tbx_dir) as t:
+        t.add_hparams(hp, {"hparam/acc": 0.5}, name="s")
+    tbx = _hparams_start_info(os.path.join(tbx_dir, "s")).hparams
+    assert {k: tbx[k] for k in got} == dict(got)  # the same values as tensorboardX's

@@ -18,42 +18,45 @@ from anyboard.summary import hparams as _hp
 _LABEL = "add_hparams"
 
 
-def hparam_value(key: str, value: Any) -> bool | float | str | None:
+def hparam_value(key: str, value: Any, *, strict: bool = False) -> bool | float | str | None:
     """``value`` as a bool, float or str for the dashboard, or ``None`` (skipped).
 
     bool/``np.bool_`` -> bool; int, float and real NumPy or framework
-    scalars (any single-element array or tensor) -> float; str -> str;
-    ``None`` -> ``None``.
-
-    Raises:
-        TypeError: any other type (names ``key``).
-        ValueError: a non-finite number (names ``key``).
+    scalars (any single-element array or tensor) -> float (NaN and ±Inf
+    included, as both peers write them); str -> str; a function or class
+    (``torch.optim.Adam``, ``torch.relu``) -> its ``__name__``, as tensorboardX
+    logs it; ``None`` -> ``None``. Anything else (a list, a dict, a
+    multi-element array) is skipped with a ``UserWarning`` naming ``key``, as
+    tensorboardX skips it (``vars(args)`` often holds one), or with ``strict``
+    raises ``TypeError`` naming ``key``.
     """
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
         return str(value)
     if isinstance(value, int | float):
-        number = float(value)
-    else:
-        try:
-            array = np.asarray(value) if isinstance(value, np.generic) else to_numpy(value, tag=key)
-        except (TypeError, ValueError):
-            array = None
-        if array is None or array.size != 1 or array.dtype.kind not in "biufUS":
-            raise TypeError(
-                f"{_LABEL}: hparam {key!r} must be a bool, number, str or None "
-                f"(or a single-element array/tensor of one), got {type(value).__name__}: {value!r}"
-            )
+        return float(value)
+    try:
+        array = np.asarray(value) if isinstance(value, np.generic) else to_numpy(value, tag=key)
+    except (TypeError, ValueError):
+        array = None
+    if array is not None and array.size == 1 and array.dtype.kind in "biufUS":
         item = array.reshape(()).item()
         if isinstance(item, bool | str):
             return item if isinstance(item, bool) else str(item)
         if isinstance(item, bytes):
             return item.decode("utf-8", "replace")
-        number = float(item)
-    if not np.isfinite(number):
-        raise ValueError(f"{_LABEL}: hparam {key!r} must be finite, got {number}")
-    return number
+        return float(item)
+    if callable(value) and array is None:
+        return str(getattr(value, "__name__", None) or value)
+    problem = (
+        f"{_LABEL}: hparam {key!r} must be a bool, number, str, function or None "
+        f"(or a single-element array/tensor of one), got {type(value).__name__}: {value!r}"[:400]
+    )
+    if strict:
+        raise TypeError(problem)
+    warnings.warn(f"{problem}; skipped (pass str(value) to log it as text)", stacklevel=3)
+    return None
 
 
 def _session(hparams: dict[str, Any], metrics: dict[str, Any], start: float, end: float) -> Any:
@@ -103,15 +106,18 @@ class Methods(MethodsBase):
         Args:
             hparam_dict: ``{name: value}``. A bool stays a bool; ints, floats,
                 NumPy scalars and single-element arrays/tensors become float64
-                numbers; a str stays a str; a ``None`` value is skipped (the
-                column is left empty for this session). Anything else raises
-                ``TypeError`` naming the key.
+                numbers (NaN and ±Inf too, as the peers write them); a str
+                stays a str; a function or class is logged by its ``__name__``
+                (as tensorboardX does); a ``None`` value is skipped (the column
+                is left empty for this session). Anything else (a list, a dict)
+                is skipped with a ``UserWarning`` naming the key, as
+                tensorboardX skips it.
             metric_dict: ``{tag: number}``, each written as a scalar (the
                 ``add_scalar`` encoding) in the session's run; the dashboard
                 shows a metric's last value.
             hparam_domain_discrete: ``{name: [allowed values]}`` as in torch;
-                checked (every value must be one of its list, and of the same
-                type). Limitation: TensorBoard takes domains only from an
+                checked as torch checks it (a list of values of the hparam's
+                type; the value itself need not be in it). Limitation: TensorBoard takes domains only from an
                 ``_hparams_/experiment`` summary, which anyboard does not
                 write (TensorBoard would then use the first one it finds and
                 hide the columns of every other call), so the dashboard shows
@@ -252,12 +258,11 @@ def _check_domains(domains: Any, hparams: Mapping[str, Any]) -> None:
             raise ValueError(
                 f"{_LABEL}: hparam_domain_discrete names {key!r}, which is not in hparam_dict (or is None)"
             )
-        values = [hparam_value(key, a) for a in allowed]
+        values = [hparam_value(key, a, strict=True) for a in allowed]
         value = hparams[key]
         kind = type(value)
         if any(type(a) is not kind for a in values):
             raise TypeError(
                 f"{_LABEL}: hparam_domain_discrete[{key!r}] must hold only {kind.__name__} values like the hparam, got {allowed!r}"
             )
-        if value not in values:
-            raise ValueError(f"{_LABEL}: hparam {key!r} = {value!r} is not in its hparam_domain_discrete {allowed!r}")
+        # A value outside its domain is logged, as torch logs it (the domain itself is not written).
