@@ -80,7 +80,7 @@ def test_run_name_dot_is_the_writers_own_run_as_for_the_peers(logdir):
     assert sorted(d for d in os.listdir(logdir) if os.path.isdir(os.path.join(logdir, d))) == ["b"]
     own = {v.tag for e in anyboard.iter_run_events(logdir) for v in e.summary.value}
     assert {"loss", "hparam/acc", "_hparams_/session_start_info"} <= own
-    with anyboard.SummaryWriter(logdir + "2") as w, pytest.raises(ValueError, match="run_name '/' names no directory"):
+    with anyboard.SummaryWriter(logdir + "2") as w, pytest.raises(ValueError, match="run_name '/' is an absolute path outside"):
         w.add_hparams({"lr": 0.1}, {"hparam/acc": 0.5}, run_name="/")
 
 
@@ -122,3 +122,23 @@ def test_refused_names_name_their_argument_and_leave_nothing(logdir):
     with pytest.raises(ValueError, match=r"filename_suffix 'sss.* is too long: event file names would be up to"):
         anyboard.SummaryWriter(logdir + "-b", filename_suffix="s" * 220)
     assert not os.path.exists(logdir + "-a") and not os.path.exists(logdir + "-b")
+
+
+def test_run_names_are_normalized_as_the_file_system_normalizes_the_peers(logdir):
+    """torch's ``os.path.join(logdir, run_name)``: ``sub/..`` is the log directory, and an absolute
+    path inside it (a widely copied workaround) is its sub-run; one outside is refused, not nested."""
+    os.makedirs(logdir)
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_hparams({"lr": 0.1}, {"hparam/a": 1.0}, run_name="sub/..")
+        w.add_hparams({"lr": 0.2}, {"hparam/b": 1.0}, run_name=os.path.join(os.path.abspath(logdir), "x", "y"))
+        w.add_hparams({"lr": 0.3}, {"hparam/c": 1.0}, run_name="a/../../b")  # above the log directory: kept inside
+        with pytest.raises(ValueError, match="absolute path outside the log directory"):
+            w.add_hparams({"lr": 0.4}, {"hparam/d": 1.0}, run_name=os.path.dirname(os.path.abspath(logdir)))
+    own = {v.tag for e in anyboard.iter_run_events(logdir) for v in e.summary.value}
+    assert "hparam/a" in own
+    assert sorted(os.listdir(logdir)) == [
+        "%2e%2e",
+        *sorted(n for n in os.listdir(logdir) if n.startswith("events")),
+        "x",
+    ]
+    assert os.path.isdir(os.path.join(logdir, "x", "y")) and os.path.isdir(os.path.join(logdir, "%2e%2e", "b"))

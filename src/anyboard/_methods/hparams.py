@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import posixpath
 import time
 import warnings
 from collections.abc import Mapping
@@ -64,12 +66,29 @@ def _session(hparams: dict[str, Any], metrics: dict[str, Any], start: float, end
     return _hp.session(hparams, resolved, start, end)
 
 
-def _run_path(run_name: str, url: bool) -> str:
-    """The sub-run of ``run_name`` (``/`` or ``\\`` between levels); ``"."`` (or only ``.`` and
-    empty levels) is the writer's own run, as ``os.path.join(logdir, run_name)`` makes it for the peers;
-    a name of separators alone (``"/"``, the file system's root for them) is a ``ValueError``."""
-    run = safe_relative(run_name, url=url, what=f"{_LABEL}: run_name")
-    if not run and "." not in run_name.replace("\\", "/").split("/"):
+def _run_path(run_name: str, logdir: str, url: bool) -> str:
+    """The sub-run of ``run_name`` (``/`` or ``\\`` between levels), normalized as the peers'
+    ``os.path.join(logdir, run_name)`` is by the file system: ``"."`` and ``"sub/.."`` are the
+    writer's own run, and an absolute path inside a local ``logdir`` is its path below it; what
+    would climb above ``logdir`` stays inside it (``..`` escaped).
+
+    Raises:
+        ValueError: an absolute path outside the (local) log directory, or a name of separators
+            alone (``"/"``: the file system's root for the peers).
+    """
+    name = run_name
+    if not url and os.path.isabs(name):
+        rel = os.path.relpath(os.path.abspath(name), os.path.abspath(logdir))
+        if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+            raise ValueError(
+                f"{_LABEL}: run_name {run_name!r} is an absolute path outside the log directory {logdir!r}; "
+                "pass a path relative to the log directory"
+            )
+        name = rel
+    levels = name.replace("\\", "/")
+    normal = posixpath.normpath(levels) if levels.strip("/") else levels
+    run = safe_relative(normal, url=url, what=f"{_LABEL}: run_name")
+    if not run and normal.strip("/") != ".":
         raise ValueError(f"{_LABEL}: run_name {run_name!r} names no directory")
     return run
 
@@ -169,7 +188,7 @@ class Methods(MethodsBase):
         else:
             if not isinstance(run_name, str):
                 raise TypeError(f"{_LABEL}: run_name must be a str, got {type(run_name).__name__}")
-            run = _run_path(run_name, self._url_names)
+            run = _run_path(run_name, self._logdir, self._url_names)
         used = self._extras.setdefault("_anyboard_hparams_runs", set())
         if run in used:
             where = "this writer's run" if run == "" else f"run {run!r}"
