@@ -253,7 +253,10 @@ def _rows_of_kind(
             for extra in convert(scan, v):
                 row = {"run": run.name, "tag": scan.tags[v.tag], "step": v.step, "wall_time": v.wall_time, **extra}
                 for k, x in row.items():
-                    out.setdefault(k, [None] * n).append(x)
+                    col = out.get(k)
+                    if col is None:  # a new column: None for the rows before (built once, not per row)
+                        col = out[k] = [None] * n
+                    col.append(x)
                 n += 1
                 for col in out.values():
                     if len(col) < n:
