@@ -424,3 +424,47 @@ def test_hparam_values_tensorboardx_takes_do_not_lose_the_session(logdir):
         t.add_hparams(hp, {"hparam/acc": 0.5}, name="s")
     tbx = _hparams_start_info(os.path.join(tbx_dir, "s")).hparams
     assert {k: tbx[k] for k in got} == dict(got)  # the same values as tensorboardX's
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+@pytest.mark.filterwarnings("ignore:The input to trace is already a ScriptModule:UserWarning")
+def test_add_graph_of_scripted_and_traced_models_names_scopes_as_torch(tmp_path):
+    """A ScriptModule's type is RecursiveScriptModule / TracedModule: torch names its scopes after
+    the class the module was made from, which anyboard had lost (every layer type gone)."""
+    from torch.utils.tensorboard import SummaryWriter as TorchWriter
+
+    class M(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Linear(3, 4)
+            self.bn = torch.nn.BatchNorm1d(4)
+
+        def forward(self, x):
+            return self.bn(self.a(x))
+
+    x = torch.randn(2, 3)
+    for kind, model in (("script", torch.jit.script(M())), ("trace", torch.jit.trace(M().eval(), x))):
+
+        def scopes(d):
+            graphs = [e.graph_def for e in anyboard.iter_run_events(d) if e.graph_def]
+            from anyboard.proto.graph_pb2 import GraphDef
+
+            return {n.name[: n.name.rfind("]") + 1] for n in GraphDef.FromString(graphs[0]).node if "[" in n.name}
+
+        ours, theirs = str(tmp_path / f"{kind}-any"), str(tmp_path / f"{kind}-torch")
+        with anyboard.SummaryWriter(ours) as w:
+            w.add_graph(model, x)
+        with TorchWriter(theirs) as t:
+            t.add_graph(model, x)
+        assert scopes(ours) == scopes(theirs) == {"M/Linear[a]", "M/BatchNorm1d[bn]"}, kind
+
+
+def test_add_graph_restores_each_submodules_mode(tmp_path):
+    """A model in training with a frozen (eval-mode) BatchNorm: tracing puts all in eval mode, and
+    restoring only the top level's mode had switched the frozen one back to training."""
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU()).train()
+    model[1].eval()
+    with anyboard.SummaryWriter(str(tmp_path)) as w:
+        w.add_graph(model, torch.randn(2, 3))
+    assert [m.training for m in model.modules()] == [True, True, False, True]

@@ -1,6 +1,7 @@
 """A ``torch.nn.Module`` as a ``GraphDef``, through ``torch.jit.trace``.
 
-The model is traced in eval mode (its training mode is restored afterwards)
+The model is traced in eval mode (the training mode of the model and of each
+submodule is restored afterwards)
 and the trace is inlined, so every ``aten::`` op of every submodule appears.
 Nodes are named after the module that ran them::
 
@@ -35,13 +36,25 @@ def _trace_args(input_to_model: Any) -> tuple[Any, ...]:
     return (input_to_model,)
 
 
+def _class_name(module: Any) -> str:
+    """The module's class name; for a scripted or traced module (``RecursiveScriptModule``,
+    ``TracedModule``) the class it was made from, as torch names its scopes."""
+    import torch
+
+    if isinstance(module, torch.jit.ScriptModule):
+        original = getattr(module, "original_name", None)
+        if isinstance(original, str) and original:
+            return original
+    return type(module).__name__
+
+
 def _scope_table(model: Any) -> dict[str, str]:
     """Module path (``"features.0"``, ``""`` for the model) -> ``Net/Sequential[features]/Conv2d[0]``."""
-    table = {"": type(model).__name__}
+    table = {"": _class_name(model)}
     for path, module in model.named_modules(remove_duplicate=False):
         if path:
             parent, _, attr = path.rpartition(".")
-            table[path] = f"{table.get(parent, type(model).__name__)}/{type(module).__name__}[{attr}]"
+            table[path] = f"{table.get(parent, table[''])}/{_class_name(module)}[{attr}]"
     return table
 
 
@@ -104,7 +117,7 @@ def trace(model: Any, input_to_model: Any = None, strict: bool = True) -> Any:
     from anyboard.graph import GraphTraceError, GraphTraceTypeError
 
     args = _trace_args(input_to_model)
-    training = model.training
+    modes = [(m, m.training) for m in model.modules()]  # each one's: a frozen submodule stays in eval mode
     model.eval()
     try:
         with torch.no_grad():
@@ -115,15 +128,19 @@ def trace(model: Any, input_to_model: Any = None, strict: bool = True) -> Any:
                     warnings.filterwarnings("ignore", message=_TRACE_DEPRECATION_RE, category=DeprecationWarning)
                     traced = torch.jit.trace(model, args, strict=strict, check_trace=False)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        first = " ".join(lines[:2]) if lines else type(exc).__name__
         hint = "" if args else " (no input_to_model was given; pass example inputs)"
         # no example input: the peers' tracer call fails with a RuntimeError, so no TypeError here
         error = GraphTraceTypeError if isinstance(exc, TypeError) and args else GraphTraceError
         raise error(
-            f"add_graph: torch.jit.trace could not trace model {type(model).__name__}{hint}: {first[:300]}"
+            f"add_graph: torch.jit.trace could not trace model {_class_name(model)}{hint}: {first[:300]}"
         ) from exc
     finally:
-        model.train(training)
+        model.train(modes[0][1])  # as the peers restore it (a model's own train() override runs) ...
+        for module, was_training in modes:  # ... then every submodule's own mode, where that changed it
+            if module.training != was_training:
+                module.training = was_training
     return traced.inlined_graph
 
 
