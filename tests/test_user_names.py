@@ -80,7 +80,10 @@ def test_run_name_dot_is_the_writers_own_run_as_for_the_peers(logdir):
     assert sorted(d for d in os.listdir(logdir) if os.path.isdir(os.path.join(logdir, d))) == ["b"]
     own = {v.tag for e in anyboard.iter_run_events(logdir) for v in e.summary.value}
     assert {"loss", "hparam/acc", "_hparams_/session_start_info"} <= own
-    with anyboard.SummaryWriter(logdir + "2") as w, pytest.raises(ValueError, match="run_name '/' is an absolute path outside"):
+    with (
+        anyboard.SummaryWriter(logdir + "2") as w,
+        pytest.raises(ValueError, match="run_name '/' is an absolute path outside"),
+    ):
         w.add_hparams({"lr": 0.1}, {"hparam/acc": 0.5}, run_name="/")
 
 
