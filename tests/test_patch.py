@@ -278,3 +278,26 @@ def test_each_patched_name_writes_its_own_peers_layout(tmp_path):
             "run_metadata": ["profiler"],
         }
     )
+
+
+def test_patch_while_another_thread_imports_the_peer_waits_and_patches_it(tmp_path):
+    """The package is in sys.modules (half initialized, no SummaryWriter yet) and its import chose
+    its loader before the hook existed: patch() had skipped it and left it unpatched for good."""
+    out = _run_python(
+        """
+        import json, sys, threading, time, warnings
+        warnings.simplefilter("ignore")
+        import torch
+        import anyboard
+        t = threading.Thread(target=lambda: __import__("torch.utils.tensorboard"))
+        t.start()
+        while "torch.utils.tensorboard" not in sys.modules:
+            time.sleep(0.0005)
+        anyboard.patch()
+        t.join()
+        import torch.utils.tensorboard as tut
+        print(json.dumps([tut.SummaryWriter is anyboard.SummaryWriter, tut.writer.SummaryWriter is anyboard.SummaryWriter]))
+        """,
+        tmp_path,
+    )
+    assert out == [True, True]

@@ -189,6 +189,18 @@ def patch() -> None:
         if _hook is None:
             _hook = _ImportHook()
             sys.meta_path.insert(0, _hook)
+        present = [p for p in PATCHED_MODULES if p in sys.modules]
+    # A package another thread was importing just now was skipped above (no SummaryWriter yet), and
+    # its import chose its loader before the hook was there: wait for any such import (a lookup
+    # for a finished one), then patch again (patching twice changes nothing).
+    for package in present:
+        try:
+            importlib.import_module(package)  # returns once the other thread's import is done
+        except Exception:  # noqa: BLE001 - that import failed for its own thread to see; nothing to patch
+            continue
+        with _lock:
+            if _patched:
+                _apply(package)
 
 
 def unpatch() -> None:
