@@ -116,24 +116,61 @@ def test_counts_and_statistics_match_the_reference(backend: str, dtype: type, n:
     check_stats(stats, x)
 
 
-@pytest.fixture(scope="module")
-def portable_native(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """``_native.c`` built with ``-DANYBOARD_PORTABLE_STATS``: the kernel of CPUs without AVX2."""
+def _build_variant(tmp_path_factory: pytest.TempPathFactory, name: str, define: str) -> Any:
+    """``_native.c`` built with ``-D<define>`` and loaded as ``<name>._native``."""
     source = pathlib.Path(os.environ.get("ANYBOARD_SOURCE_DIR") or pathlib.Path(h.__file__).parent.parent) / "_native.c"
     compiler = shutil.which(os.environ.get("CC", "cc"))
     if h._native is None or compiler is None or not source.exists():
         if os.environ.get("ANYBOARD_REQUIRE_NATIVE"):
-            pytest.fail(f"cannot build the portable kernel (compiler {compiler}, source {source})")
-        pytest.skip("no C compiler or no C source to build the portable kernel")
-    out = tmp_path_factory.mktemp("portable") / f"_native{sysconfig.get_config_var('EXT_SUFFIX')}"
+            pytest.fail(f"cannot build the {name} kernel (compiler {compiler}, source {source})")
+        pytest.skip(f"no C compiler or no C source to build the {name} kernel")
+    out = tmp_path_factory.mktemp(name) / f"_native{sysconfig.get_config_var('EXT_SUFFIX')}"
     include = sysconfig.get_paths()["include"]
-    flags = ["-O3", "-fno-trapping-math", "-shared", "-fPIC", "-DANYBOARD_PORTABLE_STATS"]
+    flags = ["-O3", "-fno-trapping-math", "-shared", "-fPIC", f"-D{define}"]
     subprocess.run([compiler, *flags, f"-I{include}", str(source), "-o", str(out)], check=True)
-    spec = importlib.util.spec_from_file_location("portable._native", out)
+    spec = importlib.util.spec_from_file_location(f"{name}._native", out)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def portable_native(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``_native.c`` built with ``-DANYBOARD_PORTABLE_STATS``: the kernel of CPUs without AVX2."""
+    return _build_variant(tmp_path_factory, "portable", "ANYBOARD_PORTABLE_STATS")
+
+
+@pytest.fixture(scope="module")
+def avx2_native(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``_native.c`` built with ``-DANYBOARD_NO_AVX512``: the kernel of AVX2 CPUs without AVX-512."""
+    return _build_variant(tmp_path_factory, "avx2", "ANYBOARD_NO_AVX512")
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _near_edges(dtype: type, seed: int) -> np.ndarray:
+    """Every compare value of the layout, and values 1 to 3 ulps either side, both signs: where the
+    AVX-512 kernel's formula is least sure and takes the table."""
+    rng = np.random.default_rng(seed)
+    edges = np.unique(TF_EDGES.astype(dtype))
+    x = [edges]
+    for k in (1, 2, 3):
+        up, down = edges.copy(), edges.copy()
+        for _ in range(k):
+            up, down = np.nextafter(up, dtype(np.inf)), np.nextafter(down, dtype(-np.inf))
+        x += [up, down]
+    out = np.concatenate(x).astype(dtype)
+    return rng.permutation(np.concatenate([out, -out]))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
@@ -489,3 +526,61 @@ def test_the_worker_is_one_thread_per_process_and_a_forked_child_gets_its_own(tm
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "STARTED 1 CHILD 0" in run.stdout, run.stdout
+
+
+# -- the AVX-512 kernel (where the CPU has it) -----------------------------------------------------
+
+
+@native
+def test_the_avx512_kernel_runs_where_the_cpu_has_it() -> None:
+    """CI's CPU has AVX-512: the kernel the other tests check must be the one users get there."""
+    wanted = {"avx512f", "avx512dq", "avx512bw", "avx512vl"} <= _cpu_flags()
+    for dtype in (np.float32, np.float64):
+        kernel = h._native_layout(np.dtype(dtype)).kernel
+        assert kernel == ("avx512" if wanted else "avx2" if "avx2" in _cpu_flags() else kernel)
+    other = h._native.Layout(np.linspace(-1, 1, 101).astype(np.float32), 18)  # not TensorFlow's edges
+    assert other.kernel != "avx512"
+    x = awkward(10_000, np.float32, seed=5)
+    slots, stats = np.empty(other.nslot, np.int64), np.empty(5)
+    other.count_stats(x, slots, stats)
+    edges = np.linspace(-1, 1, 101).astype(np.float32)
+    finite = x[np.isfinite(x)]
+    assert slots[0] == np.count_nonzero(finite < edges[0]) and slots[-1] == x.size - finite.size
+
+
+@native
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_values_at_and_next_to_every_edge_fall_in_their_exact_bucket(dtype: type) -> None:
+    layout = h._native_layout(np.dtype(dtype))
+    for seed in range(3):
+        x = _near_edges(dtype, seed)
+        slots, stats = np.empty(layout.nslot, np.int64), np.empty(5)
+        layout.count_stats(x, slots, stats)
+        np.testing.assert_array_equal(slots, reference_slots(x))
+        check_stats(stats, x)
+
+
+@native
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_the_avx512_and_avx2_kernels_agree_to_the_bit(avx2_native: Any, dtype: type) -> None:
+    ours = h._native_layout(np.dtype(dtype))
+    theirs = h._build_layout(avx2_native, np.dtype(dtype))
+    assert theirs.kernel in ("avx2", "portable")
+    rng = np.random.default_rng(7)
+    cases = [awkward(n, dtype, seed=n) for n in SIZES] + [_near_edges(dtype, 1)]
+    cases += [(rng.standard_normal(300_001) * 10.0 ** rng.uniform(-14, 14)).astype(dtype) for _ in range(4)]
+    cases += [np.zeros(5000, dtype), np.maximum(rng.standard_normal(70_000), 0).astype(dtype)]  # all-equal runs
+    bits = rng.integers(0, 2 ** (8 * np.dtype(dtype).itemsize), 50_000, dtype=np.uint64, endpoint=False)
+    cases.append(bits.astype(np.uint32 if dtype == np.float32 else np.uint64).view(dtype))  # any bit pattern
+    for x in cases:
+        for start in (0, 1):  # unaligned too
+            v = x[start:]
+            a, b = np.empty(ours.nslot, np.int64), np.empty(ours.nslot, np.int64)
+            sa, sb = np.empty(5), np.empty(5)
+            ours.count_stats(v, a, sa)
+            theirs.count_stats(v, b, sb)
+            np.testing.assert_array_equal(a, b)
+            assert sa.tobytes() == sb.tobytes(), (sa, sb)
+            ours.count_stats(v, a, sa, 2)  # shared with the worker: the same again
+            np.testing.assert_array_equal(a, b)
+            assert sa.tobytes() == sb.tobytes(), (sa, sb)
