@@ -191,3 +191,78 @@ def test_compare_peers_script_uses_the_shared_code(tmp_path):
     assert "| hist_1e4_np | anyboard |" in (tmp_path / "latest.md").read_text()
     data = json.loads((tmp_path / "latest.json").read_text())
     assert set(data["results"]["hist_1e4_np"]["runs"]) == set(harness.IMPLS)
+
+
+@pytest.mark.parametrize(
+    ("option", "name", "message"),
+    [
+        ("--json", "adir", "--json {path}: it is a directory"),
+        ("--plot", "adir.png", "--plot {path}: it is a directory"),
+        ("--plot", "speedups.txt", "--plot {path}: matplotlib cannot write .txt files; end the name in one of "),
+        ("--plot", "speedups", "--plot {path}: no file extension; end the name in one of "),
+    ],
+)
+def test_output_targets_are_checked_before_any_timing(tmp_path, option, name, message):
+    if option == "--plot":
+        pytest.importorskip("matplotlib")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "adir.png").mkdir()
+    path = str(tmp_path / name)
+    result = _bench(*TINY, "--workloads", "scalar_1e5", "--impls", "anyboard", option, path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("anyboard bench: " + message.format(path=path)), result.stderr
+    assert "[1/1]" not in result.stderr and result.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "adir.png"]  # nothing written
+
+
+@pytest.mark.skipif(
+    not os.path.isdir("/sys/kernel"), reason="needs Linux's sysfs: a folder nobody can write, root included"
+)
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--logdir", "/sys/kernel"], "--logdir /sys/kernel: cannot write there ("),
+        (["--json", "/sys/kernel/bench.json"], "--json /sys/kernel/bench.json: cannot write there ("),
+    ],
+)
+def test_an_unwritable_target_fails_before_any_timing(args, message):
+    result = _bench(*TINY, "--workloads", "scalar_1e5", "--impls", "anyboard", *args)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("anyboard bench: " + message) and "[1/1]" not in result.stderr
+
+
+def test_plot_reports_the_file_it_wrote(tmp_path):
+    pytest.importorskip("matplotlib")
+    svg = tmp_path / "b.svg"
+    result = _bench(*TINY, "--workloads", "scalar_1e5", "--impls", "anyboard,torch", "--plot", str(svg))
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {svg}" in result.stderr.splitlines() and b"<svg" in svg.read_bytes()
+
+
+def test_json_is_strict_with_missing_figures_as_null(tmp_path, monkeypatch, capsys):
+    """Without /proc (macOS, Windows) peak memory is unknown: null in the JSON, never NaN."""
+    from anyboard.cli import main
+
+    monkeypatch.setattr(harness, "_reset_peak_rss", lambda: False)
+    out = tmp_path / "b.json"
+    args = [*TINY, "--workloads", "scalar_1e5", "--impls", "anyboard", "--json", str(out)]
+    assert main(["bench", *args]) == 0
+
+    def refuse(token: str) -> None:
+        raise ValueError(f"not strict JSON: {token}")
+
+    data = json.loads(out.read_text(), parse_constant=refuse)
+    [row] = data["results"]
+    assert row["peak_mb"] is None and row["reps"][0]["peak_mb"] is None
+    assert data["ratios"]["scalar_1e5"] == {"caller_x": None, "e2e_x": None}
+
+
+def test_a_writer_named_twice_runs_once(tmp_path, capsys):
+    from anyboard.cli import main
+
+    out = tmp_path / "b.json"
+    args = ["--scale", "0.001", "--workloads", "scalar_1e5", "--reps", "2", "--json", str(out)]
+    assert main(["bench", *args, "--impls", "anyboard, anyboard,anyboard"]) == 0
+    assert "writers anyboard, logdir" in capsys.readouterr().err
+    [row] = json.loads(out.read_text())["results"]
+    assert row["impl"] == "anyboard" and len(row["reps"]) == 2

@@ -5,9 +5,9 @@ is the :func:`anyboard.testing.dump_events` text of the event that a PURE builde
 :mod:`anyboard.summary` returns for a small deterministic input (wrapped in an event at step 3,
 wall time 1234.5), in the default ``summary_format="compat"`` (the peers' fields); cases named
 ``*_tensor`` hold the ``"tensor"`` (v2) form. The dump is taken with every detail kept
-(:data:`DUMP_OPTIONS`): exact numbers, every histogram bucket (empty ones too) and its stats,
-the field and dtype each value is stored in (``show_encoding``), its metadata, wall times and
-``file_version`` records. Encoded media (PNG, GIF, WAV) depend on the Pillow/zlib versions, so
+(:data:`DUMP_OPTIONS`): exact numbers, every histogram bucket TensorBoard shows (empty ones too),
+the stored bucket limits and counts and the stats, the field and dtype each value is stored in
+(``show_encoding``), its metadata, wall times and ``file_version`` records. Encoded media (PNG, GIF, WAV) depend on the Pillow/zlib versions, so
 they are shown as their shape plus the SHA-256 of the DECODED pixels or samples: a different
 compressor passes, a different pixel fails. :func:`test_every_field_of_every_golden_shows_in_its_dump`
 proves that no stored field escapes the text.

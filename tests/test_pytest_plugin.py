@@ -135,3 +135,21 @@ def test_plugin_imports_no_framework():
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_writing_goldens_is_announced_for_the_variable_as_for_the_option(project):
+    """ANYBOARD_UPDATE_GOLDENS=1 (leaked into CI, say) rewrites goldens like the option does: the
+    report header says so for either, and the goldens written are listed at the end, under -q too."""
+    golden = project / "tests" / "golden" / "train.txt"
+    by_variable = _pytest(project, "-v", ANYBOARD_UPDATE_GOLDENS="1")
+    out = by_variable.stdout
+    assert by_variable.returncode == 0, out + by_variable.stderr
+    assert "anyboard: golden files are being written (ANYBOARD_UPDATE_GOLDENS=1 in the environment)" in out
+    assert "anyboard: 1 golden file(s) written: review the diff" in out and str(golden) in out.splitlines()
+    quiet = _pytest(project, ANYBOARD_UPDATE_GOLDENS="yes")
+    assert "anyboard: 1 golden file(s) written" in quiet.stdout and str(golden) in quiet.stdout.splitlines()
+    by_option = _pytest(project, "-v", "--anyboard-update-goldens")
+    assert "anyboard: golden files are being written (--anyboard-update-goldens)" in by_option.stdout
+    comparing = _pytest(project, "-v")
+    assert comparing.returncode == 0, comparing.stdout
+    assert "golden files are being written" not in comparing.stdout and "written: review" not in comparing.stdout

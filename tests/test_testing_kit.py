@@ -71,19 +71,39 @@ WRITERS = ["anyboard", "anyboard-tensor", "torch", "tensorboardX"]
 
 
 @pytest.fixture(scope="module")
-def dumps(tmp_path_factory) -> dict[str, str]:
+def logged(tmp_path_factory) -> dict[str, str]:
+    """The log directory each writer wrote the same calls to."""
     out = {}
     for kind in WRITERS:
         path = str(tmp_path_factory.mktemp(kind) / "run")
         w = _writer(kind, path)
         _log_the_same_calls(w, kind)
         w.close()
-        out[kind] = dump(path)
+        out[kind] = path
     return out
+
+
+@pytest.fixture(scope="module")
+def dumps(logged) -> dict[str, str]:
+    return {kind: dump(path) for kind, path in logged.items()}
 
 
 def _without_audio(text: str) -> str:
     return re.sub(r'  step 9 tag "sound".*\n(      .*\n)*', "", text)
+
+
+def _histogram_rows(text: str) -> dict[str, list[tuple[float, float, float]]]:
+    """Each histogram tag's ``left right count`` rows in a dump (one value per tag)."""
+    out: dict[str, list[tuple[float, float, float]]] = {}
+    for m in re.finditer(r'^  step \d+ tag "(.*)" histograms histogram .*\n((?:      .*\n)*)', text, re.MULTILINE):
+        rows = [line.split() for line in m.group(2).splitlines()]
+        out[m.group(1)] = [(float(a), float(b), float(c)) for a, b, c in (r for r in rows if len(r) == 3)]
+    return out
+
+
+def _without_histogram_edges(text: str) -> str:
+    """The dump with each histogram row's edges left out (counts kept)."""
+    return re.sub(r"^      \S+ \S+ (\S+)$", r"      <edges> \1", text, flags=re.MULTILINE)
 
 
 @pytest.mark.parametrize("kind", ["anyboard-tensor", "torch", "tensorboardX"])
@@ -91,7 +111,42 @@ def test_same_calls_give_the_same_dump(dumps, kind):
     expected, actual = dumps["anyboard"], dumps[kind]
     if kind == "tensorboardX":
         expected = _without_audio(expected)
+    if kind == "anyboard-tensor":
+        # TensorBoard shows a legacy histogram's outer edges as its min and max, a [k, 3]
+        # tensor's as stored: the dumps differ there, and only there.
+        assert _without_histogram_edges(actual) == _without_histogram_edges(expected)
+        assert actual != expected
+        return
     assert actual == expected
+
+
+@pytest.mark.parametrize("kind", WRITERS)
+@pytest.mark.parametrize("show_encoding", [False, True])
+def test_histograms_dump_as_tensorboard_shows_them(logged, kind, show_encoding):
+    """Every writer, legacy HistogramProto or [k, 3] tensor: the rows are those of TensorBoard's
+    loader (data_compat's conversion of a HistogramProto: empty end buckets dropped, min and max
+    as the outer edges; float32 there, float64 in the dump); the empty ones only with show_encoding."""
+    from tbread import python_tensors
+
+    text = dump(logged[kind], show_encoding=show_encoding)
+    rows = _histogram_rows(text)
+    assert set(rows) == {"weights", "steps", "wide"}
+    for tag, ours in rows.items():
+        [(_, _, shown)] = python_tensors(logged[kind], tag)
+        expected = [tuple(r) for r in shown.astype(np.float32).tolist() if show_encoding or r[2] != 0]
+        assert [tuple(np.float32(x).item() for x in r) for r in ours] == expected, (kind, tag)
+
+
+def test_histograms_tensorboard_shows_apart_dump_apart(tmp_path):
+    """[0.95, 1.0] and [0.95, 1.005] fall in the same stored bucket, but TensorBoard draws that
+    bucket up to each one's max: the dumps differ, and show the min and max as the edges."""
+    texts = []
+    for i, values in enumerate(([0.95, 1.0], [0.95, 1.005])):
+        with anyboard.SummaryWriter(str(tmp_path / str(i))) as w:
+            w.add_histogram("h", np.array(values), 0)
+        texts.append(dump(tmp_path / str(i)))
+    assert texts[0].splitlines()[-1] == "      0.95 1.0 2.0"
+    assert texts[1].splitlines()[-1] == "      0.95 1.005 2.0"
 
 
 def _sha256(array: np.ndarray) -> str:
@@ -110,12 +165,15 @@ def test_dump_shows_the_values_decoded(dumps):
     assert lines[:2] == ["# anyboard.testing.dump v1", 'run "."']
     assert f'  step 1 tag "loss" scalars scalar {float(np.float32(0.35))!r}' in lines
     assert '  step 7 tag "lr" scalars scalar 3.0' in lines
-    # The histogram's non-empty buckets (the peers' layout, left edge included): 9 values, 0.0 twice.
+    # The histogram's non-empty buckets as TensorBoard shows them (from the min to the max,
+    # both included): 9 values, 0.0 twice.
     i = lines.index('  step 1 tag "weights" histograms histogram num=9.0 buckets=8')
     rows = [tuple(float(x) for x in line.split()) for line in lines[i + 1 : i + 9]]
     assert [r[2] for r in rows] == [1.0, 1.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    assert (rows[0][0], rows[-1][1]) == (-1.5, 1000.0)
     for value in _WEIGHTS.astype(np.float64):
-        assert sum(c for a, b, c in rows if a <= value < b) == (2.0 if value == 0 else 1.0), value
+        inside = sum(c for a, b, c in rows if a <= value < b or value == b == rows[-1][1])
+        assert inside == (2.0 if value == 0 else 1.0), value
     # Images: hash of the displayed pixels, computed here from the input.
     i = lines.index('  step 4 tag "rgb" images image count=1')
     assert lines[i + 1] == f"      [0] png shape=(2, 3) rgba_sha256={_sha256(_rgba(_RGB.transpose(1, 2, 0)))}"
@@ -345,6 +403,9 @@ def test_a_missing_run_or_extra_value_is_named(tmp_path, kit_compares):
 
 
 def test_environment_variable_updates_unless_update_false(tmp_path, monkeypatch, kit_compares):
+    from anyboard.testing import _golden
+
+    monkeypatch.setattr(_golden, "written", [])  # this session's list of goldens written stays as it was
     golden = tmp_path / "g.txt"
     logdir = _small_logdir(tmp_path / "a")
     monkeypatch.setenv("ANYBOARD_UPDATE_GOLDENS", "1")
@@ -357,6 +418,7 @@ def test_environment_variable_updates_unless_update_false(tmp_path, monkeypatch,
     golden.write_text(golden.read_text().replace("0.125", "0.126"))
     with pytest.raises(AssertionError, match=r'tag "loss", step 2'):
         assert_text_matches(dump(logdir), golden)
+    assert _golden.written == [str(golden)]  # listed by the pytest plugin at the end of the session
 
 
 def test_dump_options_pass_through_and_bad_options_fail(tmp_path):
@@ -369,30 +431,37 @@ def test_dump_options_pass_through_and_bad_options_fail(tmp_path):
 
 
 def test_histogram_proto_buckets_and_stats():
-    """A HistogramProto's bucket i spans [limit[i-1], limit[i]); the first one starts at min."""
+    """A HistogramProto as TensorBoard converts it: the empty buckets at both ends dropped, the
+    first kept one from ``min``, the last one to ``max``, the others [limit[i-1], limit[i])."""
     summary = Summary()
     h = summary.value.add(tag="h").histo
     h.min, h.max, h.num, h.sum, h.sum_squares = -1.0, 5.0, 4.0, 7.0, 31.0
-    h.bucket_limit.extend([0.0, 1.0, 2.0, 6.0])
-    h.bucket.extend([1.0, 0.0, 2.0, 1.0])
+    h.bucket_limit.extend([-2.0, 0.0, 1.0, 2.0, 6.0, 9.0])
+    h.bucket.extend([0.0, 1.0, 0.0, 2.0, 1.0, 0.0])
     lines = dump_events([summary]).splitlines()
     assert lines[2:] == [
         '  step 0 tag "h" histograms histogram num=4.0 buckets=3',
         "      -1.0 0.0 1.0",
         "      1.0 2.0 2.0",
-        "      2.0 6.0 1.0",
+        "      2.0 5.0 1.0",
     ]
     stats = dump_events([summary], histogram_stats=True).splitlines()[3]
     assert stats == "      min=-1.0 max=5.0 num=4.0 sum=7.0 sum_squares=31.0"
-    # show_encoding lists every stored bucket, the empty one too: the stored layout.
+    # show_encoding: the empty bucket TensorBoard shows too, and the stored layout.
     assert dump_events([summary], show_encoding=True).splitlines()[2:] == [
         '  step 0 tag "h" histograms histogram num=4.0 buckets=4',
         "      encoding: histo",
+        "      bucket_limit=[-2.0, 0.0, 1.0, 2.0, 6.0, 9.0]",
+        "      bucket=[0.0, 1.0, 0.0, 2.0, 1.0, 0.0]",
         "      -1.0 0.0 1.0",
         "      0.0 1.0 0.0",
         "      1.0 2.0 2.0",
-        "      2.0 6.0 1.0",
+        "      2.0 5.0 1.0",
     ]
+    # No non-empty bucket: no bucket, as in TensorBoard.
+    h.ClearField("bucket")
+    h.bucket.extend([0.0] * 6)
+    assert dump_events([summary]).splitlines()[2:] == ['  step 0 tag "h" histograms histogram num=0 buckets=0']
 
 
 def test_show_encoding_names_the_tensor_field_and_image_header():
@@ -420,3 +489,148 @@ def test_any_text_differences_are_named_by_golden_line(tmp_path, kit_compares):
     assert_text_matches("# bytes\n00ff\n0102\n", golden)
     with pytest.raises(AssertionError, match=r"differences in: line 3 of the golden file\n"):
         assert_text_matches("# bytes\n00ff\n0103\n", golden)
+
+
+def test_a_missing_or_extra_final_newline_in_the_golden_matches(tmp_path, kit_compares):
+    """An editor that strips (or adds) the newline at the end of a golden: not a difference."""
+    logdir = _small_logdir(tmp_path / "a")
+    golden = tmp_path / "g.txt"
+    text = dump(logdir)
+    for content in (text.rstrip("\n"), text + "\n", text.replace("\n", "\r\n")):
+        golden.write_bytes(content.encode("utf-8"))
+        assert_logdir_matches(logdir, golden)
+    golden.write_text(text + "\n\n", encoding="utf-8")  # two: a difference, shown
+    with pytest.raises(AssertionError, match=r"differences in: line \d+ of the golden file"):
+        assert_logdir_matches(logdir, golden)
+
+
+@pytest.mark.parametrize("update", ["0", "", 1, 0, np.bool_(True)])
+def test_update_must_be_a_bool_or_none(tmp_path, update, kit_compares):
+    logdir = _small_logdir(tmp_path / "a")
+    golden = tmp_path / "g.txt"
+    golden.write_text("old\n", encoding="utf-8")
+    with pytest.raises(TypeError, match=r"update must be True, False or None, got"):
+        assert_logdir_matches(logdir, golden, update=update)
+    with pytest.raises(TypeError, match=r"update must be True, False or None"):
+        assert_text_matches("new\n", golden, update=update)
+    assert golden.read_text(encoding="utf-8") == "old\n"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_values": None}, r"max_values must be an int, got None"),
+        ({"max_values": 1.5}, r"max_values must be an int, got 1.5"),
+        ({"max_values": True}, r"max_values must be an int, got True"),
+        ({"rename_tag": "x"}, r"rename_tag must be a function taking and returning a str \(or None\), got 'x'"),
+        ({"rename_run": 3}, r"rename_run must be a function"),
+        ({"show_encoding": "yes"}, r"show_encoding must be a bool, got 'yes'"),
+        ({"keep_wall_time": 1}, r"keep_wall_time must be a bool, got 1"),
+        ({"rename_tag": len}, r"rename_tag must return a str, returned 4 for 'loss'"),
+    ],
+)
+def test_options_of_the_wrong_type_name_the_option(tmp_path, options, message):
+    logdir = _small_logdir(tmp_path / "a")
+    with pytest.raises(TypeError, match=message):
+        dump(logdir, **options)
+    with pytest.raises(TypeError, match=message):
+        dump_events([Summary(value=[Summary.Value(tag="loss", simple_value=1.0)])], **options)
+
+
+def _train_with_hparams(path) -> None:
+    with anyboard.SummaryWriter(str(path)) as w:
+        w.add_scalar("loss", 0.5, 0)
+        w.add_hparams({"lr": 0.1}, {"hp/acc": 0.9})  # no run_name: a run named by the time
+
+
+def test_time_stamp_run_names_are_shown_as_time(tmp_path, kit_compares):
+    """add_hparams() without run_name (the peers' default too) names its run str(time.time()):
+    shown as <time>, so a golden of such code passes on the next run; keep_wall_time keeps it."""
+    golden = tmp_path / "g.txt"
+    _train_with_hparams(tmp_path / "a")
+    assert_logdir_matches(tmp_path / "a", golden, update=True)
+    _train_with_hparams(tmp_path / "b")
+    assert_logdir_matches(tmp_path / "b", golden)
+    text = golden.read_text(encoding="utf-8")
+    assert re.findall(r"^run (.*)$", text, re.MULTILINE) == ['"."', '"<time>"']
+    [stamp] = [n for n in os.listdir(tmp_path / "b") if re.fullmatch(r"\d+\.\d+", n)]
+    assert f'run "{stamp}"' in dump(tmp_path / "b", keep_wall_time=True)
+    # Runs nested below a time stamp, and the peers' spelling (str(time.time())).
+    with anyboard.SummaryWriter(str(tmp_path / "c" / "exp" / "1796680351.1855621" / "x")) as w:
+        w.add_scalar("loss", 0.5, 0)
+    assert 'run "exp/<time>/x"' in dump(tmp_path / "c")
+    # A run name that only looks like a number is kept.
+    with anyboard.SummaryWriter(str(tmp_path / "d" / "0.001")) as w:
+        w.add_scalar("loss", 0.5, 0)
+    assert 'run "0.001"' in dump(tmp_path / "d")
+
+
+def test_rename_run_maps_run_names_and_sorts_by_them(tmp_path):
+    for run in ("b", "a_seed1", "c_seed2"):
+        with anyboard.SummaryWriter(str(tmp_path / run)) as w:
+            w.add_scalar("loss", 0.5, 0)
+    text = dump(tmp_path, rename_run=lambda name: re.sub(r"_seed\d+$", "", name))
+    assert re.findall(r"^run (.*)$", text, re.MULTILINE) == ['"a"', '"b"', '"c"']
+    events = [Summary(value=[Summary.Value(tag="loss", simple_value=1.0)])]
+    assert 'run "TRAIN"' in dump_events(events, run="train", rename_run=str.upper)
+
+
+def _big_dump(values: int, bump: float = 0.0, extra_at: int | None = None) -> str:
+    lines = ["# anyboard.testing.dump v1", 'run "."']
+    for step in range(values):
+        lines.append(f'  step {step} tag "loss" scalars scalar {1.0 / (step + 1) + bump!r}')
+        lines.append(f'  step {step} tag "acc" scalars scalar 0.5')
+        if step == extra_at:
+            lines.append(f'  step {step} tag "new" scalars scalar 1.0')
+    return "\n".join(lines) + "\n"
+
+
+def test_a_large_difference_is_found_value_by_value_and_shown_cut(tmp_path, monkeypatch, kit_compares):
+    """20000 changed values of 40000 lines: no line-by-line difflib over the texts (quadratic), a
+    message of bounded size naming the first values, and the diff cut after 200 lines."""
+    import difflib
+
+    from anyboard.testing import _golden
+
+    golden = tmp_path / "g.txt"
+    golden.write_text(_big_dump(20000), encoding="utf-8")
+    calls = []
+
+    class Counted(difflib.SequenceMatcher):
+        def __init__(self, *args, **kwargs):
+            calls.append(len(kwargs["a"] if "a" in kwargs else args[1] if len(args) > 1 else ""))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(difflib, "SequenceMatcher", Counted)
+    with pytest.raises(AssertionError) as err:
+        assert_text_matches(_big_dump(20000, bump=0.001, extra_at=7), golden)
+    lines = str(err.value).splitlines()
+    assert calls == []  # the linear comparison
+    assert len(lines) <= 4 + _golden.SHOWN_DIFF_LINES + 1
+    assert lines[1].startswith('differences in: run ".", tag "loss", step 0; run ".", tag "loss", step 1;')
+    assert lines[1].endswith("; and 19991 more")  # 20000 changed values and the new one
+    # One line saying how they were compared, then per changed value its label, - and +; the new one's label and +.
+    assert lines[-1] == f"... {1 + 3 * 20000 + 2 - _golden.SHOWN_DIFF_LINES} more lines"
+    assert '-  step 0 tag "loss" scalars scalar 1.0' in lines and '+  step 0 tag "loss" scalars scalar 1.001' in lines
+    # The new value in a long log is named alone, however far it is from the start.
+    with pytest.raises(AssertionError) as err:
+        assert_text_matches(_big_dump(20000, extra_at=15000), golden)
+    lines = str(err.value).splitlines()
+    assert lines[1] == 'differences in: run ".", tag "new", step 15000'
+    assert calls and max(calls) < 20  # difflib only over the lines that differ, and their context
+
+
+def test_a_small_difference_is_difflibs_unified_diff(tmp_path, kit_compares):
+    """Far into a text: the same diff as difflib's over the whole texts, line numbers included."""
+    import difflib
+
+    golden = tmp_path / "g.txt"
+    old = _big_dump(300)
+    golden.write_text(old, encoding="utf-8")
+    new = old.replace('step 250 tag "acc" scalars scalar 0.5', 'step 250 tag "acc" scalars scalar 0.75')
+    new = new.replace('step 251 tag "loss"', 'step 252 tag "loss"')
+    with pytest.raises(AssertionError) as err:
+        assert_text_matches(new, golden)
+    expected = difflib.unified_diff(old.splitlines(), new.splitlines(), f"{golden} (golden)", "actual", lineterm="")
+    assert str(err.value).split("\n", 3)[3] == "\n".join(expected)
+    assert 'differences in: run ".", tag "acc", step 250; run ".", tag "loss", step 251' in str(err.value)

@@ -76,6 +76,18 @@ class Storage:
         else:
             os.makedirs(self.base, exist_ok=True)
 
+    def check_writable(self) -> None:
+        """Raise ``OSError`` if a log directory cannot be made and written under a local base
+        (a URL is probed by :func:`can_write_to`)."""
+        if self.is_url:
+            return
+        path = self.new_dir("bench-probe")
+        try:
+            with open(os.path.join(path, "probe"), "wb") as f:
+                f.write(b"probe")
+        finally:
+            self.remove(path)
+
     def new_dir(self, prefix: str) -> str:
         """A fresh, empty log directory under the base."""
         if self.is_url:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterator
 from typing import Any
@@ -146,6 +147,17 @@ def render_terminal(results: dict[str, Result], wls: dict[str, Workload], import
     return "\n".join(lines)
 
 
+def _finite(data: Any) -> Any:
+    """``data`` with every NaN or infinite float as None (strict JSON has no such numbers)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(v) for v in data]
+    return data
+
+
 def to_json(
     results: dict[str, Result],
     wls: dict[str, Workload],
@@ -153,7 +165,10 @@ def to_json(
     info: dict[str, Any],
     **extra: Any,
 ) -> dict[str, Any]:
-    """A JSON-able summary: one row per (workload, writer) with medians, every repetition, ratios."""
+    """A JSON-able summary: one row per (workload, writer) with medians, every repetition, ratios.
+
+    A figure that could not be measured (peak memory without ``/proc``) is None (``null``), never NaN.
+    """
     rows = []
     for name, res in results.items():
         for impl, runs in res.runs.items():
@@ -173,14 +188,17 @@ def to_json(
                     "reps": [vars(r) for r in runs],
                 }
             )
-    return {
-        "machine": info,
-        **extra,
-        "results": rows,
-        "ratios": {name: ratios(res) for name, res in results.items()},
-        "skipped": {name: res.skipped for name, res in results.items() if res.skipped},
-        "imports": imports,
-    }
+    data: dict[str, Any] = _finite(
+        {
+            "machine": info,
+            **extra,
+            "results": rows,
+            "ratios": {name: ratios(res) for name, res in results.items()},
+            "skipped": {name: res.skipped for name, res in results.items() if res.skipped},
+            "imports": imports,
+        }
+    )
+    return data
 
 
 def plot(

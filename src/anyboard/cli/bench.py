@@ -91,11 +91,38 @@ def _storage_options(items: list[str]) -> dict[str, Any]:
 
 
 def _check_output(path: str | None, option: str) -> None:
+    """Fail before any timing if ``path`` cannot be written: no such folder, a directory, or
+    refused (tried: an existing file is opened for appending, a new one created and removed)."""
     if path is None:
         return
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise UsageError(f"{option} {path}: folder {parent} does not exist")
+    if os.path.isdir(path):
+        raise UsageError(f"{option} {path}: it is a directory")
+    try:
+        if os.path.exists(path):
+            with open(path, "ab"):
+                pass
+        else:
+            with open(path, "xb"):
+                pass
+            os.remove(path)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
+
+
+def _check_plot(path: str) -> None:
+    """``--plot``'s file name must end in an extension matplotlib writes (.png, .svg, .pdf, ...)."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise UsageError("--plot needs matplotlib (pip install matplotlib)") from None
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    if ext not in formats:
+        what = f"matplotlib cannot write .{ext} files" if ext else "no file extension"
+        raise UsageError(f"--plot {path}: {what}; end the name in one of " + ", ".join(f".{f}" for f in formats))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,19 +141,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     names = _select(list(every), args.workloads)
     with_imports = args.workloads is not None and "import" in [s.strip() for s in args.workloads.split(",")]
-    impls = tuple(i.strip() for i in args.impls.split(",") if i.strip())
+    impls = tuple(dict.fromkeys(i.strip() for i in args.impls.split(",") if i.strip()))  # each once, in order
     unknown = [i for i in impls if i not in harness.IMPLS]
     if unknown or not impls:
         raise UsageError(
             f"unknown writer {unknown[0] if unknown else ''!r}; expected some of {', '.join(harness.IMPLS)}"
         )
+    if args.plot:
+        _check_plot(args.plot)
     _check_output(args.json, "--json")
     _check_output(args.plot, "--plot")
-    if args.plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise UsageError("--plot needs matplotlib (pip install matplotlib)") from None
     options = _storage_options(args.storage_option)
 
     def log(msg: str) -> None:
@@ -148,6 +172,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--logdir {args.logdir}: a URL needs fsspec (pip install 'anyboard[remote]')") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"--logdir {args.logdir}: {exc}") from None
+    try:
+        storage.check_writable()
+    except OSError as exc:
+        storage.close()
+        raise UsageError(f"--logdir {args.logdir}: cannot write there ({exc.strerror or exc})") from None
     info = harness.machine()
     info["logdir"] = args.logdir or "(temporary folder)"
     results: dict[str, harness.Result] = {}
@@ -157,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
         for impl in present:
             why = harness.can_write_to(impl, storage)
             if why:
+                if impl == "anyboard":
+                    raise UsageError(f"--logdir {args.logdir}: anyboard {why}")
                 log(f"note: {impl} skipped: {why}")
                 unavailable[impl] = why
         log(f"anyboard bench: {len(names)} workloads, writers {', '.join(present)}, logdir {info['logdir']}")
@@ -175,12 +206,15 @@ def run(args: argparse.Namespace) -> int:
     print(report.render_terminal(results, every, imports))
     if args.json:
         data = report.to_json(results, every, imports, info, quick=args.quick, scale=args.scale)
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
+        try:
+            with open(args.json, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=1, allow_nan=False)  # strict JSON: a missing figure is null
+        except OSError as exc:  # checked before the run, but the disk filled up or the folder went away
+            raise UsageError(f"--json {args.json}: cannot write there ({exc.strerror or exc})") from None
         log(f"wrote {args.json}")
     if args.plot:
         if report.plot(results, imports, args.plot):
-            log(f"wrote {args.plot}")
+            log(f"wrote {os.path.abspath(args.plot)}")
         else:
             log(f"no ratio to plot (no peer ran): {args.plot} not written")
     return 0

@@ -8,10 +8,13 @@
   Parquet or JSON Lines, chosen by OUT's extension (``.csv``, ``.parquet``/``.pq``,
   ``.jsonl``/``.ndjson``); ``-o -`` writes CSV to standard output. JSON Lines is strict
   JSON: a NaN or infinite value is ``null`` there (as pandas' ``to_json`` writes it);
-  CSV and Parquet keep it.
+  CSV and Parquet keep it. Parquet columns have fixed types per kind, so an empty export
+  has the schema of a full one.
 
-A mistake the user can fix (a missing path, an unknown format, a missing optional package)
-is one line on stderr and exit status 2. A read that takes more than about a second shows
+A mistake the user can fix (a missing path, a file that is not an event file, an unknown
+format, a missing optional package, a storage error such as an unknown URL protocol or
+missing credentials) is one line on stderr and exit status 2. A ``--run`` or ``--tag`` that
+matches nothing is a warning on stderr. A read that takes more than about a second shows
 its progress on stderr.
 """
 
@@ -91,9 +94,26 @@ class _Progress:
             self.stream.flush()
 
 
+def _is_url(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 300 characters)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
+
+
 @contextmanager
 def _user_errors(path: str) -> Iterator[None]:
-    """Turn what a user can fix into :class:`UsageError`; show read warnings as one line each."""
+    """Turn what a user can fix into :class:`UsageError`; show read warnings as one line each.
+
+    Caught: a missing path, a missing optional package, an ``OSError`` reading a local path
+    (permission denied), and for a URL any error of the storage backend (an unknown protocol,
+    missing credentials, an unreachable host): each named with the path.
+    """
+    from anyboard.io.reader import RecordError
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -102,9 +122,39 @@ def _user_errors(path: str) -> Iterator[None]:
             raise UsageError(f"no log directory or event file at {path!r}") from None
         except ImportError as exc:
             raise UsageError(str(exc)) from None
+        except (UsageError, RecordError):
+            raise
+        except Exception as exc:
+            if not (_is_url(path) or isinstance(exc, OSError)):
+                raise  # a bug, not the user's storage: keep the traceback
+            raise UsageError(f"cannot read {path!r}: {_one_line(exc)}") from None
         finally:
             for w in caught:
                 print(f"warning: {w.message}", file=sys.stderr)
+
+
+def _check_event_file(runs: list[Any], path: str) -> None:
+    """Fail if ``path`` is one file, not named as an event file, from which no event can be read."""
+    from anyboard.io.reader import RecordError, iter_events
+    from anyboard.read.runs import is_event_file
+
+    if len(runs) != 1 or len(runs[0].files) != 1:
+        return
+    file = runs[0].files[0]
+    if is_event_file(os.path.basename(file.path.rstrip("/"))):
+        return  # a directory's run only lists files named so: this is the path given, named as an event file
+    try:
+        with file.open() as stream:
+            next(iter_events(file.path, fileobj=stream))
+    except (StopIteration, RecordError):
+        raise UsageError(f"{path!r} is not an event file (no TFRecord event could be read from it)") from None
+
+
+def _warn_unmatched(option: str, wanted: list[str] | None, seen: set[str], what: str) -> None:
+    """One line on stderr for each ``--run``/``--tag`` value that matched nothing."""
+    for name in dict.fromkeys(wanted or []):
+        if name not in seen:
+            print(f"warning: {option} {name!r} matched no {what}", file=sys.stderr)
 
 
 def _strict_error(exc: Exception, command: str) -> int:
@@ -165,9 +215,12 @@ def tag_summary(
 
 def _ls(args: argparse.Namespace) -> int:
     from anyboard.io.reader import RecordError
+    from anyboard.read import find_runs
 
     progress = _Progress()
     with _user_errors(args.path):
+        if not _is_url(args.path) and os.path.isfile(args.path):  # a URL is not listed twice for this
+            _check_event_file(find_runs(args.path), args.path)
         try:
             runs = tag_summary(args.path, strict=args.strict, progress=progress)
         except RecordError as exc:
@@ -228,11 +281,14 @@ def _dump(args: argparse.Namespace) -> int:
     from anyboard.read.events import scan_run
 
     wanted = set(args.tag) if args.tag else None
+    tags_seen: set[str] = set()
     out = sys.stdout
     with _user_errors(args.path):
         runs = find_runs(args.path)
+        _check_event_file(runs, args.path)
         if args.run:
             runs = [r for r in runs if r.name in set(args.run)]
+            _warn_unmatched("--run", args.run, {r.name for r in runs}, f"run under {args.path}")
         count = 0
         for run in runs:
 
@@ -244,6 +300,7 @@ def _dump(args: argparse.Namespace) -> int:
                     values = [v for v in event.summary.value if v.tag in wanted]
                     if not values:
                         return
+                    tags_seen.update(v.tag for v in values)
                     del event.summary.value[:]
                     event.summary.value.extend(values)
                 _shorten(event)
@@ -258,6 +315,7 @@ def _dump(args: argparse.Namespace) -> int:
                 return _strict_error(exc, args.command)
             for d in scan.damages:
                 warnings.warn(f"{d.path}: corrupt record at byte offset {d.offset} ({d.reason})", stacklevel=2)
+    _warn_unmatched("--tag", args.tag, tags_seen, "summary value")
     return 0
 
 
@@ -344,20 +402,39 @@ def _pyarrow() -> Any:
     return pa
 
 
-def _write_parquet(columns: dict[str, Any], output: str) -> None:
-    """A Parquet table; an object column whose values mix types (a text logged as a str and as a
-    table, an hparam a number in one run and a str in another) is written as text, as in the CSV."""
+def _parquet_types(pa: Any, kind: str) -> dict[str, Any]:
+    """The fixed Arrow type of each column of ``kind`` (an empty export has the types of a full one).
+
+    hparams' columns other than ``run`` are the hparams and metrics logged: their types are the values'.
+    """
+    if kind == "hparams":
+        return {"run": pa.string()}
+    types = {"run": pa.string(), "tag": pa.string(), "step": pa.int64(), "wall_time": pa.float64()}
+    if kind == "scalars":
+        types["value"] = pa.float64()
+    elif kind == "histograms":
+        types["edges"] = types["counts"] = pa.list_(pa.float64())
+    elif kind == "text":
+        types["text"] = pa.string()
+    return types
+
+
+def _write_parquet(columns: dict[str, Any], output: str, kind: str = "scalars") -> None:
+    """A Parquet table, each column of ``kind`` of a fixed type (:func:`_parquet_types`). A column
+    whose values do not fit it, or an object column whose values mix types (a text logged as a str
+    and as a table, an hparam a number in one run and a str in another), is written as text, as in
+    the CSV."""
     pa = _pyarrow()
+    types = _parquet_types(pa, kind)
     arrays = {}
     for name, values in columns.items():
-        if values.dtype == object:
-            plain = [_plain(v) for v in values]
-            try:
-                arrays[name] = pa.array(plain)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                arrays[name] = pa.array([None if v is None else str(_cell(v)) for v in plain], pa.string())
-        else:
-            arrays[name] = pa.array(values)
+        plain = [_plain(v) for v in values] if values.dtype == object else values
+        try:
+            arrays[name] = pa.array(plain, types.get(name))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            if values.dtype != object:
+                raise
+            arrays[name] = pa.array([None if v is None else str(_cell(v)) for v in plain], pa.string())
     pa.parquet.write_table(pa.table(arrays), output)
 
 
@@ -401,13 +478,15 @@ def _export(args: argparse.Namespace) -> int:
             return _strict_error(exc, args.command)
         finally:
             progress.finish()
+    _warn_unmatched("--run", args.run, {str(r) for r in columns.get("run", [])}, args.kind)
+    _warn_unmatched("--tag", args.tag, {str(t) for t in columns.get("tag", [])}, args.kind)
     if args.output == "-":
         _write_csv(columns, sys.stdout)
         sys.stdout.flush()
         return 0
     try:
         if fmt == "parquet":
-            _write_parquet(columns, args.output)
+            _write_parquet(columns, args.output, args.kind)
         else:
             with open(args.output, "w", encoding="utf-8", newline="") as f:
                 (_write_csv if fmt == "csv" else _write_jsonl)(columns, f)

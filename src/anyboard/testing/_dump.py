@@ -7,24 +7,29 @@ continuation lines indented by six spaces)::
     run "."
       step 1 tag "loss" scalars scalar 0.10000000149011612
       step 2 tag "w" histograms histogram num=7.0 buckets=6
-          -1.624957930213695 -1.47723448201245 1.0
+          -1.5 -1.47723448201245 1.0
           ...
     run "eval"
       ...
 
 - Runs sorted by name; events in the order TensorBoard reads them (files by name, records
-  in file order); values in their event's order.
+  in file order); values in their event's order. A run name's levels that are time stamps
+  (``add_hparams`` without ``run_name`` names its run ``str(time.time())``) are shown as
+  ``<time>`` unless ``keep_wall_time``; ``rename_run`` maps the names further.
 - A value's plugin is its metadata's plugin name, else what TensorBoard derives from the
   legacy field (``simple_value`` -> scalars, ``histo`` -> histograms, ``image`` -> images,
   ``audio`` -> audio), else the plugin of the tag's first value in the run.
-- The legacy (TF 1.x) and the tensor (v2) encodings of the same thing give the same text:
-  ``scalar`` (the value as a Python float, exactly), ``histogram`` (the non-empty buckets as
-  ``left right count``, from ``HistogramProto`` or ``[k, 3]`` rows; a ``HistogramProto``
-  bucket's left edge is the previous bucket limit, and its min for the first bucket),
-  ``image`` and ``audio`` (each blob decoded: shape and SHA-256 of the pixels or PCM
-  samples, see :mod:`anyboard.testing._media`), ``text`` (shape and every string).
+- The legacy (TF 1.x) and the tensor (v2) encodings of the same thing give the same text
+  wherever TensorBoard shows them alike: ``scalar`` (the value as a Python float, exactly),
+  ``histogram`` (the non-empty buckets TensorBoard shows, as ``left right count``: ``[k, 3]``
+  rows as stored; a ``HistogramProto`` converted as TensorBoard converts it, its empty end
+  buckets dropped and its ``min`` and ``max`` as the outer edges, so its outer edges differ
+  from those of a ``[k, 3]`` tensor binned alike), ``image`` and ``audio`` (each blob
+  decoded: shape and SHA-256 of the pixels or PCM samples, see
+  :mod:`anyboard.testing._media`), ``text`` (shape and every string).
   ``show_encoding=True`` adds a line naming the field and tensor type a value used (and the
-  ``TensorProto`` field holding the values), and lists every stored histogram bucket.
+  ``TensorProto`` field holding the values), shows the empty buckets among those
+  TensorBoard shows, and a ``HistogramProto``'s stored ``bucket_limit`` and ``bucket``.
 - Any other tensor: dtype, shape and every value (``repr`` of each number) up to
   ``max_values`` elements, else the SHA-256 of its little-endian bytes.
 - The first metadata of each tag in a run (the one TensorBoard keeps) is shown when it has a
@@ -41,6 +46,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -67,10 +73,20 @@ class DumpOptions:
     histogram_stats: bool = False
     max_values: int = 1000
     rename_tag: Callable[[str], str] | None = None
+    rename_run: Callable[[str], str] | None = None
 
     def __post_init__(self) -> None:
+        for name in ("keep_wall_time", "keep_file_names", "keep_file_version", "show_encoding", "histogram_stats"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if not isinstance(self.max_values, int) or isinstance(self.max_values, bool):
+            raise TypeError(f"max_values must be an int, got {self.max_values!r}")
         if self.max_values < 0:
             raise ValueError(f"max_values must be >= 0, got {self.max_values!r}")
+        for name in ("rename_tag", "rename_run"):
+            function = getattr(self, name)
+            if function is not None and not callable(function):
+                raise TypeError(f"{name} must be a function taking and returning a str (or None), got {function!r}")
 
 
 def _q(text: str) -> str:
@@ -95,6 +111,32 @@ def _string(cell: Any) -> str:
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# ``str(time.time())`` or anyboard's ``f"{time.time():.6f}"`` (``add_hparams`` without ``run_name``),
+# with anyboard's ``_1`` suffix when two sessions share a microsecond.
+_TIME_RUN = re.compile(r"\d{9,11}\.\d{1,9}(?:_\d+)?")
+
+
+def _renamed(function: Callable[[str], str], name: str, option: str) -> str:
+    out = function(name)
+    if not isinstance(out, str):
+        raise TypeError(f"{option} must return a str, returned {out!r} for {name!r}")
+    return out
+
+
+def _tag(tag: str, opts: DumpOptions) -> str:
+    return _renamed(opts.rename_tag, tag, "rename_tag") if opts.rename_tag else tag
+
+
+def run_name(name: str, opts: DumpOptions) -> str:
+    """The name a run is shown by: ``/`` separators; each level that is a time stamp (the run
+    ``add_hparams`` makes without ``run_name``, ``1796680351.185562``) as ``<time>`` unless
+    ``keep_wall_time``; then ``rename_run``."""
+    name = name.replace(os.sep, "/")
+    if not opts.keep_wall_time:
+        name = "/".join("<time>" if _TIME_RUN.fullmatch(part) else part for part in name.split("/"))
+    return _renamed(opts.rename_run, name, "rename_run") if opts.rename_run else name
 
 
 class _RunState:
@@ -208,22 +250,38 @@ def _layout_text(tensor: Any) -> str | None:
 def _histogram_rows(
     value: Any, which: str, keep_empty: bool = False
 ) -> tuple[list[tuple[float, float, float]], list[str]] | None:
-    """Buckets ``(left, right, count)`` (the non-empty ones unless ``keep_empty``) and the
-    HistogramProto stats line, or None."""
+    """The buckets TensorBoard shows, ``(left, right, count)`` (the non-empty ones unless
+    ``keep_empty``), and the extra lines of a ``HistogramProto`` (its stats, then its stored
+    ``bucket_limit`` and ``bucket``), or None if the value is no histogram.
+
+    A ``HistogramProto`` is converted as TensorBoard converts it on read
+    (``data_compat._migrate_histogram_value``): the empty buckets at both ends are dropped, the
+    first kept bucket starts at ``min`` and the last one ends at ``max``, the others span
+    ``bucket_limit[i - 1]..bucket_limit[i]``; no non-empty bucket gives no bucket. The numbers
+    are kept as float64 (TensorBoard rounds them to float32). A ``[k, 3]`` tensor's rows are
+    shown as stored, as TensorBoard shows them.
+    """
     if which == "histo":
         h = value.histo
         counts = list(h.bucket)
         limits = list(h.bucket_limit)
+        n = min(len(counts), len(limits))
+        full = [i for i in range(n) if counts[i] > 0]
         rows = []
-        for i in range(min(len(counts), len(limits))):
-            if counts[i] == 0 and not keep_empty:
-                continue
-            left = limits[i - 1] if i > 0 else h.min
-            rows.append((float(left), float(limits[i]), float(counts[i])))
-        stats = (
-            f"min={_num(h.min)} max={_num(h.max)} num={_num(h.num)} sum={_num(h.sum)} sum_squares={_num(h.sum_squares)}"
-        )
-        return rows, [stats]
+        if full:
+            first, last = full[0], full[-1]
+            for i in range(first, last + 1):
+                if counts[i] == 0 and not keep_empty:
+                    continue
+                left = h.min if i == first else limits[i - 1]
+                right = h.max if i == last else limits[i]
+                rows.append((float(left), float(right), float(counts[i])))
+        extra = [
+            f"min={_num(h.min)} max={_num(h.max)} num={_num(h.num)} sum={_num(h.sum)} sum_squares={_num(h.sum_squares)}",
+            "bucket_limit=[" + ", ".join(_num(float(x)) for x in limits) + "]",
+            "bucket=[" + ", ".join(_num(float(x)) for x in counts) + "]",
+        ]
+        return rows, extra
     array = _tensor_array(value.tensor)
     if array is None or array.ndim != 2 or array.shape[1] != 3 or array.dtype == object:
         return None
@@ -291,7 +349,7 @@ def _encoding_line(value: Any, which: str | None, keep_wall_time: bool) -> str:
 
 def _value_lines(value: Any, step: int, wall: str, state: _RunState, opts: DumpOptions) -> list[str]:
     which = value.WhichOneof("value")
-    tag = opts.rename_tag(value.tag) if opts.rename_tag else value.tag
+    tag = _tag(value.tag, opts)
     has_md = value.HasField("metadata")
     first_md = state.first_metadata.get(tag)
     is_first_md = False
@@ -315,10 +373,12 @@ def _value_lines(value: Any, step: int, wall: str, state: _RunState, opts: DumpO
     if not kind and (which == "histo" or (plugin == "histograms" and which == "tensor")):
         hist = _histogram_rows(value, which, keep_empty=opts.show_encoding)
         if hist is not None:
-            rows, stats = hist
+            rows, extra = hist
             kind = f"histogram num={_num(sum(r[2] for r in rows))} buckets={len(rows)}"
             if opts.histogram_stats:
-                body.extend(stats)
+                body.extend(extra[:1])
+            if opts.show_encoding:
+                body.extend(extra[1:])
             body.extend(f"{_num(a)} {_num(b)} {_num(c)}" for a, b, c in rows)
     if not kind and (which in ("image", "audio") or (plugin in ("images", "audio") and which == "tensor")):
         blobs = _media_blobs(value, which, plugin)
@@ -393,7 +453,7 @@ def _event_lines(event: Any, state: _RunState, opts: DumpOptions) -> list[str]:
         return [f"{INDENT}step {step} {which} bytes={len(data)} sha256={_sha(data)}{wall}"]
     if which == "tagged_run_metadata":
         meta = event.tagged_run_metadata
-        tag = opts.rename_tag(meta.tag) if opts.rename_tag else meta.tag
+        tag = _tag(meta.tag, opts)
         data = meta.run_metadata
         return [f"{INDENT}step {step} tag {_q(tag)} run_metadata bytes={len(data)} sha256={_sha(data)}{wall}"]
     if which == "log_message":
@@ -431,7 +491,7 @@ def dump_event_lines(events: Iterable[Any], opts: DumpOptions, state: Any = None
 
 def dump_messages(events: Iterable[Any], run: str, opts: DumpOptions) -> str:
     """The canonical text of ``events`` (``Event`` or ``Summary`` protos) as one run named ``run``."""
-    lines = [HEADER, f"run {_q(run)}", *dump_event_lines(events, opts)]
+    lines = [HEADER, f"run {_q(run_name(run, opts))}", *dump_event_lines(events, opts)]
     return "\n".join(lines) + "\n"
 
 
@@ -442,9 +502,11 @@ def dump_path(path: str | os.PathLike[str], opts: DumpOptions) -> str:
     from anyboard.read.runs import find_runs
 
     lines = [HEADER]
-    # Sorted by the '/' spelling the dump shows, so a golden is the same on every system.
-    for run in sorted(find_runs(path), key=lambda r: r.name.replace(os.sep, "/")):
-        lines.append(f"run {_q(run.name.replace(os.sep, '/'))}")
+    # Sorted by the name the dump shows (then by the name found: time-stamp runs in time order),
+    # with '/' separators, so a golden is the same on every system.
+    named = [(run_name(run.name, opts), run.name.replace(os.sep, "/"), run) for run in find_runs(path)]
+    for shown, _, run in sorted(named, key=lambda item: item[:2]):
+        lines.append(f"run {_q(shown)}")
         state = _RunState()
         for file in run.files:
             if opts.keep_file_names:

@@ -1,7 +1,9 @@
 """anyboard's pytest plugin (registered through the ``pytest11`` entry point).
 
 - ``--anyboard-update-goldens``: :func:`anyboard.testing.assert_logdir_matches` (re)writes
-  golden files instead of comparing (same as ``ANYBOARD_UPDATE_GOLDENS=1``).
+  golden files instead of comparing (same as ``ANYBOARD_UPDATE_GOLDENS=1``). Either one is
+  announced in the report header, and the golden files written are listed at the end of the
+  session (also under ``-q``).
 - ``tb_logdir`` fixture: a fresh, empty log directory (a path string) for each test. It is
   removed after a test that passed; after a failure it is kept and its path is shown in the
   failure report (section "anyboard tb_logdir") and recorded as the test's ``tb_logdir``
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from collections.abc import Generator
 from typing import Any
 
@@ -55,7 +58,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str | None:
     if config.getoption("anyboard_update_goldens", default=False):
         return "anyboard: golden files are being written (--anyboard-update-goldens)"
+    from anyboard.testing._golden import UPDATE_ENV, env_update
+
+    if env_update():
+        return f"anyboard: golden files are being written ({UPDATE_ENV}={os.environ[UPDATE_ENV]} in the environment)"
     return None
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    golden = sys.modules.get("anyboard.testing._golden")
+    written = list(getattr(golden, "written", []))
+    if not written:
+        return
+    terminalreporter.write_sep("-", f"anyboard: {len(written)} golden file(s) written: review the diff")
+    for path in dict.fromkeys(written):
+        terminalreporter.write_line(path)
 
 
 @pytest.hookimpl(hookwrapper=True)
