@@ -36,8 +36,8 @@ def test_a_fresh_writer_finds_the_buffers_an_earlier_writer_left(tmp_path):
     buffer = second._core.take_buffer(data.nbytes, F32)
     assert buffer is not None and id(buffer) in left
     second._core.give_buffer(buffer)
-    for i in range(3):  # copies into the earlier writer's buffers: nothing binned on the caller
-        second.add_histogram("h", data * (i + 1), i)
+    for i in range(3):  # copies into the earlier writer's buffers (edges of its own: a snapshot)
+        second.add_histogram("h", data * (i + 1), i, bins=64)
     assert POOL.free_bytes < 3 * data.nbytes
     second.close()
     events = [e for e in anyboard.iter_run_events(str(tmp_path / "b")) if e.summary.value]

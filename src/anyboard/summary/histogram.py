@@ -251,12 +251,12 @@ def _native_slots_stats(x: np.ndarray, run_all: RunAll | None, parts: int) -> tu
     its buffer; each chunk is counted exactly once.
     """
     layout = _native_layout(x.dtype)
-    parts = max(1, min(parts, x.size // _SPLIT_MIN))
-    if run_all is None or parts <= 2:
+    if run_all is None or parts <= 2 or x.size < 2 * _SPLIT_MIN:
         slots = np.empty(layout.nslot, np.int64)
         stats = np.empty(5)
-        layout.count_stats(x, slots, stats, min(parts, 2))
+        layout.count_stats(x, slots, stats, 2 if parts >= 2 else 1)  # the worker takes 2**17 values or more
         return slots, stats
+    parts = min(parts, x.size // _SPLIT_MIN)
     chunk_slots = [np.empty(layout.nslot, np.int64) for _ in range(parts)]
     chunk_stats = [np.empty(5) for _ in range(parts)]
     chunks = np.array_split(x, parts)
