@@ -273,24 +273,6 @@ def test_a_ctrl_c_while_the_writer_thread_starts_leaves_close_working(make, monk
     assert f.closed == 1 and f.payloads() == [b"header"]
 
 
-def test_close_does_not_wait_for_pool_fills(make, monkeypatch):
-    # Buffers asked for (after a miss) are faulted in while the thread is idle, ~1 ms per 4 MB;
-    # once close() has started, the thread must stop instead of starting one (close() joins it).
-    w, s, f = make(flush_secs=3600)
-    s.put(b"first")
-    w.flush()  # the thread is idle now
-    fills: list[int] = []
-
-    def recording_fill(nbytes: int, dtype: str) -> object:
-        fills.append(nbytes)
-        return bytearray(nbytes)
-
-    monkeypatch.setattr(bg, "filled_buffer", recording_fill)
-    w.want_buffer(1 << 20, "<f4", 2)
-    w.close()
-    assert fills == [] and f.closed == 1
-
-
 def test_drop_policy_drops_new_items_counts_them_and_warns_once(make):
     item = 10_000
     bound = 5 * item
@@ -499,8 +481,9 @@ def test_a_burst_of_large_histograms_is_exact_whichever_path_each_call_takes(tmp
         w.add_histogram("h", x, i)
         x[:] = np.nan  # the logged histogram was taken at the call
     w.flush()
-    wait_for(lambda: not w._core._wanted)
-    for i in range(12, 24):  # a second burst: mostly warm buffers now
+    if not native:  # the snapshots were handed back to the pool once binned
+        assert POOL.free_bytes > 0
+    for i in range(12, 24):  # a second burst: warm buffers now (without compiled binning)
         w.add_histogram("h", rng.standard_normal(1 << 18).astype(np.float32), i)
     w.close()
     events = [e for e in anyboard.iter_run_events(str(tmp_path)) if e.summary.value]
@@ -512,40 +495,23 @@ def test_a_burst_of_large_histograms_is_exact_whichever_path_each_call_takes(tmp
     assert len(on_caller) == (24 if native else 0)  # the caller-side path runs only with compiled binning
 
 
-def test_wanted_buffers_stay_within_the_pool_cap():
+def test_a_writer_gives_buffers_back_within_its_pool_cap_and_drops_them_first_when_full():
     import numpy as np
 
+    f32 = np.dtype(np.float32).str
     core = BackgroundWriter(max_pending_bytes=16 << 20)  # cap 4 MiB
-    for _ in range(10):
-        core.want_buffer(1 << 20, np.dtype(np.float32).str)
-    assert core._wanted_bytes == 4 << 20 and len(core._wanted) == 4
-    core._fill_pool()  # what the writer thread does when idle
-    assert POOL.free_bytes == 4 << 20 and not core._wanted
-    core.want_buffer(1 << 20, np.dtype(np.float32).str)  # the pool is full: ignored
-    assert not core._wanted
-    core.take_buffer(1 << 20, np.dtype(np.float32).str)
-    core.want_buffer(1 << 20, np.dtype(np.float32).str, 3)  # room for one more only
-    assert len(core._wanted) == 1
-    buffer = core.take_buffer(1 << 20, np.dtype(np.float32).str)
-    assert buffer is not None and buffer.nbytes == 1 << 20 and buffer.dtype == np.float32
-    core._full(0)  # the memory bound: free buffers and wanted ones go first
-    assert POOL.free_bytes == 0 and core._wanted_bytes == 0
-    core.close()
-
-
-def test_running_out_of_memory_while_filling_the_pool_only_gives_the_pool_up(monkeypatch):
-    import numpy as np
-
-    core = BackgroundWriter(max_pending_bytes=16 << 20)
-    core.want_buffer(1 << 20, np.dtype(np.float32).str)
-    core.want_buffer(1 << 20, np.dtype(np.float32).str)
-
-    def no_memory(*args, **kwargs):
-        raise MemoryError
-
-    monkeypatch.setattr(bg, "filled_buffer", no_memory)
-    core._fill_pool()
-    assert POOL.free_bytes == 0 and not core._wanted and core._error is None
+    buffers = [np.empty(1 << 18, np.float32) for _ in range(10)]
+    for b in buffers:
+        core.give_buffer(b)  # what a binned snapshot's encoder does
+    assert POOL.free_bytes == 4 << 20 and len(POOL._free[(1 << 20, f32)]) == 4  # the rest are let go
+    assert core._pending_bytes() == 4 << 20  # free buffers count towards the memory bound
+    buffer = core.take_buffer(1 << 20, f32)
+    assert buffer is not None and any(buffer is b for b in buffers[:4]) and POOL.free_bytes == 3 << 20
+    core.give_buffer(buffer)
+    core.give_buffer(buffers[9])  # the pool is full again: not kept
+    assert POOL.free_bytes == 4 << 20 and not any(b is buffers[9] for b in POOL._free[(1 << 20, f32)])
+    core._full(0)  # the memory bound: free buffers go first
+    assert POOL.free_bytes == 0 and core._pending_bytes() == 0
     core.close()
 
 
@@ -794,14 +760,14 @@ def test_queued_items_hold_no_writer_or_stream(tmp_path, monkeypatch):
     w.add_scalars("many", {"a": 1.0, "b": 2.0}, 0)
     w.add_text("t", "hello", 0)
     w.add_histogram("small", np.arange(100.0), 0)
-    for i in range(3):  # large: binned on the caller, then snapshots in pooled buffers
+    for i in range(3):  # large: binned on the caller (TensorFlow's buckets), or snapshots in pooled buffers
         w.add_histogram("large", np.arange(1 << 17, dtype=np.float32) * (i + 1), i)
+        w.add_histogram("edges", np.arange(1 << 17, dtype=np.float32) * (i + 1), i, bins=64)
         w.flush()
-        wait_for(lambda: not w._core._wanted)  # the wanted buffers are in the pool
     w.add_image("im", np.zeros((3, 4, 4), np.uint8), 0)
     w.close()
     assert len(queued) >= 10
     leaked = [x for x in parts(queued) if isinstance(x, BackgroundWriter | st.Stream | anyboard.SummaryWriter)]
     assert not leaked
     bound = [x for x in parts(queued) if isinstance(getattr(x, "__self__", None), BackgroundWriter)]
-    assert {m.__name__ for m in bound} <= {"caller_waiting", "give_buffer"}
+    assert {m.__name__ for m in bound} == {"caller_waiting", "give_buffer"}  # the pooled snapshots' callbacks

@@ -22,12 +22,14 @@ MIB = 1 << 20
 
 
 def test_a_fresh_writer_finds_the_buffers_an_earlier_writer_left(tmp_path):
-    data = np.arange(1 << 18, dtype=np.float32)  # 1 MiB: a pooled snapshot
+    data = np.arange(1 << 18, dtype=np.float32)  # 1 MiB with edges of its own: a pooled snapshot
     first = anyboard.SummaryWriter(str(tmp_path / "a"))
-    first._core.want_buffer(data.nbytes, F32, 3)
-    first.add_scalar("s", 1.0, 0)  # starts the writer thread, which faults the wanted buffers in
+    first.add_histogram("h", data, 0, bins=64)  # no free buffer: a fresh snapshot, handed back once binned
     first.flush()
-    wait_for(lambda: POOL.free_bytes == 3 * data.nbytes)
+    assert POOL.free_bytes == data.nbytes
+    for _ in range(2):  # as a burst whose snapshots were binned side by side would leave
+        first._core.give_buffer(np.empty(data.size, np.float32))
+    assert POOL.free_bytes == 3 * data.nbytes
     left = {id(b) for b in POOL._free[(data.nbytes, F32)]}
     first.close()
     assert POOL.free_bytes == 3 * data.nbytes  # closing the writer keeps them for the next one
@@ -194,21 +196,17 @@ def test_huge_pages_back_off_after_a_slow_one_and_come_back_after_a_fast_one(mon
     assert bp.HugePages.now()  # then one is tried again
     bp.HugePages.record(10**9, 4 * MIB)  # slow again: twice as long
     assert sum(not bp.HugePages.now() for _ in range(2 * bp.BACKOFF)) == 2 * bp.BACKOFF
-    assert bp.HugePages.now()
-    monkeypatch.setattr(bp.HugePages, "proven", False)
-    bp.HugePages.record(0, 4 * MIB)  # fast: the back-off starts over, and callers may try fresh copies
-    assert bp.HugePages.backoff == bp.BACKOFF and bp.HugePages.now() and bp.HugePages.proven
+    assert bp.HugePages.now() and bp.HugePages.backoff == 4 * bp.BACKOFF
+    bp.HugePages.record(0, 4 * MIB)  # fast: the back-off starts over
+    assert bp.HugePages.backoff == bp.BACKOFF and bp.HugePages.now()
 
 
 def test_a_fresh_copy_is_exact_and_declines_while_huge_pages_back_off(monkeypatch):
     monkeypatch.setattr(bp.HugePages, "skip", 0)
     monkeypatch.setattr(bp.HugePages, "backoff", bp.BACKOFF)
     monkeypatch.setattr(bp, "_HUGE", True)
-    monkeypatch.setattr(bp.HugePages, "proven", False)
     x = np.random.default_rng(1).standard_normal((1000, 1000)).astype(np.float32)
-    assert bp.fresh_copy(x) is None  # no huge page was fast yet: the caller risks none
-    monkeypatch.setattr(bp.HugePages, "proven", True)
-    copy = bp.fresh_copy(x)
+    copy = bp.fresh_copy(x)  # the first try is the caller's: nothing faults buffers in ahead of it
     assert copy is not None and copy.shape == (x.size,) and copy.dtype == x.dtype
     np.testing.assert_array_equal(copy, x.ravel())
     assert bp.fresh_copy(x[:10]) is None  # under HUGE_MIN: the caller's other paths
@@ -217,44 +215,50 @@ def test_a_fresh_copy_is_exact_and_declines_while_huge_pages_back_off(monkeypatc
 
 
 def test_histograms_through_fresh_copies_and_warm_buffers_are_exact(tmp_path, monkeypatch):
+    from anyboard._methods import core as core_methods
     from anyboard.summary import histogram as h
 
-    monkeypatch.setattr(bp.HugePages, "skip", 0)
-    monkeypatch.setattr(bp.HugePages, "proven", True)
+    monkeypatch.setattr(bp.HugePages, "skip", 0 if bp._HUGE else -1)
+    monkeypatch.setattr(bp.HugePages, "backoff", bp.BACKOFF)
+    copies, taken = [], []
+    fresh, take = core_methods.fresh_copy, BackgroundWriter.take_buffer
+    monkeypatch.setattr(core_methods, "fresh_copy", lambda a: copies.append(fresh(a)) or copies[-1])
+    monkeypatch.setattr(BackgroundWriter, "take_buffer", lambda self, *a: taken.append(take(self, *a)) or taken[-1])
     rng = np.random.default_rng(2)
-    arrays = [rng.standard_normal(1 << 20).astype(np.float32) * (i + 1) for i in range(6)]
+    arrays = [rng.standard_normal(1 << 20).astype(np.float32) * (i + 1) for i in range(6)]  # 4 MiB: above HUGE_MIN
     for run in ("a", "b"):  # the second writer reuses the first one's buffers
         w = anyboard.SummaryWriter(str(tmp_path / run), summary_format="tensor")
         for i, x in enumerate(arrays):
-            w.add_histogram("h", x, i)
+            w.add_histogram("h", x, i, bins=64)  # bins of its own: a snapshot, binned on the writer thread
         w.close()
+    if bp._HUGE:  # the first miss tried a fresh huge-page copy (a slow one backs off the next ones)
+        assert copies[0] is not None
+    assert taken[6] is not None  # the second writer's first call found a warm buffer
     for run in ("a", "b"):
         events = [e for e in anyboard.iter_run_events(str(tmp_path / run)) if e.summary.value]
         assert [e.step for e in events] == list(range(6))
         for e, x in zip(events, arrays):
             rows = np.frombuffer(e.summary.value[0].tensor.tensor_content, "<f8").reshape(-1, 3)
-            np.testing.assert_array_equal(rows, h.bucket_rows(x))
+            np.testing.assert_array_equal(rows, h.bucket_rows(x, 64))
 
 
-def test_an_allocation_refused_with_oserror_neither_kills_the_writer_thread_nor_reaches_the_caller(
-    tmp_path, monkeypatch
-):
-    """mmap reports ENOMEM as OSError, not MemoryError: the pool gives up and the writer goes on."""
+def test_an_allocation_refused_with_oserror_does_not_reach_the_caller_and_backs_off(tmp_path, monkeypatch):
+    """mmap reports ENOMEM as OSError, not MemoryError: the caller copies into plain pages and goes on."""
     import errno
 
     def refused(*args, **kwargs):
         raise OSError(errno.ENOMEM, "Cannot allocate memory")
 
     monkeypatch.setattr(bp, "new_buffer", refused)
-    monkeypatch.setattr(bp.HugePages, "proven", True)  # the caller would try a fresh copy
-    monkeypatch.setattr(bp.HugePages, "skip", 0)
+    monkeypatch.setattr(bp.HugePages, "skip", 0)  # the caller tries a fresh copy
+    monkeypatch.setattr(bp.HugePages, "backoff", bp.BACKOFF)
     data = np.linspace(-1, 1, 1 << 20, dtype=np.float32)  # 4 MiB: above HUGE_MIN
     w = anyboard.SummaryWriter(str(tmp_path))
     try:
-        w._core.want_buffer(data.nbytes, F32, 2)
-        for step in range(3):
-            w.add_histogram("h", data, step)  # fresh_copy declines: binned on the spot
+        for step in range(3):  # bins of its own: a snapshot; fresh_copy declines, plain pages instead
+            w.add_histogram("h", data, step, bins=64)
         w.flush()
+        assert bp.HugePages.skip > 0  # refused: backed off as after a slow one
         assert w._core._thread is not None and w._core._thread.is_alive()
     finally:
         w.close()
@@ -280,89 +284,3 @@ def test_one_keeper_thread_runs_the_idle_releases(only_these_writers):
     time.sleep(0.3)
     assert POOL.free_bytes == MIB and keepers() == 1
     POOL.clear()
-
-
-def test_buffers_a_closed_writer_still_wanted_are_filled_on_the_keeper(tmp_path, monkeypatch, only_these_writers):
-    # A writer closed right after a burst never had an idle moment to fault in the buffers it
-    # asked for; the pool's keeper does, once no writer is busy, so the next writer finds them.
-    POOL.clear()
-    busy = [True]
-    monkeypatch.setattr(bg, "_any_writer_busy", lambda: busy[0])
-    w = anyboard.SummaryWriter(str(tmp_path))
-    w._core.want_buffer(MIB, F32, 2)
-    w.close()
-    time.sleep(0.1)
-    assert POOL.free_bytes == 0  # a writer is busy: the fills wait
-    busy[0] = False
-    wait_for(lambda: POOL.free_bytes == 2 * MIB)
-    assert POOL.take(MIB, F32) is not None and POOL.take(MIB, F32) is not None
-    POOL.clear()
-
-
-def test_fills_wait_for_a_writing_writer_but_not_for_an_idle_one_and_are_released(
-    tmp_path, monkeypatch, only_these_writers
-):
-    # A writer with a few scalars queued below max_queue is idle (its thread is not woken for
-    # them): fills go ahead. What the keeper fills after the last close is released too (the
-    # close found no free buffer yet, only fills to come).
-    monkeypatch.setattr(bp, "IDLE_SECS", 0.2)
-    POOL.clear()
-    idle = anyboard.SummaryWriter(str(tmp_path / "idle"), max_queue=100, flush_secs=3600)
-    idle.add_scalar("s", 1.0, 0)
-    idle.flush()
-    idle.add_scalar("s", 2.0, 1)  # queued, below max_queue: the thread sleeps on
-    assert not bg._any_writer_busy()
-    closing = anyboard.SummaryWriter(str(tmp_path / "closing"))
-    closing._core.want_buffer(MIB, F32, 2)
-    closing.close()
-    wait_for(lambda: POOL.free_bytes == 2 * MIB)  # filled while `idle` stays open
-    POOL.clear()
-    closing = anyboard.SummaryWriter(str(tmp_path / "again"))
-    closing._core.want_buffer(MIB, F32, 2)
-    monkeypatch.setattr(bp, "filled_buffer", _slow_fill)  # the fills are still under way at the last close
-    closing.close()
-    idle.close()  # the last open writer: nothing free yet, fills pending
-    wait_for(lambda: POOL.free_bytes == 2 * MIB or not POOL.fills_pending)
-    wait_for(lambda: POOL.free_bytes == 0 and not POOL.fills_pending)  # released IDLE_SECS later
-
-
-def test_a_closing_writers_last_drain_counts_as_busy(tmp_path, only_these_writers):
-    # close() waits on the thread's last drain: a fill beside it (~1.4 ms per 4 MB) would take a
-    # core from that drain. Its writer counts as busy until its thread has ended (it did not once
-    # close() had begun); a writer with no live thread never counts (a forked child, a late
-    # wake-up, a writer closed and reopened unused), or the keeper would wait on it for good.
-    gate, entered = threading.Event(), threading.Event()
-
-    def held(_):
-        entered.set()
-        gate.wait(10)
-        return b""
-
-    w = anyboard.SummaryWriter(str(tmp_path))
-    w._emit("held", held, (None,))
-    closing = threading.Thread(target=w.close)
-    closing.start()
-    try:
-        assert entered.wait(10)
-        assert w._core._closed and bg._any_writer_busy()
-        if hasattr(os, "fork"):
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - the child's result is its exit status
-                os._exit(0 if not bg._any_writer_busy() else 1)
-            assert os.waitpid(pid, 0)[1] == 0
-    finally:
-        gate.set()
-        closing.join(10)
-    assert not closing.is_alive() and not bg._any_writer_busy()
-    w._core._wake.set()  # a wake-up that came after the thread's last look: no thread, not busy
-    assert not bg._any_writer_busy()
-    unused = anyboard.SummaryWriter(str(tmp_path / "unused"))
-    unused.close()  # sets the wake-up flag for a thread that never started
-    unused._core.reopen()
-    assert not bg._any_writer_busy()
-    unused.close()
-
-
-def _slow_fill(nbytes: int, dtype: str) -> np.ndarray:
-    time.sleep(0.05)
-    return np.zeros(nbytes // np.dtype(dtype).itemsize, dtype)

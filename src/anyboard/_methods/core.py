@@ -107,7 +107,9 @@ def _scalar_summary(
     )
 
 
-_POOL_MIN = 256 << 10  # arrays from this size on are snapshot into recycled buffers
+# Arrays from this size on are binned on the caller (TensorFlow's buckets, compiled) or snapshot
+# into recycled buffers.
+_POOL_MIN = 256 << 10
 
 
 def _pooled_histogram(

@@ -86,13 +86,12 @@ import threading
 import time
 import warnings
 import weakref
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from anyboard._flag import Flag
 from anyboard.errors import WriteError
-from anyboard.io.buffer_pool import POOL, filled_buffer
+from anyboard.io.buffer_pool import POOL
 from anyboard.io.stream import (  # noqa: F401 - re-exported: the writer's constants and encoder registry
     EVENT_BYTES,
     FAR_GATE,
@@ -196,18 +195,15 @@ class BackgroundWriter:
 
     def _init_sync(self) -> None:
         # The byte counters, dropped and every stream's check_at; held for a few operations,
-        # never while waiting or calling out (lock order: _life, then this, then _pool_lock).
+        # never while waiting or calling out (lock order: _life, then this).
         self._count_lock = threading.Lock()
-        self._pool_lock = threading.Lock()
         self._wake = Flag()  # the writer thread's wake-up
         self._room: set[Flag] = set()  # one flag per caller blocked on the memory bound, set after each batch
         self._flushers = 0  # callers waiting in flush() (see caller_waiting)
-        self._draining = False  # the writer thread is in a drain round (see _any_writer_busy)
+        self._draining = False  # the writer thread is in a drain round (see _on_child_sigterm)
         self._flushers_lock = threading.Lock()
         self._stop = False
         self._hurry = False  # the drain in progress was asked for by a waiting caller
-        self._wanted: deque[tuple[int, str]] = deque()  # buffers to fault in for the pool (want_buffer)
-        self._wanted_bytes = 0
         self._dirty = False
         self._reached: list[FlushMarker] = []  # markers written, to be released after the next file flush
         # Guards self._thread: the one writer thread. A Ctrl-C inside Thread.start() can leave an OS
@@ -337,42 +333,6 @@ class BackgroundWriter:
         """
         return POOL.take(nbytes, dtype)
 
-    def want_buffer(self, nbytes: int, dtype: str, count: int = 1) -> None:
-        """Ask the writer thread for ``count`` more free buffers like this (after :meth:`take_buffer` found none).
-
-        The thread allocates them and faults their pages in when it has nothing queued
-        to write, so that cost (about 0.6 µs per 4 KiB page) is not paid on the caller's
-        copy. Requests beyond the pool's cap are ignored.
-        """
-        with self._pool_lock:
-            for _ in range(count):
-                if self._closed or not POOL.room(self._wanted_bytes + nbytes, self._pool_cap):
-                    return
-                self._wanted.append((nbytes, dtype))
-                self._wanted_bytes += nbytes
-
-    def _fill_pool(self) -> None:
-        """Fault in the wanted buffers (writer thread), yielding to queued work and to ``close()``.
-
-        A fill takes ~1 ms per 4 MB: one started while ``close()`` is in progress would hold up
-        its join of this thread by that much. An open writer fills on its own thread, so a fill
-        never runs beside its drain (with the caller, two busy threads at most; a third on this
-        2-vCPU VM stalled the caller 3-5 ms at a time); the pool's keeper fills only what closed
-        writers still wanted (:meth:`~anyboard.io.buffer_pool.BufferPool.fill_later`).
-        """
-        while not (self._stop or self._closed or self._wake.is_set()):
-            with self._pool_lock:
-                if not self._wanted:
-                    return
-                nbytes, dtype = self._wanted.popleft()
-                self._wanted_bytes -= nbytes
-            try:
-                buffer = filled_buffer(nbytes, dtype)  # every page faulted in
-            except (MemoryError, OSError):  # mmap's ENOMEM too: the pool is only a speed-up, never fail the writer
-                self._drop_pool()
-                return
-            self.give_buffer(buffer)
-
     def caller_waiting(self) -> bool:
         """Whether a caller is waiting on this writer (``flush``, ``close``, the memory bound).
 
@@ -387,17 +347,6 @@ class BackgroundWriter:
         It is kept while the pool holds less than ``min(POOL_BYTES, max_pending_bytes // 4)``.
         """
         POOL.give(buffer, self._pool_cap)
-
-    def _forget_wanted(self) -> list[tuple[int, str]]:
-        """Drop the requests for buffers not faulted in yet; return them."""
-        with self._pool_lock:
-            wanted, self._wanted, self._wanted_bytes = list(self._wanted), deque(), 0
-        return wanted
-
-    def _drop_pool(self) -> None:
-        """Memory pressure: release the free buffers of the process-wide pool and this writer's requests."""
-        self._forget_wanted()
-        POOL.clear()
 
     def put_checked(self, stream: Stream, item: Item, nbytes: int) -> None:
         """Queue ``item`` on ``stream`` with every check (see :meth:`Stream.put <anyboard.io.stream.Stream.put>`).
@@ -462,8 +411,8 @@ class BackgroundWriter:
 
         Returns whether ``nbytes`` more fit now (``"block"``: waits until they do).
         """
-        if POOL.free_bytes or self._wanted_bytes:
-            self._drop_pool()
+        if POOL.free_bytes:
+            POOL.clear()
         if self._pending_bytes() + nbytes <= self._max_bytes:
             return True
         if self._on_full == "drop":
@@ -618,15 +567,11 @@ class BackgroundWriter:
         if unsent is not None:
             return unsent
         self._finished = True
-        wanted = self._forget_wanted()
         try:
             if self._exiting or sys.is_finalizing():
                 POOL.clear()  # no keeper thread at exit
-            else:
-                if wanted:  # this thread had no idle moment to fault them in: the pool's keeper does
-                    POOL.fill_later(wanted, self._pool_cap, _any_writer_busy)
-                if (POOL.free_bytes or POOL.fills_pending or wanted) and not _any_writer_open():
-                    POOL.release_later(_any_writer_open)  # the free buffers outlive the last open writer briefly
+            elif POOL.free_bytes and not _any_writer_open():
+                POOL.release_later(_any_writer_open)  # the free buffers outlive the last open writer briefly
         except Exception:  # noqa: BLE001 - the pool is only a speed-up: a failure here must not fail close()
             POOL.clear()
         return None
@@ -726,8 +671,6 @@ class BackgroundWriter:
                 return  # close() has had its barriers: what it waited for is written
             if any(s.queue for s in self._streams):
                 self._wake.set()  # more than this round's share is queued: go on at once
-            else:
-                self._fill_pool()
 
     def _release_markers(self) -> None:
         """Release the flush() callers whose markers were written and flushed."""
@@ -781,22 +724,6 @@ def _any_writer_open() -> bool:
     return any(not w._closed for w in _writers())
 
 
-def _any_writer_busy() -> bool:
-    """Whether any writer's thread is writing or has been woken to (the pool's keeper then waits to fill).
-
-    A closing writer counts until its thread has ended: its caller waits on that last drain. A
-    writer with no live thread (never used, closed, reopened and not used since, or in a forked
-    child) does not, whatever its wake-up flag says. A few small items queued between two
-    wake-ups (scalars below ``max_queue``) do not count: they may wait there for ``flush_secs``.
-    """
-    return any(_thread_busy(w) for w in _writers())
-
-
-def _thread_busy(w: BackgroundWriter) -> bool:
-    thread = w._thread
-    return _alive(thread) and (w._draining or w._wake.is_set())
-
-
 def _forked_child() -> None:
     # Threads do not survive fork(): send each writer's next call through _slow_path,
     # which sees the new pid and starts afresh (_after_fork). The lifecycle lock may have
@@ -806,7 +733,6 @@ def _forked_child() -> None:
     for w in list(_ALL):
         w._life = threading.RLock()
         w._count_lock = threading.Lock()
-        w._pool_lock = threading.Lock()
         w._flushers_lock = threading.Lock()
         w._set_slow()
 

@@ -1,12 +1,12 @@
 """Snapshot buffers for large arrays: one pool per process, shared by every writer.
 
-A large ``add_histogram`` copies its array into a *snapshot buffer* (a 1-D NumPy
-array of the same dtype and byte size) and queues it; the writer thread bins the
-snapshot and hands the buffer back. Copying into a warm buffer (pages already
-mapped) costs about 0.05 ns per byte; a fresh buffer first faults its pages in:
-about 1.4 ms per 4 MB in 4 KiB pages on the benchmark VM, 0.13-0.2 ms in 2 MiB pages
-(but ~10 ms where the VM's host must first back memory the guest never touched, or
-where the kernel must compact memory to find huge pages).
+A large ``add_histogram`` that the caller does not bin itself (custom bins, or no compiled
+binning) copies its array into a *snapshot buffer* (a 1-D NumPy array of the same dtype and
+byte size) and queues it; the writer thread bins the snapshot and hands the buffer back.
+Copying into a warm buffer (pages already mapped) costs about 0.05 ns per byte; a fresh
+buffer first faults its pages in: about 1.4 ms per 4 MB in 4 KiB pages on the benchmark VM,
+0.13-0.2 ms in 2 MiB pages (but ~10 ms where the VM's host must first back memory the guest
+never touched, or where the kernel must compact memory to find huge pages).
 
 So buffers are:
 
@@ -15,13 +15,10 @@ So buffers are:
   anonymous ``mmap`` aligned to 2 MiB and advised ``MADV_HUGEPAGE`` (:func:`new_buffer`;
   NumPy's own huge-page advice starts at 4 MiB, above a 1e6-value float32 array). A caller
   that finds no free buffer copies into a fresh one (:func:`fresh_copy`), unless huge pages
-  turned out slow (:class:`HugePages` backs off; the caller then bins on the spot and the
-  writer thread faults buffers in while idle, :func:`filled_buffer`);
+  turned out slow (:class:`HugePages` backs off; the caller then copies into plain pages);
 - **recycled across writers**: the free ones are kept in one process-wide
   :class:`BufferPool` (:data:`POOL`), so a fresh writer (a training job opens one
-  per run or per phase) finds the buffers an earlier one left; the buffers a writer asked
-  for but had no idle moment to fault in before it closed are faulted in by the pool's
-  keeper thread once no writer is busy (:meth:`BufferPool.fill_later`).
+  per run or per phase) finds the buffers an earlier one left.
 
 The pool's rules:
 
@@ -44,7 +41,6 @@ import mmap
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -58,10 +54,6 @@ HUGE_MIN = HUGE_PAGE
 """Buffers of at least this many bytes are allocated in huge pages (where offered)."""
 IDLE_SECS = 10.0
 """Seconds the free buffers are kept after the last open writer of the process closed."""
-_BUSY_RETRY = 0.005
-"""Seconds the keeper first waits before trying a fill again while a writer is busy (doubled up to
-:data:`_BUSY_RETRY_MAX` while it stays busy)."""
-_BUSY_RETRY_MAX = 0.1
 
 _THP_FILE = "/sys/kernel/mm/transparent_hugepage/enabled"
 
@@ -83,8 +75,7 @@ _HUGE = huge_pages_offered()
 
 SLOW_NS_PER_BYTE = 0.15
 """Faulting a huge-page buffer in slower than this (0.6 ms for 4 MB, against 0.13-0.2 ms when
-the memory is ready; binning 1e6 float32 values on the caller takes ~0.6 ms) backs off (see
-:class:`HugePages`)."""
+the memory is ready and ~1.4 ms in 4 KiB pages) backs off (see :class:`HugePages`)."""
 BACKOFF = 16
 """Huge-page allocations skipped after the first slow one (doubled after each further slow one)."""
 
@@ -96,15 +87,19 @@ class HugePages:
     4 KiB pages) unless the kernel must compact memory for them or, in a virtual machine, the
     host must first back memory the guest never touched or reported free (~10 ms per 4 MB seen
     on the benchmark VM). After such a slow one the next :data:`BACKOFF` allocations use no
-    huge page (:func:`fresh_copy` declines, the pool's fill uses 4 KiB pages), then one is tried
-    again; the back-off doubles after each slow try and is reset by a fast one. Callers risk a
-    fresh copy only once a huge page was fast in this process (``proven``): the first tries are
-    the writer thread's fills, so a slow one never lands on the training loop's first burst.
+    huge page (:func:`fresh_copy` declines, and the caller copies into plain pages), then one
+    is tried again; the back-off doubles after each slow try and is reset by a fast one.
+
+    The first try in a process is a caller's fresh copy: nothing faults buffers in ahead of
+    the callers any more (the writer thread did, before the large histograms with
+    TensorFlow's buckets were binned on the caller), so gating the callers on a fast try
+    made elsewhere would keep them off huge pages for good. A miss costs the caller a fault
+    either way (~1.4 ms per 4 MB in 4 KiB pages); a slow huge-page try costs ~10 ms once,
+    then the back-off keeps the next ones in plain pages.
     """
 
     skip = 0 if _HUGE else -1  # allocations still to skip; -1: never (no huge pages here)
     backoff = BACKOFF
-    proven = False  # a huge-page buffer faulted in fast in this process
 
     @classmethod
     def now(cls) -> bool:
@@ -122,21 +117,20 @@ class HugePages:
             cls.skip, cls.backoff = cls.backoff, cls.backoff * 2
         else:
             cls.backoff = BACKOFF
-            cls.proven = True
 
 
 def fresh_copy(array: np.ndarray) -> np.ndarray | None:
     """A copy of ``array`` (native byte order) in a fresh huge-page buffer (1-D), or ``None``.
 
-    ``None`` below :data:`HUGE_MIN` bytes, where huge pages are not offered, until a huge page
-    was fast in this process, and while :class:`HugePages` backs off (the caller then bins on the spot: one pass, ~0.6 ms per
-    1e6 values, against ~0.4 ms for a fresh huge-page copy and 0.2 ms for a warm one).
+    ``None`` below :data:`HUGE_MIN` bytes, where huge pages are not offered, and while
+    :class:`HugePages` backs off (the caller then copies into plain pages, faulting them in at
+    ~1.4 ms per 4 MB, against ~0.4 ms for a fresh huge-page copy and 0.2 ms for a warm one).
     """
-    if array.nbytes < HUGE_MIN or not HugePages.proven or not HugePages.now():
+    if array.nbytes < HUGE_MIN or not HugePages.now():
         return None
     try:
         buffer = new_buffer(array.nbytes, array.dtype.str)
-    except (MemoryError, OSError):  # mmap refused (ENOMEM under a memory limit): bin on the spot
+    except (MemoryError, OSError):  # mmap refused (ENOMEM under a memory limit): plain pages
         HugePages.record(int(SLOW_NS_PER_BYTE * array.nbytes) + 1, array.nbytes)  # back off as after a slow one
         return None
     start = time.thread_time_ns()
@@ -145,31 +139,17 @@ def fresh_copy(array: np.ndarray) -> np.ndarray | None:
     return buffer
 
 
-def filled_buffer(nbytes: int, dtype: str) -> np.ndarray:
-    """A new buffer (see :func:`new_buffer`) with every page faulted in (zeros), for the pool.
-
-    In huge pages unless :class:`HugePages` backs off. NumPy releases the GIL while it fills.
-    """
-    huge = nbytes >= HUGE_MIN and HugePages.now()
-    buffer = new_buffer(nbytes, dtype, huge=huge)
-    start = time.thread_time_ns()
-    buffer.fill(0)
-    if huge:
-        HugePages.record(time.thread_time_ns() - start, nbytes)
-    return buffer
-
-
-def new_buffer(nbytes: int, dtype: str, *, huge: bool = True) -> np.ndarray:
+def new_buffer(nbytes: int, dtype: str) -> np.ndarray:
     """A new 1-D array of ``nbytes // itemsize`` values of ``dtype``, its pages not faulted in yet.
 
-    With ``huge``, from :data:`HUGE_MIN` bytes on, where huge pages are offered, it lies in an
+    From :data:`HUGE_MIN` bytes on, where huge pages are offered, it lies in an
     anonymous ``mmap`` aligned to :data:`HUGE_PAGE` and advised ``MADV_HUGEPAGE`` (the map is
     unmapped when the array is freed; up to 2 MiB of address space, never touched, is spare).
     Otherwise it comes from ``numpy.empty``.
     """
     dt = np.dtype(dtype)
     count = nbytes // dt.itemsize
-    if not (huge and _HUGE) or nbytes < HUGE_MIN:
+    if not _HUGE or nbytes < HUGE_MIN:
         return np.empty(count, dt)
     span = -(-nbytes // HUGE_PAGE) * HUGE_PAGE
     region = mmap.mmap(-1, span + HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
@@ -195,14 +175,8 @@ class BufferPool:
         self._free: dict[tuple[int, str], list[np.ndarray]] = {}
         self.free_bytes = 0  # bytes of the free buffers (read without the lock: a snapshot)
         # One daemon keeper thread, started on first use and woken by _kick (a timer thread per
-        # close cost 0.25 ms), runs the pending idle release, (monotonic deadline, writer_open),
-        # and faults in the buffers closed writers still wanted, (nbytes, dtype, cap), while no
-        # writer is busy (busy()).
+        # close cost 0.25 ms), runs the pending idle release, (monotonic deadline, writer_open).
         self._due: tuple[float, Callable[[], bool]] | None = None
-        self._fills: deque[tuple[int, str, int]] = deque()
-        self._filling = False  # the keeper is faulting one in (popped from _fills, not given yet)
-        self._cleared = 0  # clear() calls: a fill that started before one is dropped
-        self._busy: Callable[[], bool] | None = None
         self._kick = Flag()
         self._keeper: threading.Thread | None = None
 
@@ -236,13 +210,11 @@ class BufferPool:
             return True
 
     def clear(self) -> None:
-        """Release every free buffer (each is unmapped once nothing refers to it); cancel a pending release and fills."""
+        """Release every free buffer (each is unmapped once nothing refers to it); cancel a pending release."""
         with self._lock:
             self._free.clear()
             self.free_bytes = 0
             self._due = None
-            self._fills.clear()
-            self._cleared += 1
 
     def release_later(self, writer_open: Callable[[], bool], delay: float | None = None) -> None:
         """Clear the pool in ``delay`` (default :data:`IDLE_SECS`) seconds unless ``writer_open()`` then.
@@ -255,26 +227,6 @@ class BufferPool:
             self._due = due
         self._wake_keeper()
 
-    def fill_later(self, wanted: list[tuple[int, str]], cap: int, busy: Callable[[], bool]) -> None:
-        """Fault in the ``(nbytes, dtype)`` buffers a closing writer still wanted, on the keeper thread.
-
-        A writer's own thread fills the buffers it asks for only while idle, which a writer
-        closed right after a burst never is: without this the pool of a process that opens a
-        writer per burst (or per phase) grew by about one buffer per writer. Each fill waits
-        until ``busy()`` is false (no writer thread is writing or woken to: the fills do not
-        compete with a burst), and keeps within :meth:`room` for ``cap``; :meth:`clear` drops
-        the rest.
-        """
-        with self._lock:
-            self._fills.extend((nbytes, dtype, cap) for nbytes, dtype in wanted)
-            self._busy = busy
-        self._wake_keeper()
-
-    @property
-    def fills_pending(self) -> bool:
-        """Whether the keeper has buffers left to fault in (queued, or one under way)."""
-        return bool(self._fills) or self._filling
-
     def _wake_keeper(self) -> None:
         with self._lock:  # started under the lock: two callers never start two keepers
             keeper = self._keeper
@@ -285,14 +237,11 @@ class BufferPool:
         self._kick.set()
 
     def _keep(self) -> None:
-        """The keeper thread: the pending release when it is due (a later one replaces it), fills meanwhile."""
-        retry = _BUSY_RETRY
+        """The keeper thread: the pending release when it is due (a later one replaces it)."""
         while True:
             self._kick.clear()  # before reading the state: a call after this sets it again
             with self._lock:
                 due = self._due
-                fill = self._fills[0] if self._fills else None
-                busy = self._busy
             now = time.monotonic()
             if due is not None and due[0] <= now:
                 with self._lock:
@@ -300,30 +249,6 @@ class BufferPool:
                         continue  # replaced or cancelled meanwhile
                     self._due = None
                 self._release_if_idle(due[1])
-                continue
-            if fill is not None:
-                if busy is not None and busy():
-                    self._kick.wait(retry if due is None else min(retry, due[0] - now))
-                    retry = min(2 * retry, _BUSY_RETRY_MAX)  # a long busy stretch is polled less and less
-                    continue
-                retry = _BUSY_RETRY
-                with self._lock:
-                    if not self._fills or self._fills[0] is not fill:
-                        continue  # cleared meanwhile
-                    self._fills.popleft()
-                    self._filling, cleared = True, self._cleared
-                try:
-                    nbytes, dtype, cap = fill
-                    if self.room(nbytes, cap):
-                        buffer = filled_buffer(nbytes, dtype)
-                        with self._lock:
-                            keep = self._cleared == cleared  # not after a clear() (memory pressure, release)
-                        if keep:
-                            self.give(buffer, cap)
-                except (MemoryError, OSError):  # the pool is only a speed-up
-                    self.clear()
-                finally:
-                    self._filling = False
                 continue
             self._kick.wait(None if due is None else due[0] - now)
 
