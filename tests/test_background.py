@@ -770,4 +770,4 @@ def test_queued_items_hold_no_writer_or_stream(tmp_path, monkeypatch):
     leaked = [x for x in parts(queued) if isinstance(x, BackgroundWriter | st.Stream | anyboard.SummaryWriter)]
     assert not leaked
     bound = [x for x in parts(queued) if isinstance(getattr(x, "__self__", None), BackgroundWriter)]
-    assert {m.__name__ for m in bound} == {"caller_waiting", "give_buffer"}  # the pooled snapshots' callbacks
+    assert {m.__name__ for m in bound} == {"give_buffer"}  # the pooled snapshots' callback

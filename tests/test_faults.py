@@ -26,7 +26,7 @@ import pytest
 import tbread
 
 import anyboard
-from anyboard import SummaryWriter, WriteError, _threads
+from anyboard import SummaryWriter, WriteError
 from anyboard._methods import core as core_methods
 from anyboard.io import event_file
 from anyboard.io.events import event_bytes
@@ -769,39 +769,3 @@ def test_exit_while_blocked_on_a_slow_disk_does_not_hang(tmp_path):
     _clean_file(path)
     steps = _scalar_steps(logdir)
     assert steps == list(range(len(steps))) and len(steps) > 10
-
-
-def test_large_histograms_bin_on_one_thread_until_a_caller_waits(tmp_path, monkeypatch):
-    # While the training loop runs, binning keeps to the writer thread; once a caller waits
-    # (here flush()), the next large histogram may use anyboard._threads.THREADS threads.
-    seen = []
-    first_started, release = threading.Event(), threading.Event()
-    binning = core_methods._histogram_bytes
-
-    def recording(*args, **kwargs):  # kwargs: run_all and parts, only while a caller waits
-        seen.append(kwargs.get("parts", 1))
-        if len(seen) == 1:
-            first_started.set()
-            release.wait(30)
-        return binning(*args, **kwargs)
-
-    monkeypatch.setattr(core_methods, "_histogram_bytes", recording)
-    monkeypatch.setattr(_threads, "THREADS", 3)
-    monkeypatch.setattr(core_methods, "native_binning", lambda: False)  # every call takes a snapshot
-    w = SummaryWriter(str(tmp_path))
-    x = np.random.default_rng(0).standard_normal(1 << 17)  # 1 MiB of float64: the pooled path
-    w.add_histogram("h", x, 0)
-    w.add_histogram("h", x, 1)
-    assert first_started.wait(30)
-    assert not w._core.caller_waiting()
-    flusher = threading.Thread(target=w.flush)
-    flusher.start()
-    deadline = time.monotonic() + 30
-    while not w._core.caller_waiting() and time.monotonic() < deadline:
-        time.sleep(0.002)
-    release.set()
-    flusher.join(30)
-    w.close()
-    assert seen == [1, 3]
-    steps = [e.step for e in anyboard.iter_run_events(str(tmp_path)) for v in e.summary.value if v.tag == "h"]
-    assert steps == [0, 1]

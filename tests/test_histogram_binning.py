@@ -11,8 +11,6 @@ import importlib
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +18,6 @@ from histref import HI, LO, reference, reference_slots
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anyboard import _threads
 from anyboard.summary.histogram import TF_EDGES, bucket_rows
 
 h = importlib.import_module("anyboard.summary.histogram")
@@ -280,83 +277,8 @@ def _specials(n: int, seed: int) -> np.ndarray:
 
 
 @native
-@pytest.mark.parametrize("threads", [2, 3, 4])
-def test_split_over_helper_threads_is_exact(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
-    monkeypatch.setattr(_threads, "THREADS", threads)
-    monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
-    monkeypatch.setattr(_threads, "_pool", None)
-    x = _specials(10_001, threads)
-    np.testing.assert_array_equal(h._tf_slots(x, _threads.call_all, threads), reference_slots(x))
-    if threads == 2:  # two parts: the compiled worker shares the pass (test_histogram_fused), no helper pool
-        assert _threads._pool is None
-    else:
-        assert _threads._pool is not None and _threads._pool[1]._max_workers == threads - 1
-
-
-@native
-def test_split_counts_on_the_caller_when_no_helper_can_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    def shutting_down() -> None:
-        raise RuntimeError("cannot schedule new futures after interpreter shutdown")
-
-    monkeypatch.setattr(_threads, "THREADS", 3)
-    monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
-    monkeypatch.setattr(_threads, "helper_pool", shutting_down)
-    x = _specials(5_000, 1)
-    np.testing.assert_array_equal(h._tf_slots(x, _threads.call_all, 3), reference_slots(x))
-
-
-class _RefusingPool:
-    """A helper pool whose submits after the first fail, having queued the item (as a thread
-    pool does when no thread can start): the refused chunks must not be counted twice."""
-
-    def __init__(self) -> None:
-        self.inner = ThreadPoolExecutor(1)
-        self.calls = 0
-        self.queued: list[Any] = []
-
-    def submit(self, fn: Any, *args: Any) -> Any:
-        self.calls += 1
-        if self.calls > 1:
-            self.queued.append(self.inner.submit(fn, *args))  # still runs, later
-            raise RuntimeError("can't start new thread")
-        return self.inner.submit(fn, *args)
-
-
-@native
-def test_split_counts_each_value_once_when_a_helper_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    pool = _RefusingPool()
-    monkeypatch.setattr(_threads, "THREADS", 4)
-    monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
-    monkeypatch.setattr(_threads, "helper_pool", lambda: pool)
-    x = _specials(8_000, 5)
-    counts = h._tf_slots(x, _threads.call_all, 4)
-    for f in pool.queued:
-        f.result()  # the refused items did run
-    assert pool.calls == 2
-    np.testing.assert_array_equal(counts, reference_slots(x))
-    np.testing.assert_array_equal(h._tf_slots(x, _threads.call_all, 4), reference_slots(x))
-    pool.inner.shutdown()
-
-
-def _child_slots(queue: Any) -> None:
-    x = _specials(5_000, 2)
-    queue.put(bool(np.array_equal(h._tf_slots(x, _threads.call_all, 3), reference_slots(x))))
-
-
-@native
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_forked_child_makes_its_own_helper_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    import multiprocessing
-
-    monkeypatch.setattr(_threads, "THREADS", 3)
-    monkeypatch.setattr(h, "_SPLIT_MIN", 1000)
-    h._tf_slots(_specials(5_000, 3), _threads.call_all, 3)  # the parent's pool exists (and its threads) before the fork
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    child = ctx.Process(target=_child_slots, args=(queue,))
-    child.start()
-    child.join(60)
-    if child.is_alive():
-        child.kill()
-        pytest.fail("binning in a forked child hung on the parent's helper pool")
-    assert child.exitcode == 0 and queue.get(timeout=5) is True
+@pytest.mark.parametrize("n", [10_001, (1 << 17) + 3, 300_007])
+def test_a_pass_shared_with_the_compiled_worker_is_exact(n: int) -> None:
+    x = _specials(n, n % 7)
+    np.testing.assert_array_equal(h._tf_slots(x, 2), reference_slots(x))
+    np.testing.assert_array_equal(h._tf_slots(x, 2), h._tf_slots(x, 1))

@@ -1,8 +1,9 @@
 """Helper threads a writer borrows while a caller waits on it (``flush``, ``close``, the memory bound).
 
-Shared by the histogram binning (one large array split over threads) and the
-writer thread (a run of independent images encoded at once). ``THREADS`` is
-how many threads such work may use in all, the calling one included:
+Used by the writer thread to encode a run of independent images at once (a large
+histogram's pass is shared with the compiled module's own worker thread instead,
+see ``anyboard._native``). ``THREADS`` is how many threads such work may use in
+all, the calling one included (and, capped at 2, a histogram pass):
 ``ANYBOARD_THREADS``, else the usable CPUs, at most 4. The helpers are one
 process-wide pool of ``THREADS - 1`` threads, made on first use and made
 anew in a forked child (the parent's threads do not survive ``fork``).

@@ -118,20 +118,12 @@ def _pooled_histogram(
     bins: Any,
     max_bins: int | None,
     summary_format: str,
-    caller_waiting: Callable[[], bool],
     give_buffer: Callable[[np.ndarray], None],
 ) -> bytes:
-    """Background side of a large histogram: bin the snapshot, then hand its buffer back (``give_buffer``).
-
-    It bins on this thread alone while the training loop runs, and in up to
-    ``anyboard._threads.THREADS`` parts on the helper threads while ``caller_waiting()``
-    (flush, close, a full queue); the summary layer itself starts no thread.
-    """
+    """Background side of a large histogram (edges of its own, or no compiled binning): bin the
+    snapshot, then hand its buffer back (``give_buffer``)."""
     try:
-        if not caller_waiting():
-            return _histogram_bytes(tag, buffer, bins, max_bins, summary_format)
-        parts = _threads.THREADS
-        return _histogram_bytes(tag, buffer, bins, max_bins, summary_format, run_all=_threads.call_all, parts=parts)
+        return _histogram_bytes(tag, buffer, bins, max_bins, summary_format)
     finally:
         give_buffer(buffer)
 
@@ -499,7 +491,7 @@ class CoreMethods(MethodsBase):
             if buffer is None:
                 buffer = np.empty(array.size, array.dtype)
                 np.copyto(buffer.reshape(array.shape), array)
-            pooled = (tag, buffer, bins, max_bins, fmt, core.caller_waiting, core.give_buffer)
+            pooled = (tag, buffer, bins, max_bins, fmt, core.give_buffer)
             self._emit(tag, _pooled_histogram, pooled, global_step, walltime, nbytes=array.nbytes + extra)
             return
         # A small array: its bytes (a copy that keeps the GIL, unlike NumPy's copies of more than

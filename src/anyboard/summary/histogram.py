@@ -34,22 +34,19 @@ On disk, two encodings (``SummaryWriter(summary_format=...)``):
 Binning with ``bins="tensorflow"`` is exact (the counts ``np.histogram`` gives on
 float64) and runs in one pass: in the compiled helper ``_native.c`` (built at install
 where a C compiler exists), the bucket counts and the statistics together (about
-0.6 ns per float32 value here, with the GIL released), else in NumPy (about 2 ms per
-1e6 values, the statistics another 0.3 ms). The statistics (``min``/``max``/``num``
+0.4-0.6 ns per float32 value here, with the GIL released), else in NumPy (about 2 ms
+per 1e6 values, the statistics another 0.3 ms). The statistics (``min``/``max``/``num``
 exact; ``sum`` and ``sum_squares`` accumulated in float64, whatever the input type)
-leave NaN and ±Inf out. A caller may pass ``parts`` to have a large input counted by
-several threads at once (compiled path only): two parts share the pass with the compiled
-helper's worker (one plain OS thread per process, started by the first such pass; the
-same results to the bit, the chunks taken in turn so a slow worker takes fewer); more
-parts are counted in chunks run by ``run_all`` (e.g. ``anyboard._threads.call_all``).
-This module starts no Python thread.
+leave NaN and ±Inf out. ``parts=2`` shares the compiled pass with the compiled helper's
+worker (one plain OS thread per process, started by the first such pass, for inputs of
+2**17 values or more; the chunks taken in turn, so a worker slow to wake takes fewer; the
+same results to the bit). This module starts no Python thread.
 """
 
 from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -225,58 +222,29 @@ def _build_layout(module: Any, dtype: np.dtype[Any]) -> Any:
     return module.Layout(compare, _NATIVE_CELLBITS[dtype.itemsize])
 
 
-_SPLIT_MIN = 1 << 18  # values per part, at least: below this a helper thread costs more than it saves
-
-RunAll = Callable[[Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]], list[tuple[bool, Any]]]
-"""Runs every ``fn(*args)`` of a list, maybe on several threads, and returns ``(ok, result or
-exception)`` per call in order, once none runs any more (``anyboard._threads.call_all``)."""
-
 _NO_STATS = np.zeros(5)
 _NO_STATS.flags.writeable = False
 
 
-def _merged_stats(parts: Sequence[np.ndarray]) -> np.ndarray:
-    """``[num, min, max, sum, sum_squares]`` of several parts' statistics (``count_stats``'s)."""
-    stacked = np.stack(parts)
-    return np.array(
-        [stacked[:, 0].sum(), stacked[:, 1].min(), stacked[:, 2].max(), stacked[:, 3].sum(), stacked[:, 4].sum()]
-    )
-
-
-def _native_slots_stats(x: np.ndarray, run_all: RunAll | None, parts: int) -> tuple[np.ndarray, np.ndarray]:
-    """The compiled count and statistics (one pass) on ``parts`` threads: two through the
-    compiled worker, more in chunks run by ``run_all`` (without it, two).
-
-    Either returns only once no thread reads ``x`` any more, so the caller may then reuse
-    its buffer; each chunk is counted exactly once.
-    """
+def _native_slots_stats(x: np.ndarray, parts: int) -> tuple[np.ndarray, np.ndarray]:
+    """The compiled count and statistics (one pass), shared with the compiled worker when ``parts >= 2``."""
     layout = _native_layout(x.dtype)
-    if run_all is None or parts <= 2 or x.size < 2 * _SPLIT_MIN:
-        slots = np.empty(layout.nslot, np.int64)
-        stats = np.empty(5)
-        layout.count_stats(x, slots, stats, 2 if parts >= 2 else 1)  # the worker takes 2**17 values or more
-        return slots, stats
-    parts = min(parts, x.size // _SPLIT_MIN)
-    chunk_slots = [np.empty(layout.nslot, np.int64) for _ in range(parts)]
-    chunk_stats = [np.empty(5) for _ in range(parts)]
-    chunks = np.array_split(x, parts)
-    calls = [(layout.count_stats, args) for args in zip(chunks, chunk_slots, chunk_stats, strict=True)]
-    for ok, error in run_all(calls):
-        if not ok:
-            raise error
-    return np.sum(chunk_slots, axis=0), _merged_stats(chunk_stats)
+    slots = np.empty(layout.nslot, np.int64)
+    stats = np.empty(5)
+    layout.count_stats(x, slots, stats, 2 if parts >= 2 else 1)
+    return slots, stats
 
 
-def _tf_slots_stats(x: np.ndarray, run_all: RunAll | None = None, parts: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def _tf_slots_stats(x: np.ndarray, parts: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Counts of 1-D float32/float64 ``x`` in ``[below, *TF buckets, above, non-finite]`` (1551)
     and ``[num, min, max, sum, sum_squares]`` of its finite values (all 0 when there is none).
 
     ``below``/``above``: finite values under ``TF_EDGES[0]`` / over ``TF_EDGES[-1]``;
     the last bucket is closed. Exact: the same counts as ``np.histogram`` on float64.
-    ``run_all``/``parts``: see the module doc (the NumPy path ignores them).
+    ``parts``: see the module doc (the NumPy path ignores it).
     """
     if _native is not None:
-        slots, stats = _native_slots_stats(_native_order(x), run_all, parts)
+        slots, stats = _native_slots_stats(_native_order(x), parts)
         return slots, stats if stats[0] else _NO_STATS
     slots = np.zeros(_NBUCKETS + 3, np.int64)
     lo, hi = float(TF_EDGES[0]), float(TF_EDGES[-1])
@@ -298,9 +266,9 @@ def _tf_slots_stats(x: np.ndarray, run_all: RunAll | None = None, parts: int = 1
     return slots, stats
 
 
-def _tf_slots(x: np.ndarray, run_all: RunAll | None = None, parts: int = 1) -> np.ndarray:
+def _tf_slots(x: np.ndarray, parts: int = 1) -> np.ndarray:
     """The slot counts of :func:`_tf_slots_stats` alone."""
-    return _tf_slots_stats(x, run_all, parts)[0]
+    return _tf_slots_stats(x, parts)[0]
 
 
 def _as_binnable(x: np.ndarray) -> np.ndarray:
@@ -441,20 +409,19 @@ def bucket_rows(
     max_bins: int | None = None,
     *,
     tag: str = "",
-    run_all: RunAll | None = None,
     parts: int = 1,
 ) -> np.ndarray:
     """Return the ``[k, 3]`` float64 rows for ``values`` (see module doc).
 
-    ``run_all``/``parts``: may count a large input in parts at once (``bins="tensorflow"``,
-    compiled path; see the module doc).
+    ``parts=2``: a large input's compiled pass is shared with the compiled worker
+    (``bins="tensorflow"``; see the module doc).
     """
     x = _binnable(values, tag)
     _check_max_bins(max_bins, tag)
     if x.size == 0:
         return np.zeros((0, 3))
     if isinstance(bins, str) and bins in TF_BINS:
-        return rows_from_slots(*_tf_slots_stats(x, run_all, parts), max_bins)
+        return rows_from_slots(*_tf_slots_stats(x, parts), max_bins)
     return _grouped(_numpy_rows(x, bins, tag), max_bins)
 
 
@@ -500,10 +467,9 @@ def histogram_bytes(
     max_bins: int | None = None,
     summary_format: str = "compat",
     *,
-    run_all: RunAll | None = None,
     parts: int = 1,
 ) -> bytes:
-    """The serialized :func:`histogram` ``Summary``; ``run_all``/``parts``: see :func:`bucket_rows`.
+    """The serialized :func:`histogram` ``Summary``; ``parts``: see :func:`bucket_rows`.
 
     With ``bins="tensorflow"`` the buckets and the statistics come from one pass over ``values``,
     and the ``"compat"`` form is encoded straight from the counts.
@@ -511,7 +477,7 @@ def histogram_bytes(
     x = _binnable(values, tag)
     _check_max_bins(max_bins, tag)
     if isinstance(bins, str) and bins in TF_BINS:
-        slots, stats = _tf_slots_stats(x, run_all, parts) if x.size else (np.zeros(_NBUCKETS + 3, np.int64), _NO_STATS)
+        slots, stats = _tf_slots_stats(x, parts) if x.size else (np.zeros(_NBUCKETS + 3, np.int64), _NO_STATS)
         if summary_format == "tensor":
             return rows_summary(tag, rows_from_slots(slots, stats, max_bins)).SerializeToString()
         if max_bins is None and not slots[0] and not slots[_NBUCKETS + 1]:
