@@ -540,6 +540,15 @@ def test_the_avx512_kernel_runs_where_the_cpu_has_it() -> None:
         assert kernel == ("avx512" if wanted else "avx2" if "avx2" in _cpu_flags() else kernel)
     other = h._native.Layout(np.linspace(-1, 1, 101).astype(np.float32), 18)  # not TensorFlow's edges
     assert other.kernel != "avx512"
+    # TensorFlow's rule carried past float32's range (the kernel takes log_1.1 in float32): refused too
+    pos = 1e-12 * 1.1 ** np.arange(3000)
+    long = h._native.Layout(np.concatenate([-pos[::-1], [0.0], pos]), 20)
+    assert long.kernel != "avx512"
+    y = np.random.default_rng(2).standard_normal(20_000) * 10.0 ** np.random.default_rng(3).uniform(-20, 300, 20_000)
+    counts, out = np.empty(long.nslot, np.int64), np.empty(5)
+    long.count_stats(y, counts, out)
+    edges = np.concatenate([-pos[::-1], [0.0], pos])
+    assert counts[-2] == np.count_nonzero(y > edges[-1]) and counts[0] == np.count_nonzero(y < edges[0])
     x = awkward(10_000, np.float32, seed=5)
     slots, stats = np.empty(other.nslot, np.int64), np.empty(5)
     other.count_stats(x, slots, stats)
@@ -584,3 +593,31 @@ def test_the_avx512_and_avx2_kernels_agree_to_the_bit(avx2_native: Any, dtype: t
             ours.count_stats(v, a, sa, 2)  # shared with the worker: the same again
             np.testing.assert_array_equal(a, b)
             assert sa.tobytes() == sb.tobytes(), (sa, sb)
+
+
+@native
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_the_worker_counts_in_the_callers_floating_point_mode(avx2_native: Any, dtype: type) -> None:
+    """Under flush-to-zero / denormals-are-zero (``torch.set_flush_denormal(True)``) a negative
+    denormal compares as -0: the worker, started in the default mode, had put its chunks' ones in
+    another bucket than the caller's chunks, so identical calls gave different histograms."""
+    torch = pytest.importorskip("torch")
+    tiny = np.finfo(dtype).smallest_subnormal
+    x = np.full(1 << 19, -3 * tiny, dtype)
+    x[::2] = 5 * tiny
+    layouts = [h._native_layout(np.dtype(dtype)), h._build_layout(avx2_native, np.dtype(dtype))]
+    for layout in layouts:
+        layout.count_stats(x, np.empty(layout.nslot, np.int64), np.empty(5), 2)  # the worker exists, default mode
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU has no flush-denormal mode")
+    try:
+        for layout in layouts:
+            one, two = np.empty(layout.nslot, np.int64), np.empty(layout.nslot, np.int64)
+            s1, s2 = np.empty(5), np.empty(5)
+            layout.count_stats(x, one, s1, 1)
+            for _ in range(3):
+                layout.count_stats(x, two, s2, 2)
+                np.testing.assert_array_equal(two, one)
+                assert s2.tobytes() == s1.tobytes()
+    finally:
+        torch.set_flush_denormal(False)

@@ -417,6 +417,7 @@ static int logp_init(LogP *lp, const Layout *L) {
             continue;
         }
         if ((k < np) != (v < 0)) return -1;
+        if (fabs(v) >= FLT_MAX / 2) return -1; /* t is taken in float32: an edge must be far inside its range */
         double t = log(fabs(v) / 1e-12) / log(1.1);
         if (!(fabs(t - (double)j) < 1e-5)) return -1;
     }
@@ -728,6 +729,7 @@ static void fold_lanes(const uint32_t *lanes, int nlanes, Py_ssize_t nslot, int6
  * threads=2 is the one-thread pass. */
 #if (defined(__unix__) || defined(__APPLE__)) && !defined(__STDC_NO_ATOMICS__) && !defined(ANYBOARD_NO_WORKER)
 #define HAVE_WORKER 1
+#include <fenv.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -814,6 +816,9 @@ typedef struct {
     Py_ssize_t n, ngroups, nchunks;
     double *gstats;            /* 4 per group */
     int64_t *wcounts;          /* the worker's slot counts */
+    fenv_t fenv;               /* the caller's floating-point mode (flush-to-zero, denormals-are-zero,
+                                * rounding): the worker's chunks run in it, so the two threads' chunks
+                                * are counted and summed alike */
 } Job;
 
 static Job job;                        /* the one split pass at a time */
@@ -888,6 +893,8 @@ static void *worker_main(void *unused) {
                                                      memory_order_acq_rel, memory_order_acquire))
             continue;
         Py_ssize_t nslot = job.layout->nslot;
+        fenv_t own;
+        int moded = fegetenv(&own) == 0 && fesetenv(&job.fenv) == 0;
         if (nslot > capacity) {
             free(lanes);
             lanes = malloc(sizeof(uint32_t) * MAXLANES * (size_t)nslot);
@@ -900,6 +907,7 @@ static void *worker_main(void *unused) {
         } else {
             memset(job.wcounts, 0, sizeof(int64_t) * (size_t)nslot); /* took no chunk */
         }
+        if (moded) fesetenv(&own);
         atomic_store_explicit(&job.state, (seen << 2) | JOB_DONE, memory_order_release);
     }
     return NULL;
@@ -936,7 +944,7 @@ static int count_stats_split(const Layout *self, const void *x, Py_ssize_t n, in
     Py_ssize_t ngroups = (n + GVALUES - 1) / GVALUES;
     double *gstats = malloc(sizeof(double) * 4 * (size_t)ngroups);
     int64_t *wcounts = malloc(sizeof(int64_t) * (size_t)self->nslot);
-    if (gstats == NULL || wcounts == NULL || start_worker() != 0) {
+    if (gstats == NULL || wcounts == NULL || fegetenv(&job.fenv) != 0 || start_worker() != 0) {
         free(gstats);
         free(wcounts);
         pthread_mutex_unlock(&job_lock);
