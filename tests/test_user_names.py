@@ -145,3 +145,48 @@ def test_run_names_are_normalized_as_the_file_system_normalizes_the_peers(logdir
         "x",
     ]
     assert os.path.isdir(os.path.join(logdir, "x", "y")) and os.path.isdir(os.path.join(logdir, "%2e%2e", "b"))
+
+
+def test_a_file_url_log_directory_names_runs_as_its_plain_path_does(tmp_path):
+    """file:// writes go to the local disk: its names follow the local rules (a lone ':' kept, an
+    absolute run_name inside it is its sub-run), as for the same directory spelled as a path."""
+    made = {}
+    for spelling in ("plain", "url"):
+        root = tmp_path / spelling
+        logdir = f"file://{root}" if spelling == "url" else str(root)
+        with anyboard.SummaryWriter(logdir) as w:
+            w.add_scalars("loss", {"a:b": 1.0}, 0)
+            w.add_hparams({"lr": 0.1}, {"hparam/m": 1.0}, run_name=str(root / "trial"))
+        made[spelling] = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_dir())
+    assert made["plain"] == made["url"] == ["loss_a:b", "trial"]
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="POSIX symlinks")
+def test_an_absolute_run_name_through_another_symlink_spelling_is_inside(tmp_path):
+    (tmp_path / "real" / "exp").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    with anyboard.SummaryWriter(str(tmp_path / "link" / "exp")) as w:
+        w.add_hparams({"lr": 0.1}, {"hparam/m": 1.0}, run_name=str(tmp_path / "real" / "exp" / "trial"))
+    assert sorted(os.listdir(tmp_path / "real" / "exp")) == sorted(
+        [n for n in os.listdir(tmp_path / "real" / "exp") if n.startswith("events")] + ["trial"]
+    )
+
+
+def test_a_run_name_on_another_windows_drive_is_refused_naming_run_name(monkeypatch):
+    import ntpath
+
+    from anyboard._methods import hparams
+
+    monkeypatch.setattr(hparams, "os", type("os_on_windows", (), {"path": ntpath, "pardir": "..", "sep": "\\"}))
+    with pytest.raises(ValueError, match=r"run_name 'D:\\\\elsewhere\\\\run' is an absolute path outside"):
+        hparams._run_path("D:\\elsewhere\\run", "C:\\logs")
+    assert hparams._run_path("C:\\logs\\a\\b", "C:\\logs") == "a/b"
+
+
+def test_a_lone_colon_stays_in_url_names_as_the_peers_write_it():
+    url = _memory_url("colon")
+    with anyboard.SummaryWriter(url) as w:
+        w.add_scalars("loss", {"val:top1": 1.0, "a::b": 2.0}, 0)
+    fs, root = fsspec.core.url_to_fs(url)
+    subruns = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(root, detail=False) if "tfevents" not in p)
+    assert subruns == ["loss_a%3a%3ab", "loss_val:top1"]

@@ -11,8 +11,10 @@ stream), the other characters Windows refuses (``<>"|?*``), a trailing dot or
 space (Windows drops them: two names would share one folder) and the first
 letter of a device name (``CON``, ``NUL``, ``COM1``, ... with any extension:
 writes to them go to the device, not to a file) are escaped the same way. Under a URL log
-directory (``url=True``) also ``:``, ``?`` and ``#``: fsspec reads ``a::b`` as a chain of
-file systems and s3fs cuts a key at ``?versionId=``, so two names would share one object. A component longer than
+directory (``url=True``) also ``?`` and ``#`` (s3fs cuts a key at ``?versionId=``, other
+backends at a query or fragment) and the ``:`` of a name holding ``::`` (fsspec reads ``a::b``
+as a chain of file systems), so two names would share one object; a lone ``:`` stays, as the
+peers write it. A component longer than
 :data:`MAX_COMPONENT_BYTES` (the usual file-system limit on a name) is a
 ``ValueError``, raised before anything is created.
 
@@ -34,7 +36,7 @@ import os
 
 _UNSAFE = frozenset("/\\%")
 _UNSAFE_WINDOWS = _UNSAFE | frozenset(':<>"|?*')
-_UNSAFE_URL = frozenset(":?#")
+_UNSAFE_URL = frozenset("?#")
 _WINDOWS = os.name == "nt"  # a module attribute: tests apply the Windows rules on any system
 _DEVICES = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
@@ -65,7 +67,7 @@ def safe_component(name: str, *, allow_empty: bool = False, url: bool = False, w
         raise TypeError(f"{what}: expected a str (it names a file or directory), got {type(name).__name__}")
     unsafe = _UNSAFE_WINDOWS if _WINDOWS else _UNSAFE
     if url:
-        unsafe = unsafe | _UNSAFE_URL
+        unsafe = unsafe | _UNSAFE_URL | (frozenset(":") if "::" in name else frozenset())
     out = []
     for ch in name:
         code = ord(ch)

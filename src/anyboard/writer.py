@@ -160,7 +160,8 @@ class _WriterBase:
             )
             logdir = os.path.join("runs", name)
         self._logdir = os.fspath(logdir)
-        self._url_names = remote.is_url(self._logdir)  # names below it escape ':', '?', '#' (anyboard._paths)
+        self._local_logdir = remote._local(self._logdir)  # a plain path or file:// URL's path, else None
+        self._url_names = self._local_logdir is None  # names below a URL escape '::', '?', '#' (anyboard._paths)
         if storage_options is not None and not isinstance(storage_options, dict):
             raise TypeError(f"storage_options must be a dict of fsspec options, got {type(storage_options).__name__}")
         self._storage_options = storage_options

@@ -66,31 +66,45 @@ def _session(hparams: dict[str, Any], metrics: dict[str, Any], start: float, end
     return _hp.session(hparams, resolved, start, end)
 
 
-def _run_path(run_name: str, logdir: str, url: bool) -> str:
+def _run_path(run_name: str, local_logdir: str | None) -> str:
     """The sub-run of ``run_name`` (``/`` or ``\\`` between levels), normalized as the peers'
     ``os.path.join(logdir, run_name)`` is by the file system: ``"."`` and ``"sub/.."`` are the
-    writer's own run, and an absolute path inside a local ``logdir`` is its path below it; what
-    would climb above ``logdir`` stays inside it (``..`` escaped).
+    writer's own run, and an absolute path inside a local log directory (``local_logdir``; ``None``
+    for a URL) is its path below it, whichever symlinks either spelling goes through; what would
+    climb above the log directory stays inside it (``..`` escaped).
 
     Raises:
-        ValueError: an absolute path outside the (local) log directory, or a name of separators
-            alone (``"/"``: the file system's root for the peers).
+        ValueError: an absolute path outside the local log directory (another drive too), or a
+            name of separators alone (``"/"``: the file system's root for the peers).
     """
     name = run_name
-    if not url and os.path.isabs(name):
-        rel = os.path.relpath(os.path.abspath(name), os.path.abspath(logdir))
-        if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+    if local_logdir is not None and os.path.isabs(name):
+        rel = _inside(name, local_logdir)
+        if rel is None:
             raise ValueError(
-                f"{_LABEL}: run_name {run_name!r} is an absolute path outside the log directory {logdir!r}; "
-                "pass a path relative to the log directory"
+                f"{_LABEL}: run_name {run_name!r} is an absolute path outside the log directory "
+                f"{local_logdir!r}; pass a path relative to the log directory"
             )
         name = rel
     levels = name.replace("\\", "/")
     normal = posixpath.normpath(levels) if levels.strip("/") else levels
-    run = safe_relative(normal, url=url, what=f"{_LABEL}: run_name")
+    run = safe_relative(normal, url=local_logdir is None, what=f"{_LABEL}: run_name")
     if not run and normal.strip("/") != ".":
         raise ValueError(f"{_LABEL}: run_name {run_name!r} names no directory")
     return run
+
+
+def _inside(path: str, logdir: str) -> str | None:
+    """``path`` relative to ``logdir`` when it lies inside it, as written or once symlinks are
+    resolved on both sides; ``None`` when it does not (or is on another drive)."""
+    for resolve in (os.path.abspath, os.path.realpath):
+        try:
+            rel = os.path.relpath(resolve(path), resolve(logdir))
+        except ValueError:  # Windows: another drive or share
+            return None
+        if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+            return rel
+    return None
 
 
 class Methods(MethodsBase):
@@ -188,7 +202,7 @@ class Methods(MethodsBase):
         else:
             if not isinstance(run_name, str):
                 raise TypeError(f"{_LABEL}: run_name must be a str, got {type(run_name).__name__}")
-            run = _run_path(run_name, self._logdir, self._url_names)
+            run = _run_path(run_name, self._local_logdir)
         used = self._extras.setdefault("_anyboard_hparams_runs", set())
         if run in used:
             where = "this writer's run" if run == "" else f"run {run!r}"
