@@ -255,3 +255,22 @@ def test_huge_float_pixels_are_white_without_a_warning_on_the_writer_thread(logd
 
     pixels = np.asarray(Image.open(io.BytesIO(images["image"].iloc[0])))
     assert pixels.shape == (2, 2, 3) and (pixels == 255).all()
+
+
+def test_a_large_histograms_step_and_walltime_are_checked_before_its_pass(tmp_path, monkeypatch):
+    import numpy as np
+
+    from anyboard._methods import core as core_methods
+
+    passes = []
+    binning = core_methods._histogram_now
+    monkeypatch.setattr(core_methods, "_histogram_now", lambda *a: passes.append(1) or binning(*a))
+    x = np.zeros(1 << 18, np.float32)  # 1 MiB: binned on the caller
+    with anyboard.SummaryWriter(str(tmp_path)) as w:
+        with pytest.raises((TypeError, ValueError), match="'h'"):
+            w.add_histogram("h", x, "three")
+        with pytest.raises((TypeError, ValueError), match="'h'"):
+            w.add_histogram("h", x, 3, walltime="now")
+        assert passes == []
+        w.add_histogram("h", x, 3)
+    assert passes == [1]

@@ -473,8 +473,9 @@ class CoreMethods(MethodsBase):
             # with the compiled worker thread (0.2-0.3 ms per 1e6 float32 on two free cores): no
             # snapshot to copy (0.25 ms) and bin again on the writer thread (0.4-0.6 ms), so a
             # burst of them ends when its last call returns (issue #21: benchmarks/README.md).
+            step, wall = self._step(tag, global_step), self._walltime(tag, walltime)  # checked before the pass
             summary = _histogram_now(tag, array, bins, max_bins, fmt)
-            self._emit(tag, bytes, (summary,), global_step, walltime, nbytes=len(summary))
+            self._emit(tag, bytes, (summary,), step, wall, nbytes=len(summary))
             return
         if array.nbytes >= _POOL_MIN and array.dtype.isnative:
             # A large snapshot goes into a recycled buffer (no fresh pages to fault in);
