@@ -621,3 +621,34 @@ def test_the_worker_counts_in_the_callers_floating_point_mode(avx2_native: Any, 
                 assert s2.tobytes() == s1.tobytes()
     finally:
         torch.set_flush_denormal(False)
+
+
+_ONE_CORE_SCRIPT = """
+import os
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # before the worker starts: it inherits this CPU
+import numpy as np
+from anyboard import _native
+from anyboard.summary import histogram as h
+layout = h._native_layout(np.dtype(np.float32))
+x = np.random.default_rng(0).standard_normal(1 << 20).astype(np.float32)
+one, s1 = np.empty(layout.nslot, np.int64), np.empty(5)
+layout.count_stats(x, one, s1, 1)
+c, s = np.empty(layout.nslot, np.int64), np.empty(5)
+for _ in range(60):
+    layout.count_stats(x, c, s, 2)
+    assert (c == one).all() and s.tobytes() == s1.tobytes()
+print("PASSES", *_native.split_passes())
+"""
+
+
+@native
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or not hasattr(os, "fork"), reason="needs Linux affinity")
+def test_on_one_core_the_caller_stops_sharing_its_pass(tmp_path: pathlib.Path) -> None:
+    """Two threads on one core run by turns: the caller then waits for a worker the scheduler has
+    preempted, for nothing. Shared passes that gain nothing make the next ones one-thread."""
+    script = tmp_path / "one_core.py"
+    script.write_text(_ONE_CORE_SCRIPT)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    shared, alone = map(int, run.stdout.split("PASSES")[1].split())
+    assert shared + alone == 60 and alone >= 20, (shared, alone)

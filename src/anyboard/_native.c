@@ -725,7 +725,9 @@ static void fold_lanes(const uint32_t *lanes, int nlanes, Py_ssize_t nslot, int6
  * started by the first split pass of the process and again in a forked child's first one. After
  * a job it watches for the next one for SPIN_NS (a burst of histograms comes back within that),
  * then sleeps on a condition variable. One split pass runs at a time; a caller that finds one
- * running counts on its own thread. Where there are no POSIX threads and C11 atomics,
+ * running counts on its own thread, as does one after shared passes in which the two threads ran
+ * by turns on one core (see the back-off below). The worker counts in the caller's
+ * floating-point mode. Where there are no POSIX threads and C11 atomics,
  * threads=2 is the one-thread pass. */
 #if (defined(__unix__) || defined(__APPLE__)) && !defined(__STDC_NO_ATOMICS__) && !defined(ANYBOARD_NO_WORKER)
 #define HAVE_WORKER 1
@@ -816,6 +818,8 @@ typedef struct {
     Py_ssize_t n, ngroups, nchunks;
     double *gstats;            /* 4 per group */
     int64_t *wcounts;          /* the worker's slot counts */
+    Py_ssize_t worker_chunks;  /* written by the worker before JOB_DONE: the chunks it took ... */
+    int64_t worker_cpu;        /* ... and its CPU time on them (ns) */
     fenv_t fenv;               /* the caller's floating-point mode (flush-to-zero, denormals-are-zero,
                                 * rounding): the worker's chunks run in it, so the two threads' chunks
                                 * are counted and summed alike */
@@ -831,6 +835,17 @@ static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
 static int worker_sleeping;            /* under wake_lock */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
+/* Back-off (under job_lock): a shared pass in which the two threads ran by turns, not at once
+ * (time-sliced on one core: an oversubscribed machine, or a VM running one vCPU at a time), makes
+ * the next skip_next passes one-thread ones, so the caller waits on no preempted worker;
+ * skip_next doubles while shared passes keep gaining nothing (up to SKIP_MAX) and falls back to
+ * SKIP_FIRST after one that gains. */
+#define SKIP_FIRST 2
+#define SKIP_MAX 64
+#define GAIN_MIN 0.85 /* a shared pass must take at most this share of the caller's one-thread time */
+static int skip_left, skip_next = SKIP_FIRST;
+static uint64_t passes_shared, passes_alone; /* count_stats(threads=2) calls: shared, or alone by back-off */
+
 static void forget_worker(void) { /* in a forked child: the worker (and any lock holder) is gone */
     pthread_mutex_init(&job_lock, NULL);
     pthread_mutex_init(&wake_lock, NULL);
@@ -838,6 +853,8 @@ static void forget_worker(void) { /* in a forked child: the worker (and any lock
     worker_pid = 0;
     worker_sleeping = 0;
     job_number = 0;
+    skip_left = 0;
+    skip_next = SKIP_FIRST;
     atomic_store(&posted, 0);
     atomic_store(&job.state, JOB_CLOSED);
 }
@@ -847,6 +864,12 @@ static void register_atfork(void) { pthread_atfork(NULL, NULL, forget_worker); }
 static int64_t now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static int64_t cpu_ns(void) { /* this thread's CPU time */
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
@@ -869,15 +892,19 @@ static uint64_t wait_posted(uint64_t seen) {
     return p;
 }
 
-/* Take chunks of the open job until none is left; count them into lanes (cleared first). */
-static void take_chunks(uint32_t *lanes) {
+/* Take chunks of the open job until none is left; count them into lanes (cleared first).
+ * Returns how many it took. */
+static Py_ssize_t take_chunks(uint32_t *lanes) {
     memset(lanes, 0, sizeof(uint32_t) * (size_t)stats_lanes(job.layout) * (size_t)job.layout->nslot);
-    Py_ssize_t k;
+    Py_ssize_t k, taken = 0;
     while ((k = atomic_fetch_add_explicit(&job.next, 1, memory_order_relaxed)) < job.nchunks) {
         Py_ssize_t g0 = k * CHUNK_GROUPS, g1 = g0 + CHUNK_GROUPS < job.ngroups ? g0 + CHUNK_GROUPS : job.ngroups;
         groups(job.layout, job.x, job.n, g0, g1, lanes, job.gstats);
+        taken++;
     }
+    return taken;
 }
+
 
 static void *worker_main(void *unused) {
     (void)unused;
@@ -900,8 +927,12 @@ static void *worker_main(void *unused) {
             lanes = malloc(sizeof(uint32_t) * MAXLANES * (size_t)nslot);
             capacity = lanes == NULL ? 0 : nslot;
         }
+        job.worker_chunks = 0;
+        job.worker_cpu = 0;
         if (lanes != NULL) {
-            take_chunks(lanes);
+            int64_t cpu = cpu_ns();
+            job.worker_chunks = take_chunks(lanes);
+            job.worker_cpu = cpu_ns() - cpu;
             memset(job.wcounts, 0, sizeof(int64_t) * (size_t)nslot);
             fold_lanes(lanes, stats_lanes(job.layout), nslot, job.wcounts);
         } else {
@@ -941,6 +972,12 @@ static int count_stats_split(const Layout *self, const void *x, Py_ssize_t n, in
                              double *acc) {
     if (n < SPLIT_MIN || n > self->block) return -1;
     if (pthread_mutex_trylock(&job_lock) != 0) return -1;
+    if (skip_left > 0) {
+        skip_left--;
+        passes_alone++;
+        pthread_mutex_unlock(&job_lock);
+        return -1;
+    }
     Py_ssize_t ngroups = (n + GVALUES - 1) / GVALUES;
     double *gstats = malloc(sizeof(double) * 4 * (size_t)ngroups);
     int64_t *wcounts = malloc(sizeof(int64_t) * (size_t)self->nslot);
@@ -950,6 +987,7 @@ static int count_stats_split(const Layout *self, const void *x, Py_ssize_t n, in
         pthread_mutex_unlock(&job_lock);
         return -1;
     }
+    int64_t start = now_ns(); /* before the post: a worker that runs at once on this core counts too */
     uint64_t number = ++job_number;
     job.layout = self;
     job.x = x;
@@ -965,9 +1003,13 @@ static int count_stats_split(const Layout *self, const void *x, Py_ssize_t n, in
     if (worker_sleeping) pthread_cond_signal(&wake_cond);
     pthread_mutex_unlock(&wake_lock);
 
+    int64_t cpu = cpu_ns();
     take_chunks(lanes);
+    int64_t own = cpu_ns() - cpu; /* CPU time: what the worker ran meanwhile on this core is not in it */
     fold_lanes(lanes, stats_lanes(self), self->nslot, counts);
     uint64_t open = (number << 2) | JOB_OPEN;
+    Py_ssize_t worker_chunks = 0;
+    int64_t worker_cpu = 0;
     if (!atomic_compare_exchange_strong_explicit(&job.state, &open, (number << 2) | JOB_CLOSED,
                                                  memory_order_acq_rel, memory_order_acquire)) {
         /* the worker joined: wait for its last chunk */
@@ -976,6 +1018,8 @@ static int count_stats_split(const Layout *self, const void *x, Py_ssize_t n, in
             else sched_yield();
         }
         for (Py_ssize_t b = 0; b < self->nslot; b++) counts[b] += wcounts[b];
+        worker_chunks = job.worker_chunks;
+        worker_cpu = job.worker_cpu;
     }
     for (Py_ssize_t gi = 0; gi < ngroups; gi++) { /* the one-thread pass's order and rules */
         const double *g = gstats + 4 * gi;
@@ -985,6 +1029,16 @@ static int count_stats_split(const Layout *self, const void *x, Py_ssize_t n, in
         acc[3] += g[3];
     }
     atomic_store_explicit(&job.state, (number << 2) | JOB_CLOSED, memory_order_release);
+    /* No gain: the worker counted a fair share of the chunks, yet the pass took as long as the
+     * two threads' CPU times added up (they ran by turns). A worker that joined late (woken from
+     * sleep) took few chunks: that is its wake-up, not a lack of cores. */
+    if (worker_chunks * 4 >= job.nchunks && (double)(now_ns() - start) > GAIN_MIN * (double)(own + worker_cpu)) {
+        skip_left = skip_next;
+        skip_next = skip_next * 2 < SKIP_MAX ? skip_next * 2 : SKIP_MAX;
+    } else {
+        skip_next = SKIP_FIRST;
+    }
+    passes_shared++;
     free(gstats);
     free(wcounts);
     pthread_mutex_unlock(&job_lock);
@@ -1605,6 +1659,25 @@ fail: /* out of memory: the items taken go back to the front of the queue, in or
     return NULL;
 }
 
+PyDoc_STRVAR(split_passes_doc,
+"split_passes()\n--\n\n"
+"``(shared, alone)``: this process's ``count_stats(..., threads=2)`` passes shared with the worker\n"
+"thread, and those made on the caller alone because shared ones had gained nothing (see the\n"
+"back-off in _native.c); ``(0, 0)`` where there is no worker.");
+
+static PyObject *split_passes(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args)) {
+    unsigned long long shared = 0, alone = 0;
+#ifdef HAVE_WORKER
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&job_lock);
+    shared = passes_shared;
+    alone = passes_alone;
+    pthread_mutex_unlock(&job_lock);
+    Py_END_ALLOW_THREADS
+#endif
+    return Py_BuildValue("KK", shared, alone);
+}
+
 static PyMethodDef module_methods[] = {
 #ifdef HAVE_TO_UINT8
     {"float_to_uint8", float_to_uint8, METH_VARARGS, float_to_uint8_doc},
@@ -1612,6 +1685,7 @@ static PyMethodDef module_methods[] = {
     {"frame_rows", frame_rows, METH_VARARGS, frame_rows_doc},
     {"scalar_columns", scalar_columns, METH_O, scalar_columns_doc},
     {"take_run", take_run, METH_VARARGS, take_run_doc},
+    {"split_passes", split_passes, METH_NOARGS, split_passes_doc},
     {NULL},
 };
 
