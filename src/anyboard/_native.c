@@ -284,8 +284,10 @@ static void detect_cpu(void) {
  * into g = [min, max, sum, sum of squares]. The portable kernel: the counting loop, then the
  * statistics loop over the same block, still in L1. */
 #define BLOCK_PORTABLE(NAME, FT, UT, STATS)                                                   \
-static inline void NAME(const Layout *self, const FT *x, Py_ssize_t i, Py_ssize_t end,         \
-                        uint32_t *lanes, double *g) {                                         \
+static inline void NAME(const Layout *self, const LogP *lp, const FT *x, Py_ssize_t i,         \
+                        Py_ssize_t end, uint32_t *lanes, double *g, Py_ssize_t stride) {      \
+    (void)lp; /* the AVX-512 kernel's; the lanes' stride is nslot here */                     \
+    (void)stride;                                                                             \
     const int16_t *table = self->table;                                                       \
     const FT *cmp = (const FT *)self->cmp;                                                    \
     const int shift = self->shift;                                                            \
@@ -329,8 +331,10 @@ BLOCK_PORTABLE(block_f64_portable, double, uint64_t, stats_f64_portable)
     } while (0)
 
 #define BLOCK_AVX2(NAME, FT, UT, VT, SET1, STOREU, W, FUSED16, TAIL)                           \
-AVX2 static inline void NAME(const Layout *self, const FT *x, Py_ssize_t i, Py_ssize_t end,    \
-                             uint32_t *lanes, double *g) {                                    \
+AVX2 static inline void NAME(const Layout *self, const LogP *lp, const FT *x, Py_ssize_t i,    \
+                             Py_ssize_t end, uint32_t *lanes, double *g, Py_ssize_t stride) { \
+    (void)lp;                                                                                 \
+    (void)stride;                                                                             \
     const int16_t *table = self->table;                                                       \
     const FT *cmp = (const FT *)self->cmp;                                                    \
     const int shift = self->shift;                                                            \
@@ -511,6 +515,23 @@ AVX512 static inline double hsum_pd512(__m256d v) {
 
 #define RING_DEPTH 3 /* count the slots stored 3 iterations earlier (ring of 4) */
 
+/* The 16 values at x + i (as float32 X; ng: the negative lanes, nf: NaN and +-Inf) into ring
+ * buffer j, the ambiguous lanes from the table; count the buffer of 3 iterations ago; i += 16. */
+#define SLOTS_INTO_RING(UT, FT, X, ng, nf)                                                   \
+    do {                                                                                      \
+        __mmask16 amb_;                                                                       \
+        __m512i s_;                                                                           \
+        LOG_SLOTS(X, ng, s_, amb_);                                                           \
+        s_ = _mm512_add_epi32(s_, base);                                                      \
+        s_ = _mm512_mask_mov_epi32(s_, (nf), nfs);                                            \
+        uint32_t *w = ring[j & 3];                                                            \
+        _mm512_store_si512(w, s_);                                                            \
+        FIX_AMBIGUOUS(UT, FT, amb_, w)                                                        \
+        if (j >= RING_DEPTH) COUNT_RING(ring[(j - RING_DEPTH) & 3]);                          \
+        j++;                                                                                  \
+        i += 16;                                                                              \
+    } while (0)
+
 #define BLOCK_PROLOGUE(FT)                                                                    \
     LOG_DECL(lp)                                                                              \
     const int16_t *table = self->table;                                                       \
@@ -558,17 +579,8 @@ AVX512 static inline void block_f32_avx512(const Layout *self, const LogP *lp, c
         s23 = _mm512_add_pd(s23, C);
         q01 = _mm512_fmadd_pd(A, A, q01);
         q23 = _mm512_fmadd_pd(C, C, q23);
-        __mmask16 ng = _mm512_cmp_ps_mask(X, fzero, _CMP_LT_OQ), amb;
-        __m512i s;
-        LOG_SLOTS(X, ng, s, amb);
-        s = _mm512_add_epi32(s, base);
-        s = _mm512_mask_mov_epi32(s, _mm512_fpclass_ps_mask(X, 0x99), nfs); /* NaN, +-Inf */
-        uint32_t *w = ring[j & 3];
-        _mm512_store_si512(w, s);
-        FIX_AMBIGUOUS(uint32_t, float, amb, w)
-        if (j >= RING_DEPTH) COUNT_RING(ring[(j - RING_DEPTH) & 3]);
-        j++;
-        i += 16;
+        __mmask16 ng = _mm512_cmp_ps_mask(X, fzero, _CMP_LT_OQ);
+        SLOTS_INTO_RING(uint32_t, float, X, ng, _mm512_fpclass_ps_mask(X, 0x99)); /* NaN, +-Inf */
     }
     BLOCK_EPILOGUE(float, 8, stats_f32_portable, uint32_t)
 }
@@ -593,89 +605,65 @@ AVX512 static inline void block_f64_avx512(const Layout *self, const LogP *lp, c
         q23 = _mm512_fmadd_pd(C, C, q23);
         __m512 X = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(A)), _mm512_cvtpd_ps(C), 1);
         __mmask16 ng = _mm512_kunpackb(_mm512_cmp_pd_mask(C, dzero, _CMP_LT_OQ),
-                                       _mm512_cmp_pd_mask(A, dzero, _CMP_LT_OQ)), amb;
+                                       _mm512_cmp_pd_mask(A, dzero, _CMP_LT_OQ));
         __mmask16 nf = _mm512_kunpackb(_mm512_fpclass_pd_mask(C, 0x99), _mm512_fpclass_pd_mask(A, 0x99));
-        __m512i s;
-        LOG_SLOTS(X, ng, s, amb);
-        s = _mm512_add_epi32(s, base);
-        s = _mm512_mask_mov_epi32(s, nf, nfs);
-        uint32_t *w = ring[j & 3];
-        _mm512_store_si512(w, s);
-        FIX_AMBIGUOUS(uint64_t, double, amb, w)
-        if (j >= RING_DEPTH) COUNT_RING(ring[(j - RING_DEPTH) & 3]);
-        j++;
-        i += 16;
+        SLOTS_INTO_RING(uint64_t, double, X, ng, nf);
     }
     BLOCK_EPILOGUE(double, 4, stats_f64_portable, uint64_t)
 }
 
-/* The pass: COUNT_STATS's structure with NL512 lanes (lanes: NL512 * nslot uint32). */
-#define COUNT_STATS512(NAME, FT, BLOCKFN)                                                     \
-AVX512 static void NAME(const Layout *self, const LogP *lp, const FT *x, Py_ssize_t n,        \
-                        int64_t *counts, uint32_t *lanes, double *acc) {                      \
-    const Py_ssize_t nslot = self->nslot, block = self->block, stride = nslot;                \
-    for (Py_ssize_t start = 0; start < n; start += block) {                                   \
-        Py_ssize_t end = n - start < block ? n : start + block;                               \
-        memset(lanes, 0, sizeof(uint32_t) * NL512 * stride);                                  \
-        for (Py_ssize_t gb = start; gb < end; gb += SGROUP * SBLOCK) {                        \
-            Py_ssize_t ge = end - gb < SGROUP * SBLOCK ? end : gb + SGROUP * SBLOCK;          \
-            double g[4] = {acc[0], acc[1], 0.0, 0.0};                                         \
-            for (Py_ssize_t sb = gb; sb < ge; sb += SBLOCK)                                   \
-                BLOCKFN(self, lp, x, sb, ge - sb < SBLOCK ? ge : sb + SBLOCK, lanes, g, stride); \
-            acc[0] = g[0];                                                                    \
-            acc[1] = g[1];                                                                    \
-            acc[2] += g[2];                                                                   \
-            acc[3] += g[3];                                                                   \
-        }                                                                                     \
-        for (Py_ssize_t b = 0; b < nslot; b++) {                                              \
-            int64_t t = 0;                                                                    \
-            for (int l = 0; l < NL512; l++) t += lanes[l * stride + b];                       \
-            counts[b] += t;                                                                   \
-        }                                                                                     \
-    }                                                                                         \
-}
-
-COUNT_STATS512(count_stats_f32_avx512, float, block_f32_avx512)
-COUNT_STATS512(count_stats_f64_avx512, double, block_f64_avx512)
 #endif
 
-/* The pass over x[0..n) (see count_stats above), one BLOCK call per SBLOCK values: lane flushes
- * every `block` values, each group's sums added into acc = [min, max, sum, sum of squares]. */
-#define COUNT_STATS(NAME, ATTR, FT, BLOCK)                                                    \
+
+/* Add the NLANES lanes of nslot counters each into counts. */
+static void fold_lanes(const uint32_t *lanes, int nlanes, Py_ssize_t nslot, int64_t *counts) {
+    for (Py_ssize_t b = 0; b < nslot; b++) {
+        int64_t t = 0;
+        for (int l = 0; l < nlanes; l++) t += lanes[l * nslot + b];
+        counts[b] += t;
+    }
+}
+
+/* The pass over x[0..n) (see count_stats above) into NLANES count lanes, one BLOCK call per
+ * SBLOCK values: lane flushes every `block` values, each group's sums added into
+ * acc = [min, max, sum, sum of squares]. */
+#define COUNT_STATS(NAME, ATTR, FT, BLOCK, NLANES)                                            \
 ATTR static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,          \
                       uint32_t *lanes, double *acc) {                                         \
     const Py_ssize_t nslot = self->nslot, block = self->block;                                \
     for (Py_ssize_t start = 0; start < n; start += block) {                                   \
         Py_ssize_t end = n - start < block ? n : start + block;                               \
-        memset(lanes, 0, sizeof(uint32_t) * LANES * nslot);                                   \
+        memset(lanes, 0, sizeof(uint32_t) * NLANES * nslot);                                  \
         for (Py_ssize_t gb = start; gb < end; gb += SGROUP * SBLOCK) {                        \
             Py_ssize_t ge = end - gb < SGROUP * SBLOCK ? end : gb + SGROUP * SBLOCK;          \
             double g[4] = {acc[0], acc[1], 0.0, 0.0}; /* this group's sums */                 \
             for (Py_ssize_t sb = gb; sb < ge; sb += SBLOCK)                                   \
-                BLOCK(self, x, sb, ge - sb < SBLOCK ? ge : sb + SBLOCK, lanes, g);            \
+                BLOCK(self, &self->logp, x, sb, ge - sb < SBLOCK ? ge : sb + SBLOCK, lanes, g, nslot); \
             acc[0] = g[0];                                                                    \
             acc[1] = g[1];                                                                    \
             acc[2] += g[2];                                                                   \
             acc[3] += g[3];                                                                   \
         }                                                                                     \
-        FOLD_LANES(lanes, nslot, counts);                                                     \
+        fold_lanes(lanes, NLANES, nslot, counts);                                             \
     }                                                                                         \
 }
 
-COUNT_STATS(count_stats_f32_portable, , float, block_f32_portable)
-COUNT_STATS(count_stats_f64_portable, , double, block_f64_portable)
+COUNT_STATS(count_stats_f32_portable, , float, block_f32_portable, LANES)
+COUNT_STATS(count_stats_f64_portable, , double, block_f64_portable, LANES)
 
 /* The AVX2 kernel where the CPU has it (have_avx2, set when the module is loaded), else the
  * portable one. */
 #ifdef HAVE_AVX2_STATS
-COUNT_STATS(count_stats_f32_avx2, AVX2, float, block_f32_avx2)
-COUNT_STATS(count_stats_f64_avx2, AVX2, double, block_f64_avx2)
+COUNT_STATS(count_stats_f32_avx2, AVX2, float, block_f32_avx2, LANES)
+COUNT_STATS(count_stats_f64_avx2, AVX2, double, block_f64_avx2, LANES)
 #ifdef HAVE_AVX512_STATS
+COUNT_STATS(count_stats_f32_avx512, AVX512, float, block_f32_avx512, NL512)
+COUNT_STATS(count_stats_f64_avx512, AVX512, double, block_f64_avx512, NL512)
 #define USE_AVX512(self) (have_avx512 && (self)->log_ok)
 #define COUNT_STATS_DISPATCH(NAME, FT)                                                        \
 static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,               \
                  uint32_t *lanes, double *acc) {                                             \
-    if (USE_AVX512(self)) NAME##_avx512(self, &self->logp, x, n, counts, lanes, acc);         \
+    if (USE_AVX512(self)) NAME##_avx512(self, x, n, counts, lanes, acc);                      \
     else if (have_avx2) NAME##_avx2(self, x, n, counts, lanes, acc);                          \
     else NAME##_portable(self, x, n, counts, lanes, acc);                                     \
 }
@@ -703,13 +691,6 @@ COUNT_STATS_DISPATCH(count_stats_f64, double)
 /* The count lanes count_stats's kernel for this layout uses (its lane buffer: MAXLANES * nslot). */
 static int stats_lanes(const Layout *self) { return USE_AVX512(self) ? MAXLANES : LANES; }
 
-static void fold_lanes(const uint32_t *lanes, int nlanes, Py_ssize_t nslot, int64_t *counts) {
-    for (Py_ssize_t b = 0; b < nslot; b++) {
-        int64_t t = 0;
-        for (int l = 0; l < nlanes; l++) t += lanes[l * nslot + b];
-        counts[b] += t;
-    }
-}
 
 /* -- count_stats on two threads: the caller and one worker ------------------------------------ *
  *
@@ -761,7 +742,7 @@ ATTR static void NAME(const Layout *self, const FT *x, Py_ssize_t n, Py_ssize_t 
         Py_ssize_t gb = gi * GVALUES, ge = n - gb < GVALUES ? n : gb + GVALUES;               \
         double g[4] = {INFINITY, -INFINITY, 0.0, 0.0};                                        \
         for (Py_ssize_t sb = gb; sb < ge; sb += SBLOCK)                                       \
-            BLOCK(self, x, sb, ge - sb < SBLOCK ? ge : sb + SBLOCK, lanes, g);                \
+            BLOCK(self, &self->logp, x, sb, ge - sb < SBLOCK ? ge : sb + SBLOCK, lanes, g, self->nslot); \
         memcpy(gstats + 4 * gi, g, sizeof g);                                                 \
     }                                                                                         \
 }
@@ -773,19 +754,8 @@ GROUPS(groups_f32_avx2, AVX2, float, block_f32_avx2)
 GROUPS(groups_f64_avx2, AVX2, double, block_f64_avx2)
 #endif
 #ifdef HAVE_AVX512_STATS
-#define GROUPS512(NAME, FT, BLOCK)                                                            \
-AVX512 static void NAME(const Layout *self, const FT *x, Py_ssize_t n, Py_ssize_t g0,          \
-                        Py_ssize_t g1, uint32_t *lanes, double *gstats) {                     \
-    for (Py_ssize_t gi = g0; gi < g1; gi++) {                                                 \
-        Py_ssize_t gb = gi * GVALUES, ge = n - gb < GVALUES ? n : gb + GVALUES;               \
-        double g[4] = {INFINITY, -INFINITY, 0.0, 0.0};                                        \
-        for (Py_ssize_t sb = gb; sb < ge; sb += SBLOCK)                                       \
-            BLOCK(self, &self->logp, x, sb, ge - sb < SBLOCK ? ge : sb + SBLOCK, lanes, g, self->nslot); \
-        memcpy(gstats + 4 * gi, g, sizeof g);                                                 \
-    }                                                                                         \
-}
-GROUPS512(groups_f32_avx512, float, block_f32_avx512)
-GROUPS512(groups_f64_avx512, double, block_f64_avx512)
+GROUPS(groups_f32_avx512, AVX512, float, block_f32_avx512)
+GROUPS(groups_f64_avx512, AVX512, double, block_f64_avx512)
 #endif
 
 static void groups(const Layout *self, const void *x, Py_ssize_t n, Py_ssize_t g0, Py_ssize_t g1,
