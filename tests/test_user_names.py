@@ -190,3 +190,13 @@ def test_a_lone_colon_stays_in_url_names_as_the_peers_write_it():
     fs, root = fsspec.core.url_to_fs(url)
     subruns = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(root, detail=False) if "tfevents" not in p)
     assert subruns == ["loss_a%3a%3ab", "loss_val:top1"]
+
+
+def test_a_suffix_with_a_chain_marker_on_a_url_is_read_back():
+    """The event file's name is cut at '::' by fsspec when read through its URL: the writer wrote
+    '...::zip' and anyboard's own reader found nothing."""
+    url = _memory_url("suffix")
+    with anyboard.SummaryWriter(url, filename_suffix="::zip") as w:
+        w.add_scalar("loss", 2.0, 0)
+    frame = anyboard.read_scalars(url)
+    assert list(frame["value"]) == [2.0]

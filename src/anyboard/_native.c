@@ -825,6 +825,7 @@ static void forget_worker(void) { /* in a forked child: the worker (and any lock
     job_number = 0;
     skip_left = 0;
     skip_next = SKIP_FIRST;
+    passes_shared = passes_alone = 0;
     atomic_store(&posted, 0);
     atomic_store(&job.state, JOB_CLOSED);
 }
@@ -899,7 +900,7 @@ static void *worker_main(void *unused) {
         }
         job.worker_chunks = 0;
         job.worker_cpu = 0;
-        if (lanes != NULL) {
+        if (lanes != NULL && moded) { /* in its own mode it would count differently: take no chunk */
             int64_t cpu = cpu_ns();
             job.worker_chunks = take_chunks(lanes);
             job.worker_cpu = cpu_ns() - cpu;

@@ -150,9 +150,10 @@ class _WriterBase:
             raise ValueError(f"got both logdir={logdir!r} and log_dir={log_dir!r}; pass one")
         if not isinstance(comment, str):
             raise TypeError(f"comment must be a str, got {type(comment).__name__}")
-        suffix = safe_component(filename_suffix or "", allow_empty=True, what="filename_suffix")
-        check_suffix(suffix, filename_suffix)
         logdir = logdir if logdir is not None else log_dir
+        url_logdir = logdir is not None and remote._local(os.fspath(logdir)) is None
+        suffix = safe_component(filename_suffix or "", allow_empty=True, url=url_logdir, what="filename_suffix")
+        check_suffix(suffix, filename_suffix)
         if logdir is None:
             stamp = datetime.now().strftime("%b%d_%H-%M-%S")
             name = safe_component(

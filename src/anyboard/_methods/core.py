@@ -468,12 +468,12 @@ class CoreMethods(MethodsBase):
             )
         extra = encode_bytes(array.size, array.dtype, bins, fmt)
         core = self._core
+        step, wall = self._step(tag, global_step), self._walltime(tag, walltime)  # before any pass or copy
         if array.nbytes >= _POOL_MIN and isinstance(bins, str) and bins in TF_BINS and native_binning():
             # A large array with TensorFlow's buckets is binned here, in one compiled pass shared
             # with the compiled worker thread (0.2-0.3 ms per 1e6 float32 on two free cores): no
             # snapshot to copy (0.25 ms) and bin again on the writer thread (0.4-0.6 ms), so a
             # burst of them ends when its last call returns (issue #21: benchmarks/README.md).
-            step, wall = self._step(tag, global_step), self._walltime(tag, walltime)  # checked before the pass
             summary = _histogram_now(tag, array, bins, max_bins, fmt)
             self._emit(tag, bytes, (summary,), step, wall, nbytes=len(summary))
             return
@@ -493,13 +493,13 @@ class CoreMethods(MethodsBase):
                 buffer = np.empty(array.size, array.dtype)
                 np.copyto(buffer.reshape(array.shape), array)
             pooled = (tag, buffer, bins, max_bins, fmt, core.give_buffer)
-            self._emit(tag, _pooled_histogram, pooled, global_step, walltime, nbytes=array.nbytes + extra)
+            self._emit(tag, _pooled_histogram, pooled, step, wall, nbytes=array.nbytes + extra)
             return
         # A small array: its bytes (a copy that keeps the GIL, unlike NumPy's copies of more than
         # a few hundred values: a caller that lets the GIL go may wait a whole switch interval,
         # 5 ms, to get it back from the writer thread), binned on the writer thread.
         snapshot = (tag, array.tobytes(), array.dtype, array.size, bins, max_bins, fmt)
-        self._emit(tag, _snapshot_histogram, snapshot, global_step, walltime, nbytes=array.nbytes + extra)
+        self._emit(tag, _snapshot_histogram, snapshot, step, wall, nbytes=array.nbytes + extra)
 
     def add_histogram_raw(
         self,
