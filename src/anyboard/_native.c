@@ -255,6 +255,18 @@ AVX2 static double hsum_pd(__m256d v) {
         (out)[3] += hsum_pd(_mm256_add_pd(_mm256_add_pd(q0, q1), _mm256_add_pd(q2, q3)));     \
     } while (0)
 
+/* g[0], g[1] (min, max) folded with the W lanes of the vectors lo, hi (type FT), lane by lane. */
+#define FOLD_MINMAX(FT, W, lo, hi, g)                                                         \
+    do {                                                                                      \
+        FT l_[W], h_[W];                                                                      \
+        memcpy(l_, &(lo), sizeof l_);                                                         \
+        memcpy(h_, &(hi), sizeof h_);                                                         \
+        for (int k_ = 0; k_ < W; k_++) {                                                      \
+            (g)[0] = (double)l_[k_] < (g)[0] ? (double)l_[k_] : (g)[0];                       \
+            (g)[1] = (double)h_[k_] > (g)[1] ? (double)h_[k_] : (g)[1];                       \
+        }                                                                                     \
+    } while (0)
+
 /* Four vectors of doubles into the running sums (s0..s3) and sums of squares (q0..q3). */
 #define AVX2_ACCUMULATE(a, b, c, d)                                                           \
     do {                                                                                      \
@@ -330,7 +342,7 @@ BLOCK_PORTABLE(block_f64_portable, double, uint64_t, stats_f64_portable)
         AVX2_ACCUMULATE(a, b, c, d);                                                          \
     } while (0)
 
-#define BLOCK_AVX2(NAME, FT, UT, VT, SET1, STOREU, W, FUSED16, TAIL)                           \
+#define BLOCK_AVX2(NAME, FT, UT, VT, SET1, W, FUSED16, TAIL)                                   \
 AVX2 static inline void NAME(const Layout *self, const LogP *lp, const FT *x, Py_ssize_t i,    \
                              Py_ssize_t end, uint32_t *lanes, double *g, Py_ssize_t stride) { \
     (void)lp;                                                                                 \
@@ -346,13 +358,7 @@ AVX2 static inline void NAME(const Layout *self, const LogP *lp, const FT *x, Py
         Py_ssize_t stop = i + 16;                                                             \
         COUNT_LANES(FT, UT, x, i, stop, lanes, nslot);                                        \
     }                                                                                         \
-    FT l[W], h[W];                                                                            \
-    STOREU(l, lo);                                                                            \
-    STOREU(h, hi);                                                                            \
-    for (int k = 0; k < W; k++) {                                                             \
-        g[0] = (double)l[k] < g[0] ? (double)l[k] : g[0];                                     \
-        g[1] = (double)h[k] > g[1] ? (double)h[k] : g[1];                                     \
-    }                                                                                         \
+    FOLD_MINMAX(FT, W, lo, hi, g);                                                            \
     AVX2_SUMS_INTO(g, s0, s1, s2, s3, q0, q1, q2, q3);                                        \
     if (i < end) {                                                                            \
         TAIL(x + i, end - i, g);                                                              \
@@ -360,9 +366,9 @@ AVX2 static inline void NAME(const Layout *self, const LogP *lp, const FT *x, Py
     }                                                                                         \
 }
 
-BLOCK_AVX2(block_f32_avx2, float, uint32_t, __m256, _mm256_set1_ps, _mm256_storeu_ps, 8, FUSED_F32_16,
+BLOCK_AVX2(block_f32_avx2, float, uint32_t, __m256, _mm256_set1_ps, 8, FUSED_F32_16,
            stats_f32_portable)
-BLOCK_AVX2(block_f64_avx2, double, uint64_t, __m256d, _mm256_set1_pd, _mm256_storeu_pd, 4, FUSED_F64_16,
+BLOCK_AVX2(block_f64_avx2, double, uint64_t, __m256d, _mm256_set1_pd, 4, FUSED_F64_16,
            stats_f64_portable)
 #endif
 
@@ -461,30 +467,16 @@ static int logp_init(LogP *lp, const Layout *L) {
         (s) = _mm512_mask_xor_epi32(k_, ng, k_, lones); /* negative: -1 - c */                \
     } while (0)
 
-AVX512 static inline double hsum_pd512(__m256d v) {
-    __m128d lo = _mm256_castpd256_pd128(v), hi = _mm256_extractf128_pd(v, 1);
-    lo = _mm_add_pd(lo, hi);
-    return _mm_cvtsd_f64(lo) + _mm_cvtsd_f64(_mm_unpackhi_pd(lo, lo));
-}
-
 /* min/max in 8 (float) / 4 (double) lanes in the AVX2 kernel's order; sums in two 512-bit
  * accumulators s01 = [s0 | s1], s23 = [s2 | s3] (the AVX2 kernel's four 256-bit ones, lane for
- * lane), folded as AVX2_SUMS_INTO. */
+ * lane), folded as the AVX2 kernel folds its four. */
 #define STATS_FOLD512(FT, W)                                                                  \
     do {                                                                                      \
-        FT l_[W], h_[W];                                                                      \
-        memcpy(l_, &lo, sizeof l_);                                                           \
-        memcpy(h_, &hi, sizeof h_);                                                           \
-        for (int k = 0; k < W; k++) {                                                         \
-            g[0] = (double)l_[k] < g[0] ? (double)l_[k] : g[0];                               \
-            g[1] = (double)h_[k] > g[1] ? (double)h_[k] : g[1];                               \
-        }                                                                                     \
-        __m256d s0 = _mm512_castpd512_pd256(s01), s1 = _mm512_extractf64x4_pd(s01, 1);        \
-        __m256d s2 = _mm512_castpd512_pd256(s23), s3 = _mm512_extractf64x4_pd(s23, 1);        \
-        __m256d q0 = _mm512_castpd512_pd256(q01), q1 = _mm512_extractf64x4_pd(q01, 1);        \
-        __m256d q2 = _mm512_castpd512_pd256(q23), q3 = _mm512_extractf64x4_pd(q23, 1);        \
-        g[2] += hsum_pd512(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));      \
-        g[3] += hsum_pd512(_mm256_add_pd(_mm256_add_pd(q0, q1), _mm256_add_pd(q2, q3)));      \
+        FOLD_MINMAX(FT, W, lo, hi, g);                                                        \
+        AVX2_SUMS_INTO(g, _mm512_castpd512_pd256(s01), _mm512_extractf64x4_pd(s01, 1),         \
+                       _mm512_castpd512_pd256(s23), _mm512_extractf64x4_pd(s23, 1),            \
+                       _mm512_castpd512_pd256(q01), _mm512_extractf64x4_pd(q01, 1),            \
+                       _mm512_castpd512_pd256(q23), _mm512_extractf64x4_pd(q23, 1));           \
     } while (0)
 
 /* The 16 slots w (lane offsets added) of the values at x + i: ambiguous lanes from SLOT. */
