@@ -169,8 +169,9 @@ COUNT(count_f64, double, uint64_t)
  * Inf (or a NaN in the sums) is seen by the counting, after which count_stats redoes the
  * statistics masked (finite_stats: a rare, slower path).
  *
- * Two kernels share these blocks and groups (COUNT_STATS) and differ in what they do with a
- * block. With AVX2 and FMA (checked when the module is loaded, on x86-64 GCC/Clang; not when
+ * Three kernels share these blocks and groups (COUNT_STATS, and GROUPS for the two-thread pass)
+ * and differ in what they do with a block; kernel_of picks one per layout. The AVX-512 one
+ * (TensorFlow's edges only) is described with its code below. With AVX2 and FMA (checked when the module is loaded, on x86-64 GCC/Clang; not when
  * built with -DANYBOARD_PORTABLE_STATS, to test the other) one loop body takes 16 values: their
  * statistics in 256-bit registers and their counting (BLOCK_AVX2). The vector arithmetic then
  * runs beside the counting's table loads and increments (other execution units): a cold
@@ -620,8 +621,9 @@ static void fold_lanes(const uint32_t *lanes, int nlanes, Py_ssize_t nslot, int6
  * SBLOCK values: lane flushes every `block` values, each group's sums added into
  * acc = [min, max, sum, sum of squares]. */
 #define COUNT_STATS(NAME, ATTR, FT, BLOCK, NLANES)                                            \
-ATTR static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,          \
+ATTR static void NAME(const Layout *self, const void *values, Py_ssize_t n, int64_t *counts,   \
                       uint32_t *lanes, double *acc) {                                         \
+    const FT *x = (const FT *)values;                                                         \
     const Py_ssize_t nslot = self->nslot, block = self->block;                                \
     for (Py_ssize_t start = 0; start < n; start += block) {                                   \
         Py_ssize_t end = n - start < block ? n : start + block;                               \
@@ -643,45 +645,76 @@ ATTR static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *co
 COUNT_STATS(count_stats_f32_portable, , float, block_f32_portable, LANES)
 COUNT_STATS(count_stats_f64_portable, , double, block_f64_portable, LANES)
 
-/* The AVX2 kernel where the CPU has it (have_avx2, set when the module is loaded), else the
- * portable one. */
 #ifdef HAVE_AVX2_STATS
 COUNT_STATS(count_stats_f32_avx2, AVX2, float, block_f32_avx2, LANES)
 COUNT_STATS(count_stats_f64_avx2, AVX2, double, block_f64_avx2, LANES)
+#endif
 #ifdef HAVE_AVX512_STATS
 COUNT_STATS(count_stats_f32_avx512, AVX512, float, block_f32_avx512, NL512)
 COUNT_STATS(count_stats_f64_avx512, AVX512, double, block_f64_avx512, NL512)
-#define USE_AVX512(self) (have_avx512 && (self)->log_ok)
-#define COUNT_STATS_DISPATCH(NAME, FT)                                                        \
-static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,               \
-                 uint32_t *lanes, double *acc) {                                             \
-    if (USE_AVX512(self)) NAME##_avx512(self, x, n, counts, lanes, acc);                      \
-    else if (have_avx2) NAME##_avx2(self, x, n, counts, lanes, acc);                          \
-    else NAME##_portable(self, x, n, counts, lanes, acc);                                     \
-}
-#else
-#define USE_AVX512(self) 0
-#define COUNT_STATS_DISPATCH(NAME, FT)                                                        \
-static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,               \
-                 uint32_t *lanes, double *acc) {                                             \
-    if (have_avx2) NAME##_avx2(self, x, n, counts, lanes, acc);                               \
-    else NAME##_portable(self, x, n, counts, lanes, acc);                                     \
-}
-#endif
-#else
-#define USE_AVX512(self) 0
-#define COUNT_STATS_DISPATCH(NAME, FT)                                                        \
-static void NAME(const Layout *self, const FT *x, Py_ssize_t n, int64_t *counts,               \
-                 uint32_t *lanes, double *acc) {                                             \
-    NAME##_portable(self, x, n, counts, lanes, acc);                                          \
-}
 #endif
 
-COUNT_STATS_DISPATCH(count_stats_f32, float)
-COUNT_STATS_DISPATCH(count_stats_f64, double)
+#define GVALUES ((Py_ssize_t)SGROUP * SBLOCK) /* values per group */
 
-/* The count lanes count_stats's kernel for this layout uses (its lane buffer: MAXLANES * nslot). */
-static int stats_lanes(const Layout *self) { return USE_AVX512(self) ? MAXLANES : LANES; }
+/* Groups [g0, g1) of x[0..n): counted into lanes, each group's [min, max, sum, sum of squares]
+ * into gstats[4 * group] (min/max from +-Inf: folded into the running ones afterwards). The
+ * two-thread pass (below) is made of these. */
+#define GROUPS(NAME, ATTR, FT, BLOCK)                                                         \
+ATTR static void NAME(const Layout *self, const void *values, Py_ssize_t n, Py_ssize_t g0,     \
+                      Py_ssize_t g1, uint32_t *lanes, double *gstats) {                       \
+    const FT *x = (const FT *)values;                                                         \
+    for (Py_ssize_t gi = g0; gi < g1; gi++) {                                                 \
+        Py_ssize_t gb = gi * GVALUES, ge = n - gb < GVALUES ? n : gb + GVALUES;               \
+        double g[4] = {INFINITY, -INFINITY, 0.0, 0.0};                                        \
+        for (Py_ssize_t sb = gb; sb < ge; sb += SBLOCK)                                       \
+            BLOCK(self, &self->logp, x, sb, ge - sb < SBLOCK ? ge : sb + SBLOCK, lanes, g, self->nslot); \
+        memcpy(gstats + 4 * gi, g, sizeof g);                                                 \
+    }                                                                                         \
+}
+
+GROUPS(groups_f32_portable, , float, block_f32_portable)
+GROUPS(groups_f64_portable, , double, block_f64_portable)
+#ifdef HAVE_AVX2_STATS
+GROUPS(groups_f32_avx2, AVX2, float, block_f32_avx2)
+GROUPS(groups_f64_avx2, AVX2, double, block_f64_avx2)
+#endif
+#ifdef HAVE_AVX512_STATS
+GROUPS(groups_f32_avx512, AVX512, float, block_f32_avx512)
+GROUPS(groups_f64_avx512, AVX512, double, block_f64_avx512)
+#endif
+
+/* One kernel's entry points, [0] float64, [1] float32 (index: Layout.is32). */
+typedef struct {
+    const char *name;  /* Layout.kernel */
+    int lanes;         /* count lanes (its lane buffers hold MAXLANES * nslot) */
+    void (*pass[2])(const Layout *, const void *, Py_ssize_t, int64_t *, uint32_t *, double *);
+    void (*groups[2])(const Layout *, const void *, Py_ssize_t, Py_ssize_t, Py_ssize_t, uint32_t *, double *);
+} Kernel;
+
+static const Kernel KERNEL_PORTABLE = {"portable", LANES, {count_stats_f64_portable, count_stats_f32_portable},
+                                       {groups_f64_portable, groups_f32_portable}};
+#ifdef HAVE_AVX2_STATS
+static const Kernel KERNEL_AVX2 = {"avx2", LANES, {count_stats_f64_avx2, count_stats_f32_avx2},
+                                   {groups_f64_avx2, groups_f32_avx2}};
+#endif
+#ifdef HAVE_AVX512_STATS
+static const Kernel KERNEL_AVX512 = {"avx512", NL512, {count_stats_f64_avx512, count_stats_f32_avx512},
+                                     {groups_f64_avx512, groups_f32_avx512}};
+#endif
+
+/* The kernel of this layout on this CPU: AVX-512 for TensorFlow's edges where the CPU has it
+ * (have_avx512, logp_init), else AVX2 where the CPU has it (have_avx2, set when the module is
+ * loaded), else the portable one. */
+static const Kernel *kernel_of(const Layout *self) {
+#ifdef HAVE_AVX512_STATS
+    if (have_avx512 && self->log_ok) return &KERNEL_AVX512;
+#endif
+#ifdef HAVE_AVX2_STATS
+    if (have_avx2) return &KERNEL_AVX2;
+#endif
+    (void)self;
+    return &KERNEL_PORTABLE;
+}
 
 
 /* -- count_stats on two threads: the caller and one worker ------------------------------------ *
@@ -712,7 +745,6 @@ static int stats_lanes(const Layout *self) { return USE_AVX512(self) ? MAXLANES 
 #include <time.h>
 #include <unistd.h>
 
-#define GVALUES ((Py_ssize_t)SGROUP * SBLOCK) /* values per group */
 #define CHUNK_GROUPS 2                        /* groups per chunk: 32768 values, ~20 µs */
 #define SPIN_NS 100000                        /* the worker watches this long before sleeping */
 #define SPLIT_MIN ((Py_ssize_t)1 << 17)       /* fewer values: one thread (waking one costs more) */
@@ -724,51 +756,6 @@ static int stats_lanes(const Layout *self) { return USE_AVX512(self) ? MAXLANES 
 #else
 #define CPU_RELAX() ((void)0)
 #endif
-
-/* Groups [g0, g1) of x[0..n): counted into lanes, each group's [min, max, sum, sum of squares]
- * into gstats[4 * group] (min/max from +-Inf: folded into the running ones afterwards). */
-#define GROUPS(NAME, ATTR, FT, BLOCK)                                                         \
-ATTR static void NAME(const Layout *self, const FT *x, Py_ssize_t n, Py_ssize_t g0,            \
-                      Py_ssize_t g1, uint32_t *lanes, double *gstats) {                       \
-    for (Py_ssize_t gi = g0; gi < g1; gi++) {                                                 \
-        Py_ssize_t gb = gi * GVALUES, ge = n - gb < GVALUES ? n : gb + GVALUES;               \
-        double g[4] = {INFINITY, -INFINITY, 0.0, 0.0};                                        \
-        for (Py_ssize_t sb = gb; sb < ge; sb += SBLOCK)                                       \
-            BLOCK(self, &self->logp, x, sb, ge - sb < SBLOCK ? ge : sb + SBLOCK, lanes, g, self->nslot); \
-        memcpy(gstats + 4 * gi, g, sizeof g);                                                 \
-    }                                                                                         \
-}
-
-GROUPS(groups_f32_portable, , float, block_f32_portable)
-GROUPS(groups_f64_portable, , double, block_f64_portable)
-#ifdef HAVE_AVX2_STATS
-GROUPS(groups_f32_avx2, AVX2, float, block_f32_avx2)
-GROUPS(groups_f64_avx2, AVX2, double, block_f64_avx2)
-#endif
-#ifdef HAVE_AVX512_STATS
-GROUPS(groups_f32_avx512, AVX512, float, block_f32_avx512)
-GROUPS(groups_f64_avx512, AVX512, double, block_f64_avx512)
-#endif
-
-static void groups(const Layout *self, const void *x, Py_ssize_t n, Py_ssize_t g0, Py_ssize_t g1,
-                   uint32_t *lanes, double *gstats) {
-#ifdef HAVE_AVX512_STATS
-    if (USE_AVX512(self)) {
-        if (self->is32) groups_f32_avx512(self, (const float *)x, n, g0, g1, lanes, gstats);
-        else groups_f64_avx512(self, (const double *)x, n, g0, g1, lanes, gstats);
-        return;
-    }
-#endif
-#ifdef HAVE_AVX2_STATS
-    if (have_avx2) {
-        if (self->is32) groups_f32_avx2(self, (const float *)x, n, g0, g1, lanes, gstats);
-        else groups_f64_avx2(self, (const double *)x, n, g0, g1, lanes, gstats);
-        return;
-    }
-#endif
-    if (self->is32) groups_f32_portable(self, (const float *)x, n, g0, g1, lanes, gstats);
-    else groups_f64_portable(self, (const double *)x, n, g0, g1, lanes, gstats);
-}
 
 enum { JOB_CLOSED = 0, JOB_OPEN = 1, JOB_JOINED = 2, JOB_DONE = 3 }; /* low 2 bits of Job.state */
 
@@ -858,11 +845,12 @@ static uint64_t wait_posted(uint64_t seen) {
 /* Take chunks of the open job until none is left; count them into lanes (cleared first).
  * Returns how many it took. */
 static Py_ssize_t take_chunks(uint32_t *lanes) {
-    memset(lanes, 0, sizeof(uint32_t) * (size_t)stats_lanes(job.layout) * (size_t)job.layout->nslot);
+    const Kernel *kernel = kernel_of(job.layout);
+    memset(lanes, 0, sizeof(uint32_t) * (size_t)kernel->lanes * (size_t)job.layout->nslot);
     Py_ssize_t k, taken = 0;
     while ((k = atomic_fetch_add_explicit(&job.next, 1, memory_order_relaxed)) < job.nchunks) {
         Py_ssize_t g0 = k * CHUNK_GROUPS, g1 = g0 + CHUNK_GROUPS < job.ngroups ? g0 + CHUNK_GROUPS : job.ngroups;
-        groups(job.layout, job.x, job.n, g0, g1, lanes, job.gstats);
+        kernel->groups[job.layout->is32](job.layout, job.x, job.n, g0, g1, lanes, job.gstats);
         taken++;
     }
     return taken;
@@ -892,14 +880,12 @@ static void *worker_main(void *unused) {
         }
         job.worker_chunks = 0;
         job.worker_cpu = 0;
+        memset(job.wcounts, 0, sizeof(int64_t) * (size_t)nslot);
         if (lanes != NULL && moded) { /* in its own mode it would count differently: take no chunk */
             int64_t cpu = cpu_ns();
             job.worker_chunks = take_chunks(lanes);
             job.worker_cpu = cpu_ns() - cpu;
-            memset(job.wcounts, 0, sizeof(int64_t) * (size_t)nslot);
-            fold_lanes(lanes, stats_lanes(job.layout), nslot, job.wcounts);
-        } else {
-            memset(job.wcounts, 0, sizeof(int64_t) * (size_t)nslot); /* took no chunk */
+            fold_lanes(lanes, kernel_of(job.layout)->lanes, nslot, job.wcounts);
         }
         if (moded) fesetenv(&own);
         atomic_store_explicit(&job.state, (seen << 2) | JOB_DONE, memory_order_release);
@@ -969,7 +955,7 @@ static int count_stats_split(const Layout *self, const void *x, Py_ssize_t n, in
     int64_t cpu = cpu_ns();
     take_chunks(lanes);
     int64_t own = cpu_ns() - cpu; /* CPU time: what the worker ran meanwhile on this core is not in it */
-    fold_lanes(lanes, stats_lanes(self), self->nslot, counts);
+    fold_lanes(lanes, kernel_of(self)->lanes, self->nslot, counts);
     uint64_t open = (number << 2) | JOB_OPEN;
     Py_ssize_t worker_chunks = 0;
     int64_t worker_cpu = 0;
@@ -1227,10 +1213,7 @@ static PyObject *Layout_count_stats(Layout *self, PyObject *args) {
 #ifdef HAVE_WORKER
         if (threads > 1) split = count_stats_split(self, x.buf, n, c, lanes, acc);
 #endif
-        if (split != 0) {
-            if (self->is32) count_stats_f32(self, (const float *)x.buf, n, c, lanes, acc);
-            else count_stats_f64(self, (const double *)x.buf, n, c, lanes, acc);
-        }
+        if (split != 0) kernel_of(self)->pass[self->is32](self, x.buf, n, c, lanes, acc);
         if (c[self->nslot - 1] > 0) { /* a NaN or an Inf: the statistics again, masked */
             acc[0] = INFINITY;
             acc[1] = -INFINITY;
@@ -1287,12 +1270,7 @@ static PyObject *Layout_get_nslot(Layout *self, void *Py_UNUSED(closure)) {
 }
 
 static PyObject *Layout_get_kernel(Layout *self, void *Py_UNUSED(closure)) {
-    const char *name = "portable";
-#ifdef HAVE_AVX2_STATS
-    if (USE_AVX512(self)) name = "avx512";
-    else if (have_avx2) name = "avx2";
-#endif
-    return PyUnicode_FromString(name);
+    return PyUnicode_FromString(kernel_of(self)->name);
 }
 
 static PyMethodDef Layout_methods[] = {
