@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from anyboard._paths import safe_component
+from anyboard._paths import safe_component, safe_relative
 
 TORCH = "torch"
 TENSORBOARDX = "tensorboardX"
@@ -60,10 +60,12 @@ def scalars_run(layout: str, main_tag: str, key: str, *, url: bool = False) -> s
     what = f"tag {main_tag!r}: add_scalars sub-run"
     if layout == TORCH:
         return safe_component(main_tag.replace("/", "_") + "_" + key, url=url, what=what)
-    parts = [safe_component(p, url=url, what=what) for p in f"{main_tag}/{key}".split("/") if p not in ("", ".")]
-    if not parts:
+    run = safe_relative(
+        f"{main_tag}/{key}", url=url, what=what, backslash=False
+    )  # as tensorboardX's os.path.join on POSIX
+    if not run:
         raise ValueError(f"tag {main_tag!r}: add_scalars key {key!r} names no sub-run directory")
-    return "/".join(parts)
+    return run
 
 
 def mesh_tag(layout: str, tag: str, content_type: int) -> str:

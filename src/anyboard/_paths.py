@@ -94,17 +94,18 @@ def safe_component(name: str, *, allow_empty: bool = False, url: bool = False, w
     return result
 
 
-def safe_relative(name: str, *, url: bool = False, what: str = "name") -> str:
-    """A user's relative path (levels split at ``/`` and ``\\``) as safe components joined by ``/``.
+def safe_relative(name: str, *, url: bool = False, what: str = "name", backslash: bool = True) -> str:
+    """A user's relative path (levels split at ``/``, and at ``\\`` with ``backslash``) as safe
+    components joined by ``/``.
 
     Empty and ``.`` levels are dropped, as ``os.path.join`` and the file system drop them (so
     ``"."`` and ``"./val"`` name the log directory and ``val`` as they do for the peers); ``..``
-    is escaped like any unsafe name. ``""`` when no level is left. ``url``/``what``: see
-    :func:`safe_component`.
+    is escaped like any unsafe name, and so is a ``\\`` that does not split. ``""`` when no level
+    is left. ``url``/``what``: see :func:`safe_component`.
     """
     if not isinstance(name, str):
         raise TypeError(f"{what}: expected a str (it names a directory), got {type(name).__name__}")
-    levels = name.replace("\\", "/").split("/")
+    levels = (name.replace("\\", "/") if backslash else name).split("/")
     return "/".join(safe_component(p, url=url, what=what) for p in levels if p not in ("", "."))
 
 

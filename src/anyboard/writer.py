@@ -151,9 +151,6 @@ class _WriterBase:
         if not isinstance(comment, str):
             raise TypeError(f"comment must be a str, got {type(comment).__name__}")
         logdir = logdir if logdir is not None else log_dir
-        url_logdir = logdir is not None and remote._local(os.fspath(logdir)) is None
-        suffix = safe_component(filename_suffix or "", allow_empty=True, url=url_logdir, what="filename_suffix")
-        check_suffix(suffix, filename_suffix)
         if logdir is None:
             stamp = datetime.now().strftime("%b%d_%H-%M-%S")
             name = safe_component(
@@ -163,6 +160,8 @@ class _WriterBase:
         self._logdir = os.fspath(logdir)
         self._local_logdir = remote._local(self._logdir)  # a plain path or file:// URL's path, else None
         self._url_names = self._local_logdir is None  # names below a URL escape '::', '?', '#' (anyboard._paths)
+        suffix = safe_component(filename_suffix or "", allow_empty=True, url=self._url_names, what="filename_suffix")
+        check_suffix(suffix, filename_suffix)
         if storage_options is not None and not isinstance(storage_options, dict):
             raise TypeError(f"storage_options must be a dict of fsspec options, got {type(storage_options).__name__}")
         self._storage_options = storage_options

@@ -30,10 +30,13 @@ HOST = safe_component(socket.gethostname() or "localhost")
 _PREFIX = "events.out.tfevents."
 
 
+def _name(stamp: int, pid: int, counter: int, suffix: str) -> str:
+    return f"{_PREFIX}{stamp:010d}.{HOST}.{pid}.{counter:06d}{suffix}"
+
+
 def event_file_name(suffix: str = "", now: float | None = None) -> str:
     """Return a fresh event-file name (not a path) for this process."""
-    stamp = int(time.time() if now is None else now)
-    return f"{_PREFIX}{stamp:010d}.{HOST}.{os.getpid()}.{next(_COUNTER):06d}{suffix}"
+    return _name(int(time.time() if now is None else now), os.getpid(), next(_COUNTER), suffix)
 
 
 def check_suffix(suffix: str, given: object) -> None:
@@ -44,7 +47,7 @@ def check_suffix(suffix: str, given: object) -> None:
     Raises:
         ValueError: naming ``filename_suffix`` and the length.
     """
-    longest = len(_PREFIX) + 10 + len(HOST.encode()) + 7 + 6 + len(".global") + 3 + len(suffix.encode())
+    longest = len(_name(0, 9_999_999, 0, f".global{suffix}").encode())
     if longest > MAX_COMPONENT_BYTES:
         raise ValueError(
             f"filename_suffix {given!r} is too long: event file names would be up to {longest} bytes "
