@@ -266,3 +266,29 @@ def test_a_writer_named_twice_runs_once(tmp_path, capsys):
     assert "writers anyboard, logdir" in capsys.readouterr().err
     [row] = json.loads(out.read_text())["results"]
     assert row["impl"] == "anyboard" and len(row["reps"]) == 2
+
+
+@pytest.mark.skipif(harness._other_threads_ns() is None, reason="needs Linux /proc/self/task")
+def test_each_timed_run_starts_once_the_other_threads_are_idle() -> None:
+    """A library's thread left spinning by one writer's run (OpenBLAS's, ~0.1 s after a peer's
+    ``values.dot(values)``) took the second core from the next writer's timed run."""
+    import threading
+    import time
+
+    stop_at = time.perf_counter() + 0.3
+    done = threading.Event()
+
+    def spin() -> None:
+        while time.perf_counter() < stop_at:
+            pass
+        done.set()
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    try:
+        time.sleep(0.05)
+        harness.quiesce(limit_s=30.0)
+        assert done.is_set()
+    finally:
+        thread.join()
+    assert harness.quiesce(limit_s=30.0) < 30.0  # idle threads: it returns without reaching its limit

@@ -13,7 +13,9 @@ Measured for each workload, writer and repetition (default constructor arguments
   cannot win.
 
 Writers run interleaved (A B C, then B C A, ...) in one process, so drift of a shared machine
-hits all of them alike.
+hits all of them alike. Each timed repetition starts once the process's other threads have gone
+idle (:func:`quiesce`): a writer's leftovers, such as OpenBLAS's worker spinning for ~0.1 s on a
+second core after a peer's ``values.dot(values)``, are not timed as part of the next writer's run.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -167,6 +170,45 @@ def _reset_peak_rss() -> bool:
         return False
 
 
+def _other_threads_ns() -> dict[str, int] | None:
+    """CPU time (ns) of each of this process's threads but the calling one (Linux); None elsewhere."""
+    me = str(threading.get_native_id())
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    out = {}
+    for task in tasks:
+        if task == me:
+            continue
+        try:
+            with open(f"/proc/self/task/{task}/schedstat") as f:
+                out[task] = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # ended meanwhile, or no schedstat: not counted
+    return out
+
+
+def quiesce(step_s: float = 0.02, limit_s: float = 1.0, busy_ns: int = 1_000_000) -> float:
+    """Wait until no other thread of this process ran ``busy_ns`` in one ``step_s`` (at most ``limit_s``).
+
+    Returns the seconds waited (0.0 where threads cannot be read). A thread a library leaves
+    spinning (OpenBLAS's, for ~0.1 s after a BLAS call) would share the cores with the next
+    writer's timed run and slow whichever writer follows, not the one that started it.
+    """
+    start = time.perf_counter()
+    before = _other_threads_ns()
+    if before is None:
+        return 0.0
+    while time.perf_counter() - start < limit_s:
+        time.sleep(step_s)
+        now = _other_threads_ns() or {}
+        if all(ns - before.get(task, 0) < busy_ns for task, ns in now.items()):
+            break
+        before = now
+    return time.perf_counter() - start
+
+
 @dataclass
 class Run:
     """One repetition of one workload by one writer."""
@@ -225,6 +267,7 @@ def run_once(impl: str, wl: Workload, call: CallArgs, calls: int, storage: Stora
         timed_single = not wl.light and not wl.burst
         lat: list[int] = []
         gc.collect()
+        quiesce()
         have_peak = _reset_peak_rss()
         rss0 = _status_kb("VmRSS")
         t0 = time.perf_counter()
