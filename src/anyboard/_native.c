@@ -390,8 +390,11 @@ BLOCK_AVX2(block_f64_avx2, double, uint64_t, __m256d, _mm256_set1_pd, 4, FUSED_F
  * t = T + 1 is computed in float32 with getexp/getmant and a degree-5 polynomial (16 lanes,
  * no memory access); its error is < 1.6e-4 (measured over every float32 value). A lane whose t
  * lies within LOG_DELTA = 3e-4 of an integer is "ambiguous" (5.7e-4 of random values, about 1 %
- * of 16-value vectors) and takes its slot from the table (SLOT, exact); every other lane is
- * exact, as checked against SLOT for all 2^32 float32 bit patterns when the kernel was written.
+ * of 16-value vectors): its slot is then one of two, and comparing the value with the compare
+ * values on either side of the formula's one picks the exact one (FIX_AMBIGUOUS). Every other
+ * lane is exact, as checked against SLOT for all 2^32 float32 bit patterns when the kernel was
+ * written. (The ambiguous lanes first took their slot from the cell table, SLOT: ~570 reads per
+ * 1e6 values, most of them cache misses in 512 KiB, were 15 % of the pass.)
  * float64 values are rounded to float32 for t (the error grows by log_1.1(1 + 2^-24) = 6.3e-7,
  * still < 3e-4); their sign and non-finiteness come from the doubles. The bound holds for this
  * exact instruction sequence: change it only with that check redone.
@@ -404,7 +407,9 @@ BLOCK_AVX2(block_f64_avx2, double, uint64_t, __m256d, _mm256_set1_pd, 4, FUSED_F
  *
  * Measured on the benchmark VM (Zen 5), 1e6 values, against the AVX2 kernel in the same runs:
  * float32 0.36 against 0.60 ns per value cold, 0.32 against 0.56 hot; float64 0.48-0.51 against
- * 0.73-0.75 cold. Any other layout (logp_init refuses it) takes the AVX2 kernel. */
+ * 0.73-0.75 cold (with the table for ambiguous lanes; without it, float32 1e6 is 0.32-0.35 ms
+ * where it was 0.38-0.42, on one thread, in the same runs). Any other layout (logp_init refuses
+ * it) takes the AVX2 kernel. */
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
 #define LOG_DELTA 3e-4f
@@ -480,16 +485,22 @@ static int logp_init(LogP *lp, const Layout *L) {
                        _mm512_castpd512_pd256(q23), _mm512_extractf64x4_pd(q23, 1));           \
     } while (0)
 
-/* The 16 slots w (lane offsets added) of the values at x + i: ambiguous lanes from SLOT. */
-#define FIX_AMBIGUOUS(UT, FT, amb, w)                                                         \
+/* The 16 slots w (lane offsets added) of the values at x + i: each ambiguous lane's slot is within
+ * one of the exact one (t is within LOG_DELTA + 1.6e-4 < 1 of an integer, so floor(t) is one of
+ * the two integers around it), and comparing the value with the compare values on either side of
+ * it (the 6-12 KiB cmp array, not the 0.5-2 MiB cell table that SLOT reads, cold after a pause)
+ * gives the exact one: the count of compare values <= v. */
+#define FIX_AMBIGUOUS(FT, amb, w)                                                             \
     if (__builtin_expect((amb) != 0, 0)) {                                                    \
         unsigned a_ = (amb);                                                                  \
         do {                                                                                  \
             int p_ = __builtin_ctz(a_);                                                       \
             FT v_ = x[i + p_];                                                                \
-            int sl_;                                                                          \
-            SLOT(UT, v_, sl_);                                                                \
-            (w)[p_] = (uint32_t)(sl_ + (p_ % NL512) * stride);                                \
+            uint32_t o_ = (uint32_t)((p_ % NL512) * stride);                                  \
+            Py_ssize_t sl_ = (Py_ssize_t)((w)[p_] - o_);                                      \
+            if (sl_ > 0 && v_ < cmp[sl_ - 1]) sl_--;                                          \
+            else if (sl_ < ncmp && v_ >= cmp[sl_]) sl_++;                                     \
+            (w)[p_] = (uint32_t)sl_ + o_;                                                     \
             a_ &= a_ - 1;                                                                     \
         } while (a_);                                                                         \
     }
@@ -509,8 +520,8 @@ static int logp_init(LogP *lp, const Layout *L) {
 #define RING_DEPTH 3 /* count the slots stored 3 iterations earlier (ring of 4) */
 
 /* The 16 values at x + i (as float32 X; ng: the negative lanes, nf: NaN and +-Inf) into ring
- * buffer j, the ambiguous lanes from the table; count the buffer of 3 iterations ago; i += 16. */
-#define SLOTS_INTO_RING(UT, FT, X, ng, nf)                                                   \
+ * buffer j, the ambiguous lanes fixed; count the buffer of 3 iterations ago; i += 16. */
+#define SLOTS_INTO_RING(FT, X, ng, nf)                                                       \
     do {                                                                                      \
         __mmask16 amb_;                                                                       \
         __m512i s_;                                                                           \
@@ -519,7 +530,7 @@ static int logp_init(LogP *lp, const Layout *L) {
         s_ = _mm512_mask_mov_epi32(s_, (nf), nfs);                                            \
         uint32_t *w = ring[j & 3];                                                            \
         _mm512_store_si512(w, s_);                                                            \
-        FIX_AMBIGUOUS(UT, FT, amb_, w)                                                        \
+        FIX_AMBIGUOUS(FT, amb_, w)                                                            \
         if (j >= RING_DEPTH) COUNT_RING(ring[(j - RING_DEPTH) & 3]);                          \
         j++;                                                                                  \
         i += 16;                                                                              \
@@ -527,8 +538,9 @@ static int logp_init(LogP *lp, const Layout *L) {
 
 #define BLOCK_PROLOGUE(FT)                                                                    \
     LOG_DECL(lp)                                                                              \
-    const int16_t *table = self->table;                                                       \
+    const int16_t *table = self->table; /* the tail's SLOT */                                 \
     const FT *cmp = (const FT *)self->cmp;                                                    \
+    const Py_ssize_t ncmp = self->ncmp;                                                       \
     const int shift = self->shift;                                                            \
     int32_t o_[16];                                                                           \
     for (int p = 0; p < 16; p++) o_[p] = (int32_t)((p % NL512) * stride);                     \
@@ -573,7 +585,7 @@ AVX512 static inline void block_f32_avx512(const Layout *self, const LogP *lp, c
         q01 = _mm512_fmadd_pd(A, A, q01);
         q23 = _mm512_fmadd_pd(C, C, q23);
         __mmask16 ng = _mm512_cmp_ps_mask(X, fzero, _CMP_LT_OQ);
-        SLOTS_INTO_RING(uint32_t, float, X, ng, _mm512_fpclass_ps_mask(X, 0x99)); /* NaN, +-Inf */
+        SLOTS_INTO_RING(float, X, ng, _mm512_fpclass_ps_mask(X, 0x99)); /* NaN, +-Inf */
     }
     BLOCK_EPILOGUE(float, 8, stats_f32_portable, uint32_t)
 }
@@ -600,7 +612,7 @@ AVX512 static inline void block_f64_avx512(const Layout *self, const LogP *lp, c
         __mmask16 ng = _mm512_kunpackb(_mm512_cmp_pd_mask(C, dzero, _CMP_LT_OQ),
                                        _mm512_cmp_pd_mask(A, dzero, _CMP_LT_OQ));
         __mmask16 nf = _mm512_kunpackb(_mm512_fpclass_pd_mask(C, 0x99), _mm512_fpclass_pd_mask(A, 0x99));
-        SLOTS_INTO_RING(uint64_t, double, X, ng, nf);
+        SLOTS_INTO_RING(double, X, ng, nf);
     }
     BLOCK_EPILOGUE(double, 4, stats_f64_portable, uint64_t)
 }
@@ -732,9 +744,13 @@ static const Kernel *kernel_of(const Layout *self) {
  * a job it watches for the next one for SPIN_NS (a burst of histograms comes back within that),
  * then sleeps on a condition variable. One split pass runs at a time; a caller that finds one
  * running counts on its own thread, as does one after shared passes in which the two threads ran
- * by turns on one core (see the back-off below). The worker counts in the caller's
- * floating-point mode. Where there are no POSIX threads and C11 atomics,
- * threads=2 is the one-thread pass. */
+ * by turns on one core (see the back-off below), and one whose thread may run on one CPU only.
+ * Where the scheduler wakes the worker on the caller's CPU (Linux's wake-affine placement puts a
+ * woken thread beside its waker, and with the worker asleep between bursts it stayed there while
+ * the other CPU idled: the two threads ran by turns, each pass as slow as one thread's), the
+ * worker moves itself off that CPU (sched_setaffinity to its starting CPUs but that one) before
+ * it counts. The worker counts in the caller's floating-point mode. Where there are no POSIX
+ * threads and C11 atomics, threads=2 is the one-thread pass. */
 #if (defined(__unix__) || defined(__APPLE__)) && !defined(__STDC_NO_ATOMICS__) && !defined(ANYBOARD_NO_WORKER)
 #define HAVE_WORKER 1
 #include <fenv.h>
@@ -772,6 +788,7 @@ typedef struct {
     fenv_t fenv;               /* the caller's floating-point mode (flush-to-zero, denormals-are-zero,
                                 * rounding): the worker's chunks run in it, so the two threads' chunks
                                 * are counted and summed alike */
+    int worker_moved;          /* written by the worker before JOB_DONE: it left the caller's CPU */
 } Job;
 
 static Job job;                        /* the one split pass at a time */
@@ -779,6 +796,7 @@ static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;  /* held by the cal
 static uint64_t job_number;            /* under job_lock */
 static int worker_pid;                 /* under job_lock: the process whose worker runs (0: none) */
 static _Atomic uint64_t posted;        /* the number of the last job posted */
+static _Atomic int posted_cpu = -1;    /* the CPU its caller posted it from (-1: unknown) */
 static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
 static int worker_sleeping;            /* under wake_lock */
@@ -793,7 +811,9 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 #define SKIP_MAX 64
 #define GAIN_MIN 0.85 /* a shared pass must take at most this share of the caller's one-thread time */
 static int skip_left, skip_next = SKIP_FIRST;
-static uint64_t passes_shared, passes_alone; /* count_stats(threads=2) calls: shared, or alone by back-off */
+static uint64_t passes_shared, passes_alone; /* count_stats(threads=2) calls: shared, or alone by back-off
+                                             * or for want of a second CPU */
+static _Atomic uint64_t worker_moves;       /* times the worker left a caller's CPU */
 
 static void forget_worker(void) { /* in a forked child: the worker (and any lock holder) is gone */
     pthread_mutex_init(&job_lock, NULL);
@@ -805,6 +825,7 @@ static void forget_worker(void) { /* in a forked child: the worker (and any lock
     skip_left = 0;
     skip_next = SKIP_FIRST;
     passes_shared = passes_alone = 0;
+    atomic_store(&worker_moves, 0);
     atomic_store(&posted, 0);
     atomic_store(&job.state, JOB_CLOSED);
 }
@@ -842,6 +863,25 @@ static uint64_t wait_posted(uint64_t seen) {
     return p;
 }
 
+#ifdef __linux__
+static cpu_set_t worker_home; /* the worker's CPUs when it started (its creator's) */
+static int worker_home_ok;
+
+/* In the worker, woken by a post: if it runs on the CPU the post came from, keep to its other
+ * starting CPUs (the call moves this thread at once). 1 if it moved. */
+static int leave_callers_cpu(void) {
+    int cpu = sched_getcpu(), caller = atomic_load_explicit(&posted_cpu, memory_order_relaxed);
+    if (!worker_home_ok || cpu < 0 || cpu != caller) return 0;
+    cpu_set_t others = worker_home;
+    CPU_CLR(cpu, &others);
+    if (CPU_COUNT(&others) == 0 || sched_setaffinity(0, sizeof others, &others) != 0) return 0;
+    atomic_fetch_add_explicit(&worker_moves, 1, memory_order_relaxed);
+    return 1;
+}
+#else
+static int leave_callers_cpu(void) { return 0; }
+#endif
+
 /* Take chunks of the open job until none is left; count them into lanes (cleared first).
  * Returns how many it took. */
 static Py_ssize_t take_chunks(uint32_t *lanes) {
@@ -862,8 +902,12 @@ static void *worker_main(void *unused) {
     uint32_t *lanes = NULL;
     Py_ssize_t capacity = 0; /* slots the lanes hold */
     uint64_t seen = 0;
+#ifdef __linux__
+    worker_home_ok = sched_getaffinity(0, sizeof worker_home, &worker_home) == 0;
+#endif
     for (;;) {
         seen = wait_posted(seen);
+        int moved = leave_callers_cpu(); /* also for a job closed already: the next one finds it moved */
         uint64_t open = (seen << 2) | JOB_OPEN;
         if ((atomic_load_explicit(&job.state, memory_order_acquire)) != open) continue; /* closed already */
         /* the job's fields are read only once it is joined: its caller then waits for JOB_DONE */
@@ -880,6 +924,7 @@ static void *worker_main(void *unused) {
         }
         job.worker_chunks = 0;
         job.worker_cpu = 0;
+        job.worker_moved = moved;
         memset(job.wcounts, 0, sizeof(int64_t) * (size_t)nslot);
         if (lanes != NULL && moded) { /* in its own mode it would count differently: take no chunk */
             int64_t cpu = cpu_ns();
@@ -921,8 +966,15 @@ static int count_stats_split(const Layout *self, const void *x, Py_ssize_t n, in
                              double *acc) {
     if (n < SPLIT_MIN || n > self->block) return -1;
     if (pthread_mutex_trylock(&job_lock) != 0) return -1;
-    if (skip_left > 0) {
-        skip_left--;
+#ifdef __linux__
+    /* The caller's CPUs: with one (taskset, a cpuset of one) the two threads could only take turns. */
+    cpu_set_t allowed;
+    int one_cpu = sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) < 2;
+#else
+    int one_cpu = 0;
+#endif
+    if (skip_left > 0 || one_cpu) {
+        skip_left -= skip_left > 0;
         passes_alone++;
         pthread_mutex_unlock(&job_lock);
         return -1;
@@ -945,6 +997,9 @@ static int count_stats_split(const Layout *self, const void *x, Py_ssize_t n, in
     job.nchunks = (ngroups + CHUNK_GROUPS - 1) / CHUNK_GROUPS;
     job.gstats = gstats;
     job.wcounts = wcounts;
+#ifdef __linux__
+    atomic_store_explicit(&posted_cpu, sched_getcpu(), memory_order_relaxed); /* published by the post */
+#endif
     atomic_store_explicit(&job.next, 0, memory_order_relaxed);
     atomic_store_explicit(&job.state, (number << 2) | JOB_OPEN, memory_order_release);
     pthread_mutex_lock(&wake_lock);
@@ -959,6 +1014,7 @@ static int count_stats_split(const Layout *self, const void *x, Py_ssize_t n, in
     uint64_t open = (number << 2) | JOB_OPEN;
     Py_ssize_t worker_chunks = 0;
     int64_t worker_cpu = 0;
+    int moved = 0;
     if (!atomic_compare_exchange_strong_explicit(&job.state, &open, (number << 2) | JOB_CLOSED,
                                                  memory_order_acq_rel, memory_order_acquire)) {
         /* the worker joined: wait for its last chunk */
@@ -969,6 +1025,7 @@ static int count_stats_split(const Layout *self, const void *x, Py_ssize_t n, in
         for (Py_ssize_t b = 0; b < self->nslot; b++) counts[b] += wcounts[b];
         worker_chunks = job.worker_chunks;
         worker_cpu = job.worker_cpu;
+        moved = job.worker_moved;
     }
     for (Py_ssize_t gi = 0; gi < ngroups; gi++) { /* the one-thread pass's order and rules */
         const double *g = gstats + 4 * gi;
@@ -980,8 +1037,11 @@ static int count_stats_split(const Layout *self, const void *x, Py_ssize_t n, in
     atomic_store_explicit(&job.state, (number << 2) | JOB_CLOSED, memory_order_release);
     /* No gain: the worker counted a fair share of the chunks, yet the pass took as long as the
      * two threads' CPU times added up (they ran by turns). A worker that joined late (woken from
-     * sleep) took few chunks: that is its wake-up, not a lack of cores. */
-    if (worker_chunks * 4 >= job.nchunks && (double)(now_ns() - start) > GAIN_MIN * (double)(own + worker_cpu)) {
+     * sleep) took few chunks: that is its wake-up, not a lack of cores; one that had to leave the
+     * caller's CPU first ran by turns until it had left. */
+    if (moved) {
+        /* judged by the next pass */
+    } else if (worker_chunks * 4 >= job.nchunks && (double)(now_ns() - start) > GAIN_MIN * (double)(own + worker_cpu)) {
         skip_left = skip_next;
         skip_next = skip_next * 2 < SKIP_MAX ? skip_next * 2 : SKIP_MAX;
     } else {
@@ -1602,21 +1662,23 @@ fail: /* out of memory: the items taken go back to the front of the queue, in or
 
 PyDoc_STRVAR(split_passes_doc,
 "split_passes()\n--\n\n"
-"``(shared, alone)``: this process's ``count_stats(..., threads=2)`` passes shared with the worker\n"
-"thread, and those made on the caller alone because shared ones had gained nothing (see the\n"
-"back-off in _native.c); ``(0, 0)`` where there is no worker.");
+"``(shared, alone, moves)``: this process's ``count_stats(..., threads=2)`` passes shared with the\n"
+"worker thread; those made on the caller alone because shared ones had gained nothing (see the\n"
+"back-off in _native.c) or because the caller may run on one CPU only; and the times the worker\n"
+"moved off the caller's CPU. ``(0, 0, 0)`` where there is no worker.");
 
 static PyObject *split_passes(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args)) {
-    unsigned long long shared = 0, alone = 0;
+    unsigned long long shared = 0, alone = 0, moves = 0;
 #ifdef HAVE_WORKER
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&job_lock);
     shared = passes_shared;
     alone = passes_alone;
+    moves = atomic_load(&worker_moves);
     pthread_mutex_unlock(&job_lock);
     Py_END_ALLOW_THREADS
 #endif
-    return Py_BuildValue("KK", shared, alone);
+    return Py_BuildValue("KKK", shared, alone, moves);
 }
 
 static PyMethodDef module_methods[] = {
