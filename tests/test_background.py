@@ -198,7 +198,7 @@ def releasing_rooms(monkeypatch: pytest.MonkeyPatch, gate: threading.Event) -> l
 
 
 def test_block_policy_waits_for_the_disk_and_keeps_the_bound(make, monkeypatch):
-    item = 10_000
+    item = 2 * st.SMALL_ITEM  # a large item: checked at once
     bound = 5 * item
     w, s, f = make(max_pending_bytes=bound, on_full="block", max_queue=1, flush_secs=3600)
     gate = threading.Event()
@@ -229,7 +229,7 @@ def test_every_caller_blocked_on_the_memory_bound_has_its_own_wake_up(make, monk
             self.sets += 1
             super().set()
 
-    item = 10_000
+    item = 2 * st.SMALL_ITEM  # a large item: checked at once
     w, s, f = make(max_pending_bytes=2 * item, on_full="block", max_queue=1, flush_secs=3600)
     monkeypatch.setattr(bg, "Flag", Counting)  # the callers' room flags (the writer's own are made)
     gate = threading.Event()
@@ -274,7 +274,7 @@ def test_a_ctrl_c_while_the_writer_thread_starts_leaves_close_working(make, monk
 
 
 def test_drop_policy_drops_new_items_counts_them_and_warns_once(make):
-    item = 10_000
+    item = 2 * st.SMALL_ITEM  # a large item: checked at once
     bound = 5 * item
     w, s, f = make(max_pending_bytes=bound, on_full="drop", max_queue=1, flush_secs=3600)
     gate = threading.Event()
@@ -291,6 +291,45 @@ def test_drop_policy_drops_new_items_counts_them_and_warns_once(make):
     written = [int(p) for p in f.payloads()[1:]]
     assert written == list(range(len(written)))  # the oldest are kept, in order
     assert w.dropped > 0 and len(written) + w.dropped == 40
+
+
+def test_items_up_to_small_item_are_checked_at_gates_within_the_bound(make):
+    # A histogram binned on the caller is a ~10 KB item: each one used to be checked and to wake
+    # the writer thread, whose ~30 us of Python then took the core the next pass shared. Such
+    # items are counted and checked at the gates, which come within the room the bound leaves
+    # (a gate every max_queue items had let 10 of them through past a bound of 8).
+    bound = 8 * (bg.EVENT_BYTES + st.SMALL_ITEM)
+    w, s, f = make(max_pending_bytes=bound, on_full="drop", max_queue=10, flush_secs=3600)
+    gate = threading.Event()
+    f.gate = gate
+    with pytest.warns(RuntimeWarning, match="max_pending_bytes"):
+        for i in range(40):
+            s.put(b"%d" % i, st.SMALL_ITEM)
+            assert w._pending_bytes() <= bound + bg.EVENT_BYTES * 2
+    gate.set()
+    w.flush()
+    written = [int(p) for p in f.payloads()[1:]]
+    assert written == list(range(len(written))) and w.dropped > 0 and len(written) + w.dropped == 40
+
+
+def test_items_up_to_small_item_wake_the_writer_once_per_gate(make, monkeypatch):
+    w, s, f = make(max_queue=10, flush_secs=3600)
+    checked = []
+    real = w.put_checked
+
+    def counting(stream, item, nbytes):
+        checked.append(item)
+        real(stream, item, nbytes)
+
+    monkeypatch.setattr(w, "put_checked", counting)
+    gate = threading.Event()
+    f.gate = gate  # the thread stays on the first batch: the queue grows
+    for i in range(60):
+        s.put(b"%d" % i, 10_000)
+    gate.set()
+    w.flush()
+    assert len(checked) <= 60 // 10 + 1, checked
+    assert [int(p) for p in f.payloads()[1:]] == list(range(60))
 
 
 def test_small_items_are_bounded_too(make):
@@ -729,9 +768,9 @@ def test_a_stream_works_with_any_owner(tmp_path):
     s.check_at = 3
     s.put(b"second")
     s.put((ECHO, 1, 2, 3, 4))
-    s.put(b"big", 10_000)  # declares bytes: checked
+    s.put(b"big", st.SMALL_ITEM + 1)  # declares more than SMALL_ITEM: checked
     s.put(b"third")  # at check_at: checked
-    assert owner.checked == [(b"first", 0), (b"big", 10_000), (b"third", 0)]
+    assert owner.checked == [(b"first", 0), (b"big", st.SMALL_ITEM + 1), (b"third", 0)]
     reached: list[st.FlushMarker] = []
     assert s.drain(len(s.queue), reached) == 5 and owner.written == 5
     assert f.payloads() == [b"header", b"first", b"second", b"1|2|3|4", b"big", b"third"]

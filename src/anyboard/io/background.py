@@ -382,16 +382,16 @@ class BackgroundWriter:
             stream.append(item)
             self._in_bytes += nbytes
             wake = self._wake
+            # The next gate comes within the room the memory bound leaves, sized for the largest
+            # item that may pass unchecked (put_counted: SMALL_ITEM bytes), at least one item on.
+            room = (self._max_bytes - self._pending_bytes()) // ((EVENT_BYTES + SMALL_ITEM) * len(self._streams))
             if wake.is_set():
                 # The thread has a wake it has not taken yet (it is busy, or waiting for
                 # the GIL): waking it again every max_queue items is wasted work, so check
-                # again later, within the room the memory bound leaves. The thread brings
-                # check_at back to max_queue before it waits.
-                # Sized for the largest item that may pass unchecked (put_counted: SMALL_ITEM bytes).
-                room = (self._max_bytes - self._pending_bytes()) // ((EVENT_BYTES + SMALL_ITEM) * len(self._streams))
-                step = max(self._max_queue, min(FAR_GATE, room))
+                # again later. The thread brings check_at back to max_queue before it waits.
+                step = max(min(max(self._max_queue, FAR_GATE), room), 1)
             else:
-                step = self._max_queue
+                step = max(min(self._max_queue, room), 1)
                 wake.set()
             stream.check_at = 0 if self._slow else len(stream.queue) + step
 
