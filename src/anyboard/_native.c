@@ -42,6 +42,7 @@
 #include <string.h>
 #include <math.h>
 #include <float.h>
+#include <limits.h>
 
 #define LANES 4
 #define MAXLANES 8 /* the AVX-512 kernel's count lanes (NL512): lane buffers hold this many */
@@ -496,11 +497,11 @@ static int logp_init(LogP *lp, const Layout *L) {
         do {                                                                                  \
             int p_ = __builtin_ctz(a_);                                                       \
             FT v_ = x[i + p_];                                                                \
-            uint32_t o_ = (uint32_t)((p_ % NL512) * stride);                                  \
-            Py_ssize_t sl_ = (Py_ssize_t)((w)[p_] - o_);                                      \
+            uint32_t off_ = (uint32_t)((p_ % NL512) * stride);                                \
+            Py_ssize_t sl_ = (Py_ssize_t)((w)[p_] - off_);                                    \
             if (sl_ > 0 && v_ < cmp[sl_ - 1]) sl_--;                                          \
             else if (sl_ < ncmp && v_ >= cmp[sl_]) sl_++;                                     \
-            (w)[p_] = (uint32_t)sl_ + o_;                                                     \
+            (w)[p_] = (uint32_t)sl_ + off_;                                                   \
             a_ &= a_ - 1;                                                                     \
         } while (a_);                                                                         \
     }
@@ -796,7 +797,10 @@ static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;  /* held by the cal
 static uint64_t job_number;            /* under job_lock */
 static int worker_pid;                 /* under job_lock: the process whose worker runs (0: none) */
 static _Atomic uint64_t posted;        /* the number of the last job posted */
+#ifdef __linux__
 static _Atomic int posted_cpu = -1;    /* the CPU its caller posted it from (-1: unknown) */
+static _Atomic int pin_request = -1;   /* tests: the CPU the worker pins itself to when it next wakes */
+#endif
 static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
 static int worker_sleeping;            /* under wake_lock */
@@ -811,6 +815,7 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 #define SKIP_MAX 64
 #define GAIN_MIN 0.85 /* a shared pass must take at most this share of the caller's one-thread time */
 static int skip_left, skip_next = SKIP_FIRST;
+static int moved_last;                      /* the last shared pass's worker moved first */
 static uint64_t passes_shared, passes_alone; /* count_stats(threads=2) calls: shared, or alone by back-off
                                              * or for want of a second CPU */
 static _Atomic uint64_t worker_moves;       /* times the worker left a caller's CPU */
@@ -824,6 +829,7 @@ static void forget_worker(void) { /* in a forked child: the worker (and any lock
     job_number = 0;
     skip_left = 0;
     skip_next = SKIP_FIRST;
+    moved_last = 0;
     passes_shared = passes_alone = 0;
     atomic_store(&worker_moves, 0);
     atomic_store(&posted, 0);
@@ -864,17 +870,30 @@ static uint64_t wait_posted(uint64_t seen) {
 }
 
 #ifdef __linux__
-static cpu_set_t worker_home; /* the worker's CPUs when it started (its creator's) */
+/* The worker's own: the CPUs it may use (its creator's when it started, or whatever was set on it
+ * from outside since: taskset -a, a cpuset) and the mask it last set itself. */
+static cpu_set_t worker_home, worker_set;
 static int worker_home_ok;
 
 /* In the worker, woken by a post: if it runs on the CPU the post came from, keep to its other
- * starting CPUs (the call moves this thread at once). 1 if it moved. */
+ * CPUs (the call moves this thread at once); a mask set on it from outside since its last move
+ * becomes its CPUs, so a restriction is never widened. 1 if it moved. */
 static int leave_callers_cpu(void) {
+    int pin = atomic_exchange_explicit(&pin_request, -1, memory_order_relaxed);
+    if (pin >= 0 && pin < CPU_SETSIZE) { /* tests: as if the scheduler had woken it on that CPU */
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(pin, &one);
+        if (sched_setaffinity(0, sizeof one, &one) == 0) worker_set = one;
+    }
     int cpu = sched_getcpu(), caller = atomic_load_explicit(&posted_cpu, memory_order_relaxed);
-    if (!worker_home_ok || cpu < 0 || cpu != caller) return 0;
+    cpu_set_t now;
+    if (!worker_home_ok || cpu < 0 || cpu != caller || sched_getaffinity(0, sizeof now, &now) != 0) return 0;
+    if (!CPU_EQUAL(&now, &worker_set)) worker_home = now;
     cpu_set_t others = worker_home;
     CPU_CLR(cpu, &others);
     if (CPU_COUNT(&others) == 0 || sched_setaffinity(0, sizeof others, &others) != 0) return 0;
+    worker_set = others;
     atomic_fetch_add_explicit(&worker_moves, 1, memory_order_relaxed);
     return 1;
 }
@@ -904,6 +923,7 @@ static void *worker_main(void *unused) {
     uint64_t seen = 0;
 #ifdef __linux__
     worker_home_ok = sched_getaffinity(0, sizeof worker_home, &worker_home) == 0;
+    worker_set = worker_home;
 #endif
     for (;;) {
         seen = wait_posted(seen);
@@ -1038,8 +1058,9 @@ static int count_stats_split(const Layout *self, const void *x, Py_ssize_t n, in
     /* No gain: the worker counted a fair share of the chunks, yet the pass took as long as the
      * two threads' CPU times added up (they ran by turns). A worker that joined late (woken from
      * sleep) took few chunks: that is its wake-up, not a lack of cores; one that had to leave the
-     * caller's CPU first ran by turns until it had left. */
-    if (moved) {
+     * caller's CPU first ran by turns until it had left (unless it moves pass after pass: then
+     * the CPUs it moves to are busy too). */
+    if (moved && !moved_last) {
         /* judged by the next pass */
     } else if (worker_chunks * 4 >= job.nchunks && (double)(now_ns() - start) > GAIN_MIN * (double)(own + worker_cpu)) {
         skip_left = skip_next;
@@ -1047,6 +1068,7 @@ static int count_stats_split(const Layout *self, const void *x, Py_ssize_t n, in
     } else {
         skip_next = SKIP_FIRST;
     }
+    moved_last = moved;
     passes_shared++;
     free(gstats);
     free(wcounts);
@@ -1681,6 +1703,27 @@ static PyObject *split_passes(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(a
     return Py_BuildValue("KKK", shared, alone, moves);
 }
 
+PyDoc_STRVAR(pin_worker_doc,
+"_pin_worker(cpu)\n--\n\n"
+"Tests only: the worker pins itself to ``cpu`` when it next wakes, before it checks whether it\n"
+"runs on the caller's CPU, as if the scheduler had woken it there. ``False`` where the worker\n"
+"cannot move (not Linux, no worker).");
+
+static PyObject *pin_worker(PyObject *Py_UNUSED(module), PyObject *arg) {
+    long cpu = PyLong_AsLong(arg);
+    if (cpu == -1 && PyErr_Occurred()) return NULL;
+    if (cpu < 0 || cpu > INT_MAX) {
+        PyErr_SetString(PyExc_ValueError, "_pin_worker: expected a CPU number >= 0");
+        return NULL;
+    }
+#if defined(HAVE_WORKER) && defined(__linux__)
+    atomic_store(&pin_request, (int)cpu);
+    Py_RETURN_TRUE;
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
 static PyMethodDef module_methods[] = {
 #ifdef HAVE_TO_UINT8
     {"float_to_uint8", float_to_uint8, METH_VARARGS, float_to_uint8_doc},
@@ -1689,6 +1732,7 @@ static PyMethodDef module_methods[] = {
     {"scalar_columns", scalar_columns, METH_O, scalar_columns_doc},
     {"take_run", take_run, METH_VARARGS, take_run_doc},
     {"split_passes", split_passes, METH_NOARGS, split_passes_doc},
+    {"_pin_worker", pin_worker, METH_O, pin_worker_doc},
     {NULL},
 };
 

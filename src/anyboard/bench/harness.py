@@ -192,7 +192,8 @@ def _other_threads_ns() -> dict[str, int] | None:
 def quiesce(step_s: float = 0.02, limit_s: float = 1.0, busy_ns: int = 1_000_000) -> float:
     """Wait until no other thread of this process ran ``busy_ns`` in one ``step_s`` (at most ``limit_s``).
 
-    Returns the seconds waited (0.0 where threads cannot be read). A thread a library leaves
+    Returns the seconds waited: 0.0 where ``/proc/self/task`` cannot be read, at least one step
+    otherwise (a thread whose ``schedstat`` cannot be read is not watched). A thread a library leaves
     spinning (OpenBLAS's, for ~0.1 s after a BLAS call) would share the cores with the next
     writer's timed run and slow whichever writer follows, not the one that started it.
     """

@@ -38,9 +38,13 @@ Contracts:
   every :data:`FAR_GATE` items, within the room the bound leaves), so the
   bound may be passed by at most ``max_queue`` such items per stream (plus
   one per thread passing the check at once). Items declaring up to
-  :data:`~anyboard.io.stream.SMALL_ITEM` bytes are counted as they come and
-  checked at the same gates (sized for items that large); a larger item is
-  checked at once.
+  :data:`~anyboard.io.stream.SMALL_ITEM` bytes (a histogram binned on the
+  caller, a small image) are counted as they come, without a wake-up, and
+  checked at the same gates; until then each stream's items spend a budget of
+  bytes, its share of the room the bound left at its last check, and an item
+  the budget cannot pay for is checked at once, as a larger item always is.
+  With ``max_queue=1`` (as in a ``multiprocessing`` child) every item declaring
+  bytes is checked and wakes the thread.
 - Every ``flush_secs`` the files are flushed, but only when something was
   written since the last flush.
 - :meth:`BackgroundWriter.flush` is a barrier: it puts a :class:`FlushMarker`
@@ -352,20 +356,23 @@ class BackgroundWriter:
         """Queue ``item`` on ``stream`` with every check (see :meth:`Stream.put <anyboard.io.stream.Stream.put>`).
 
         Runs for the first call, every ``max_queue``-th item of a stream, each
-        item declaring bytes and any call after the writer turned slow
-        (closed, failed, forked, exiting): raises a pending error, wakes the
-        thread, moves ``stream.check_at`` and enforces the memory bound
-        (``on_full="drop"``: an item that does not fit is not queued).
+        item declaring more than ``SMALL_ITEM`` bytes or more than the stream's
+        budget, and any call after the writer turned slow (closed, failed,
+        forked, exiting): raises a pending error, wakes the thread, moves
+        ``stream.check_at``, sets ``stream.budget`` and enforces the memory
+        bound (``on_full="drop"``: an item that does not fit is not queued).
         """
         if self._slow and not self._slow_path():
             return  # the interpreter is exiting: dropped (counted)
         cost = EVENT_BYTES + nbytes
-        if self._on_full == "block" and self._pending_bytes() + cost > self._max_bytes:
+        pending = self._pending_bytes()
+        if self._on_full == "block" and pending + cost > self._max_bytes:
             # Before queueing: a write failing meanwhile raises here, and the item is not queued
             # (a call that raises never wrote; the backlog of a failing disk stays bounded). An
             # item over half the bound waits for a backlog of half the bound.
             self._full(min(cost, self._max_bytes // 2))
-        elif self._on_full == "drop" and self._pending_bytes() + cost > self._max_bytes and not self._full(cost):
+            pending = self._pending_bytes()
+        elif self._on_full == "drop" and pending + cost > self._max_bytes and not self._full(cost):
             with self._count_lock:
                 self.dropped += 1
                 stream.check_at = 0  # check every item until there is room
@@ -382,29 +389,37 @@ class BackgroundWriter:
             stream.append(item)
             self._in_bytes += nbytes
             wake = self._wake
-            # The next gate comes within the room the memory bound leaves, sized for the largest
-            # item that may pass unchecked (put_counted: SMALL_ITEM bytes), at least one item on.
-            room = (self._max_bytes - self._pending_bytes()) // ((EVENT_BYTES + SMALL_ITEM) * len(self._streams))
+            left = self._max_bytes - pending - cost  # the room this item leaves
             if wake.is_set():
                 # The thread has a wake it has not taken yet (it is busy, or waiting for
                 # the GIL): waking it again every max_queue items is wasted work, so check
-                # again later. The thread brings check_at back to max_queue before it waits.
-                step = max(min(max(self._max_queue, FAR_GATE), room), 1)
+                # again later, within the room the memory bound leaves. The thread brings
+                # check_at back to max_queue before it waits.
+                room = left // ((EVENT_BYTES + SMALL_ITEM) * len(self._streams))
+                step = max(self._max_queue, min(FAR_GATE, room))
             else:
-                step = max(min(self._max_queue, room), 1)
+                step = self._max_queue
                 wake.set()
             stream.check_at = 0 if self._slow else len(stream.queue) + step
+            # Items declaring up to SMALL_ITEM bytes pass until the next gate only within this
+            # stream's share of that room (put_counted); with max_queue=1 each one is checked.
+            stream.budget = max(left, 0) // len(self._streams) if self._max_queue > 1 else 0
 
     def put_counted(self, stream: Stream, item: Item, nbytes: int) -> None:
         """Queue a small item declaring ``nbytes`` (at most ``SMALL_ITEM``) between two gates.
 
-        Only the byte count, under the count lock; the wake-up and the memory
-        bound wait for the stream's next ``check_at`` (at most ``FAR_GATE``
-        items, within the room the bound left), as for items declaring none.
+        Only the byte count, under the count lock, paid from ``stream.budget``;
+        the wake-up waits for the stream's next ``check_at``, as for items
+        declaring none. An item the budget cannot pay for goes to :meth:`put_checked`.
         """
+        cost = EVENT_BYTES + nbytes
         with self._count_lock:
-            stream.append(item)
-            self._in_bytes += nbytes
+            if stream.budget >= cost:
+                stream.budget -= cost
+                stream.append(item)
+                self._in_bytes += nbytes
+                return
+        self.put_checked(stream, item, nbytes)
 
     def _full(self, nbytes: int) -> bool:
         """The memory bound is reached: free snapshot buffers go first; then ``"block"`` waits.

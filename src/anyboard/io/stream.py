@@ -86,7 +86,8 @@ class StreamOwner(Protocol):
         """Queue ``item`` on ``stream`` with every check (the caller's side of :meth:`Stream.put`)."""
 
     def put_counted(self, stream: Stream, item: Item, nbytes: int) -> None:
-        """Queue a small ``item`` on ``stream`` and count its ``nbytes``; no wake, no memory-bound check."""
+        """Queue a small ``item`` on ``stream`` and count its ``nbytes``, paid from ``stream.budget``: no wake, no
+        memory-bound check (an item the budget cannot pay for goes to :meth:`put_checked`)."""
 
     def caller_waiting(self) -> bool:
         """Whether a caller waits on the writer now (encoders may then use more cores)."""
@@ -158,6 +159,7 @@ class Stream:
         "_since_flush",
         "_since_flush_bytes",
         "append",
+        "budget",
         "check_at",
         "opened",
         "queue",
@@ -186,6 +188,9 @@ class Stream:
         # put() appends without a check while len(queue) < check_at. Written only by the
         # owner under its lock (put_checked, the writer thread); 0 sends every call there.
         self.check_at = 0
+        # Bytes that items declaring up to SMALL_ITEM may still bring before the next check
+        # (put_counted spends it, put_checked sets it, both under the owner's lock).
+        self.budget = 0
 
     @property
     def path(self) -> str | None:
