@@ -126,6 +126,22 @@ _Y = np.array([0, 1, 1, 0])
 _P = np.array([0.1, 0.8, 0.6, 0.3])
 
 
+def test_pr_curve_takes_what_the_peers_take_soft_labels_and_rounding_above_one(logdir):
+    """A float32 probability one ulp above 1 (a softmax's rounding) and soft labels raised
+    ValueError inside a training loop where tensorboardX and torch write the curve: the value
+    goes to the last bucket, and a soft label counts its share of the weight as positive."""
+    above_one = np.nextafter(np.float32(1), np.float32(2))
+    with anyboard.SummaryWriter(logdir) as w:
+        w.add_pr_curve("ulp", np.array([0, 1, 1]), np.array([0.2, 0.7, above_one], np.float32), 0, num_thresholds=3)
+        w.add_pr_curve("soft", np.array([0.9, 0.1, 0.8]), np.array([0.8, 0.3, 0.6]), 0, num_thresholds=3)
+    [(_, _, ulp)] = _written(logdir, "ulp")
+    # buckets floor(p * 2): 0, 1, 2 -> TP (reverse cumulative positives) 2, 2, 1; FP 1, 0, 0
+    np.testing.assert_array_equal(ulp[:2], [[2, 2, 1], [1, 0, 0]])
+    [(_, _, soft)] = _written(logdir, "soft")
+    # buckets 1, 0, 1: positive weight per bucket 0.1, 1.7, 0 and negative 0.9, 0.3, 0
+    np.testing.assert_allclose(soft[:4], [[1.8, 1.7, 0], [1.2, 0.3, 0], [0, 0.9, 1.2], [0, 0.1, 1.8]], rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     ("args", "kwargs", "error", "words"),
     [
@@ -133,7 +149,9 @@ _P = np.array([0.1, 0.8, 0.6, 0.3])
         ((_Y, np.array([0.1, np.nan, 0.5, 0.3])), {}, ValueError, "NaN"),
         ((_Y, np.array([-0.1, 0.2, 0.5, 0.3])), {}, ValueError, "[0, 1]"),
         ((_Y, _P[:3]), {}, ValueError, "same number"),
-        ((np.array([0, 2, 1, 0]), _P), {}, ValueError, "0/1"),
+        ((np.array([0, 2, 1, 0]), _P), {}, ValueError, "[0, 1]"),
+        ((np.array([0, np.nan, 1, 0]), _P), {}, ValueError, "NaN"),
+        ((_Y, np.array([0.1, 1.00001, 0.5, 0.3])), {}, ValueError, "[0, 1]"),
         ((np.array(["a", "b", "c", "d"]), _P), {}, TypeError, "labels"),
         ((_Y, _P), {"num_thresholds": 1}, ValueError, "num_thresholds"),
         ((_Y, _P), {"num_thresholds": 10.0}, TypeError, "num_thresholds"),

@@ -28,6 +28,7 @@ from anyboard.summary.pr_curve import pr_curve_raw as _pr_curve_raw
 
 _MISSING: Any = object()
 _DEFAULT_THRESHOLDS = 127
+_PREDICTION_SLACK = 1e-6  # predictions this far outside [0, 1] go to the end buckets (rounding), beyond: refused
 _PROTO_LIMIT = (1 << 31) - (1 << 20)  # a protobuf message must stay under 2 GiB (margin for the envelope)
 _F32_OVERFLOW = 3.4028235677973366e38  # float64 values from here on become inf as float32 (round to nearest)
 _F64_MAX = float(np.finfo(np.float64).max)
@@ -170,15 +171,16 @@ class Methods(MethodsBase):
                 f"tag {tag!r}: labels and predictions must have the same number of elements, got {y.shape} and {p.shape}"
             )
         if y.dtype.kind not in "biuf":
-            raise TypeError(f"tag {tag!r}: labels must be bool or 0/1 numbers, got dtype {y.dtype}")
-        if y.dtype.kind != "b" and not np.isin(y, (0, 1)).all():
-            raise ValueError(
-                f"tag {tag!r}: labels must be bool or 0/1, got values such as {y[~np.isin(y, (0, 1))].flat[0]!r}"
-            )
+            raise TypeError(f"tag {tag!r}: labels must be bool or numbers in [0, 1], got dtype {y.dtype}")
+        if y.dtype.kind != "b" and y.size and not (np.all(y >= 0) and np.all(y <= 1)):  # NaN fails both
+            # 0/1, or soft labels (a share of the example's weight counted positive), as the peers take them
+            bad = y[~((y >= 0) & (y <= 1))].flat[0]
+            raise ValueError(f"tag {tag!r}: labels must be bool or in [0, 1] (no NaN), got values such as {bad!r}")
         if p.dtype.kind not in "biuf":
             raise TypeError(f"tag {tag!r}: predictions must be real numbers in [0, 1], got dtype {p.dtype}")
-        if p.size and not (np.all(p >= 0) and np.all(p <= 1)):  # NaN fails both
-            bad = p[~((p >= 0) & (p <= 1))].flat[0]
+        # A probability a few ulps outside [0, 1] (a softmax, a ratio) goes to the end bucket, as the peers put it
+        if p.size and not (np.all(p >= -_PREDICTION_SLACK) and np.all(p <= 1 + _PREDICTION_SLACK)):  # NaN fails both
+            bad = p[~((p >= -_PREDICTION_SLACK) & (p <= 1 + _PREDICTION_SLACK))].flat[0]
             raise ValueError(f"tag {tag!r}: predictions must be in [0, 1] (no NaN), got {bad!r}")
         w: Any = 1.0
         if weights is not None:

@@ -11,8 +11,10 @@ shape.
 Computation (:func:`pr_curve_data`, TensorBoard's own algorithm, without the
 peers' 127-threshold cap): each prediction ``p`` falls in bucket
 ``floor(p * (n - 1))``, computed in ``p``'s own float type (float64 for
-integers), as the peers do; per bucket the weights of positive and of negative
-examples are summed; TP and FP are the reverse cumulative sums (the weight of
+integers), as the peers do (a value a few ulps above 1 in the last bucket); per
+bucket the weights of positive and of negative examples are summed (a soft label
+``y`` in ``[0, 1]`` counts ``y`` of its weight as positive and ``1 - y`` as
+negative, as the peers count it); TP and FP are the reverse cumulative sums (the weight of
 examples predicted at or above the threshold), ``TN = FP[0] - FP``,
 ``FN = TP[0] - TP``, ``precision = TP / max(1e-7, TP + FP)`` and
 ``recall = TP / max(1e-7, TP + FN)``. Sums are done in float64, then stored
@@ -38,12 +40,12 @@ def pr_curve_data(
     """Return the ``[6, num_thresholds]`` float64 curve data (see the module doc).
 
     Args:
-        labels: bool (or 0/1) array, any shape.
-        predictions: floats in ``[0, 1]``, same number of elements as ``labels``.
+        labels: bool, 0/1 or soft labels in ``[0, 1]``, any shape.
+        predictions: floats in ``[0, 1]`` (within a few ulps), same number of elements as ``labels``.
         num_thresholds: ``n >= 2``.
         weights: a scalar or an array with as many elements as ``labels``.
     """
-    labels = np.asarray(labels).reshape(-1).astype(bool)
+    labels = np.asarray(labels).reshape(-1).astype(np.float64)
     predictions = np.asarray(predictions).reshape(-1)
     # The bucket in the predictions' own float type, as TensorBoard, tensorboardX and torch take
     # it: float32 0.7 * 10 is 7.0 in float32 but 6.99999988 in float64 (another bucket).
@@ -54,8 +56,8 @@ def pr_curve_data(
     )
     buckets = np.floor(predictions * ftype.type(num_thresholds - 1)).astype(np.int64)
     np.clip(buckets, 0, num_thresholds - 1, out=buckets)
-    tp_bucket = np.bincount(buckets, weights=np.where(labels, w, 0.0), minlength=num_thresholds)
-    fp_bucket = np.bincount(buckets, weights=np.where(labels, 0.0, w), minlength=num_thresholds)
+    tp_bucket = np.bincount(buckets, weights=labels * w, minlength=num_thresholds)
+    fp_bucket = np.bincount(buckets, weights=(1.0 - labels) * w, minlength=num_thresholds)
     tp = np.cumsum(tp_bucket[::-1])[::-1]
     fp = np.cumsum(fp_bucket[::-1])[::-1]
     tn = fp[0] - fp
@@ -79,6 +81,6 @@ def pr_curve(
     """Return a PR-curve ``Summary`` computed from ``labels`` and ``predictions``.
 
     Inputs are expected to be valid already (the writer checks them):
-    predictions finite and in ``[0, 1]``, labels 0/1, ``num_thresholds >= 2``.
+    predictions finite and in ``[0, 1]``, labels in ``[0, 1]``, ``num_thresholds >= 2``.
     """
     return pr_curve_raw(tag, pr_curve_data(labels, predictions, num_thresholds, weights))
