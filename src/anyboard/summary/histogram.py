@@ -636,7 +636,8 @@ def histogram_raw(
     ``histograms`` metadata (the TensorBoard plugin loaders convert either).
 
     ``bucket_counts[i]`` counts values in ``(bucket_limits[i-1], bucket_limits[i]]``;
-    both are real numbers (any shape, flattened) of equal, non-zero size, limits non-decreasing
+    both are real numbers (any shape, flattened) of equal size (both empty: no buckets, as the
+    peers write it), limits non-decreasing
     (no NaN), counts finite and >= 0.
     Raises ``TypeError`` for other values and ``ValueError`` for values beyond float64, naming ``tag``.
     """
@@ -653,10 +654,9 @@ def histogram_raw(
     for name, wide, given_values in (("bucket_limits", limits, given[0]), ("bucket_counts", counts, given[1])):
         if np.isinf(wide).any() and given_values.dtype.kind == "f" and np.isfinite(given_values).all():
             raise ValueError(f"tag {tag!r}: {name} holds values beyond float64 (|x| > 1.8e308)")
-    if limits.size == 0 or limits.size != counts.size:
+    if limits.size != counts.size:  # both empty: a histogram with no buckets, as the peers write it
         raise ValueError(
-            f"tag {tag!r}: bucket_limits and bucket_counts must be non-empty and of equal length, "
-            f"got {limits.size} and {counts.size}"
+            f"tag {tag!r}: bucket_limits and bucket_counts must be of equal length, got {limits.size} and {counts.size}"
         )
     if np.isnan(limits).any() or np.any(limits[1:] < limits[:-1]):
         raise ValueError(f"tag {tag!r}: bucket_limits must be non-decreasing numbers (no NaN)")
