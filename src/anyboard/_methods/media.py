@@ -46,6 +46,12 @@ def _mesh_tensorboardx(tag: str, *args: Any) -> Any:
     return summary
 
 
+def _first_outside(a: np.ndarray, low: float, high: float) -> Any:
+    """The first value of ``a`` outside ``[low, high]`` (NaN is outside), or ``None``."""
+    inside = (a >= low) & (a <= high)
+    return None if inside.all() else a[~inside].flat[0]
+
+
 def _int_arg(tag: str, name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"tag {tag!r}: {name} must be an int, got {type(value).__name__}: {value!r}")
@@ -172,15 +178,13 @@ class Methods(MethodsBase):
             )
         if y.dtype.kind not in "biuf":
             raise TypeError(f"tag {tag!r}: labels must be bool or numbers in [0, 1], got dtype {y.dtype}")
-        if y.dtype.kind != "b" and y.size and not (np.all(y >= 0) and np.all(y <= 1)):  # NaN fails both
-            # 0/1, or soft labels (a share of the example's weight counted positive), as the peers take them
-            bad = y[~((y >= 0) & (y <= 1))].flat[0]
+        # 0/1, or soft labels (a share of the example's weight counted positive), as the peers take them
+        if y.dtype.kind != "b" and (bad := _first_outside(y, 0.0, 1.0)) is not None:
             raise ValueError(f"tag {tag!r}: labels must be bool or in [0, 1] (no NaN), got values such as {bad!r}")
         if p.dtype.kind not in "biuf":
             raise TypeError(f"tag {tag!r}: predictions must be real numbers in [0, 1], got dtype {p.dtype}")
         # A probability a few ulps outside [0, 1] (a softmax, a ratio) goes to the end bucket, as the peers put it
-        if p.size and not (np.all(p >= -_PREDICTION_SLACK) and np.all(p <= 1 + _PREDICTION_SLACK)):  # NaN fails both
-            bad = p[~((p >= -_PREDICTION_SLACK) & (p <= 1 + _PREDICTION_SLACK))].flat[0]
+        if (bad := _first_outside(p, -_PREDICTION_SLACK, 1 + _PREDICTION_SLACK)) is not None:
             raise ValueError(f"tag {tag!r}: predictions must be in [0, 1] (no NaN), got {bad!r}")
         w: Any = 1.0
         if weights is not None:
@@ -193,9 +197,10 @@ class Methods(MethodsBase):
             if not (np.isfinite(w).all() and np.all(w >= 0)):
                 raise ValueError(f"tag {tag!r}: weights must be finite and >= 0")
             w = w.astype(np.float64) if w.ndim else float(w)
-        # The writer thread's temporaries: per example a bool, a float64, an int64 and two float64
-        # weight columns; per threshold about 25 float64 arrays, the float32 tensor and its proto.
-        nbytes = y.nbytes + p.nbytes + 33 * y.size + 256 * n + 4096
+        # The writer thread's temporaries: per example the float64 labels, a float64, an int64 and
+        # three float64 weight columns (labels * w, 1 - labels, (1 - labels) * w); per threshold
+        # about 25 float64 arrays, the float32 tensor and its proto.
+        nbytes = y.nbytes + p.nbytes + 48 * y.size + 256 * n + 4096
         self._emit(tag, _pr_curve, (tag, y, p, n, w), global_step, walltime, nbytes=nbytes)
 
     def add_pr_curve_raw(
