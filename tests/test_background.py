@@ -299,8 +299,9 @@ def test_drop_policy_drops_new_items_counts_them_and_warns_once(make):
 def test_items_up_to_small_item_are_checked_at_gates_within_the_bound(make):
     # A histogram binned on the caller is a ~10 KB item: each one used to be checked and to wake
     # the writer thread, whose ~30 us of Python then took the core the next pass shared. Such
-    # items are counted and checked at the gates, which come within the room the bound leaves
-    # (a gate every max_queue items had let 10 of them through past a bound of 8).
+    # items are counted and checked at the gates, and between two gates they spend a byte budget
+    # within the room the bound left (a gate every max_queue items alone had let 10 of them
+    # through past a bound of 8).
     bound = 8 * (bg.EVENT_BYTES + st.SMALL_ITEM)
     w, s, f = make(max_pending_bytes=bound, on_full="drop", max_queue=10, flush_secs=3600)
     gate = threading.Event()
