@@ -468,3 +468,29 @@ def test_add_graph_restores_each_submodules_mode(tmp_path):
     with anyboard.SummaryWriter(str(tmp_path)) as w:
         w.add_graph(model, torch.randn(2, 3))
     assert [m.training for m in model.modules()] == [True, True, False, True]
+
+
+def test_pr_curve_with_soft_labels_and_a_prediction_an_ulp_above_one_matches_tensorboardx(tmp_path):
+    """Both had raised ValueError in anyboard, where tensorboardX writes the curve: read back through
+    the legacy EventAccumulator, the two tensors are now the same."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    import anyboard.tensorboardX as anyboard_tbx
+
+    rng = np.random.default_rng(0)
+    labels = rng.random(200)  # soft labels
+    predictions = rng.random(200).astype(np.float32)
+    predictions[0] = np.nextafter(np.float32(1), np.float32(2))
+    curves = []
+    for name, cls in (("peer", tensorboardX.SummaryWriter), ("ours", anyboard_tbx.SummaryWriter)):
+        logdir = str(tmp_path / name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the peer's own deprecation noise
+            w = cls(logdir)
+            w.add_pr_curve("pr", labels, predictions, 0, num_thresholds=11)
+            w.close()
+        acc = EventAccumulator(logdir, size_guidance={"tensors": 0})
+        acc.Reload()
+        curves.append(tensor_util.make_ndarray(acc.Tensors("pr")[0].tensor_proto))
+    np.testing.assert_array_equal(curves[1], curves[0])
